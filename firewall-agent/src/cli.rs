@@ -1,0 +1,418 @@
+//! The `aws ec2`-shaped command line: each subcommand builds the AWS request members from the
+//! same options the AWS CLI takes, calls the agent and prints the answer as the AWS CLI does
+//! (4-space indented JSON; errors as `An error occurred (Code) when calling the X operation: …`
+//! on stderr with exit status 254).
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value, json};
+
+use crate::client;
+
+/// Exit status of the AWS CLI when the service returns an error.
+pub const EXIT_SERVICE_ERROR: i32 = 254;
+/// Exit status of the AWS CLI for bad command-line parameters.
+pub const EXIT_PARAMETER_ERROR: i32 = 252;
+
+#[derive(Debug, Subcommand)]
+pub enum Verb {
+    /// Creates a security group (with the default outbound rules).
+    CreateSecurityGroup(CreateSecurityGroup),
+    /// Deletes a security group.
+    DeleteSecurityGroup(GroupTarget),
+    /// Describes security groups (grouped IpPermissions view).
+    DescribeSecurityGroups(DescribeSecurityGroups),
+    /// Describes security-group rules, one per peer.
+    DescribeSecurityGroupRules(DescribeSecurityGroupRules),
+    /// Adds inbound rules.
+    AuthorizeSecurityGroupIngress(RuleChange),
+    /// Adds outbound rules.
+    AuthorizeSecurityGroupEgress(RuleChange),
+    /// Removes inbound rules.
+    RevokeSecurityGroupIngress(RuleChange),
+    /// Removes outbound rules.
+    RevokeSecurityGroupEgress(RuleChange),
+    /// Registers a workload (its host-side veth and addresses) with security groups.
+    RunInstances(RunInstances),
+    /// Describes workloads.
+    DescribeInstances(InstanceIds),
+    /// Unregisters workloads: their interfaces are detached and their flows forgotten.
+    TerminateInstances(InstanceIds),
+    /// Shows the data plane's drop and pass counters and the number of tracked flows (ours).
+    GetDataplaneStatistics,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateSecurityGroup {
+    #[arg(long)]
+    group_name: Option<String>,
+    #[arg(long)]
+    description: Option<String>,
+    #[arg(long)]
+    vpc_id: Option<String>,
+    /// JSON, e.g. '[{"ResourceType":"security-group","Tags":[{"Key":"k","Value":"v"}]}]'.
+    #[arg(long)]
+    tag_specifications: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GroupTarget {
+    #[arg(long)]
+    group_id: Option<String>,
+    #[arg(long)]
+    group_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeSecurityGroups {
+    #[arg(long, num_args = 1..)]
+    group_ids: Vec<String>,
+    #[arg(long, num_args = 1..)]
+    group_names: Vec<String>,
+    /// `Name=group-name,Values=web,db` (repeatable) or JSON.
+    #[arg(long, num_args = 1..)]
+    filters: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeSecurityGroupRules {
+    #[arg(long, num_args = 1..)]
+    security_group_rule_ids: Vec<String>,
+    #[arg(long, num_args = 1..)]
+    filters: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RuleChange {
+    #[arg(long)]
+    group_id: Option<String>,
+    #[arg(long)]
+    group_name: Option<String>,
+    /// Shorthand: tcp, udp, icmp, all, or a protocol number.
+    #[arg(long, allow_hyphen_values = true)]
+    protocol: Option<String>,
+    /// Shorthand: a port, a range `from-to`, or -1.
+    #[arg(long, allow_hyphen_values = true)]
+    port: Option<String>,
+    /// Shorthand: the peer CIDR.
+    #[arg(long)]
+    cidr: Option<String>,
+    /// Shorthand: the peer security group (ID or name).
+    #[arg(long)]
+    source_group: Option<String>,
+    /// Accepted for compatibility; the account is always this agent's.
+    #[arg(long)]
+    group_owner: Option<String>,
+    /// JSON list of IpPermission (or file://path).
+    #[arg(long)]
+    ip_permissions: Option<String>,
+    /// Revoke only.
+    #[arg(long, num_args = 1..)]
+    security_group_rule_ids: Vec<String>,
+    /// JSON tag specifications for the new rules (authorize only).
+    #[arg(long)]
+    tag_specifications: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunInstances {
+    #[arg(long, num_args = 1..)]
+    security_group_ids: Vec<String>,
+    #[arg(long)]
+    private_ip_address: Option<String>,
+    /// Ours: an IPv6 address of the workload.
+    #[arg(long)]
+    ipv6_address: Option<String>,
+    /// Ours: the host-side veth of the workload.
+    #[arg(long)]
+    interface: Option<String>,
+    /// Accepted for compatibility and ignored: a workload is whatever runs behind its veth.
+    #[arg(long)]
+    image_id: Option<String>,
+    #[arg(long)]
+    count: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct InstanceIds {
+    #[arg(long, num_args = 1..)]
+    instance_ids: Vec<String>,
+}
+
+/// Reads a parameter value the way the AWS CLI does: `file://path` means the file's content.
+fn read_param(value: &str) -> anyhow::Result<String> {
+    match value.strip_prefix("file://") {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}")),
+        None => Ok(value.to_string()),
+    }
+}
+
+fn json_param(name: &str, value: &str) -> anyhow::Result<Value> {
+    let text = read_param(value)?;
+    serde_json::from_str(&text).with_context(|| {
+        format!("Error parsing parameter '--{name}': Invalid JSON: {text}")
+    })
+}
+
+/// `Name=x,Values=a,b` or JSON (an object or a list of them).
+fn filters(values: &[String]) -> anyhow::Result<Value> {
+    let mut out = Vec::new();
+    for value in values {
+        let text = value.trim();
+        if text.starts_with('[') || text.starts_with('{') {
+            match json_param("filters", text)? {
+                Value::Array(items) => out.extend(items),
+                item => out.push(item),
+            }
+            continue;
+        }
+        let Some(rest) = text.strip_prefix("Name=") else {
+            bail!("Error parsing parameter '--filters': expected Name=...,Values=... or JSON: {text}");
+        };
+        let Some((name, values)) = rest.split_once(",Values=") else {
+            bail!("Error parsing parameter '--filters': expected Name=...,Values=...: {text}");
+        };
+        out.push(json!({"Name": name, "Values": values.split(',').collect::<Vec<_>>()}));
+    }
+    Ok(Value::Array(out))
+}
+
+fn insert_opt(map: &mut Map<String, Value>, key: &str, value: &Option<String>) {
+    if let Some(v) = value {
+        map.insert(key.into(), json!(v));
+    }
+}
+
+/// The permission the AWS CLI builds from `--protocol/--port/--cidr/--source-group`.
+fn shorthand_permission(change: &RuleChange) -> anyhow::Result<Option<Value>> {
+    if change.protocol.is_none() && change.port.is_none() && change.cidr.is_none() && change.source_group.is_none() {
+        return Ok(None);
+    }
+    if change.ip_permissions.is_some() {
+        bail!("The --ip-permissions option cannot be combined with --protocol, --port, --cidr or --source-group");
+    }
+    let mut permission = Map::new();
+    let protocol = match change.protocol.as_deref() {
+        Some("all") => "-1".to_string(),
+        Some(p) => p.to_string(),
+        None => bail!("The --protocol option is required with --port, --cidr or --source-group"),
+    };
+    permission.insert("IpProtocol".into(), json!(protocol));
+    if let Some(port) = &change.port {
+        let (from, to) = match port.split_once('-') {
+            Some((from, to)) if !port.starts_with('-') => (from, to),
+            _ => (port.as_str(), port.as_str()),
+        };
+        let parse = |p: &str| -> anyhow::Result<i64> {
+            p.trim().parse().with_context(|| format!("port parameter should be of the form <from[-to]> (got {port})"))
+        };
+        permission.insert("FromPort".into(), json!(parse(from)?));
+        permission.insert("ToPort".into(), json!(parse(to)?));
+    }
+    if let Some(cidr) = &change.cidr {
+        if cidr.contains(':') {
+            permission.insert("Ipv6Ranges".into(), json!([{"CidrIpv6": cidr}]));
+        } else {
+            permission.insert("IpRanges".into(), json!([{"CidrIp": cidr}]));
+        }
+    }
+    if let Some(group) = &change.source_group {
+        let key = if group.starts_with("sg-") { "GroupId" } else { "GroupName" };
+        permission.insert("UserIdGroupPairs".into(), json!([{ key: group }]));
+    }
+    Ok(Some(Value::Object(permission)))
+}
+
+fn rule_change_request(change: &RuleChange, revoke: bool) -> anyhow::Result<Value> {
+    let mut body = Map::new();
+    insert_opt(&mut body, "GroupId", &change.group_id);
+    insert_opt(&mut body, "GroupName", &change.group_name);
+    let mut permissions = Vec::new();
+    if let Some(p) = shorthand_permission(change)? {
+        permissions.push(p);
+    }
+    if let Some(text) = &change.ip_permissions {
+        match json_param("ip-permissions", text)? {
+            Value::Array(items) => permissions.extend(items),
+            item => permissions.push(item),
+        }
+    }
+    if !permissions.is_empty() {
+        body.insert("IpPermissions".into(), Value::Array(permissions));
+    }
+    if revoke {
+        if !change.security_group_rule_ids.is_empty() {
+            body.insert("SecurityGroupRuleIds".into(), json!(change.security_group_rule_ids));
+        }
+    } else {
+        if !change.security_group_rule_ids.is_empty() {
+            bail!("--security-group-rule-ids applies only to revoke");
+        }
+        if let Some(tags) = &change.tag_specifications {
+            body.insert("TagSpecifications".into(), json_param("tag-specifications", tags)?);
+        }
+    }
+    Ok(Value::Object(body))
+}
+
+/// The API action and request body for a verb.
+pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
+    Ok(match verb {
+        Verb::CreateSecurityGroup(args) => {
+            let mut body = Map::new();
+            insert_opt(&mut body, "GroupName", &args.group_name);
+            insert_opt(&mut body, "Description", &args.description);
+            insert_opt(&mut body, "VpcId", &args.vpc_id);
+            if let Some(tags) = &args.tag_specifications {
+                body.insert("TagSpecifications".into(), json_param("tag-specifications", tags)?);
+            }
+            ("CreateSecurityGroup", Value::Object(body))
+        }
+        Verb::DeleteSecurityGroup(args) => {
+            let mut body = Map::new();
+            insert_opt(&mut body, "GroupId", &args.group_id);
+            insert_opt(&mut body, "GroupName", &args.group_name);
+            ("DeleteSecurityGroup", Value::Object(body))
+        }
+        Verb::DescribeSecurityGroups(args) => {
+            let mut body = Map::new();
+            if !args.group_ids.is_empty() {
+                body.insert("GroupIds".into(), json!(args.group_ids));
+            }
+            if !args.group_names.is_empty() {
+                body.insert("GroupNames".into(), json!(args.group_names));
+            }
+            if !args.filters.is_empty() {
+                body.insert("Filters".into(), filters(&args.filters)?);
+            }
+            ("DescribeSecurityGroups", Value::Object(body))
+        }
+        Verb::DescribeSecurityGroupRules(args) => {
+            let mut body = Map::new();
+            if !args.security_group_rule_ids.is_empty() {
+                body.insert("SecurityGroupRuleIds".into(), json!(args.security_group_rule_ids));
+            }
+            if !args.filters.is_empty() {
+                body.insert("Filters".into(), filters(&args.filters)?);
+            }
+            ("DescribeSecurityGroupRules", Value::Object(body))
+        }
+        Verb::AuthorizeSecurityGroupIngress(c) => ("AuthorizeSecurityGroupIngress", rule_change_request(c, false)?),
+        Verb::AuthorizeSecurityGroupEgress(c) => ("AuthorizeSecurityGroupEgress", rule_change_request(c, false)?),
+        Verb::RevokeSecurityGroupIngress(c) => ("RevokeSecurityGroupIngress", rule_change_request(c, true)?),
+        Verb::RevokeSecurityGroupEgress(c) => ("RevokeSecurityGroupEgress", rule_change_request(c, true)?),
+        Verb::RunInstances(args) => {
+            let mut body = Map::new();
+            if !args.security_group_ids.is_empty() {
+                body.insert("SecurityGroupIds".into(), json!(args.security_group_ids));
+            }
+            insert_opt(&mut body, "PrivateIpAddress", &args.private_ip_address);
+            if let Some(v6) = &args.ipv6_address {
+                body.insert("Ipv6Addresses".into(), json!([{"Ipv6Address": v6}]));
+            }
+            insert_opt(&mut body, "HostInterface", &args.interface);
+            let count = args.count.unwrap_or(1);
+            body.insert("MinCount".into(), json!(count));
+            body.insert("MaxCount".into(), json!(count));
+            ("RunInstances", Value::Object(body))
+        }
+        Verb::DescribeInstances(args) => {
+            let mut body = Map::new();
+            if !args.instance_ids.is_empty() {
+                body.insert("InstanceIds".into(), json!(args.instance_ids));
+            }
+            ("DescribeInstances", Value::Object(body))
+        }
+        Verb::TerminateInstances(args) => ("TerminateInstances", json!({"InstanceIds": args.instance_ids})),
+        Verb::GetDataplaneStatistics => ("GetDataplaneStatistics", json!({})),
+    })
+}
+
+/// JSON as the AWS CLI prints it (4-space indentation).
+pub fn to_aws_json(value: &Value) -> String {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    serde::Serialize::serialize(value, &mut serializer).expect("serialising a Value cannot fail");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// Runs a verb against the agent; returns the process exit status.
+pub async fn run(socket: PathBuf, verb: Verb) -> i32 {
+    let (action, body) = match request(&verb) {
+        Ok(request) => request,
+        Err(e) => {
+            eprintln!("\n{e:#}\n");
+            return EXIT_PARAMETER_ERROR;
+        }
+    };
+    match client::call(&socket, action, &body).await {
+        Ok(Ok(answer)) => {
+            println!("{}", to_aws_json(&answer));
+            0
+        }
+        Ok(Err(error)) => {
+            eprintln!(
+                "\nAn error occurred ({}) when calling the {action} operation: {}",
+                error.code, error.message
+            );
+            EXIT_SERVICE_ERROR
+        }
+        Err(e) => {
+            eprintln!("\n{e}\n");
+            255
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct TestCli {
+        #[command(subcommand)]
+        verb: Verb,
+    }
+
+    fn request_for(args: &[&str]) -> (&'static str, Value) {
+        let cli = TestCli::try_parse_from(std::iter::once("x").chain(args.iter().copied())).unwrap();
+        request(&cli.verb).unwrap()
+    }
+
+    #[test]
+    fn shorthand_builds_the_permission_the_aws_cli_builds() {
+        let (action, body) = request_for(&[
+            "authorize-security-group-ingress", "--group-id", "sg-1", "--protocol", "tcp", "--port", "8000-8080", "--cidr", "10.0.0.0/8",
+        ]);
+        assert_eq!(action, "AuthorizeSecurityGroupIngress");
+        assert_eq!(
+            body,
+            json!({"GroupId": "sg-1", "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 8000, "ToPort": 8080, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]})
+        );
+        let (_, body) = request_for(&["authorize-security-group-egress", "--group-id", "sg-1", "--protocol", "all", "--source-group", "sg-2"]);
+        assert_eq!(body["IpPermissions"][0], json!({"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": "sg-2"}]}));
+        let (_, body) = request_for(&["revoke-security-group-ingress", "--group-id", "sg-1", "--protocol", "icmp", "--port", "-1", "--cidr", "0.0.0.0/0"]);
+        assert_eq!(body["IpPermissions"][0]["FromPort"], -1);
+    }
+
+    #[test]
+    fn ip_permissions_json_and_filters_shorthand() {
+        let (_, body) = request_for(&[
+            "authorize-security-group-ingress", "--group-id", "sg-1", "--ip-permissions",
+            r#"[{"IpProtocol":"udp","FromPort":53,"ToPort":53,"Ipv6Ranges":[{"CidrIpv6":"::/0"}]}]"#,
+        ]);
+        assert_eq!(body["IpPermissions"][0]["Ipv6Ranges"][0]["CidrIpv6"], "::/0");
+        let (_, body) = request_for(&["describe-security-groups", "--filters", "Name=group-name,Values=web,db"]);
+        assert_eq!(body["Filters"], json!([{"Name": "group-name", "Values": ["web", "db"]}]));
+    }
+
+    #[test]
+    fn output_is_indented_like_the_aws_cli() {
+        assert_eq!(to_aws_json(&json!({"Return": true})), "{\n    \"Return\": true\n}");
+    }
+}

@@ -1,0 +1,58 @@
+//! `firewall-agent`: the daemon (`serve`) and, in the same binary, an `aws ec2`-shaped CLI that
+//! talks to it over its Unix socket.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use firewall_agent::{cli, server};
+
+#[derive(Parser)]
+#[command(version, about = "AWS-style security groups enforced by eBPF on local workloads")]
+struct Cli {
+    /// The agent's control socket.
+    #[arg(long, global = true, env = "FIREWALL_AGENT_SOCKET", default_value = "/run/firewall-agent.sock")]
+    socket: PathBuf,
+    /// Output format; like the AWS CLI's default, only `json`.
+    #[arg(long, global = true, default_value = "json", value_parser = ["json"])]
+    output: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the agent in the foreground.
+    Serve(server::ServeArgs),
+    #[command(flatten)]
+    Verb(cli::Verb),
+}
+
+fn main() {
+    let args = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = match args.command {
+        Command::Serve(mut serve) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            serve.socket = args.socket;
+            match runtime.block_on(server::serve(serve)) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("firewall-agent: {e:#}");
+                    1
+                }
+            }
+        }
+        Command::Verb(verb) => runtime.block_on(cli::run(args.socket, verb)),
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,967 @@
+//! The API operations on [`State`], named and shaped as in the EC2 API. Each takes its request
+//! (the AWS JSON request members) and either returns the response the AWS CLI prints, having
+//! changed the state, or an [`ApiError`] having changed nothing: every check runs before the
+//! first mutation.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use serde::{Deserialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+
+use super::{
+    ApiError, ApiResult, IdSource, Instance, InstanceState, SecurityGroup, State, Tag,
+    rules::{IpPermission, Rule, is_aws_text_char, rules_from_permission},
+    views,
+};
+
+/// Whether an operation can change the state (and so must be persisted and compiled).
+pub fn is_mutating(action: &str) -> bool {
+    !action.starts_with("Describe")
+}
+
+/// Runs one API action against the state.
+pub fn dispatch(state: &mut State, ids: &mut dyn IdSource, action: &str, request: Value) -> ApiResult<Value> {
+    match action {
+        "CreateSecurityGroup" => create_security_group(state, ids, parse(request)?),
+        "DeleteSecurityGroup" => delete_security_group(state, parse(request)?),
+        "DescribeSecurityGroups" => describe_security_groups(state, parse(request)?),
+        "DescribeSecurityGroupRules" => describe_security_group_rules(state, parse(request)?),
+        "AuthorizeSecurityGroupIngress" => authorize(state, ids, parse(request)?, false),
+        "AuthorizeSecurityGroupEgress" => authorize(state, ids, parse(request)?, true),
+        "RevokeSecurityGroupIngress" => revoke(state, parse(request)?, false),
+        "RevokeSecurityGroupEgress" => revoke(state, parse(request)?, true),
+        "RunInstances" => run_instances(state, ids, parse(request)?),
+        "DescribeInstances" => describe_instances(state, parse(request)?),
+        "TerminateInstances" => terminate_instances(state, parse(request)?),
+        other => Err(ApiError::new(
+            "InvalidAction",
+            format!("The action {other} is not valid for this web service."),
+        )),
+    }
+}
+
+fn parse<T: DeserializeOwned>(request: Value) -> ApiResult<T> {
+    serde_json::from_value(request).map_err(|e| ApiError::new("ValidationError", e.to_string()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagSpecification {
+    resource_type: Option<String>,
+    #[serde(default)]
+    tags: Vec<TagRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagRequest {
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+fn tags_for(specs: &[TagSpecification], resource_type: &str) -> ApiResult<Vec<Tag>> {
+    let mut tags: Vec<Tag> = Vec::new();
+    for spec in specs {
+        match spec.resource_type.as_deref() {
+            Some(t) if t == resource_type => {}
+            Some(t) => {
+                return Err(ApiError::invalid_value(format!(
+                    "'{t}' is not a valid taggable resource type for this operation."
+                )));
+            }
+            None => return Err(ApiError::missing("TagSpecification.ResourceType")),
+        }
+        for tag in &spec.tags {
+            if tag.key.is_empty() || tag.key.chars().count() > 127 || tag.key.starts_with("aws:") {
+                return Err(ApiError::invalid_value(format!(
+                    "Invalid tag key '{}': 1-127 characters, not starting with 'aws:'.",
+                    tag.key
+                )));
+            }
+            if tag.value.chars().count() > 256 {
+                return Err(ApiError::invalid_value("Tag values have at most 256 characters."));
+            }
+            tags.retain(|t| t.key != tag.key);
+            tags.push(Tag {
+                key: tag.key.clone(),
+                value: tag.value.clone(),
+            });
+        }
+    }
+    Ok(tags)
+}
+
+/// `sg-` and 8 or 17 lowercase hex digits.
+pub fn check_group_id_format(id: &str) -> ApiResult<()> {
+    check_id_format(id, "sg", "InvalidGroupId.Malformed", "security group ID")
+}
+
+fn check_id_format(id: &str, prefix: &str, code: &str, what: &str) -> ApiResult<()> {
+    let ok = id
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|hex| {
+            (hex.len() == 8 || hex.len() == 17)
+                && hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(code, format!("The {what} '{id}' is malformed")))
+    }
+}
+
+fn group_not_found(id: &str) -> ApiError {
+    ApiError::new(
+        "InvalidGroup.NotFound",
+        format!("The security group '{id}' does not exist"),
+    )
+}
+
+/// Resolves the target group of an operation from `GroupId`, or `GroupName` in the default VPC.
+fn target_group_id(state: &State, id: Option<&str>, name: Option<&str>) -> ApiResult<String> {
+    match (id, name) {
+        (Some(id), _) => {
+            check_group_id_format(id)?;
+            state
+                .groups
+                .contains_key(id)
+                .then(|| id.to_string())
+                .ok_or_else(|| group_not_found(id))
+        }
+        (None, Some(name)) => {
+            let vpc = state.default_vpc().map(|v| v.id.as_str()).unwrap_or("");
+            state
+                .groups
+                .values()
+                .find(|g| g.vpc_id == vpc && g.name == name)
+                .map(|g| g.id.clone())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        "InvalidGroup.NotFound",
+                        format!("The security group '{name}' does not exist in default VPC '{vpc}'"),
+                    )
+                })
+        }
+        (None, None) => Err(ApiError::missing("GroupId")),
+    }
+}
+
+fn check_text(field: &str, value: Option<&str>) -> ApiResult<String> {
+    let value = value.ok_or_else(|| ApiError::missing(field))?;
+    if value.is_empty() {
+        return Err(ApiError::missing(field));
+    }
+    if value.chars().count() > 255 {
+        return Err(ApiError::invalid_value(format!(
+            "Invalid value for {field}: it must be at most 255 characters."
+        )));
+    }
+    if !value.chars().all(is_aws_text_char) {
+        return Err(ApiError::invalid_value(format!(
+            "Value ({value}) for parameter {field} is invalid. Character sets beyond ASCII are not supported; valid characters are a-z, A-Z, 0-9, spaces, and ._-:/()#,@[]+=&;{{}}!$*"
+        )));
+    }
+    Ok(value.to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct CreateSecurityGroupRequest {
+    group_name: Option<String>,
+    description: Option<String>,
+    vpc_id: Option<String>,
+    #[serde(default)]
+    tag_specifications: Vec<TagSpecification>,
+}
+
+fn create_security_group(
+    state: &mut State,
+    ids: &mut dyn IdSource,
+    req: CreateSecurityGroupRequest,
+) -> ApiResult<Value> {
+    let name = check_text("GroupName", req.group_name.as_deref())?;
+    let description = check_text("GroupDescription", req.description.as_deref())?;
+    if name.to_ascii_lowercase().starts_with("sg-") {
+        return Err(ApiError::invalid_value(format!(
+            "Group names may not be in the format sg-*. ({name})"
+        )));
+    }
+    if name.eq_ignore_ascii_case("default") {
+        return Err(ApiError::new(
+            "InvalidGroup.Reserved",
+            "The security group 'default' is reserved",
+        ));
+    }
+    let vpc = match req.vpc_id.as_deref() {
+        Some(id) => state.vpcs.get(id).ok_or_else(|| {
+            ApiError::new("InvalidVpcID.NotFound", format!("The vpc ID '{id}' does not exist"))
+        })?,
+        None => state.default_vpc().ok_or_else(|| {
+            ApiError::new("VPCIdNotSpecified", "No default VPC for this user")
+        })?,
+    };
+    let vpc_id = vpc.id.clone();
+    let has_ipv6 = vpc.ipv6_cidr.is_some();
+    if state
+        .groups
+        .values()
+        .any(|g| g.vpc_id == vpc_id && g.name.eq_ignore_ascii_case(&name))
+    {
+        return Err(ApiError::new(
+            "InvalidGroup.Duplicate",
+            format!("The security group '{name}' already exists for VPC '{vpc_id}'"),
+        ));
+    }
+    let tags = tags_for(&req.tag_specifications, "security-group")?;
+
+    let id = ids.next_id("sg");
+    let mut egress = vec![Rule::new(
+        ids.next_id("sgr"),
+        super::Protocol::All,
+        super::Peer::Cidr4(Default::default()),
+    )];
+    if has_ipv6 {
+        egress.push(Rule::new(
+            ids.next_id("sgr"),
+            super::Protocol::All,
+            super::Peer::Cidr6(Default::default()),
+        ));
+    }
+    let group = SecurityGroup {
+        id: id.clone(),
+        name,
+        description,
+        vpc_id,
+        ingress: Vec::new(),
+        egress,
+        tags: tags.clone(),
+    };
+    state.groups.insert(id.clone(), group);
+    let mut out = serde_json::Map::new();
+    out.insert("GroupId".into(), json!(id));
+    if !tags.is_empty() {
+        out.insert("Tags".into(), views::tags(&tags));
+    }
+    out.insert("SecurityGroupArn".into(), json!(state.group_arn(&id)));
+    Ok(Value::Object(out))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct DeleteSecurityGroupRequest {
+    group_id: Option<String>,
+    group_name: Option<String>,
+}
+
+fn delete_security_group(state: &mut State, req: DeleteSecurityGroupRequest) -> ApiResult<Value> {
+    let id = target_group_id(state, req.group_id.as_deref(), req.group_name.as_deref())?;
+    let group = &state.groups[&id];
+    if group.name == "default" {
+        return Err(ApiError::new(
+            "CannotDelete",
+            format!(
+                "the specified group: \"{id}\" name: \"default\" cannot be deleted by a user"
+            ),
+        ));
+    }
+    let attached = state
+        .instances
+        .values()
+        .any(|i| i.state != InstanceState::Terminated && i.group_ids.contains(&id));
+    let referenced = state.groups.values().any(|g| {
+        g.id != id
+            && g.ingress
+                .iter()
+                .chain(&g.egress)
+                .any(|r| r.peer == super::Peer::Group(id.clone()))
+    });
+    if attached || referenced {
+        return Err(ApiError::new(
+            "DependencyViolation",
+            format!("resource {id} has a dependent object"),
+        ));
+    }
+    state.groups.remove(&id);
+    Ok(json!({"Return": true, "GroupId": id}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct Filter {
+    name: String,
+    #[serde(default)]
+    values: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct DescribeSecurityGroupsRequest {
+    #[serde(default)]
+    group_ids: Vec<String>,
+    #[serde(default)]
+    group_names: Vec<String>,
+    #[serde(default)]
+    filters: Vec<Filter>,
+}
+
+/// AWS filter values may use `*` and `?` wildcards.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    go(&p, &t)
+}
+
+fn group_matches_filter(group: &SecurityGroup, filter: &Filter) -> ApiResult<bool> {
+    let any = |value: &str| filter.values.iter().any(|v| wildcard_match(v, value));
+    Ok(match filter.name.as_str() {
+        "group-id" => any(&group.id),
+        "group-name" => any(&group.name),
+        "vpc-id" => any(&group.vpc_id),
+        "description" => any(&group.description),
+        "tag-key" => group.tags.iter().any(|t| any(&t.key)),
+        name if name.starts_with("tag:") => {
+            let key = &name[4..];
+            group.tags.iter().any(|t| t.key == key && any(&t.value))
+        }
+        other => {
+            return Err(ApiError::invalid_value(format!(
+                "The filter '{other}' is invalid"
+            )));
+        }
+    })
+}
+
+fn describe_security_groups(state: &State, req: DescribeSecurityGroupsRequest) -> ApiResult<Value> {
+    for id in &req.group_ids {
+        check_group_id_format(id)?;
+        if !state.groups.contains_key(id) {
+            return Err(group_not_found(id));
+        }
+    }
+    let default_vpc = state.default_vpc().map(|v| v.id.clone()).unwrap_or_default();
+    for name in &req.group_names {
+        if !state
+            .groups
+            .values()
+            .any(|g| g.vpc_id == default_vpc && &g.name == name)
+        {
+            return Err(ApiError::new(
+                "InvalidGroup.NotFound",
+                format!("The security group '{name}' does not exist in default VPC '{default_vpc}'"),
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    for group in state.groups.values() {
+        if !req.group_ids.is_empty() && !req.group_ids.contains(&group.id) {
+            continue;
+        }
+        if !req.group_names.is_empty()
+            && !(group.vpc_id == default_vpc && req.group_names.contains(&group.name))
+        {
+            continue;
+        }
+        let mut keep = true;
+        for filter in &req.filters {
+            keep &= group_matches_filter(group, filter)?;
+        }
+        if keep {
+            out.push(views::security_group(state, group));
+        }
+    }
+    Ok(json!({"SecurityGroups": out}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct DescribeSecurityGroupRulesRequest {
+    #[serde(default)]
+    security_group_rule_ids: Vec<String>,
+    #[serde(default)]
+    filters: Vec<Filter>,
+}
+
+fn describe_security_group_rules(
+    state: &State,
+    req: DescribeSecurityGroupRulesRequest,
+) -> ApiResult<Value> {
+    for id in &req.security_group_rule_ids {
+        let exists = state
+            .groups
+            .values()
+            .any(|g| g.ingress.iter().chain(&g.egress).any(|r| &r.id == id));
+        if !exists {
+            return Err(ApiError::new(
+                "InvalidSecurityGroupRuleId.NotFound",
+                format!("The security group rule ID '{id}' does not exist"),
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    for group in state.groups.values() {
+        for (egress, rules) in [(false, &group.ingress), (true, &group.egress)] {
+            for rule in rules {
+                if !req.security_group_rule_ids.is_empty()
+                    && !req.security_group_rule_ids.contains(&rule.id)
+                {
+                    continue;
+                }
+                let mut keep = true;
+                for filter in &req.filters {
+                    let any = |v: &str| filter.values.iter().any(|p| wildcard_match(p, v));
+                    keep &= match filter.name.as_str() {
+                        "group-id" => any(&group.id),
+                        "security-group-rule-id" => any(&rule.id),
+                        other => {
+                            return Err(ApiError::invalid_value(format!(
+                                "The filter '{other}' is invalid"
+                            )));
+                        }
+                    };
+                }
+                if keep {
+                    out.push(views::security_group_rule(state, group, rule, egress));
+                }
+            }
+        }
+    }
+    Ok(json!({"SecurityGroupRules": out}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct AuthorizeRequest {
+    group_id: Option<String>,
+    group_name: Option<String>,
+    #[serde(default)]
+    ip_permissions: Vec<IpPermission>,
+    #[serde(default)]
+    tag_specifications: Vec<TagSpecification>,
+}
+
+/// Rules of one direction in one address family count against the quota separately; a group
+/// reference counts in both families.
+fn check_rule_quota(state: &State, rules: &[Rule]) -> ApiResult<()> {
+    use super::Peer;
+    let v4 = rules
+        .iter()
+        .filter(|r| !matches!(r.peer, Peer::Cidr6(_)))
+        .count();
+    let v6 = rules
+        .iter()
+        .filter(|r| !matches!(r.peer, Peer::Cidr4(_)))
+        .count();
+    if v4.max(v6) > state.quotas.rules_per_group {
+        return Err(ApiError::new(
+            "RulesPerSecurityGroupLimitExceeded",
+            "The maximum number of rules per security group has been reached.",
+        ));
+    }
+    Ok(())
+}
+
+fn authorize(
+    state: &mut State,
+    ids: &mut dyn IdSource,
+    req: AuthorizeRequest,
+    egress: bool,
+) -> ApiResult<Value> {
+    let group_id = target_group_id(state, req.group_id.as_deref(), req.group_name.as_deref())?;
+    if req.ip_permissions.is_empty() {
+        return Err(ApiError::missing("IpPermissions"));
+    }
+    let _rule_tags = tags_for(&req.tag_specifications, "security-group-rule")?;
+    let vpc_id = state.groups[&group_id].vpc_id.clone();
+    let mut new_rules: Vec<Rule> = Vec::new();
+    for permission in &req.ip_permissions {
+        new_rules.extend(rules_from_permission(state, &vpc_id, permission)?);
+    }
+    let existing = state.groups[&group_id].rules(egress);
+    for (i, rule) in new_rules.iter().enumerate() {
+        if existing.iter().chain(&new_rules[..i]).any(|r| r.same_rule(rule)) {
+            return Err(ApiError::new(
+                "InvalidPermission.Duplicate",
+                format!("the specified rule \"{}\" already exists", rule.aws_summary()),
+            ));
+        }
+    }
+    let mut all: Vec<Rule> = existing.clone();
+    all.extend(new_rules.iter().cloned());
+    check_rule_quota(state, &all)?;
+
+    for rule in &mut new_rules {
+        rule.id = ids.next_id("sgr");
+    }
+    let group = state.groups.get_mut(&group_id).expect("checked above");
+    group.rules_mut(egress).extend(new_rules.iter().cloned());
+    let group = &state.groups[&group_id];
+    let views: Vec<Value> = new_rules
+        .iter()
+        .map(|r| views::security_group_rule(state, group, r, egress))
+        .collect();
+    Ok(json!({"Return": true, "SecurityGroupRules": views}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct RevokeRequest {
+    group_id: Option<String>,
+    group_name: Option<String>,
+    #[serde(default)]
+    ip_permissions: Vec<IpPermission>,
+    #[serde(default)]
+    security_group_rule_ids: Vec<String>,
+}
+
+fn revoke(state: &mut State, req: RevokeRequest, egress: bool) -> ApiResult<Value> {
+    let group_id = target_group_id(state, req.group_id.as_deref(), req.group_name.as_deref())?;
+    if req.ip_permissions.is_empty() && req.security_group_rule_ids.is_empty() {
+        return Err(ApiError::missing("IpPermissions or SecurityGroupRuleIds"));
+    }
+    let group = &state.groups[&group_id];
+    let vpc_id = group.vpc_id.clone();
+    let in_default_vpc = state.vpcs.get(&vpc_id).is_some_and(|v| v.is_default);
+    let rules = group.rules(egress);
+    let mut to_remove: Vec<String> = Vec::new();
+    for id in &req.security_group_rule_ids {
+        if !rules.iter().any(|r| &r.id == id) {
+            return Err(ApiError::new(
+                "InvalidSecurityGroupRuleId.NotFound",
+                format!("The security group rule ID '{id}' does not exist"),
+            ));
+        }
+        to_remove.push(id.clone());
+    }
+    let mut unknown: Vec<IpPermission> = Vec::new();
+    for permission in &req.ip_permissions {
+        let wanted = rules_from_permission(state, &vpc_id, permission)?;
+        let mut missing = false;
+        for rule in &wanted {
+            match rules.iter().find(|r| r.same_rule(rule)) {
+                Some(found) => to_remove.push(found.id.clone()),
+                None => missing = true,
+            }
+        }
+        if missing {
+            if !in_default_vpc {
+                return Err(ApiError::new(
+                    "InvalidPermission.NotFound",
+                    "The specified rule does not exist in this security group.",
+                ));
+            }
+            unknown.push(permission.clone());
+        }
+    }
+    let group = state.groups.get_mut(&group_id).expect("checked above");
+    let (revoked, kept): (Vec<Rule>, Vec<Rule>) = group
+        .rules(egress)
+        .iter()
+        .cloned()
+        .partition(|r| to_remove.contains(&r.id));
+    *group.rules_mut(egress) = kept;
+    let group = &state.groups[&group_id];
+    let mut out = serde_json::Map::new();
+    out.insert("Return".into(), json!(true));
+    if !unknown.is_empty() {
+        out.insert("UnknownIpPermissions".into(), serde_json::to_value(&unknown).unwrap_or_default());
+    }
+    out.insert(
+        "RevokedSecurityGroupRules".into(),
+        Value::Array(revoked.iter().map(|r| views::revoked_rule(group, r, egress)).collect()),
+    );
+    Ok(Value::Object(out))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct Ipv6AddressRequest {
+    ipv6_address: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct RunInstancesRequest {
+    #[serde(default)]
+    security_group_ids: Vec<String>,
+    private_ip_address: Option<String>,
+    #[serde(default)]
+    ipv6_addresses: Vec<Ipv6AddressRequest>,
+    /// Ours: the workload's host-side veth.
+    host_interface: Option<String>,
+    min_count: Option<u32>,
+    max_count: Option<u32>,
+}
+
+fn run_instances(state: &mut State, ids: &mut dyn IdSource, req: RunInstancesRequest) -> ApiResult<Value> {
+    if req.min_count.unwrap_or(1) != 1 || req.max_count.unwrap_or(1) != 1 {
+        return Err(ApiError::invalid_value(
+            "Each workload has its own interface and address: launch one instance per call (--count 1).",
+        ));
+    }
+    let interface = req
+        .host_interface
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::missing("HostInterface"))?;
+    if interface.len() > 15 || interface.contains(['/', ' ', '\0']) {
+        return Err(ApiError::invalid_value(format!(
+            "Invalid interface name '{interface}'"
+        )));
+    }
+    let private_ip: Ipv4Addr = req
+        .private_ip_address
+        .as_deref()
+        .ok_or_else(|| ApiError::missing("PrivateIpAddress"))?
+        .parse()
+        .map_err(|_| {
+            ApiError::invalid_value(format!(
+                "Invalid value '{}' for PrivateIpAddress",
+                req.private_ip_address.as_deref().unwrap_or("")
+            ))
+        })?;
+    let ipv6: Option<Ipv6Addr> = match req.ipv6_addresses.as_slice() {
+        [] => None,
+        [one] => Some(one.ipv6_address.parse().map_err(|_| {
+            ApiError::invalid_value(format!(
+                "Invalid value '{}' for Ipv6Address",
+                one.ipv6_address
+            ))
+        })?),
+        _ => {
+            return Err(ApiError::invalid_value(
+                "At most one IPv6 address per workload is supported.",
+            ));
+        }
+    };
+
+    let mut group_ids: Vec<String> = Vec::new();
+    for id in &req.security_group_ids {
+        check_group_id_format(id)?;
+        if !state.groups.contains_key(id) {
+            return Err(group_not_found(id));
+        }
+        if !group_ids.contains(id) {
+            group_ids.push(id.clone());
+        }
+    }
+    if group_ids.len() > state.quotas.groups_per_instance {
+        return Err(ApiError::new(
+            "SecurityGroupsPerInstanceLimitExceeded",
+            format!(
+                "The maximum number of security groups per instance ({}) has been reached.",
+                state.quotas.groups_per_instance
+            ),
+        ));
+    }
+    let vpc_id = match group_ids.first() {
+        Some(first) => state.groups[first].vpc_id.clone(),
+        None => state
+            .default_vpc()
+            .map(|v| v.id.clone())
+            .ok_or_else(|| ApiError::new("VPCIdNotSpecified", "No default VPC for this user"))?,
+    };
+    if let Some(other) = group_ids.iter().find(|g| state.groups[*g].vpc_id != vpc_id) {
+        return Err(ApiError::new(
+            "InvalidParameter",
+            format!("Security group {other} and the instance belong to different networks."),
+        ));
+    }
+    if group_ids.is_empty() {
+        let default = state
+            .groups
+            .values()
+            .find(|g| g.vpc_id == vpc_id && g.name == "default")
+            .ok_or_else(|| group_not_found("default"))?;
+        group_ids.push(default.id.clone());
+    }
+    let vpc = &state.vpcs[&vpc_id];
+    if !vpc.cidr.contains(&private_ip) {
+        return Err(ApiError::invalid_value(format!(
+            "Address {private_ip} does not fall within the VPC's address range {}.",
+            vpc.cidr
+        )));
+    }
+    if let Some(address) = ipv6 {
+        match vpc.ipv6_cidr {
+            Some(block) if block.contains(&address) => {}
+            Some(block) => {
+                return Err(ApiError::invalid_value(format!(
+                    "Address {address} does not fall within the VPC's IPv6 range {block}."
+                )));
+            }
+            None => {
+                return Err(ApiError::invalid_value(format!(
+                    "VPC {vpc_id} has no IPv6 CIDR block; cannot assign {address}."
+                )));
+            }
+        }
+    }
+    for other in state.instances.values() {
+        if other.state == InstanceState::Terminated {
+            continue;
+        }
+        if other.vpc_id == vpc_id && (other.private_ip == private_ip || (ipv6.is_some() && other.ipv6 == ipv6)) {
+            return Err(ApiError::new(
+                "InvalidIPAddress.InUse",
+                format!("Address {private_ip} is in use."),
+            ));
+        }
+        if other.interface == interface {
+            return Err(ApiError::invalid_value(format!(
+                "Interface {interface} is already registered to instance {}.",
+                other.id
+            )));
+        }
+    }
+
+    let instance = Instance {
+        id: ids.next_id("i"),
+        reservation_id: ids.next_id("r"),
+        eni_id: ids.next_id("eni"),
+        vpc_id,
+        state: InstanceState::Running,
+        private_ip,
+        ipv6,
+        interface,
+        group_ids,
+        launch_time: ids.now(),
+    };
+    let id = instance.id.clone();
+    state.instances.insert(id.clone(), instance);
+    let instance = &state.instances[&id];
+    Ok(views::reservation(state, &instance.reservation_id, &[instance]))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct InstanceIdsRequest {
+    #[serde(default)]
+    instance_ids: Vec<String>,
+}
+
+fn check_instances_exist(state: &State, ids: &[String]) -> ApiResult<()> {
+    for id in ids {
+        check_id_format(id, "i", "InvalidInstanceID.Malformed", "instance ID")?;
+        if !state.instances.contains_key(id) {
+            return Err(ApiError::new(
+                "InvalidInstanceID.NotFound",
+                format!("The instance ID '{id}' does not exist"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn describe_instances(state: &State, req: InstanceIdsRequest) -> ApiResult<Value> {
+    check_instances_exist(state, &req.instance_ids)?;
+    let mut reservations: Vec<Value> = Vec::new();
+    for instance in state.instances.values() {
+        if req.instance_ids.is_empty() || req.instance_ids.contains(&instance.id) {
+            reservations.push(views::reservation(state, &instance.reservation_id, &[instance]));
+        }
+    }
+    Ok(json!({"Reservations": reservations}))
+}
+
+fn terminate_instances(state: &mut State, req: InstanceIdsRequest) -> ApiResult<Value> {
+    if req.instance_ids.is_empty() {
+        return Err(ApiError::missing("InstanceId"));
+    }
+    check_instances_exist(state, &req.instance_ids)?;
+    let mut out = Vec::new();
+    for id in &req.instance_ids {
+        let instance = state.instances.get_mut(id).expect("checked above");
+        let previous = views::instance_state(instance);
+        instance.state = InstanceState::Terminated;
+        out.push(json!({
+            "CurrentState": views::instance_state(instance),
+            "InstanceId": id,
+            "PreviousState": previous,
+        }));
+    }
+    Ok(json!({"TerminatingInstances": out}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testing::SeqIds;
+
+    struct Fixture {
+        state: State,
+        ids: SeqIds,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let mut ids = SeqIds::default();
+            let state = State::initial(&mut ids);
+            Fixture { state, ids }
+        }
+        fn call(&mut self, action: &str, request: Value) -> ApiResult<Value> {
+            dispatch(&mut self.state, &mut self.ids, action, request)
+        }
+        fn ok(&mut self, action: &str, request: Value) -> Value {
+            self.call(action, request).unwrap_or_else(|e| panic!("{action}: {e}"))
+        }
+        /// Asserts the call fails with `code` and leaves the state untouched.
+        fn fails(&mut self, action: &str, request: Value, code: &str) {
+            let before = self.state.clone();
+            let err = self.call(action, request).expect_err(action);
+            assert_eq!(err.code, code, "{action}: {}", err.message);
+            assert_eq!(self.state, before, "{action} changed the state while failing");
+        }
+        fn group(&mut self, name: &str) -> String {
+            let out = self.ok("CreateSecurityGroup", json!({"GroupName": name, "Description": "d"}));
+            out["GroupId"].as_str().unwrap().to_string()
+        }
+    }
+
+    fn tcp(port: i64, cidr: &str) -> Value {
+        json!({"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": cidr}]})
+    }
+
+    #[test]
+    fn a_new_group_has_the_default_outbound_rules_and_no_inbound() {
+        let mut f = Fixture::new();
+        let id = f.group("web");
+        let out = f.ok("DescribeSecurityGroups", json!({"GroupIds": [id]}));
+        let group = &out["SecurityGroups"][0];
+        assert_eq!(group["IpPermissions"], json!([]));
+        assert_eq!(
+            group["IpPermissionsEgress"],
+            json!([{"IpProtocol": "-1", "UserIdGroupPairs": [], "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+                    "Ipv6Ranges": [{"CidrIpv6": "::/0"}], "PrefixListIds": []}])
+        );
+    }
+
+    #[test]
+    fn group_names_are_validated_and_unique_per_vpc_case_insensitively() {
+        let mut f = Fixture::new();
+        f.group("Web");
+        f.fails("CreateSecurityGroup", json!({"GroupName": "web", "Description": "d"}), "InvalidGroup.Duplicate");
+        f.fails("CreateSecurityGroup", json!({"GroupName": "sg-x", "Description": "d"}), "InvalidParameterValue");
+        f.fails("CreateSecurityGroup", json!({"GroupName": "default", "Description": "d"}), "InvalidGroup.Reserved");
+        f.fails("CreateSecurityGroup", json!({"Description": "d"}), "MissingParameter");
+        f.fails("CreateSecurityGroup", json!({"GroupName": "x", "Description": "é"}), "InvalidParameterValue");
+        f.fails("CreateSecurityGroup", json!({"GroupName": "x".repeat(256), "Description": "d"}), "InvalidParameterValue");
+        f.fails("CreateSecurityGroup", json!({"GroupName": "x", "Description": "d", "VpcId": "vpc-1"}), "InvalidVpcID.NotFound");
+    }
+
+    #[test]
+    fn authorize_normalises_protocols_and_cidrs_before_detecting_duplicates() {
+        let mut f = Fixture::new();
+        let id = f.group("web");
+        let out = f.ok("AuthorizeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [tcp(80, "10.0.0.7/8")]}));
+        assert_eq!(out["SecurityGroupRules"][0]["CidrIpv4"], "10.0.0.0/8");
+        assert_eq!(out["SecurityGroupRules"][0]["IpProtocol"], "tcp");
+        let same = json!({"IpProtocol": "6", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.1.2.3/8", "Description": "x"}]});
+        f.fails("AuthorizeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [same]}), "InvalidPermission.Duplicate");
+        let err = f.call("AuthorizeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [tcp(80, "10.0.0.0/8")]})).unwrap_err();
+        assert_eq!(err.message, "the specified rule \"peer: 10.0.0.0/8, TCP, from port: 80, to port: 80, ALLOW\" already exists");
+    }
+
+    #[test]
+    fn a_request_with_several_rules_is_all_or_nothing() {
+        let mut f = Fixture::new();
+        let id = f.group("web");
+        let bad = json!({"GroupId": id, "IpPermissions": [tcp(22, "10.0.0.0/8"), tcp(23, "10.0.0.0/33")]});
+        f.fails("AuthorizeSecurityGroupIngress", bad, "InvalidParameterValue");
+        let dup_inside = json!({"GroupId": id, "IpPermissions": [tcp(22, "10.0.0.0/8"), tcp(22, "10.0.0.0/8")]});
+        f.fails("AuthorizeSecurityGroupIngress", dup_inside, "InvalidPermission.Duplicate");
+    }
+
+    #[test]
+    fn referenced_groups_must_exist_in_the_same_vpc() {
+        let mut f = Fixture::new();
+        let web = f.group("web");
+        let lb = f.group("lb");
+        let from_lb = json!({"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": lb}]});
+        let out = f.ok("AuthorizeSecurityGroupIngress", json!({"GroupId": web, "IpPermissions": [from_lb]}));
+        assert_eq!(out["SecurityGroupRules"][0]["ReferencedGroupInfo"]["GroupId"], lb.as_str());
+        let ghost = json!({"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": "sg-00000000000000fff"}]});
+        f.fails("AuthorizeSecurityGroupIngress", json!({"GroupId": web, "IpPermissions": [ghost]}), "InvalidGroup.NotFound");
+        f.fails("DeleteSecurityGroup", json!({"GroupId": lb}), "DependencyViolation");
+    }
+
+    #[test]
+    fn rule_quota_counts_each_family_separately() {
+        let mut f = Fixture::new();
+        f.state.quotas.rules_per_group = 2;
+        let id = f.group("web");
+        f.ok("AuthorizeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [tcp(1, "10.0.0.0/8"), tcp(2, "10.0.0.0/8")]}));
+        let v6 = json!({"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]});
+        f.ok("AuthorizeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [v6]}));
+        f.fails("AuthorizeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [tcp(3, "10.0.0.0/8")]}), "RulesPerSecurityGroupLimitExceeded");
+    }
+
+    #[test]
+    fn revoke_by_permission_must_match_exactly_outside_the_default_vpc_semantics() {
+        let mut f = Fixture::new();
+        let id = f.group("web");
+        f.ok("AuthorizeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [tcp(80, "10.0.0.0/8")]}));
+        // The default VPC answers unknown permissions instead of failing, and revokes nothing.
+        let out = f.ok("RevokeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [tcp(81, "10.0.0.0/8")]}));
+        assert_eq!(out["RevokedSecurityGroupRules"], json!([]));
+        assert_eq!(out["UnknownIpPermissions"][0]["FromPort"], 81);
+        let out = f.ok("RevokeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [tcp(80, "10.9.9.9/8")]}));
+        assert_eq!(out["RevokedSecurityGroupRules"][0]["CidrIpv4"], "10.0.0.0/8");
+        f.fails("RevokeSecurityGroupIngress", json!({"GroupId": id, "SecurityGroupRuleIds": ["sgr-00000000000000fff"]}), "InvalidSecurityGroupRuleId.NotFound");
+        // Outside the default VPC a non-matching permission is an error.
+        f.state.vpcs.values_mut().for_each(|v| v.is_default = false);
+        f.fails("RevokeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [tcp(81, "10.0.0.0/8")]}), "InvalidPermission.NotFound");
+    }
+
+    #[test]
+    fn run_instances_checks_groups_addresses_and_interfaces() {
+        let mut f = Fixture::new();
+        let web = f.group("web");
+        let run = |ip: &str, ifname: &str| json!({"SecurityGroupIds": [web], "PrivateIpAddress": ip, "HostInterface": ifname});
+        let out = f.ok("RunInstances", run("172.31.0.10", "veth-a"));
+        let instance = &out["Instances"][0];
+        assert_eq!(instance["State"], json!({"Code": 16, "Name": "running"}));
+        assert_eq!(instance["SecurityGroups"][0]["GroupName"], "web");
+        f.fails("RunInstances", run("172.31.0.10", "veth-b"), "InvalidIPAddress.InUse");
+        f.fails("RunInstances", run("172.31.0.11", "veth-a"), "InvalidParameterValue");
+        f.fails("RunInstances", run("10.0.0.1", "veth-b"), "InvalidParameterValue");
+        f.fails("RunInstances", json!({"SecurityGroupIds": ["sg-00000000000000fff"], "PrivateIpAddress": "172.31.0.12", "HostInterface": "x"}), "InvalidGroup.NotFound");
+        f.fails("RunInstances", json!({"PrivateIpAddress": "172.31.0.12"}), "MissingParameter");
+        f.fails("DeleteSecurityGroup", json!({"GroupId": web}), "DependencyViolation");
+
+        let id = instance["InstanceId"].as_str().unwrap().to_string();
+        let out = f.ok("TerminateInstances", json!({"InstanceIds": [id]}));
+        assert_eq!(out["TerminatingInstances"][0]["CurrentState"]["Name"], "terminated");
+        // A terminated instance frees its address, interface and groups.
+        f.ok("RunInstances", run("172.31.0.10", "veth-a"));
+        f.fails("TerminateInstances", json!({"InstanceIds": ["i-00000000000000fff"]}), "InvalidInstanceID.NotFound");
+        f.fails("TerminateInstances", json!({"InstanceIds": ["bogus"]}), "InvalidInstanceID.Malformed");
+    }
+
+    #[test]
+    fn the_default_group_cannot_be_deleted() {
+        let mut f = Fixture::new();
+        let default = f.state.groups.keys().next().unwrap().clone();
+        f.fails("DeleteSecurityGroup", json!({"GroupId": default}), "CannotDelete");
+        f.fails("DeleteSecurityGroup", json!({"GroupId": "sg-zz"}), "InvalidGroupId.Malformed");
+    }
+
+    #[test]
+    fn describe_filters_select_groups() {
+        let mut f = Fixture::new();
+        f.group("web");
+        f.group("db");
+        let out = f.ok("DescribeSecurityGroups", json!({"Filters": [{"Name": "group-name", "Values": ["w*"]}]}));
+        assert_eq!(out["SecurityGroups"].as_array().unwrap().len(), 1);
+        f.fails("DescribeSecurityGroups", json!({"Filters": [{"Name": "nope", "Values": ["x"]}]}), "InvalidParameterValue");
+    }
+}

@@ -1,0 +1,277 @@
+//! Map keys, values and constants shared by the eBPF data plane and the agent.
+//!
+//! Everything here is plain `#[repr(C)]` data with explicit padding (no implicit holes: the kernel
+//! hashes every byte of a key) and multi-byte packet fields stored as byte arrays in network order,
+//! so the kernel side and the agent can never disagree about endianness.
+//!
+//! # How one packet is judged (two lookups, whatever the rule count)
+//!
+//! 1. `IFACES[ifindex]` → the workload's `policy_id` (one per distinct set of attached groups).
+//! 2. `CONNTRACK[normalised 5-tuple + ifindex]`: a live entry admits the packet in both directions.
+//! 3. `PEERS` (LPM trie) with key `policy_id | direction | family | peer address` returns the
+//!    `port_set` of the *longest* matching peer prefix. The compiler gives every prefix that appears
+//!    in any rule the union of all rules whose peer covers it (the closure), so the longest match
+//!    carries everything every covering rule allows: a /8 tcp/22 rule and a /16 tcp/80 rule give the
+//!    /16 entry {tcp/22, tcp/80} and the /8 entry {tcp/22}.
+//! 4. `PORTS` (LPM trie) with key `port_set | protocol | port` answers "allowed" or misses. Protocol
+//!    `-1` is the 32-bit prefix (the port set alone), "this protocol, any port" the 40-bit prefix, and
+//!    a port range is split into at most 30 aligned prefixes. ICMP uses `type << 8 | code` as port.
+//!
+//! Port sets are content-addressed and immutable once written: a change writes new sets first, then
+//! repoints `PEERS`, then deletes what nothing points at, so every packet sees either the old or the
+//! new policy.
+#![no_std]
+
+/// The direction of a packet relative to the workload, i.e. which security-group rules apply.
+pub mod direction {
+    /// Traffic delivered to the workload (tc egress on the host-side veth): SG inbound rules.
+    pub const INBOUND: u8 = 0;
+    /// Traffic sent by the workload (tc ingress on the host-side veth): SG outbound rules.
+    pub const OUTBOUND: u8 = 1;
+}
+
+/// Address family tags used inside keys (the Linux values).
+pub mod family {
+    pub const IPV4: u8 = 2;
+    pub const IPV6: u8 = 10;
+}
+
+/// IP protocol numbers the data plane treats specially.
+pub mod proto {
+    pub const ICMP: u8 = 1;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const ICMPV6: u8 = 58;
+}
+
+/// Per-interface configuration: which compiled policy enforces this workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct IfaceConfig {
+    pub policy_id: u32,
+    /// Bit 0: [`IFACE_ENFORCING`]. A stopped workload has the bit clear: everything is dropped.
+    pub flags: u32,
+}
+const _: () = assert!(core::mem::size_of::<IfaceConfig>() == 8);
+
+/// [`IfaceConfig::flags`] bit: the workload is running and its policy is enforced.
+pub const IFACE_ENFORCING: u32 = 1;
+
+/// Key data of the `PEERS` LPM trie. The LPM prefix covers `policy_id`, `direction`, `family`
+/// (48 bits) and then the peer prefix bits of `addr`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(C)]
+pub struct PeerKey {
+    /// Big-endian policy id, so the LPM prefix bits run in key order.
+    pub policy_id: [u8; 4],
+    pub direction: u8,
+    pub family: u8,
+    /// IPv4 addresses use the first 4 bytes; the rest is zero.
+    pub addr: [u8; 16],
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(core::mem::size_of::<PeerKey>() == 24);
+
+/// Bits of [`PeerKey`] before the address.
+pub const PEER_KEY_FIXED_BITS: u32 = 48;
+
+/// Value of the `PEERS` trie: the port set every covering rule allows for this peer prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct PeerValue {
+    pub port_set: u32,
+}
+
+/// Key data of the `PORTS` LPM trie. The prefix covers `port_set` (32 bits), then `proto`
+/// (8 bits), then `port` bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(C)]
+pub struct PortKey {
+    pub port_set: [u8; 4],
+    pub proto: u8,
+    pub port: [u8; 2],
+    pub _pad: u8,
+}
+const _: () = assert!(core::mem::size_of::<PortKey>() == 8);
+
+/// Bits of [`PortKey`] before the protocol, and before the port.
+pub const PORT_KEY_SET_BITS: u32 = 32;
+pub const PORT_KEY_PROTO_BITS: u32 = 40;
+
+/// Value of the `PORTS` trie (presence means allowed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct PortValue {
+    pub allow: u32,
+}
+
+/// Connection-tracking key: the 5-tuple normalised so both directions of a flow share one entry
+/// (the lower `(addr, port)` endpoint first), scoped to the workload's interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub struct CtKey {
+    pub ifindex: u32,
+    pub family: u8,
+    pub proto: u8,
+    pub _pad: [u8; 2],
+    pub addr_lo: [u8; 16],
+    pub addr_hi: [u8; 16],
+    /// TCP/UDP ports of each endpoint; the ICMP echo identifier on both for ICMP echo; zero for
+    /// other protocols (tracked by addresses and protocol, as AWS does).
+    pub port_lo: [u8; 2],
+    pub port_hi: [u8; 2],
+}
+const _: () = assert!(core::mem::size_of::<CtKey>() == 44);
+
+/// Connection-tracking value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct CtValue {
+    /// `bpf_ktime_get_ns()` of the last packet.
+    pub last_seen_ns: u64,
+    /// Which normalised endpoint opened the flow: 0 = `lo`, 1 = `hi`.
+    pub origin_is_hi: u8,
+    /// Direction (see [`direction`]) of the packet that opened the flow.
+    pub origin_direction: u8,
+    /// One of [`ct_state`].
+    pub state: u8,
+    /// [`CT_FLAG_REPLIED`], [`CT_FLAG_STREAM`].
+    pub flags: u8,
+    pub _pad: [u8; 4],
+}
+const _: () = assert!(core::mem::size_of::<CtValue>() == 16);
+
+/// Conntrack states (TCP follows the handshake; others use `OPEN`).
+pub mod ct_state {
+    pub const OPEN: u8 = 0;
+    pub const TCP_SYN: u8 = 1;
+    pub const TCP_ESTABLISHED: u8 = 2;
+    pub const TCP_CLOSING: u8 = 3;
+    pub const TCP_RESET: u8 = 4;
+}
+
+/// The responder has answered at least once.
+pub const CT_FLAG_REPLIED: u8 = 1;
+/// UDP: more than one request/response transaction (AWS "stream", 180 s).
+pub const CT_FLAG_STREAM: u8 = 2;
+
+/// Idle timeouts in seconds. `tcp_established` is configurable (AWS `TcpEstablishedTimeout`); the
+/// others are fixed at AWS's published values or, where AWS publishes none, Linux conntrack's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct CtTimeouts {
+    pub tcp_established: u32,
+    pub tcp_transitory: u32,
+    pub tcp_reset: u32,
+    pub udp: u32,
+    pub udp_stream: u32,
+    pub icmp: u32,
+    pub other: u32,
+    pub _pad: u32,
+}
+
+impl CtTimeouts {
+    pub const AWS_DEFAULT: CtTimeouts = CtTimeouts {
+        tcp_established: 432_000,
+        tcp_transitory: 120,
+        tcp_reset: 10,
+        udp: 30,
+        udp_stream: 180,
+        icmp: 30,
+        other: 600,
+        _pad: 0,
+    };
+
+    /// The idle timeout of an entry, in nanoseconds. Shared by the kernel (expiry on lookup) and the
+    /// agent (garbage collection), so both agree on what is expired.
+    #[inline(always)]
+    pub fn idle_timeout_ns(&self, proto: u8, value: &CtValue) -> u64 {
+        let seconds = match proto {
+            proto::TCP => match value.state {
+                ct_state::TCP_ESTABLISHED => self.tcp_established,
+                ct_state::TCP_RESET => self.tcp_reset,
+                _ => self.tcp_transitory,
+            },
+            proto::UDP => {
+                if value.flags & CT_FLAG_STREAM != 0 {
+                    self.udp_stream
+                } else {
+                    self.udp
+                }
+            }
+            proto::ICMP | proto::ICMPV6 => self.icmp,
+            _ => self.other,
+        };
+        seconds as u64 * 1_000_000_000
+    }
+}
+
+/// Why a packet was dropped: a closed set shared by kernel and agent; the index into `DROPS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum DropReason {
+    /// No rule of any attached group allows the packet.
+    NoRule = 0,
+    /// A header is truncated or malformed.
+    Malformed = 1,
+    /// The conntrack table is full: new flows fail closed.
+    CtFull = 2,
+    /// A non-first IP fragment (no L4 header to classify).
+    Fragment = 3,
+    /// The workload is stopped.
+    NotRunning = 4,
+}
+
+impl DropReason {
+    pub const COUNT: u32 = 5;
+    pub const ALL: [DropReason; Self::COUNT as usize] = [
+        DropReason::NoRule,
+        DropReason::Malformed,
+        DropReason::CtFull,
+        DropReason::Fragment,
+        DropReason::NotRunning,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            DropReason::NoRule => "no-rule",
+            DropReason::Malformed => "malformed",
+            DropReason::CtFull => "conntrack-full",
+            DropReason::Fragment => "fragment",
+            DropReason::NotRunning => "not-running",
+        }
+    }
+}
+
+/// Indices into the `PASSES` per-CPU counter array.
+pub mod pass_reason {
+    /// A live conntrack entry.
+    pub const CONNTRACK: u32 = 0;
+    /// A rule allowed a new flow.
+    pub const RULE: u32 = 1;
+    /// Traffic security groups never filter (ARP, IPv6 neighbour discovery, DHCP).
+    pub const EXEMPT: u32 = 2;
+    pub const COUNT: u32 = 3;
+}
+
+/// Map capacities (the agent may override them at load time).
+pub mod capacity {
+    pub const IFACES: u32 = 4096;
+    pub const PEERS: u32 = 1 << 20;
+    pub const PORTS: u32 = 1 << 20;
+    pub const CONNTRACK: u32 = 1 << 18;
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    // SAFETY: all of these are #[repr(C)] with no implicit padding (sizes asserted above).
+    unsafe impl aya::Pod for IfaceConfig {}
+    unsafe impl aya::Pod for PeerKey {}
+    unsafe impl aya::Pod for PeerValue {}
+    unsafe impl aya::Pod for PortKey {}
+    unsafe impl aya::Pod for PortValue {}
+    unsafe impl aya::Pod for CtKey {}
+    unsafe impl aya::Pod for CtValue {}
+    unsafe impl aya::Pod for CtTimeouts {}
+}

@@ -1,0 +1,138 @@
+//! Connection tracking, per workload interface: one normalised entry per flow admits both
+//! directions; entries expire after the AWS idle timeouts; a full table fails closed for new flows.
+//!
+//! Races between CPUs updating the same entry only ever move `last_seen_ns` or the state forward by
+//! one packet; the worst outcome is a state that lags one packet, never a wrong verdict for an
+//! established flow.
+
+use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::map, maps::HashMap};
+use firewall_common::{
+    CT_FLAG_REPLIED, CT_FLAG_STREAM, CtKey, CtTimeouts, CtValue, DropReason, capacity, ct_state,
+    proto,
+};
+
+use crate::parse::{Packet, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
+
+#[map]
+static CONNTRACK: HashMap<CtKey, CtValue> = HashMap::with_max_entries(capacity::CONNTRACK, 0);
+
+/// Idle timeouts, set by the agent at load time.
+#[unsafe(no_mangle)]
+static CT_TIMEOUTS: aya_ebpf::Global<CtTimeouts> = aya_ebpf::Global::new(CtTimeouts::AWS_DEFAULT);
+
+const BPF_NOEXIST: u64 = 1;
+const EEXIST: i32 = 17;
+
+/// Writes the flow key of a packet into `key`; returns whether the packet travels from the `hi`
+/// endpoint. Written in place: the key lives in the per-CPU scratch slot, not on the stack.
+#[inline(always)]
+pub fn flow_key(ifindex: u32, pkt: &Packet, key: &mut CtKey) -> bool {
+    let from_hi = endpoint_greater(&pkt.src, &pkt.sport, &pkt.dst, &pkt.dport);
+    key.ifindex = ifindex;
+    key.family = pkt.family;
+    key.proto = pkt.proto;
+    key._pad = [0; 2];
+    if from_hi {
+        key.addr_lo = pkt.dst;
+        key.addr_hi = pkt.src;
+        key.port_lo = pkt.dport;
+        key.port_hi = pkt.sport;
+    } else {
+        key.addr_lo = pkt.src;
+        key.addr_hi = pkt.dst;
+        key.port_lo = pkt.sport;
+        key.port_hi = pkt.dport;
+    }
+    from_hi
+}
+
+/// Lexicographic `(a_addr, a_port) > (b_addr, b_port)`, written as a loop so no `memcmp` is emitted.
+#[inline(always)]
+fn endpoint_greater(a: &[u8; 16], a_port: &[u8; 2], b: &[u8; 16], b_port: &[u8; 2]) -> bool {
+    for i in 0..16 {
+        if a[i] != b[i] {
+            return a[i] > b[i];
+        }
+    }
+    u16::from_be_bytes(*a_port) > u16::from_be_bytes(*b_port)
+}
+
+/// Looks the flow up; on a live entry advances its state and returns true. An expired entry is
+/// deleted and reported as a miss.
+#[inline(always)]
+pub fn track_existing(key: &CtKey, from_hi: bool, pkt: &Packet) -> bool {
+    let Some(entry) = CONNTRACK.get_ptr_mut(key) else {
+        return false;
+    };
+    let now = unsafe { bpf_ktime_get_ns() };
+    // SAFETY: a pointer to a live hash-map value; concurrent writers are tolerated (module docs).
+    let entry = unsafe { &mut *entry };
+    // A volatile read: the loader patches this global, so it must not be constant-folded.
+    let timeouts = CT_TIMEOUTS.load();
+    if now.saturating_sub(entry.last_seen_ns) > timeouts.idle_timeout_ns(pkt.proto, entry) {
+        let _ = CONNTRACK.remove(key);
+        return false;
+    }
+    let is_reply = (from_hi as u8) != entry.origin_is_hi;
+    entry.last_seen_ns = now;
+    match pkt.proto {
+        proto::TCP => entry.state = next_tcp_state(entry.state, pkt.tcp_flags, is_reply),
+        proto::UDP => {
+            if is_reply {
+                entry.flags |= CT_FLAG_REPLIED;
+            } else if entry.flags & CT_FLAG_REPLIED != 0 {
+                entry.flags |= CT_FLAG_STREAM;
+            }
+        }
+        _ => {
+            if is_reply {
+                entry.flags |= CT_FLAG_REPLIED;
+            }
+        }
+    }
+    true
+}
+
+#[inline(always)]
+fn next_tcp_state(state: u8, flags: u8, is_reply: bool) -> u8 {
+    if flags & TCP_RST != 0 {
+        ct_state::TCP_RESET
+    } else if flags & TCP_FIN != 0 {
+        ct_state::TCP_CLOSING
+    } else if flags & TCP_SYN != 0 && flags & TCP_ACK == 0 && !is_reply {
+        // A new connection on a tuple whose previous one closed.
+        if state == ct_state::TCP_ESTABLISHED { state } else { ct_state::TCP_SYN }
+    } else if state == ct_state::TCP_SYN && is_reply {
+        ct_state::TCP_ESTABLISHED
+    } else {
+        state
+    }
+}
+
+/// Records a new flow admitted by policy. A full table is an error: the flow is refused rather
+/// than an established one evicted.
+#[inline(always)]
+pub fn track_new(key: &CtKey, from_hi: bool, direction: u8, pkt: &Packet) -> Result<(), DropReason> {
+    let state = if pkt.proto != proto::TCP {
+        ct_state::OPEN
+    } else if pkt.tcp_flags & TCP_SYN != 0 && pkt.tcp_flags & TCP_ACK == 0 {
+        ct_state::TCP_SYN
+    } else {
+        // Mid-stream packet allowed by a rule (e.g. after an expiry): the flow is established.
+        ct_state::TCP_ESTABLISHED
+    };
+    let value = CtValue {
+        last_seen_ns: unsafe { bpf_ktime_get_ns() },
+        origin_is_hi: from_hi as u8,
+        origin_direction: direction,
+        state,
+        flags: 0,
+        _pad: [0; 4],
+    };
+    match CONNTRACK.insert(key, &value, BPF_NOEXIST) {
+        Ok(()) => Ok(()),
+        // Another CPU created it first: the flow is tracked either way.
+        Err(e) if e == -EEXIST => Ok(()),
+        Err(_) => Err(DropReason::CtFull),
+    }
+}

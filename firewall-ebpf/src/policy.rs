@@ -1,0 +1,48 @@
+//! Policy lookup: two LPM lookups decide whether any rule of any attached group allows a new
+//! flow (see `firewall_common` for the key design and how the compiler builds the closure).
+
+use aya_ebpf::{
+    macros::map,
+    maps::{LpmTrie, lpm_trie::Key},
+};
+use firewall_common::{
+    PEER_KEY_FIXED_BITS, PORT_KEY_PROTO_BITS, PeerKey, PeerValue, PortKey, PortValue, capacity,
+    direction, family, proto,
+};
+
+use crate::parse::Packet;
+
+#[map]
+static PEERS: LpmTrie<PeerKey, PeerValue> = LpmTrie::with_max_entries(capacity::PEERS, 0);
+
+#[map]
+static PORTS: LpmTrie<PortKey, PortValue> = LpmTrie::with_max_entries(capacity::PORTS, 0);
+
+/// True when a rule of the workload's policy allows this packet in this direction.
+#[inline(always)]
+pub fn allows(policy_id: u32, dir: u8, pkt: &Packet) -> bool {
+    let peer = if dir == direction::INBOUND { pkt.src } else { pkt.dst };
+    let addr_bits = if pkt.family == family::IPV4 { 32 } else { 128 };
+    let peer_key = PeerKey {
+        policy_id: policy_id.to_be_bytes(),
+        direction: dir,
+        family: pkt.family,
+        addr: peer,
+        _pad: [0; 2],
+    };
+    let Some(peer) = PEERS.get(Key::new(PEER_KEY_FIXED_BITS + addr_bits, peer_key)) else {
+        return false;
+    };
+    let port = match pkt.proto {
+        proto::TCP | proto::UDP => pkt.dport,
+        proto::ICMP | proto::ICMPV6 => [pkt.icmp_type, pkt.icmp_code],
+        _ => [0, 0],
+    };
+    let port_key = PortKey {
+        port_set: peer.port_set.to_be_bytes(),
+        proto: pkt.proto,
+        port,
+        _pad: 0,
+    };
+    PORTS.get(Key::new(PORT_KEY_PROTO_BITS + 16, port_key)).is_some()
+}

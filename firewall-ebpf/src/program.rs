@@ -1,0 +1,140 @@
+//! Entry points, interface lookup, exemptions and the single place where a decision becomes a
+//! TC verdict and a counter.
+
+use aya_ebpf::{
+    bindings::{TC_ACT_SHOT, tcx_action_base::TCX_NEXT},
+    macros::{classifier, map},
+    maps::{HashMap, PerCpuArray},
+    programs::TcContext,
+};
+use firewall_common::{
+    CtKey, DropReason, IFACE_ENFORCING, IfaceConfig, capacity, direction, pass_reason, proto,
+};
+
+use crate::{
+    conntrack,
+    parse::{self, Fragment, Packet},
+    policy,
+};
+
+#[map]
+static IFACES: HashMap<u32, IfaceConfig> = HashMap::with_max_entries(capacity::IFACES, 0);
+
+/// Per-CPU working memory for one packet: the BPF stack (512 bytes) is too small to hold the
+/// parsed packet, the flow key and the lookup keys at once.
+struct Scratch {
+    pkt: Packet,
+    key: CtKey,
+}
+
+#[map]
+static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
+
+#[map]
+static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DropReason::COUNT, 0);
+
+#[map]
+static PASSES: PerCpuArray<u64> = PerCpuArray::with_max_entries(pass_reason::COUNT, 0);
+
+/// Packets delivered to the workload (tc egress of its host-side veth): inbound rules.
+#[classifier]
+pub fn sg_to_workload(ctx: TcContext) -> i32 {
+    verdict(&ctx, direction::INBOUND)
+}
+
+/// Packets sent by the workload (tc ingress of its host-side veth): outbound rules.
+#[classifier]
+pub fn sg_from_workload(ctx: TcContext) -> i32 {
+    verdict(&ctx, direction::OUTBOUND)
+}
+
+#[inline(always)]
+fn verdict(ctx: &TcContext, dir: u8) -> i32 {
+    match decide(ctx, dir) {
+        Ok(Some(reason)) => {
+            bump(&PASSES, reason);
+            TCX_NEXT
+        }
+        Ok(None) => TCX_NEXT,
+        Err(reason) => {
+            bump(&DROPS, reason as u32);
+            TC_ACT_SHOT as i32
+        }
+    }
+}
+
+#[inline(always)]
+fn bump(counters: &PerCpuArray<u64>, index: u32) {
+    if let Some(counter) = counters.get_ptr_mut(index) {
+        // SAFETY: per-CPU slot, no other writer on this CPU while the program runs.
+        unsafe { *counter += 1 };
+    }
+}
+
+/// `Ok(Some(reason))`: pass and count; `Ok(None)`: not ours to judge; `Err`: drop.
+#[inline(always)]
+fn decide(ctx: &TcContext, dir: u8) -> Result<Option<u32>, DropReason> {
+    // SAFETY: the context pointer is valid for the whole program run.
+    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+    // SAFETY: read-only copy of a small map value.
+    let Some(iface) = (unsafe { IFACES.get(&ifindex) }).copied() else {
+        return Ok(None);
+    };
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
+        return Err(DropReason::Malformed);
+    };
+    // SAFETY: this CPU's slot; nothing else uses it while the program runs.
+    let Scratch { pkt, key } = unsafe { &mut *scratch };
+    if !parse::parse(ctx, pkt)? {
+        return Ok(Some(pass_reason::EXEMPT));
+    }
+    let pkt = &*pkt;
+    if iface.flags & IFACE_ENFORCING == 0 {
+        return Err(DropReason::NotRunning);
+    }
+    if is_exempt(pkt) {
+        return Ok(Some(pass_reason::EXEMPT));
+    }
+    if pkt.fragment == Fragment::Later {
+        return Err(DropReason::Fragment);
+    }
+    let tracked = matches!(pkt.proto, proto::TCP | proto::UDP)
+        || parse::is_icmp_echo(pkt.proto, pkt.icmp_type)
+        || !matches!(pkt.proto, proto::ICMP | proto::ICMPV6);
+    let from_hi = conntrack::flow_key(ifindex, pkt, key);
+    if tracked && conntrack::track_existing(key, from_hi, pkt) {
+        return Ok(Some(pass_reason::CONNTRACK));
+    }
+    if !policy::allows(iface.policy_id, dir, pkt) {
+        return Err(DropReason::NoRule);
+    }
+    if tracked {
+        conntrack::track_new(key, from_hi, dir, pkt)?;
+    }
+    Ok(Some(pass_reason::RULE))
+}
+
+/// Traffic security groups never filter on AWS because the platform provides it: IPv6 neighbour
+/// discovery and MLD, DHCPv4 and DHCPv6.
+#[inline(always)]
+fn is_exempt(pkt: &Packet) -> bool {
+    match pkt.proto {
+        proto::ICMPV6 => matches!(pkt.icmp_type, 130..=137 | 143),
+        proto::UDP => {
+            let sport = u16::from_be_bytes(pkt.sport);
+            let dport = u16::from_be_bytes(pkt.dport);
+            matches!((sport, dport), (68, 67) | (67, 68) | (546, 547) | (547, 546))
+        }
+        _ => false,
+    }
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
