@@ -1,1 +1,285 @@
-fn main(){}
+//! `cargo xtask`: set-up, build, run and test, each doing its own set-up first so a fresh machine
+//! needs nothing but these commands.
+//!
+//! * `setup` — rust-src for the nightly, bpf-linker built against the nightly's own LLVM,
+//!   the Debian packages the tests use, bpffs mounted. Idempotent and quick when done.
+//! * `build` — one self-contained `target/release/firewall-agent` (the eBPF object embedded).
+//! * `run` — build, then the agent in the foreground on the embedded default state.
+//! * `test` — formatting, clippy, then every test: unit, packet-level (BPF_PROG_TEST_RUN) and
+//!   netns integration tests with real traffic.
+
+use std::{
+    env,
+    ffi::OsStr,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what building and testing need (idempotent).
+    Setup,
+    /// Build the release agent with the data plane embedded.
+    Build,
+    /// Build, then run the agent in the foreground.
+    Run {
+        /// Where the desired state is kept.
+        #[arg(long, default_value = "/var/lib/firewall-agent")]
+        state_dir: PathBuf,
+        /// The control socket.
+        #[arg(long, default_value = "/run/firewall-agent.sock")]
+        socket: PathBuf,
+    },
+    /// Run every test (formatting and lints first).
+    Test {
+        /// Skip `cargo fmt --check` and clippy.
+        #[arg(long)]
+        no_lint: bool,
+        /// Passed to the test binaries (e.g. a test-name filter).
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Debian packages the tests and benchmarks use.
+const DEBIAN_PACKAGES: &[&str] = &[
+    "iproute2",
+    "iputils-ping",
+    "nftables",
+    "iperf3",
+    "tcpdump",
+    "bpftool",
+    "socat",
+    "conntrack",
+    "netsniff-ng",
+];
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Task::Setup => setup(),
+        Task::Build => setup().and_then(|()| build()),
+        Task::Run { state_dir, socket } => setup().and_then(|()| build()).and_then(|()| run(&state_dir, &socket)),
+        Task::Test { no_lint, args } => setup().and_then(|()| test(no_lint, &args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn step(what: &str) {
+    println!("xtask: {what}");
+}
+
+/// Runs a command, failing with its name when it does not succeed.
+fn run_cmd(cmd: &mut Command) -> anyhow::Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd.status().with_context(|| format!("starting {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+fn output(cmd: &mut Command) -> anyhow::Result<String> {
+    let shown = format!("{cmd:?}");
+    let out = cmd.output().with_context(|| format!("starting {shown}"))?;
+    if !out.status.success() {
+        bail!("{shown} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn cargo() -> Command {
+    Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn cargo_home() -> PathBuf {
+    env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from("/root/.cargo"))
+}
+
+fn setup() -> anyhow::Result<()> {
+    let llvm_major = nightly_llvm_major()?;
+    ensure_rust_src()?;
+    ensure_bpf_linker(llvm_major)?;
+    ensure_debian_packages()?;
+    ensure_bpffs()?;
+    Ok(())
+}
+
+/// The LLVM major of the installed nightly (bpf-linker must be built for the same one).
+fn nightly_llvm_major() -> anyhow::Result<u32> {
+    let version = output(Command::new("rustc").args(["+nightly", "-vV"])).context(
+        "the eBPF crate needs the installed `nightly` toolchain (rustup toolchain list shows it)",
+    )?;
+    let major = version
+        .lines()
+        .find_map(|l| l.strip_prefix("LLVM version: "))
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.trim().parse().ok())
+        .context("`rustc +nightly -vV` printed no LLVM version")?;
+    Ok(major)
+}
+
+fn ensure_rust_src() -> anyhow::Result<()> {
+    let installed = output(Command::new("rustup").args(["component", "list", "--toolchain", "nightly", "--installed"]))?;
+    if installed.lines().any(|l| l.starts_with("rust-src")) {
+        return Ok(());
+    }
+    step("adding rust-src to the nightly toolchain");
+    run_cmd(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
+}
+
+/// Which LLVM feature the installed bpf-linker was built with, from cargo's own install record.
+fn installed_bpf_linker_llvm() -> Option<u32> {
+    let home = cargo_home();
+    if !home.join("bin/bpf-linker").exists() {
+        return None;
+    }
+    let record = std::fs::read_to_string(home.join(".crates2.json")).ok()?;
+    // The record is JSON: {"installs": {"bpf-linker 0.13.0 (...)": {"features": ["llvm-22"], ...}}}.
+    let start = record.find("\"bpf-linker ")?;
+    let rest = &record[start..];
+    let features = &rest[rest.find("\"features\"")?..];
+    let features = &features[..features.find(']')?];
+    let at = features.find("llvm-")?;
+    features[at + 5..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+}
+
+fn ensure_bpf_linker(llvm_major: u32) -> anyhow::Result<()> {
+    if installed_bpf_linker_llvm() == Some(llvm_major) {
+        return Ok(());
+    }
+    step(&format!("building bpf-linker against the nightly's LLVM {llvm_major} (about a minute)"));
+    let sysroot = output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))?;
+    let lib_dir = Path::new(sysroot.trim()).join("lib");
+    let libllvm = std::fs::read_dir(&lib_dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(OsStr::to_str)
+                .is_some_and(|n| n.starts_with(&format!("libLLVM.so.{llvm_major}")))
+        })
+        .with_context(|| format!("no libLLVM.so.{llvm_major}* in {}", lib_dir.display()))?;
+    let prefix = cargo_home().join(format!("firewall-llvm-{llvm_major}"));
+    std::fs::create_dir_all(prefix.join("lib"))?;
+    let link = prefix.join("lib/libLLVM.so");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&libllvm, &link)?;
+    run_cmd(
+        cargo()
+            .args(["install", "bpf-linker", "--force", "--no-default-features", "--features"])
+            .arg(format!("llvm-{llvm_major}"))
+            .env("LLVM_PREFIX", &prefix),
+    )
+}
+
+fn ensure_debian_packages() -> anyhow::Result<()> {
+    let missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", p])
+                .output()
+                .map(|o| !String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+                .unwrap_or(true)
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    step(&format!("installing Debian packages: {}", missing.join(" ")));
+    run_cmd(Command::new("apt-get").args(["update", "-qq"]))?;
+    run_cmd(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+fn ensure_bpffs() -> anyhow::Result<()> {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    if mounts.lines().any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf")) {
+        return Ok(());
+    }
+    step("mounting bpffs at /sys/fs/bpf");
+    run_cmd(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]))
+}
+
+fn build() -> anyhow::Result<()> {
+    step("building target/release/firewall-agent");
+    run_cmd(cargo().current_dir(workspace_root()).args(["build", "--release", "--package", "firewall-agent"]))
+}
+
+fn run(state_dir: &Path, socket: &Path) -> anyhow::Result<()> {
+    let binary = workspace_root().join("target/release/firewall-agent");
+    println!(
+        "\nfirewall-agent: socket {socket}, state in {state}\n\
+         In another terminal, for example:\n\
+         \x20 export FIREWALL_AGENT_SOCKET={socket}\n\
+         \x20 {bin} describe-security-groups\n\
+         \x20 {bin} create-security-group --group-name web --description \"web tier\"\n\
+         \x20 {bin} authorize-security-group-ingress --group-id sg-... --protocol tcp --port 80 --cidr 10.0.0.0/8\n\
+         \x20 {bin} run-instances --security-group-ids sg-... --private-ip-address 172.31.0.10 --interface <host-side veth>\n\
+         Stop with Ctrl-C.\n",
+        socket = socket.display(),
+        state = state_dir.display(),
+        bin = binary.display(),
+    );
+    run_cmd(
+        Command::new(&binary)
+            .arg("--socket")
+            .arg(socket)
+            .arg("serve")
+            .arg("--state-dir")
+            .arg(state_dir),
+    )
+}
+
+fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {
+    let root = workspace_root();
+    if !no_lint {
+        step("cargo fmt --check");
+        run_cmd(cargo().current_dir(&root).args(["fmt", "--all", "--check"]))?;
+        step("cargo clippy -D warnings");
+        run_cmd(cargo().current_dir(&root).args([
+            "clippy", "--workspace", "--exclude", "firewall-ebpf", "--all-targets", "--", "-D", "warnings",
+        ]))?;
+    }
+    step("building the agent for the integration tests");
+    run_cmd(cargo().current_dir(&root).args(["build", "--package", "firewall-agent"]))?;
+    step("running every test (unit, BPF_PROG_TEST_RUN, netns traffic)");
+    run_cmd(
+        cargo()
+            .current_dir(&root)
+            .args(["test", "--workspace", "--exclude", "firewall-ebpf", "--"])
+            .args(args)
+            .env("FIREWALL_AGENT_BIN", root.join("target/debug/firewall-agent")),
+    )
+}
