@@ -151,9 +151,8 @@ fn read_param(value: &str) -> anyhow::Result<String> {
 
 fn json_param(name: &str, value: &str) -> anyhow::Result<Value> {
     let text = read_param(value)?;
-    serde_json::from_str(&text).with_context(|| {
-        format!("Error parsing parameter '--{name}': Invalid JSON: {text}")
-    })
+    serde_json::from_str(&text)
+        .with_context(|| format!("Error parsing parameter '--{name}': Invalid JSON: {text}"))
 }
 
 /// `Name=x,Values=a,b` or JSON (an object or a list of them).
@@ -169,7 +168,9 @@ fn filters(values: &[String]) -> anyhow::Result<Value> {
             continue;
         }
         let Some(rest) = text.strip_prefix("Name=") else {
-            bail!("Error parsing parameter '--filters': expected Name=...,Values=... or JSON: {text}");
+            bail!(
+                "Error parsing parameter '--filters': expected Name=...,Values=... or JSON: {text}"
+            );
         };
         let Some((name, values)) = rest.split_once(",Values=") else {
             bail!("Error parsing parameter '--filters': expected Name=...,Values=...: {text}");
@@ -187,11 +188,17 @@ fn insert_opt(map: &mut Map<String, Value>, key: &str, value: &Option<String>) {
 
 /// The permission the AWS CLI builds from `--protocol/--port/--cidr/--source-group`.
 fn shorthand_permission(change: &RuleChange) -> anyhow::Result<Option<Value>> {
-    if change.protocol.is_none() && change.port.is_none() && change.cidr.is_none() && change.source_group.is_none() {
+    if change.protocol.is_none()
+        && change.port.is_none()
+        && change.cidr.is_none()
+        && change.source_group.is_none()
+    {
         return Ok(None);
     }
     if change.ip_permissions.is_some() {
-        bail!("The --ip-permissions option cannot be combined with --protocol, --port, --cidr or --source-group");
+        bail!(
+            "The --ip-permissions option cannot be combined with --protocol, --port, --cidr or --source-group"
+        );
     }
     let mut permission = Map::new();
     let protocol = match change.protocol.as_deref() {
@@ -206,7 +213,9 @@ fn shorthand_permission(change: &RuleChange) -> anyhow::Result<Option<Value>> {
             _ => (port.as_str(), port.as_str()),
         };
         let parse = |p: &str| -> anyhow::Result<i64> {
-            p.trim().parse().with_context(|| format!("port parameter should be of the form <from[-to]> (got {port})"))
+            p.trim().parse().with_context(|| {
+                format!("port parameter should be of the form <from[-to]> (got {port})")
+            })
         };
         permission.insert("FromPort".into(), json!(parse(from)?));
         permission.insert("ToPort".into(), json!(parse(to)?));
@@ -219,7 +228,11 @@ fn shorthand_permission(change: &RuleChange) -> anyhow::Result<Option<Value>> {
         }
     }
     if let Some(group) = &change.source_group {
-        let key = if group.starts_with("sg-") { "GroupId" } else { "GroupName" };
+        let key = if group.starts_with("sg-") {
+            "GroupId"
+        } else {
+            "GroupName"
+        };
         permission.insert("UserIdGroupPairs".into(), json!([{ key: group }]));
     }
     Ok(Some(Value::Object(permission)))
@@ -244,14 +257,20 @@ fn rule_change_request(change: &RuleChange, revoke: bool) -> anyhow::Result<Valu
     }
     if revoke {
         if !change.security_group_rule_ids.is_empty() {
-            body.insert("SecurityGroupRuleIds".into(), json!(change.security_group_rule_ids));
+            body.insert(
+                "SecurityGroupRuleIds".into(),
+                json!(change.security_group_rule_ids),
+            );
         }
     } else {
         if !change.security_group_rule_ids.is_empty() {
             bail!("--security-group-rule-ids applies only to revoke");
         }
         if let Some(tags) = &change.tag_specifications {
-            body.insert("TagSpecifications".into(), json_param("tag-specifications", tags)?);
+            body.insert(
+                "TagSpecifications".into(),
+                json_param("tag-specifications", tags)?,
+            );
         }
     }
     Ok(Value::Object(body))
@@ -266,7 +285,10 @@ pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
             insert_opt(&mut body, "Description", &args.description);
             insert_opt(&mut body, "VpcId", &args.vpc_id);
             if let Some(tags) = &args.tag_specifications {
-                body.insert("TagSpecifications".into(), json_param("tag-specifications", tags)?);
+                body.insert(
+                    "TagSpecifications".into(),
+                    json_param("tag-specifications", tags)?,
+                );
             }
             ("CreateSecurityGroup", Value::Object(body))
         }
@@ -292,17 +314,30 @@ pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
         Verb::DescribeSecurityGroupRules(args) => {
             let mut body = Map::new();
             if !args.security_group_rule_ids.is_empty() {
-                body.insert("SecurityGroupRuleIds".into(), json!(args.security_group_rule_ids));
+                body.insert(
+                    "SecurityGroupRuleIds".into(),
+                    json!(args.security_group_rule_ids),
+                );
             }
             if !args.filters.is_empty() {
                 body.insert("Filters".into(), filters(&args.filters)?);
             }
             ("DescribeSecurityGroupRules", Value::Object(body))
         }
-        Verb::AuthorizeSecurityGroupIngress(c) => ("AuthorizeSecurityGroupIngress", rule_change_request(c, false)?),
-        Verb::AuthorizeSecurityGroupEgress(c) => ("AuthorizeSecurityGroupEgress", rule_change_request(c, false)?),
-        Verb::RevokeSecurityGroupIngress(c) => ("RevokeSecurityGroupIngress", rule_change_request(c, true)?),
-        Verb::RevokeSecurityGroupEgress(c) => ("RevokeSecurityGroupEgress", rule_change_request(c, true)?),
+        Verb::AuthorizeSecurityGroupIngress(c) => (
+            "AuthorizeSecurityGroupIngress",
+            rule_change_request(c, false)?,
+        ),
+        Verb::AuthorizeSecurityGroupEgress(c) => (
+            "AuthorizeSecurityGroupEgress",
+            rule_change_request(c, false)?,
+        ),
+        Verb::RevokeSecurityGroupIngress(c) => {
+            ("RevokeSecurityGroupIngress", rule_change_request(c, true)?)
+        }
+        Verb::RevokeSecurityGroupEgress(c) => {
+            ("RevokeSecurityGroupEgress", rule_change_request(c, true)?)
+        }
         Verb::RunInstances(args) => {
             let mut body = Map::new();
             if !args.security_group_ids.is_empty() {
@@ -325,7 +360,10 @@ pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
             }
             ("DescribeInstances", Value::Object(body))
         }
-        Verb::TerminateInstances(args) => ("TerminateInstances", json!({"InstanceIds": args.instance_ids})),
+        Verb::TerminateInstances(args) => (
+            "TerminateInstances",
+            json!({"InstanceIds": args.instance_ids}),
+        ),
         Verb::GetDataplaneStatistics => ("GetDataplaneStatistics", json!({})),
     })
 }
@@ -380,39 +418,85 @@ mod tests {
     }
 
     fn request_for(args: &[&str]) -> (&'static str, Value) {
-        let cli = TestCli::try_parse_from(std::iter::once("x").chain(args.iter().copied())).unwrap();
+        let cli =
+            TestCli::try_parse_from(std::iter::once("x").chain(args.iter().copied())).unwrap();
         request(&cli.verb).unwrap()
     }
 
     #[test]
     fn shorthand_builds_the_permission_the_aws_cli_builds() {
         let (action, body) = request_for(&[
-            "authorize-security-group-ingress", "--group-id", "sg-1", "--protocol", "tcp", "--port", "8000-8080", "--cidr", "10.0.0.0/8",
+            "authorize-security-group-ingress",
+            "--group-id",
+            "sg-1",
+            "--protocol",
+            "tcp",
+            "--port",
+            "8000-8080",
+            "--cidr",
+            "10.0.0.0/8",
         ]);
         assert_eq!(action, "AuthorizeSecurityGroupIngress");
         assert_eq!(
             body,
             json!({"GroupId": "sg-1", "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 8000, "ToPort": 8080, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]})
         );
-        let (_, body) = request_for(&["authorize-security-group-egress", "--group-id", "sg-1", "--protocol", "all", "--source-group", "sg-2"]);
-        assert_eq!(body["IpPermissions"][0], json!({"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": "sg-2"}]}));
-        let (_, body) = request_for(&["revoke-security-group-ingress", "--group-id", "sg-1", "--protocol", "icmp", "--port", "-1", "--cidr", "0.0.0.0/0"]);
+        let (_, body) = request_for(&[
+            "authorize-security-group-egress",
+            "--group-id",
+            "sg-1",
+            "--protocol",
+            "all",
+            "--source-group",
+            "sg-2",
+        ]);
+        assert_eq!(
+            body["IpPermissions"][0],
+            json!({"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": "sg-2"}]})
+        );
+        let (_, body) = request_for(&[
+            "revoke-security-group-ingress",
+            "--group-id",
+            "sg-1",
+            "--protocol",
+            "icmp",
+            "--port",
+            "-1",
+            "--cidr",
+            "0.0.0.0/0",
+        ]);
         assert_eq!(body["IpPermissions"][0]["FromPort"], -1);
     }
 
     #[test]
     fn ip_permissions_json_and_filters_shorthand() {
         let (_, body) = request_for(&[
-            "authorize-security-group-ingress", "--group-id", "sg-1", "--ip-permissions",
+            "authorize-security-group-ingress",
+            "--group-id",
+            "sg-1",
+            "--ip-permissions",
             r#"[{"IpProtocol":"udp","FromPort":53,"ToPort":53,"Ipv6Ranges":[{"CidrIpv6":"::/0"}]}]"#,
         ]);
-        assert_eq!(body["IpPermissions"][0]["Ipv6Ranges"][0]["CidrIpv6"], "::/0");
-        let (_, body) = request_for(&["describe-security-groups", "--filters", "Name=group-name,Values=web,db"]);
-        assert_eq!(body["Filters"], json!([{"Name": "group-name", "Values": ["web", "db"]}]));
+        assert_eq!(
+            body["IpPermissions"][0]["Ipv6Ranges"][0]["CidrIpv6"],
+            "::/0"
+        );
+        let (_, body) = request_for(&[
+            "describe-security-groups",
+            "--filters",
+            "Name=group-name,Values=web,db",
+        ]);
+        assert_eq!(
+            body["Filters"],
+            json!([{"Name": "group-name", "Values": ["web", "db"]}])
+        );
     }
 
     #[test]
     fn output_is_indented_like_the_aws_cli() {
-        assert_eq!(to_aws_json(&json!({"Return": true})), "{\n    \"Return\": true\n}");
+        assert_eq!(
+            to_aws_json(&json!({"Return": true})),
+            "{\n    \"Return\": true\n}"
+        );
     }
 }

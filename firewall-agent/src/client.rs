@@ -26,14 +26,19 @@ pub enum ClientError {
 }
 
 /// Calls `action`; the outer error is transport, the inner one the API's answer.
-pub async fn call(socket: &Path, action: &str, body: &Value) -> Result<Result<Value, ApiError>, ClientError> {
+pub async fn call(
+    socket: &Path,
+    action: &str,
+    body: &Value,
+) -> Result<Result<Value, ApiError>, ClientError> {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|source| ClientError::Connect {
             path: socket.display().to_string(),
             source,
         })?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
     let request = Request::post(format!("/{action}"))
         .header("host", "firewall-agent")

@@ -103,7 +103,15 @@ pub fn compile(state: &State, ids: &mut Ids) -> Desired {
                 .filter_map(|g| state.groups.get(g))
                 .flat_map(|g| g.rules(egress))
                 .collect();
-            compile_direction(state, ids, policy_id, dir, &rules, &mut desired, &mut used_sets);
+            compile_direction(
+                state,
+                ids,
+                policy_id,
+                dir,
+                &rules,
+                &mut desired,
+                &mut used_sets,
+            );
         }
     }
     for set_id in &used_sets {
@@ -115,7 +123,9 @@ pub fn compile(state: &State, ids: &mut Ids) -> Desired {
             .unwrap_or_default();
         for item in items {
             for (prefix_len, key) in port_entries(*set_id, item) {
-                desired.ports.insert((prefix_len, key), PortValue { allow: 1 });
+                desired
+                    .ports
+                    .insert((prefix_len, key), PortValue { allow: 1 });
             }
         }
     }
@@ -143,7 +153,11 @@ fn peer_prefixes(state: &State, peer: &Peer) -> Vec<IpNet> {
 
 fn port_item(rule: &Rule) -> PortItem {
     match (rule.protocol, rule.ports) {
-        (Protocol::All, _) => PortItem { proto: None, lo: 0, hi: u16::MAX },
+        (Protocol::All, _) => PortItem {
+            proto: None,
+            lo: 0,
+            hi: u16::MAX,
+        },
         (Protocol::Number(p), Some((from, to))) if p == 1 || p == 58 => {
             // ICMP: the "port" is type << 8 | code.
             let (lo, hi) = match (from, to) {
@@ -151,14 +165,22 @@ fn port_item(rule: &Rule) -> PortItem {
                 (t, -1) => ((t as u16) << 8, ((t as u16) << 8) | 0xff),
                 (t, c) => (((t as u16) << 8) | c as u16, ((t as u16) << 8) | c as u16),
             };
-            PortItem { proto: Some(p), lo, hi }
+            PortItem {
+                proto: Some(p),
+                lo,
+                hi,
+            }
         }
         (Protocol::Number(p), Some((from, to))) => PortItem {
             proto: Some(p),
             lo: from as u16,
             hi: to as u16,
         },
-        (Protocol::Number(p), None) => PortItem { proto: Some(p), lo: 0, hi: u16::MAX },
+        (Protocol::Number(p), None) => PortItem {
+            proto: Some(p),
+            lo: 0,
+            hi: u16::MAX,
+        },
     }
 }
 
@@ -238,7 +260,11 @@ pub fn range_to_prefixes(lo: u16, hi: u16) -> Vec<(u16, u32)> {
     let end = u32::from(hi);
     while start <= end {
         // Largest block aligned at `start` that does not pass `end`.
-        let mut size: u32 = if start == 0 { 1 << 16 } else { 1 << start.trailing_zeros() };
+        let mut size: u32 = if start == 0 {
+            1 << 16
+        } else {
+            1 << start.trailing_zeros()
+        };
         while start + size - 1 > end {
             size >>= 1;
         }
@@ -264,21 +290,38 @@ mod tests {
         // The worst case is 30 prefixes.
         assert_eq!(range_to_prefixes(1, 65534).len(), 30);
         for (lo, hi) in [(5u16, 9u16), (100, 1000), (0, 1), (65535, 65535)] {
-            let covered: u32 = range_to_prefixes(lo, hi).iter().map(|(_, l)| 1u32 << (16 - l)).sum();
+            let covered: u32 = range_to_prefixes(lo, hi)
+                .iter()
+                .map(|(_, l)| 1u32 << (16 - l))
+                .sum();
             assert_eq!(covered, u32::from(hi - lo) + 1);
         }
     }
 
     /// Evaluates the compiled maps the way the kernel does: longest-prefix match on the peer,
     /// then any match on the port set.
-    fn allowed(d: &Desired, policy: u32, dir: u8, peer: std::net::Ipv4Addr, proto: u8, port: u16) -> bool {
+    fn allowed(
+        d: &Desired,
+        policy: u32,
+        dir: u8,
+        peer: std::net::Ipv4Addr,
+        proto: u8,
+        port: u16,
+    ) -> bool {
         let mut best: Option<(u32, u32)> = None;
         for ((len, key), value) in &d.peers {
-            if key.policy_id != policy.to_be_bytes() || key.direction != dir || key.family != family::IPV4 {
+            if key.policy_id != policy.to_be_bytes()
+                || key.direction != dir
+                || key.family != family::IPV4
+            {
                 continue;
             }
             let bits = len - PEER_KEY_FIXED_BITS;
-            let net = ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(key.addr[0], key.addr[1], key.addr[2], key.addr[3]), bits as u8).unwrap();
+            let net = ipnet::Ipv4Net::new(
+                std::net::Ipv4Addr::new(key.addr[0], key.addr[1], key.addr[2], key.addr[3]),
+                bits as u8,
+            )
+            .unwrap();
             if net.contains(&peer) && best.is_none_or(|(l, _)| bits > l) {
                 best = Some((bits, value.port_set));
             }
@@ -289,7 +332,11 @@ mod tests {
                 && (*len == PORT_KEY_SET_BITS
                     || (key.proto == proto && {
                         let port_bits = len - PORT_KEY_PROTO_BITS;
-                        let mask = if port_bits == 0 { 0 } else { u16::MAX << (16 - port_bits) };
+                        let mask = if port_bits == 0 {
+                            0
+                        } else {
+                            u16::MAX << (16 - port_bits)
+                        };
                         port & mask == u16::from_be_bytes(key.port) & mask
                     }))
         })
@@ -298,9 +345,21 @@ mod tests {
     fn setup(permissions: Value) -> (State, Desired, u32) {
         let mut ids = SeqIds::default();
         let mut state = State::initial(&mut ids);
-        let out = dispatch(&mut state, &mut ids, "CreateSecurityGroup", json!({"GroupName": "web", "Description": "d"})).unwrap();
+        let out = dispatch(
+            &mut state,
+            &mut ids,
+            "CreateSecurityGroup",
+            json!({"GroupName": "web", "Description": "d"}),
+        )
+        .unwrap();
         let web = out["GroupId"].as_str().unwrap().to_string();
-        dispatch(&mut state, &mut ids, "AuthorizeSecurityGroupIngress", json!({"GroupId": web, "IpPermissions": permissions})).unwrap();
+        dispatch(
+            &mut state,
+            &mut ids,
+            "AuthorizeSecurityGroupIngress",
+            json!({"GroupId": web, "IpPermissions": permissions}),
+        )
+        .unwrap();
         dispatch(&mut state, &mut ids, "RunInstances", json!({"SecurityGroupIds": [web], "PrivateIpAddress": "172.31.0.5", "HostInterface": "veth-w"})).unwrap();
         let mut cids = Ids::default();
         let desired = compile(&state, &mut cids);
@@ -319,12 +378,24 @@ mod tests {
         ]));
         let inside = "10.1.2.3".parse().unwrap();
         let outside = "10.2.0.1".parse().unwrap();
-        assert!(allowed(&d, p, direction::INBOUND, inside, 6, 22), "the /8 rule still applies inside the /16");
+        assert!(
+            allowed(&d, p, direction::INBOUND, inside, 6, 22),
+            "the /8 rule still applies inside the /16"
+        );
         assert!(allowed(&d, p, direction::INBOUND, inside, 6, 80));
         assert!(allowed(&d, p, direction::INBOUND, outside, 6, 22));
-        assert!(!allowed(&d, p, direction::INBOUND, outside, 6, 80), "the /16 rule does not reach outside it");
-        assert!(!allowed(&d, p, direction::INBOUND, inside, 17, 22), "protocol matters");
-        assert!(allowed(&d, p, direction::OUTBOUND, outside, 17, 53), "default outbound rule");
+        assert!(
+            !allowed(&d, p, direction::INBOUND, outside, 6, 80),
+            "the /16 rule does not reach outside it"
+        );
+        assert!(
+            !allowed(&d, p, direction::INBOUND, inside, 17, 22),
+            "protocol matters"
+        );
+        assert!(
+            allowed(&d, p, direction::OUTBOUND, outside, 17, 53),
+            "default outbound rule"
+        );
     }
 
     #[test]
@@ -346,8 +417,22 @@ mod tests {
         let (state, d, p) = setup(json!([
             {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupName": "web"}]},
         ]));
-        assert!(allowed(&d, p, direction::INBOUND, "172.31.0.5".parse().unwrap(), 6, 1));
-        assert!(!allowed(&d, p, direction::INBOUND, "172.31.0.6".parse().unwrap(), 6, 1));
+        assert!(allowed(
+            &d,
+            p,
+            direction::INBOUND,
+            "172.31.0.5".parse().unwrap(),
+            6,
+            1
+        ));
+        assert!(!allowed(
+            &d,
+            p,
+            direction::INBOUND,
+            "172.31.0.6".parse().unwrap(),
+            6,
+            1
+        ));
         assert_eq!(state.instances.len(), 1);
     }
 
@@ -356,7 +441,13 @@ mod tests {
         let mut ids = SeqIds::default();
         let mut state = State::initial(&mut ids);
         for (ip, ifname) in [("172.31.0.5", "a"), ("172.31.0.6", "b")] {
-            dispatch(&mut state, &mut ids, "RunInstances", json!({"PrivateIpAddress": ip, "HostInterface": ifname})).unwrap();
+            dispatch(
+                &mut state,
+                &mut ids,
+                "RunInstances",
+                json!({"PrivateIpAddress": ip, "HostInterface": ifname}),
+            )
+            .unwrap();
         }
         let mut cids = Ids::default();
         let first = compile(&state, &mut cids);

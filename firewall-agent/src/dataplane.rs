@@ -102,7 +102,8 @@ pub fn ensure_bpffs(path: &Path) -> Result<()> {
         source,
     };
     std::fs::create_dir_all(path).map_err(err)?;
-    let c_path = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| err(io::ErrorKind::InvalidInput.into()))?;
+    let c_path = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| err(io::ErrorKind::InvalidInput.into()))?;
     // SAFETY: statfs fills the zeroed struct; the path is NUL-terminated.
     let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
     if unsafe { libc::statfs(c_path.as_ptr(), &mut stat) } != 0 {
@@ -114,7 +115,13 @@ pub fn ensure_bpffs(path: &Path) -> Result<()> {
     let fstype = c"bpf";
     // SAFETY: all pointers are valid NUL-terminated strings.
     let rc = unsafe {
-        libc::mount(fstype.as_ptr(), c_path.as_ptr(), fstype.as_ptr(), 0, std::ptr::null())
+        libc::mount(
+            fstype.as_ptr(),
+            c_path.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
     };
     if rc != 0 {
         return Err(err(io::Error::last_os_error()));
@@ -125,7 +132,10 @@ pub fn ensure_bpffs(path: &Path) -> Result<()> {
 
 /// CLOCK_MONOTONIC in nanoseconds: the clock of `bpf_ktime_get_ns`.
 fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -179,20 +189,26 @@ impl Dataplane {
     pub fn apply(&mut self, desired: &Desired) -> Result<()> {
         {
             let mut ports: LpmTrie<_, PortKey, PortValue> =
-                LpmTrie::try_from(self.ebpf.map_mut("PORTS").expect("PORTS map")).map_err(map_err("PORTS"))?;
+                LpmTrie::try_from(self.ebpf.map_mut("PORTS").expect("PORTS map"))
+                    .map_err(map_err("PORTS"))?;
             for (key, value) in &desired.ports {
                 if self.current.ports.get(key) != Some(value) {
-                    ports.insert(&Key::new(key.0, key.1), value, 0).map_err(map_err("PORTS"))?;
+                    ports
+                        .insert(&Key::new(key.0, key.1), value, 0)
+                        .map_err(map_err("PORTS"))?;
                     self.current.ports.insert(*key, *value);
                 }
             }
         }
         {
             let mut peers: LpmTrie<_, PeerKey, PeerValue> =
-                LpmTrie::try_from(self.ebpf.map_mut("PEERS").expect("PEERS map")).map_err(map_err("PEERS"))?;
+                LpmTrie::try_from(self.ebpf.map_mut("PEERS").expect("PEERS map"))
+                    .map_err(map_err("PEERS"))?;
             for (key, value) in &desired.peers {
                 if self.current.peers.get(key) != Some(value) {
-                    peers.insert(&Key::new(key.0, key.1), value, 0).map_err(map_err("PEERS"))?;
+                    peers
+                        .insert(&Key::new(key.0, key.1), value, 0)
+                        .map_err(map_err("PEERS"))?;
                     self.current.peers.insert(*key, *value);
                 }
             }
@@ -215,19 +231,37 @@ impl Dataplane {
         }
         {
             let mut peers: LpmTrie<_, PeerKey, PeerValue> =
-                LpmTrie::try_from(self.ebpf.map_mut("PEERS").expect("PEERS map")).map_err(map_err("PEERS"))?;
-            let stale: Vec<_> = self.current.peers.keys().filter(|k| !desired.peers.contains_key(*k)).copied().collect();
+                LpmTrie::try_from(self.ebpf.map_mut("PEERS").expect("PEERS map"))
+                    .map_err(map_err("PEERS"))?;
+            let stale: Vec<_> = self
+                .current
+                .peers
+                .keys()
+                .filter(|k| !desired.peers.contains_key(*k))
+                .copied()
+                .collect();
             for key in stale {
-                peers.remove(&Key::new(key.0, key.1)).map_err(map_err("PEERS"))?;
+                peers
+                    .remove(&Key::new(key.0, key.1))
+                    .map_err(map_err("PEERS"))?;
                 self.current.peers.remove(&key);
             }
         }
         {
             let mut ports: LpmTrie<_, PortKey, PortValue> =
-                LpmTrie::try_from(self.ebpf.map_mut("PORTS").expect("PORTS map")).map_err(map_err("PORTS"))?;
-            let stale: Vec<_> = self.current.ports.keys().filter(|k| !desired.ports.contains_key(*k)).copied().collect();
+                LpmTrie::try_from(self.ebpf.map_mut("PORTS").expect("PORTS map"))
+                    .map_err(map_err("PORTS"))?;
+            let stale: Vec<_> = self
+                .current
+                .ports
+                .keys()
+                .filter(|k| !desired.ports.contains_key(*k))
+                .copied()
+                .collect();
             for key in stale {
-                ports.remove(&Key::new(key.0, key.1)).map_err(map_err("PORTS"))?;
+                ports
+                    .remove(&Key::new(key.0, key.1))
+                    .map_err(map_err("PORTS"))?;
                 self.current.ports.remove(&key);
             }
         }
@@ -238,14 +272,17 @@ impl Dataplane {
     }
 
     fn ifaces_map(&mut self) -> Result<HashMap<&mut MapData, u32, IfaceConfig>> {
-        HashMap::try_from(self.ebpf.map_mut("IFACES").expect("IFACES map")).map_err(map_err("IFACES"))
+        HashMap::try_from(self.ebpf.map_mut("IFACES").expect("IFACES map"))
+            .map_err(map_err("IFACES"))
     }
 
     fn ensure_attached(&mut self, name: &str, config: IfaceConfig) -> Result<()> {
         if let Some(attachment) = self.attached.get(name) {
             let index = attachment.ifindex;
             if self.current.ifaces.get(name) != Some(&config) {
-                self.ifaces_map()?.insert(index, config, 0).map_err(map_err("IFACES"))?;
+                self.ifaces_map()?
+                    .insert(index, config, 0)
+                    .map_err(map_err("IFACES"))?;
                 self.current.ifaces.insert(name.to_string(), config);
             }
             return Ok(());
@@ -255,15 +292,18 @@ impl Dataplane {
             source,
         })?;
         // The policy is in place before the first packet reaches the programs.
-        self.ifaces_map()?.insert(index, config, 0).map_err(map_err("IFACES"))?;
+        self.ifaces_map()?
+            .insert(index, config, 0)
+            .map_err(map_err("IFACES"))?;
         let to_workload = self.attach_program(PROG_TO_WORKLOAD, name, TcAttachType::Egress)?;
-        let from_workload = match self.attach_program(PROG_FROM_WORKLOAD, name, TcAttachType::Ingress) {
-            Ok(link) => link,
-            Err(e) => {
-                let _ = self.program(PROG_TO_WORKLOAD).detach(to_workload);
-                return Err(e);
-            }
-        };
+        let from_workload =
+            match self.attach_program(PROG_FROM_WORKLOAD, name, TcAttachType::Ingress) {
+                Ok(link) => link,
+                Err(e) => {
+                    let _ = self.program(PROG_TO_WORKLOAD).detach(to_workload);
+                    return Err(e);
+                }
+            };
         self.attached.insert(
             name.to_string(),
             Attachment {
@@ -305,8 +345,12 @@ impl Dataplane {
             return Ok(());
         };
         // The interface may be gone already, taking the links with it.
-        let _ = self.program(PROG_TO_WORKLOAD).detach(attachment.to_workload);
-        let _ = self.program(PROG_FROM_WORKLOAD).detach(attachment.from_workload);
+        let _ = self
+            .program(PROG_TO_WORKLOAD)
+            .detach(attachment.to_workload);
+        let _ = self
+            .program(PROG_FROM_WORKLOAD)
+            .detach(attachment.from_workload);
         let _ = self.ifaces_map()?.remove(&attachment.ifindex);
         self.current.ifaces.remove(name);
         self.flush_conntrack(|key, _| key.ifindex == attachment.ifindex)?;
@@ -317,7 +361,8 @@ impl Dataplane {
     /// Deletes the conntrack entries `doomed` selects; returns how many.
     fn flush_conntrack(&mut self, doomed: impl Fn(&CtKey, &CtValue) -> bool) -> Result<usize> {
         let mut conntrack: HashMap<_, CtKey, CtValue> =
-            HashMap::try_from(self.ebpf.map_mut("CONNTRACK").expect("CONNTRACK map")).map_err(map_err("CONNTRACK"))?;
+            HashMap::try_from(self.ebpf.map_mut("CONNTRACK").expect("CONNTRACK map"))
+                .map_err(map_err("CONNTRACK"))?;
         let victims: Vec<CtKey> = conntrack
             .iter()
             .filter_map(|entry| entry.ok())
@@ -352,12 +397,15 @@ impl Dataplane {
     pub fn counters(&self) -> Result<Counters> {
         let read = |name: &'static str, index: u32| -> Result<u64> {
             let array: PerCpuArray<_, u64> =
-                PerCpuArray::try_from(self.ebpf.map(name).expect("counter map")).map_err(map_err(name))?;
+                PerCpuArray::try_from(self.ebpf.map(name).expect("counter map"))
+                    .map_err(map_err(name))?;
             Ok(array.get(&index, 0).map_err(map_err(name))?.iter().sum())
         };
         let mut counters = Counters::default();
         for reason in DropReason::ALL {
-            counters.drops.insert(reason.name(), read("DROPS", reason as u32)?);
+            counters
+                .drops
+                .insert(reason.name(), read("DROPS", reason as u32)?);
         }
         for (name, index) in [
             ("conntrack", pass_reason::CONNTRACK),

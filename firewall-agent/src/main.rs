@@ -7,10 +7,18 @@ use clap::{Parser, Subcommand};
 use firewall_agent::{cli, server};
 
 #[derive(Parser)]
-#[command(version, about = "AWS-style security groups enforced by eBPF on local workloads")]
+#[command(
+    version,
+    about = "AWS-style security groups enforced by eBPF on local workloads"
+)]
 struct Cli {
     /// The agent's control socket.
-    #[arg(long, global = true, env = "FIREWALL_AGENT_SOCKET", default_value = "/run/firewall-agent.sock")]
+    #[arg(
+        long,
+        global = true,
+        env = "FIREWALL_AGENT_SOCKET",
+        default_value = "/run/firewall-agent.sock"
+    )]
     socket: PathBuf,
     /// Output format; like the AWS CLI's default, only `json`.
     #[arg(long, global = true, default_value = "json", value_parser = ["json"])]

@@ -96,7 +96,10 @@ impl Agent {
         check_interfaces(&self.state, &next)?;
         self.store.save(&next).map_err(|e| {
             tracing::error!(error = %e, "store write failed");
-            ApiError::new("InternalError", format!("The state could not be saved: {e}"))
+            ApiError::new(
+                "InternalError",
+                format!("The state could not be saved: {e}"),
+            )
         })?;
         self.state = next;
         self.sync().map_err(|e| {

@@ -15,14 +15,14 @@ const DESIRED_KEY: &str = "desired";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
-    Database(#[from] redb::Error),
+    Database(Box<redb::Error>),
     #[error("stored state is not readable: {0}")]
     Decode(#[from] serde_json::Error),
 }
 
 /// redb has one error type per operation; they all convert into `redb::Error`.
 fn db<T, E: Into<redb::Error>>(result: Result<T, E>) -> Result<T, StoreError> {
-    result.map_err(|e| StoreError::Database(e.into()))
+    result.map_err(|e| StoreError::Database(Box::new(e.into())))
 }
 
 pub struct Store {
@@ -41,7 +41,7 @@ impl Store {
         let table = match txn.open_table(STATE_TABLE) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(StoreError::Database(e.into())),
+            Err(e) => return Err(StoreError::Database(Box::new(e.into()))),
         };
         match db(table.get(DESIRED_KEY))? {
             Some(json) => Ok(Some(serde_json::from_str(json.value())?)),

@@ -101,7 +101,11 @@ fn next_tcp_state(state: u8, flags: u8, is_reply: bool) -> u8 {
         ct_state::TCP_CLOSING
     } else if flags & TCP_SYN != 0 && flags & TCP_ACK == 0 && !is_reply {
         // A new connection on a tuple whose previous one closed.
-        if state == ct_state::TCP_ESTABLISHED { state } else { ct_state::TCP_SYN }
+        if state == ct_state::TCP_ESTABLISHED {
+            state
+        } else {
+            ct_state::TCP_SYN
+        }
     } else if state == ct_state::TCP_SYN && is_reply {
         ct_state::TCP_ESTABLISHED
     } else {
@@ -112,7 +116,12 @@ fn next_tcp_state(state: u8, flags: u8, is_reply: bool) -> u8 {
 /// Records a new flow admitted by policy. A full table is an error: the flow is refused rather
 /// than an established one evicted.
 #[inline(always)]
-pub fn track_new(key: &CtKey, from_hi: bool, direction: u8, pkt: &Packet) -> Result<(), DropReason> {
+pub fn track_new(
+    key: &CtKey,
+    from_hi: bool,
+    direction: u8,
+    pkt: &Packet,
+) -> Result<(), DropReason> {
     let state = if pkt.proto != proto::TCP {
         ct_state::OPEN
     } else if pkt.tcp_flags & TCP_SYN != 0 && pkt.tcp_flags & TCP_ACK == 0 {

@@ -21,7 +21,11 @@ static PORTS: LpmTrie<PortKey, PortValue> = LpmTrie::with_max_entries(capacity::
 /// True when a rule of the workload's policy allows this packet in this direction.
 #[inline(always)]
 pub fn allows(policy_id: u32, dir: u8, pkt: &Packet) -> bool {
-    let peer = if dir == direction::INBOUND { pkt.src } else { pkt.dst };
+    let peer = if dir == direction::INBOUND {
+        pkt.src
+    } else {
+        pkt.dst
+    };
     let addr_bits = if pkt.family == family::IPV4 { 32 } else { 128 };
     let peer_key = PeerKey {
         policy_id: policy_id.to_be_bytes(),
@@ -44,5 +48,7 @@ pub fn allows(policy_id: u32, dir: u8, pkt: &Packet) -> bool {
         port,
         _pad: 0,
     };
-    PORTS.get(Key::new(PORT_KEY_PROTO_BITS + 16, port_key)).is_some()
+    PORTS
+        .get(Key::new(PORT_KEY_PROTO_BITS + 16, port_key))
+        .is_some()
 }

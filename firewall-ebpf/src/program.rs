@@ -123,7 +123,10 @@ fn is_exempt(pkt: &Packet) -> bool {
         proto::UDP => {
             let sport = u16::from_be_bytes(pkt.sport);
             let dport = u16::from_be_bytes(pkt.dport);
-            matches!((sport, dport), (68, 67) | (67, 68) | (546, 547) | (547, 546))
+            matches!(
+                (sport, dport),
+                (68, 67) | (67, 68) | (546, 547) | (547, 546)
+            )
         }
         _ => false,
     }

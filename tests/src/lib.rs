@@ -73,7 +73,10 @@ impl Netns {
     }
 
     /// Like [`Netns::run`] but returns at once; the thread keeps running.
-    pub fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> JoinHandle<T> {
         let path = format!("/run/netns/{}", self.name);
         std::thread::spawn(move || {
             enter_netns(&path);
@@ -92,7 +95,9 @@ fn enter_netns(path: &str) {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -124,14 +129,37 @@ impl Topology {
                 "ip", "link", "add", &host_if, "netns", &host.name, "type", "veth", "peer", "name",
                 "eth0", "netns", &ns.name,
             ]);
-            ns_sh(&host.name, &["sysctl", "-qw", &format!("net.ipv4.conf.{host_if}.proxy_arp=1")]);
+            ns_sh(
+                &host.name,
+                &[
+                    "sysctl",
+                    "-qw",
+                    &format!("net.ipv4.conf.{host_if}.proxy_arp=1"),
+                ],
+            );
             // Answer proxy ARP at once (the default delays it up to 0.8 s).
-            ns_sh(&host.name, &["sysctl", "-qw", &format!("net.ipv4.neigh.{host_if}.proxy_delay=0")]);
+            ns_sh(
+                &host.name,
+                &[
+                    "sysctl",
+                    "-qw",
+                    &format!("net.ipv4.neigh.{host_if}.proxy_delay=0"),
+                ],
+            );
             ns_sh(&host.name, &["ip", "link", "set", &host_if, "up"]);
-            ns_sh(&host.name, &["ip", "route", "add", &format!("{ip}/32"), "dev", &host_if]);
-            ns_sh(&ns.name, &["ip", "addr", "add", &format!("{ip}/32"), "dev", "eth0"]);
+            ns_sh(
+                &host.name,
+                &["ip", "route", "add", &format!("{ip}/32"), "dev", &host_if],
+            );
+            ns_sh(
+                &ns.name,
+                &["ip", "addr", "add", &format!("{ip}/32"), "dev", "eth0"],
+            );
             ns_sh(&ns.name, &["ip", "link", "set", "eth0", "up"]);
-            ns_sh(&ns.name, &["ip", "route", "add", "172.31.0.0/16", "dev", "eth0"]);
+            ns_sh(
+                &ns.name,
+                &["ip", "route", "add", "172.31.0.0/16", "dev", "eth0"],
+            );
             workloads.push(Workload { ns, ip, host_if });
         }
         Topology { workloads, host }
@@ -215,7 +243,11 @@ impl Agent {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !agent.socket.exists() {
-            assert!(Instant::now() < deadline, "agent did not start: {}", agent.log());
+            assert!(
+                Instant::now() < deadline,
+                "agent did not start: {}",
+                agent.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         agent
@@ -235,7 +267,10 @@ impl Agent {
             .expect("running the CLI");
         if out.status.success() {
             Ok(serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-                panic!("{args:?} printed non-JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+                panic!(
+                    "{args:?} printed non-JSON ({e}): {}",
+                    String::from_utf8_lossy(&out.stdout)
+                )
             }))
         } else {
             Err(CliError {
@@ -252,18 +287,33 @@ impl Agent {
 
     /// Creates a group and returns its ID.
     pub fn create_group(&self, name: &str) -> String {
-        let out = self.cli(&["create-security-group", "--group-name", name, "--description", name]);
+        let out = self.cli(&[
+            "create-security-group",
+            "--group-name",
+            name,
+            "--description",
+            name,
+        ]);
         out["GroupId"].as_str().expect("GroupId").to_string()
     }
 
     /// Registers a workload with groups and returns the instance ID.
     pub fn run_instance(&self, workload: &Workload, groups: &[&str]) -> String {
         let ip = workload.ip.to_string();
-        let mut args = vec!["run-instances", "--private-ip-address", &ip, "--interface", &workload.host_if];
+        let mut args = vec![
+            "run-instances",
+            "--private-ip-address",
+            &ip,
+            "--interface",
+            &workload.host_if,
+        ];
         args.push("--security-group-ids");
         args.extend_from_slice(groups);
         let out = self.cli(&args);
-        out["Instances"][0]["InstanceId"].as_str().expect("InstanceId").to_string()
+        out["Instances"][0]["InstanceId"]
+            .as_str()
+            .expect("InstanceId")
+            .to_string()
     }
 }
 
@@ -320,7 +370,10 @@ impl EchoServer {
                 }
             }
         });
-        EchoServer { stop, thread: Some(thread) }
+        EchoServer {
+            stop,
+            thread: Some(thread),
+        }
     }
 
     pub fn udp(ns: &Netns, ip: Ipv4Addr, port: u16) -> EchoServer {
@@ -338,7 +391,10 @@ impl EchoServer {
                 }
             }
         });
-        EchoServer { stop, thread: Some(thread) }
+        EchoServer {
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 

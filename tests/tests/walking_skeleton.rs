@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use tests::{Agent, EchoServer, Topology, eventually, echoes, tcp_connect, tcp_round_trip, udp_round_trip};
+use tests::{
+    Agent, EchoServer, Topology, echoes, eventually, tcp_connect, tcp_round_trip, udp_round_trip,
+};
 
 const SHORT: Duration = Duration::from_millis(700);
 
@@ -17,9 +19,29 @@ fn b_allows_tcp_8080_from_a_only_and_rule_changes_apply_live_without_cutting_tra
     let group_b = agent.create_group("group-b");
     let a_cidr = format!("{}/32", a.ip);
     let b_cidr = format!("{}/32", b.ip);
-    agent.cli(&["authorize-security-group-ingress", "--group-id", &group_b, "--protocol", "tcp", "--port", "8080", "--cidr", &a_cidr]);
+    agent.cli(&[
+        "authorize-security-group-ingress",
+        "--group-id",
+        &group_b,
+        "--protocol",
+        "tcp",
+        "--port",
+        "8080",
+        "--cidr",
+        &a_cidr,
+    ]);
     // A accepts tcp/7070 from B, so B can open a connection to A.
-    agent.cli(&["authorize-security-group-ingress", "--group-id", &group_a, "--protocol", "tcp", "--port", "7070", "--cidr", &b_cidr]);
+    agent.cli(&[
+        "authorize-security-group-ingress",
+        "--group-id",
+        &group_a,
+        "--protocol",
+        "tcp",
+        "--port",
+        "7070",
+        "--cidr",
+        &b_cidr,
+    ]);
     agent.run_instance(a, &[&group_a]);
     agent.run_instance(b, &[&group_b]);
 
@@ -27,26 +49,69 @@ fn b_allows_tcp_8080_from_a_only_and_rule_changes_apply_live_without_cutting_tra
     let _b_9090 = EchoServer::tcp(&b.ns, b.ip, 9090);
     let _a_7070 = EchoServer::tcp(&a.ns, a.ip, 7070);
 
-    assert!(tcp_round_trip(&a.ns, b.ip, 8080, SHORT), "A→B:8080 is allowed");
-    assert!(!tcp_round_trip(&a.ns, b.ip, 9090, SHORT), "A→B:9090 has no rule");
+    assert!(
+        tcp_round_trip(&a.ns, b.ip, 8080, SHORT),
+        "A→B:8080 is allowed"
+    );
+    assert!(
+        !tcp_round_trip(&a.ns, b.ip, 9090, SHORT),
+        "A→B:9090 has no rule"
+    );
     // B's outbound default rule lets it open the connection; A's replies reach B through
     // conntrack although B has no inbound rule for them.
-    assert!(tcp_round_trip(&b.ns, a.ip, 7070, SHORT), "B→A:7070 and its replies");
+    assert!(
+        tcp_round_trip(&b.ns, a.ip, 7070, SHORT),
+        "B→A:7070 and its replies"
+    );
 
     let mut established = tcp_connect(&a.ns, b.ip, 8080, SHORT).expect("A→B:8080 connects");
     assert!(echoes(&mut established, "before\n"));
 
-    agent.cli(&["authorize-security-group-ingress", "--group-id", &group_b, "--protocol", "tcp", "--port", "9090", "--cidr", &a_cidr]);
-    let took = eventually(Duration::from_secs(1), || tcp_round_trip(&a.ns, b.ip, 9090, Duration::from_millis(300)));
-    assert!(took.is_some(), "authorizing 9090 takes effect within a second");
+    agent.cli(&[
+        "authorize-security-group-ingress",
+        "--group-id",
+        &group_b,
+        "--protocol",
+        "tcp",
+        "--port",
+        "9090",
+        "--cidr",
+        &a_cidr,
+    ]);
+    let took = eventually(Duration::from_secs(1), || {
+        tcp_round_trip(&a.ns, b.ip, 9090, Duration::from_millis(300))
+    });
+    assert!(
+        took.is_some(),
+        "authorizing 9090 takes effect within a second"
+    );
 
-    agent.cli(&["revoke-security-group-ingress", "--group-id", &group_b, "--protocol", "tcp", "--port", "8080", "--cidr", &a_cidr]);
-    assert!(!tcp_round_trip(&a.ns, b.ip, 8080, SHORT), "no new 8080 connections after revoke");
-    assert!(echoes(&mut established, "after revoke\n"), "the tracked 8080 connection keeps working");
+    agent.cli(&[
+        "revoke-security-group-ingress",
+        "--group-id",
+        &group_b,
+        "--protocol",
+        "tcp",
+        "--port",
+        "8080",
+        "--cidr",
+        &a_cidr,
+    ]);
+    assert!(
+        !tcp_round_trip(&a.ns, b.ip, 8080, SHORT),
+        "no new 8080 connections after revoke"
+    );
+    assert!(
+        echoes(&mut established, "after revoke\n"),
+        "the tracked 8080 connection keeps working"
+    );
 
     let stats = agent.cli(&["get-dataplane-statistics"]);
     assert!(stats["Drops"]["no-rule"].as_u64().unwrap() > 0, "{stats}");
-    assert!(stats["Passes"]["conntrack"].as_u64().unwrap() > 0, "{stats}");
+    assert!(
+        stats["Passes"]["conntrack"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
 }
 
 #[test]
@@ -57,14 +122,30 @@ fn udp_replies_come_back_through_conntrack_and_unlisted_ports_stay_closed() {
     let group_a = agent.create_group("client");
     let group_b = agent.create_group("dns");
     let a_cidr = format!("{}/32", a.ip);
-    agent.cli(&["authorize-security-group-ingress", "--group-id", &group_b, "--protocol", "udp", "--port", "5353", "--cidr", &a_cidr]);
+    agent.cli(&[
+        "authorize-security-group-ingress",
+        "--group-id",
+        &group_b,
+        "--protocol",
+        "udp",
+        "--port",
+        "5353",
+        "--cidr",
+        &a_cidr,
+    ]);
     agent.run_instance(a, &[&group_a]);
     agent.run_instance(b, &[&group_b]);
     let _dns = EchoServer::udp(&b.ns, b.ip, 5353);
     let _other = EchoServer::udp(&b.ns, b.ip, 5354);
 
-    assert!(udp_round_trip(&a.ns, b.ip, 5353, SHORT), "udp/5353 allowed, reply tracked");
-    assert!(!udp_round_trip(&a.ns, b.ip, 5354, SHORT), "udp/5354 has no rule");
+    assert!(
+        udp_round_trip(&a.ns, b.ip, 5353, SHORT),
+        "udp/5353 allowed, reply tracked"
+    );
+    assert!(
+        !udp_round_trip(&a.ns, b.ip, 5354, SHORT),
+        "udp/5354 has no rule"
+    );
 }
 
 #[test]
@@ -74,23 +155,76 @@ fn removing_the_default_outbound_rule_blocks_new_outbound_flows_and_terminate_de
     let agent = Agent::start(&topo.host);
     let group_a = agent.create_group("no-egress");
     let group_b = agent.create_group("open");
-    agent.cli(&["authorize-security-group-ingress", "--group-id", &group_b, "--protocol", "tcp", "--port", "80", "--cidr", "172.31.0.0/16"]);
+    agent.cli(&[
+        "authorize-security-group-ingress",
+        "--group-id",
+        &group_b,
+        "--protocol",
+        "tcp",
+        "--port",
+        "80",
+        "--cidr",
+        "172.31.0.0/16",
+    ]);
     agent.run_instance(a, &[&group_a]);
     let b_instance = agent.run_instance(b, &[&group_b]);
     let _web = EchoServer::tcp(&b.ns, b.ip, 80);
     let _other = EchoServer::tcp(&b.ns, b.ip, 81);
 
     assert!(tcp_round_trip(&a.ns, b.ip, 80, SHORT));
-    agent.cli(&["revoke-security-group-egress", "--group-id", &group_a, "--protocol", "all", "--cidr", "0.0.0.0/0"]);
-    assert!(!tcp_round_trip(&a.ns, b.ip, 80, SHORT), "A has no outbound rule left");
-    agent.cli(&["authorize-security-group-egress", "--group-id", &group_a, "--protocol", "tcp", "--port", "80", "--cidr", "172.31.0.0/16"]);
-    assert!(tcp_round_trip(&a.ns, b.ip, 80, SHORT), "outbound tcp/80 allowed again");
+    agent.cli(&[
+        "revoke-security-group-egress",
+        "--group-id",
+        &group_a,
+        "--protocol",
+        "all",
+        "--cidr",
+        "0.0.0.0/0",
+    ]);
+    assert!(
+        !tcp_round_trip(&a.ns, b.ip, 80, SHORT),
+        "A has no outbound rule left"
+    );
+    agent.cli(&[
+        "authorize-security-group-egress",
+        "--group-id",
+        &group_a,
+        "--protocol",
+        "tcp",
+        "--port",
+        "80",
+        "--cidr",
+        "172.31.0.0/16",
+    ]);
+    assert!(
+        tcp_round_trip(&a.ns, b.ip, 80, SHORT),
+        "outbound tcp/80 allowed again"
+    );
 
-    assert!(!tcp_round_trip(&a.ns, b.ip, 81, SHORT), "B allows only tcp/80");
-    agent.cli(&["authorize-security-group-egress", "--group-id", &group_a, "--protocol", "tcp", "--port", "81", "--cidr", "172.31.0.0/16"]);
+    assert!(
+        !tcp_round_trip(&a.ns, b.ip, 81, SHORT),
+        "B allows only tcp/80"
+    );
+    agent.cli(&[
+        "authorize-security-group-egress",
+        "--group-id",
+        &group_a,
+        "--protocol",
+        "tcp",
+        "--port",
+        "81",
+        "--cidr",
+        "172.31.0.0/16",
+    ]);
     let out = agent.cli(&["terminate-instances", "--instance-ids", &b_instance]);
-    assert_eq!(out["TerminatingInstances"][0]["CurrentState"]["Name"], "terminated");
-    assert!(tcp_round_trip(&a.ns, b.ip, 81, SHORT), "B's interface is no longer filtered");
+    assert_eq!(
+        out["TerminatingInstances"][0]["CurrentState"]["Name"],
+        "terminated"
+    );
+    assert!(
+        tcp_round_trip(&a.ns, b.ip, 81, SHORT),
+        "B's interface is no longer filtered"
+    );
 }
 
 #[test]
@@ -100,7 +234,17 @@ fn cli_errors_look_like_the_aws_cli_and_change_nothing() {
     let before = agent.cli(&["describe-security-groups"]);
 
     let err = agent
-        .try_cli(&["authorize-security-group-ingress", "--group-id", "sg-0123456789abcdef0", "--protocol", "tcp", "--port", "22", "--cidr", "10.0.0.0/8"])
+        .try_cli(&[
+            "authorize-security-group-ingress",
+            "--group-id",
+            "sg-0123456789abcdef0",
+            "--protocol",
+            "tcp",
+            "--port",
+            "22",
+            "--cidr",
+            "10.0.0.0/8",
+        ])
         .unwrap_err();
     assert_eq!(err.status, 254);
     assert_eq!(err.code(), "InvalidGroup.NotFound");
@@ -112,16 +256,39 @@ fn cli_errors_look_like_the_aws_cli_and_change_nothing() {
             r#"[{"IpProtocol":"tcp","FromPort":22,"ToPort":22,"IpRanges":[{"CidrIp":"10.0.0.0/8"}]},{"IpProtocol":"tcp","FromPort":23,"ToPort":23,"IpRanges":[{"CidrIp":"10.0.0.0/33"}]}]"#])
         .unwrap_err();
     assert_eq!(err.code(), "InvalidParameterValue");
-    let rules = agent.cli(&["describe-security-group-rules", "--filters", &format!("Name=group-id,Values={group}")]);
-    assert_eq!(rules["SecurityGroupRules"].as_array().unwrap().len(), 2, "only the two default egress rules: {rules}");
+    let rules = agent.cli(&[
+        "describe-security-group-rules",
+        "--filters",
+        &format!("Name=group-id,Values={group}"),
+    ]);
+    assert_eq!(
+        rules["SecurityGroupRules"].as_array().unwrap().len(),
+        2,
+        "only the two default egress rules: {rules}"
+    );
 
     let err = agent
-        .try_cli(&["run-instances", "--security-group-ids", &group, "--private-ip-address", "172.31.7.99", "--interface", "does-not-exist"])
+        .try_cli(&[
+            "run-instances",
+            "--security-group-ids",
+            &group,
+            "--private-ip-address",
+            "172.31.7.99",
+            "--interface",
+            "does-not-exist",
+        ])
         .unwrap_err();
     assert_eq!(err.code(), "InvalidParameterValue");
-    assert_eq!(agent.cli(&["describe-instances"])["Reservations"], serde_json::json!([]));
+    assert_eq!(
+        agent.cli(&["describe-instances"])["Reservations"],
+        serde_json::json!([])
+    );
 
-    let after = agent.cli(&["describe-security-groups", "--filters", "Name=group-name,Values=default"]);
+    let after = agent.cli(&[
+        "describe-security-groups",
+        "--filters",
+        "Name=group-name,Values=default",
+    ]);
     assert_eq!(after["SecurityGroups"], before["SecurityGroups"]);
 }
 
@@ -131,7 +298,17 @@ fn state_survives_an_agent_restart() {
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let mut agent = Agent::start(&topo.host);
     let group = agent.create_group("persisted");
-    agent.cli(&["authorize-security-group-ingress", "--group-id", &group, "--protocol", "tcp", "--port", "443", "--cidr", "172.31.8.0/24"]);
+    agent.cli(&[
+        "authorize-security-group-ingress",
+        "--group-id",
+        &group,
+        "--protocol",
+        "tcp",
+        "--port",
+        "443",
+        "--cidr",
+        "172.31.8.0/24",
+    ]);
     agent.run_instance(a, &[&group]);
     agent.run_instance(b, &[&group]);
     let groups = agent.cli(&["describe-security-groups"]);
@@ -146,6 +323,9 @@ fn state_survives_an_agent_restart() {
 
     let _https = EchoServer::tcp(&b.ns, b.ip, 443);
     let _other = EchoServer::tcp(&b.ns, b.ip, 444);
-    assert!(tcp_round_trip(&a.ns, b.ip, 443, SHORT), "enforcement is back after the restart");
+    assert!(
+        tcp_round_trip(&a.ns, b.ip, 443, SHORT),
+        "enforcement is back after the restart"
+    );
     assert!(!tcp_round_trip(&a.ns, b.ip, 444, SHORT));
 }

@@ -68,7 +68,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Task::Setup => setup(),
         Task::Build => setup().and_then(|()| build()),
-        Task::Run { state_dir, socket } => setup().and_then(|()| build()).and_then(|()| run(&state_dir, &socket)),
+        Task::Run { state_dir, socket } => setup()
+            .and_then(|()| build())
+            .and_then(|()| run(&state_dir, &socket)),
         Task::Test { no_lint, args } => setup().and_then(|()| test(no_lint, &args)),
     };
     match result {
@@ -105,7 +107,10 @@ fn output(cmd: &mut Command) -> anyhow::Result<String> {
     let shown = format!("{cmd:?}");
     let out = cmd.output().with_context(|| format!("starting {shown}"))?;
     if !out.status.success() {
-        bail!("{shown} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{shown} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -145,7 +150,13 @@ fn nightly_llvm_major() -> anyhow::Result<u32> {
 }
 
 fn ensure_rust_src() -> anyhow::Result<()> {
-    let installed = output(Command::new("rustup").args(["component", "list", "--toolchain", "nightly", "--installed"]))?;
+    let installed = output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--toolchain",
+        "nightly",
+        "--installed",
+    ]))?;
     if installed.lines().any(|l| l.starts_with("rust-src")) {
         return Ok(());
     }
@@ -166,14 +177,21 @@ fn installed_bpf_linker_llvm() -> Option<u32> {
     let features = &rest[rest.find("\"features\"")?..];
     let features = &features[..features.find(']')?];
     let at = features.find("llvm-")?;
-    features[at + 5..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+    features[at + 5..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .ok()
 }
 
 fn ensure_bpf_linker(llvm_major: u32) -> anyhow::Result<()> {
     if installed_bpf_linker_llvm() == Some(llvm_major) {
         return Ok(());
     }
-    step(&format!("building bpf-linker against the nightly's LLVM {llvm_major} (about a minute)"));
+    step(&format!(
+        "building bpf-linker against the nightly's LLVM {llvm_major} (about a minute)"
+    ));
     let sysroot = output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))?;
     let lib_dir = Path::new(sysroot.trim()).join("lib");
     let libllvm = std::fs::read_dir(&lib_dir)?
@@ -192,7 +210,13 @@ fn ensure_bpf_linker(llvm_major: u32) -> anyhow::Result<()> {
     std::os::unix::fs::symlink(&libllvm, &link)?;
     run_cmd(
         cargo()
-            .args(["install", "bpf-linker", "--force", "--no-default-features", "--features"])
+            .args([
+                "install",
+                "bpf-linker",
+                "--force",
+                "--no-default-features",
+                "--features",
+            ])
             .arg(format!("llvm-{llvm_major}"))
             .env("LLVM_PREFIX", &prefix),
     )
@@ -213,7 +237,10 @@ fn ensure_debian_packages() -> anyhow::Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    step(&format!("installing Debian packages: {}", missing.join(" ")));
+    step(&format!(
+        "installing Debian packages: {}",
+        missing.join(" ")
+    ));
     run_cmd(Command::new("apt-get").args(["update", "-qq"]))?;
     run_cmd(
         Command::new("apt-get")
@@ -225,7 +252,10 @@ fn ensure_debian_packages() -> anyhow::Result<()> {
 
 fn ensure_bpffs() -> anyhow::Result<()> {
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    if mounts.lines().any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf")) {
+    if mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf"))
+    {
         return Ok(());
     }
     step("mounting bpffs at /sys/fs/bpf");
@@ -234,7 +264,12 @@ fn ensure_bpffs() -> anyhow::Result<()> {
 
 fn build() -> anyhow::Result<()> {
     step("building target/release/firewall-agent");
-    run_cmd(cargo().current_dir(workspace_root()).args(["build", "--release", "--package", "firewall-agent"]))
+    run_cmd(cargo().current_dir(workspace_root()).args([
+        "build",
+        "--release",
+        "--package",
+        "firewall-agent",
+    ]))
 }
 
 fn run(state_dir: &Path, socket: &Path) -> anyhow::Result<()> {
@@ -269,17 +304,31 @@ fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {
         run_cmd(cargo().current_dir(&root).args(["fmt", "--all", "--check"]))?;
         step("cargo clippy -D warnings");
         run_cmd(cargo().current_dir(&root).args([
-            "clippy", "--workspace", "--exclude", "firewall-ebpf", "--all-targets", "--", "-D", "warnings",
+            "clippy",
+            "--workspace",
+            "--exclude",
+            "firewall-ebpf",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
         ]))?;
     }
     step("building the agent for the integration tests");
-    run_cmd(cargo().current_dir(&root).args(["build", "--package", "firewall-agent"]))?;
+    run_cmd(
+        cargo()
+            .current_dir(&root)
+            .args(["build", "--package", "firewall-agent"]),
+    )?;
     step("running every test (unit, BPF_PROG_TEST_RUN, netns traffic)");
     run_cmd(
         cargo()
             .current_dir(&root)
             .args(["test", "--workspace", "--exclude", "firewall-ebpf", "--"])
             .args(args)
-            .env("FIREWALL_AGENT_BIN", root.join("target/debug/firewall-agent")),
+            .env(
+                "FIREWALL_AGENT_BIN",
+                root.join("target/debug/firewall-agent"),
+            ),
     )
 }

@@ -20,7 +20,12 @@ pub fn is_mutating(action: &str) -> bool {
 }
 
 /// Runs one API action against the state.
-pub fn dispatch(state: &mut State, ids: &mut dyn IdSource, action: &str, request: Value) -> ApiResult<Value> {
+pub fn dispatch(
+    state: &mut State,
+    ids: &mut dyn IdSource,
+    action: &str,
+    request: Value,
+) -> ApiResult<Value> {
     match action {
         "CreateSecurityGroup" => create_security_group(state, ids, parse(request)?),
         "DeleteSecurityGroup" => delete_security_group(state, parse(request)?),
@@ -80,7 +85,9 @@ fn tags_for(specs: &[TagSpecification], resource_type: &str) -> ApiResult<Vec<Ta
                 )));
             }
             if tag.value.chars().count() > 256 {
-                return Err(ApiError::invalid_value("Tag values have at most 256 characters."));
+                return Err(ApiError::invalid_value(
+                    "Tag values have at most 256 characters.",
+                ));
             }
             tags.retain(|t| t.key != tag.key);
             tags.push(Tag {
@@ -103,12 +110,17 @@ fn check_id_format(id: &str, prefix: &str, code: &str, what: &str) -> ApiResult<
         .and_then(|rest| rest.strip_prefix('-'))
         .is_some_and(|hex| {
             (hex.len() == 8 || hex.len() == 17)
-                && hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+                && hex
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
         });
     if ok {
         Ok(())
     } else {
-        Err(ApiError::new(code, format!("The {what} '{id}' is malformed")))
+        Err(ApiError::new(
+            code,
+            format!("The {what} '{id}' is malformed"),
+        ))
     }
 }
 
@@ -140,7 +152,9 @@ fn target_group_id(state: &State, id: Option<&str>, name: Option<&str>) -> ApiRe
                 .ok_or_else(|| {
                     ApiError::new(
                         "InvalidGroup.NotFound",
-                        format!("The security group '{name}' does not exist in default VPC '{vpc}'"),
+                        format!(
+                            "The security group '{name}' does not exist in default VPC '{vpc}'"
+                        ),
                     )
                 })
         }
@@ -196,11 +210,14 @@ fn create_security_group(
     }
     let vpc = match req.vpc_id.as_deref() {
         Some(id) => state.vpcs.get(id).ok_or_else(|| {
-            ApiError::new("InvalidVpcID.NotFound", format!("The vpc ID '{id}' does not exist"))
+            ApiError::new(
+                "InvalidVpcID.NotFound",
+                format!("The vpc ID '{id}' does not exist"),
+            )
         })?,
-        None => state.default_vpc().ok_or_else(|| {
-            ApiError::new("VPCIdNotSpecified", "No default VPC for this user")
-        })?,
+        None => state
+            .default_vpc()
+            .ok_or_else(|| ApiError::new("VPCIdNotSpecified", "No default VPC for this user"))?,
     };
     let vpc_id = vpc.id.clone();
     let has_ipv6 = vpc.ipv6_cidr.is_some();
@@ -261,9 +278,7 @@ fn delete_security_group(state: &mut State, req: DeleteSecurityGroupRequest) -> 
     if group.name == "default" {
         return Err(ApiError::new(
             "CannotDelete",
-            format!(
-                "the specified group: \"{id}\" name: \"default\" cannot be deleted by a user"
-            ),
+            format!("the specified group: \"{id}\" name: \"default\" cannot be deleted by a user"),
         ));
     }
     let attached = state
@@ -349,7 +364,10 @@ fn describe_security_groups(state: &State, req: DescribeSecurityGroupsRequest) -
             return Err(group_not_found(id));
         }
     }
-    let default_vpc = state.default_vpc().map(|v| v.id.clone()).unwrap_or_default();
+    let default_vpc = state
+        .default_vpc()
+        .map(|v| v.id.clone())
+        .unwrap_or_default();
     for name in &req.group_names {
         if !state
             .groups
@@ -358,7 +376,9 @@ fn describe_security_groups(state: &State, req: DescribeSecurityGroupsRequest) -
         {
             return Err(ApiError::new(
                 "InvalidGroup.NotFound",
-                format!("The security group '{name}' does not exist in default VPC '{default_vpc}'"),
+                format!(
+                    "The security group '{name}' does not exist in default VPC '{default_vpc}'"
+                ),
             ));
         }
     }
@@ -367,9 +387,8 @@ fn describe_security_groups(state: &State, req: DescribeSecurityGroupsRequest) -
         if !req.group_ids.is_empty() && !req.group_ids.contains(&group.id) {
             continue;
         }
-        if !req.group_names.is_empty()
-            && !(group.vpc_id == default_vpc && req.group_names.contains(&group.name))
-        {
+        let named = group.vpc_id == default_vpc && req.group_names.contains(&group.name);
+        if !req.group_names.is_empty() && !named {
             continue;
         }
         let mut keep = true;
@@ -489,10 +508,17 @@ fn authorize(
     }
     let existing = state.groups[&group_id].rules(egress);
     for (i, rule) in new_rules.iter().enumerate() {
-        if existing.iter().chain(&new_rules[..i]).any(|r| r.same_rule(rule)) {
+        if existing
+            .iter()
+            .chain(&new_rules[..i])
+            .any(|r| r.same_rule(rule))
+        {
             return Err(ApiError::new(
                 "InvalidPermission.Duplicate",
-                format!("the specified rule \"{}\" already exists", rule.aws_summary()),
+                format!(
+                    "the specified rule \"{}\" already exists",
+                    rule.aws_summary()
+                ),
             ));
         }
     }
@@ -574,11 +600,19 @@ fn revoke(state: &mut State, req: RevokeRequest, egress: bool) -> ApiResult<Valu
     let mut out = serde_json::Map::new();
     out.insert("Return".into(), json!(true));
     if !unknown.is_empty() {
-        out.insert("UnknownIpPermissions".into(), serde_json::to_value(&unknown).unwrap_or_default());
+        out.insert(
+            "UnknownIpPermissions".into(),
+            serde_json::to_value(&unknown).unwrap_or_default(),
+        );
     }
     out.insert(
         "RevokedSecurityGroupRules".into(),
-        Value::Array(revoked.iter().map(|r| views::revoked_rule(group, r, egress)).collect()),
+        Value::Array(
+            revoked
+                .iter()
+                .map(|r| views::revoked_rule(group, r, egress))
+                .collect(),
+        ),
     );
     Ok(Value::Object(out))
 }
@@ -603,7 +637,11 @@ struct RunInstancesRequest {
     max_count: Option<u32>,
 }
 
-fn run_instances(state: &mut State, ids: &mut dyn IdSource, req: RunInstancesRequest) -> ApiResult<Value> {
+fn run_instances(
+    state: &mut State,
+    ids: &mut dyn IdSource,
+    req: RunInstancesRequest,
+) -> ApiResult<Value> {
     if req.min_count.unwrap_or(1) != 1 || req.max_count.unwrap_or(1) != 1 {
         return Err(ApiError::invalid_value(
             "Each workload has its own interface and address: launch one instance per call (--count 1).",
@@ -710,7 +748,9 @@ fn run_instances(state: &mut State, ids: &mut dyn IdSource, req: RunInstancesReq
         if other.state == InstanceState::Terminated {
             continue;
         }
-        if other.vpc_id == vpc_id && (other.private_ip == private_ip || (ipv6.is_some() && other.ipv6 == ipv6)) {
+        if other.vpc_id == vpc_id
+            && (other.private_ip == private_ip || (ipv6.is_some() && other.ipv6 == ipv6))
+        {
             return Err(ApiError::new(
                 "InvalidIPAddress.InUse",
                 format!("Address {private_ip} is in use."),
@@ -739,7 +779,11 @@ fn run_instances(state: &mut State, ids: &mut dyn IdSource, req: RunInstancesReq
     let id = instance.id.clone();
     state.instances.insert(id.clone(), instance);
     let instance = &state.instances[&id];
-    Ok(views::reservation(state, &instance.reservation_id, &[instance]))
+    Ok(views::reservation(
+        state,
+        &instance.reservation_id,
+        &[instance],
+    ))
 }
 
 #[derive(Deserialize)]
@@ -767,7 +811,11 @@ fn describe_instances(state: &State, req: InstanceIdsRequest) -> ApiResult<Value
     let mut reservations: Vec<Value> = Vec::new();
     for instance in state.instances.values() {
         if req.instance_ids.is_empty() || req.instance_ids.contains(&instance.id) {
-            reservations.push(views::reservation(state, &instance.reservation_id, &[instance]));
+            reservations.push(views::reservation(
+                state,
+                &instance.reservation_id,
+                &[instance],
+            ));
         }
     }
     Ok(json!({"Reservations": reservations}))
@@ -812,17 +860,24 @@ mod tests {
             dispatch(&mut self.state, &mut self.ids, action, request)
         }
         fn ok(&mut self, action: &str, request: Value) -> Value {
-            self.call(action, request).unwrap_or_else(|e| panic!("{action}: {e}"))
+            self.call(action, request)
+                .unwrap_or_else(|e| panic!("{action}: {e}"))
         }
         /// Asserts the call fails with `code` and leaves the state untouched.
         fn fails(&mut self, action: &str, request: Value, code: &str) {
             let before = self.state.clone();
             let err = self.call(action, request).expect_err(action);
             assert_eq!(err.code, code, "{action}: {}", err.message);
-            assert_eq!(self.state, before, "{action} changed the state while failing");
+            assert_eq!(
+                self.state, before,
+                "{action} changed the state while failing"
+            );
         }
         fn group(&mut self, name: &str) -> String {
-            let out = self.ok("CreateSecurityGroup", json!({"GroupName": name, "Description": "d"}));
+            let out = self.ok(
+                "CreateSecurityGroup",
+                json!({"GroupName": name, "Description": "d"}),
+            );
             out["GroupId"].as_str().unwrap().to_string()
         }
     }
@@ -849,26 +904,69 @@ mod tests {
     fn group_names_are_validated_and_unique_per_vpc_case_insensitively() {
         let mut f = Fixture::new();
         f.group("Web");
-        f.fails("CreateSecurityGroup", json!({"GroupName": "web", "Description": "d"}), "InvalidGroup.Duplicate");
-        f.fails("CreateSecurityGroup", json!({"GroupName": "sg-x", "Description": "d"}), "InvalidParameterValue");
-        f.fails("CreateSecurityGroup", json!({"GroupName": "default", "Description": "d"}), "InvalidGroup.Reserved");
-        f.fails("CreateSecurityGroup", json!({"Description": "d"}), "MissingParameter");
-        f.fails("CreateSecurityGroup", json!({"GroupName": "x", "Description": "é"}), "InvalidParameterValue");
-        f.fails("CreateSecurityGroup", json!({"GroupName": "x".repeat(256), "Description": "d"}), "InvalidParameterValue");
-        f.fails("CreateSecurityGroup", json!({"GroupName": "x", "Description": "d", "VpcId": "vpc-1"}), "InvalidVpcID.NotFound");
+        f.fails(
+            "CreateSecurityGroup",
+            json!({"GroupName": "web", "Description": "d"}),
+            "InvalidGroup.Duplicate",
+        );
+        f.fails(
+            "CreateSecurityGroup",
+            json!({"GroupName": "sg-x", "Description": "d"}),
+            "InvalidParameterValue",
+        );
+        f.fails(
+            "CreateSecurityGroup",
+            json!({"GroupName": "default", "Description": "d"}),
+            "InvalidGroup.Reserved",
+        );
+        f.fails(
+            "CreateSecurityGroup",
+            json!({"Description": "d"}),
+            "MissingParameter",
+        );
+        f.fails(
+            "CreateSecurityGroup",
+            json!({"GroupName": "x", "Description": "é"}),
+            "InvalidParameterValue",
+        );
+        f.fails(
+            "CreateSecurityGroup",
+            json!({"GroupName": "x".repeat(256), "Description": "d"}),
+            "InvalidParameterValue",
+        );
+        f.fails(
+            "CreateSecurityGroup",
+            json!({"GroupName": "x", "Description": "d", "VpcId": "vpc-1"}),
+            "InvalidVpcID.NotFound",
+        );
     }
 
     #[test]
     fn authorize_normalises_protocols_and_cidrs_before_detecting_duplicates() {
         let mut f = Fixture::new();
         let id = f.group("web");
-        let out = f.ok("AuthorizeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [tcp(80, "10.0.0.7/8")]}));
+        let out = f.ok(
+            "AuthorizeSecurityGroupIngress",
+            json!({"GroupId": id, "IpPermissions": [tcp(80, "10.0.0.7/8")]}),
+        );
         assert_eq!(out["SecurityGroupRules"][0]["CidrIpv4"], "10.0.0.0/8");
         assert_eq!(out["SecurityGroupRules"][0]["IpProtocol"], "tcp");
         let same = json!({"IpProtocol": "6", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.1.2.3/8", "Description": "x"}]});
-        f.fails("AuthorizeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [same]}), "InvalidPermission.Duplicate");
-        let err = f.call("AuthorizeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [tcp(80, "10.0.0.0/8")]})).unwrap_err();
-        assert_eq!(err.message, "the specified rule \"peer: 10.0.0.0/8, TCP, from port: 80, to port: 80, ALLOW\" already exists");
+        f.fails(
+            "AuthorizeSecurityGroupIngress",
+            json!({"GroupId": id, "IpPermissions": [same]}),
+            "InvalidPermission.Duplicate",
+        );
+        let err = f
+            .call(
+                "AuthorizeSecurityGroupIngress",
+                json!({"GroupId": id, "IpPermissions": [tcp(80, "10.0.0.0/8")]}),
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "the specified rule \"peer: 10.0.0.0/8, TCP, from port: 80, to port: 80, ALLOW\" already exists"
+        );
     }
 
     #[test]
@@ -876,9 +974,18 @@ mod tests {
         let mut f = Fixture::new();
         let id = f.group("web");
         let bad = json!({"GroupId": id, "IpPermissions": [tcp(22, "10.0.0.0/8"), tcp(23, "10.0.0.0/33")]});
-        f.fails("AuthorizeSecurityGroupIngress", bad, "InvalidParameterValue");
-        let dup_inside = json!({"GroupId": id, "IpPermissions": [tcp(22, "10.0.0.0/8"), tcp(22, "10.0.0.0/8")]});
-        f.fails("AuthorizeSecurityGroupIngress", dup_inside, "InvalidPermission.Duplicate");
+        f.fails(
+            "AuthorizeSecurityGroupIngress",
+            bad,
+            "InvalidParameterValue",
+        );
+        let dup_inside =
+            json!({"GroupId": id, "IpPermissions": [tcp(22, "10.0.0.0/8"), tcp(22, "10.0.0.0/8")]});
+        f.fails(
+            "AuthorizeSecurityGroupIngress",
+            dup_inside,
+            "InvalidPermission.Duplicate",
+        );
     }
 
     #[test]
@@ -887,11 +994,25 @@ mod tests {
         let web = f.group("web");
         let lb = f.group("lb");
         let from_lb = json!({"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": lb}]});
-        let out = f.ok("AuthorizeSecurityGroupIngress", json!({"GroupId": web, "IpPermissions": [from_lb]}));
-        assert_eq!(out["SecurityGroupRules"][0]["ReferencedGroupInfo"]["GroupId"], lb.as_str());
+        let out = f.ok(
+            "AuthorizeSecurityGroupIngress",
+            json!({"GroupId": web, "IpPermissions": [from_lb]}),
+        );
+        assert_eq!(
+            out["SecurityGroupRules"][0]["ReferencedGroupInfo"]["GroupId"],
+            lb.as_str()
+        );
         let ghost = json!({"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": "sg-00000000000000fff"}]});
-        f.fails("AuthorizeSecurityGroupIngress", json!({"GroupId": web, "IpPermissions": [ghost]}), "InvalidGroup.NotFound");
-        f.fails("DeleteSecurityGroup", json!({"GroupId": lb}), "DependencyViolation");
+        f.fails(
+            "AuthorizeSecurityGroupIngress",
+            json!({"GroupId": web, "IpPermissions": [ghost]}),
+            "InvalidGroup.NotFound",
+        );
+        f.fails(
+            "DeleteSecurityGroup",
+            json!({"GroupId": lb}),
+            "DependencyViolation",
+        );
     }
 
     #[test]
@@ -899,27 +1020,57 @@ mod tests {
         let mut f = Fixture::new();
         f.state.quotas.rules_per_group = 2;
         let id = f.group("web");
-        f.ok("AuthorizeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [tcp(1, "10.0.0.0/8"), tcp(2, "10.0.0.0/8")]}));
+        f.ok(
+            "AuthorizeSecurityGroupIngress",
+            json!({"GroupId": id, "IpPermissions": [tcp(1, "10.0.0.0/8"), tcp(2, "10.0.0.0/8")]}),
+        );
         let v6 = json!({"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]});
-        f.ok("AuthorizeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [v6]}));
-        f.fails("AuthorizeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [tcp(3, "10.0.0.0/8")]}), "RulesPerSecurityGroupLimitExceeded");
+        f.ok(
+            "AuthorizeSecurityGroupIngress",
+            json!({"GroupId": id, "IpPermissions": [v6]}),
+        );
+        f.fails(
+            "AuthorizeSecurityGroupIngress",
+            json!({"GroupId": id, "IpPermissions": [tcp(3, "10.0.0.0/8")]}),
+            "RulesPerSecurityGroupLimitExceeded",
+        );
     }
 
     #[test]
     fn revoke_by_permission_must_match_exactly_outside_the_default_vpc_semantics() {
         let mut f = Fixture::new();
         let id = f.group("web");
-        f.ok("AuthorizeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [tcp(80, "10.0.0.0/8")]}));
+        f.ok(
+            "AuthorizeSecurityGroupIngress",
+            json!({"GroupId": id, "IpPermissions": [tcp(80, "10.0.0.0/8")]}),
+        );
         // The default VPC answers unknown permissions instead of failing, and revokes nothing.
-        let out = f.ok("RevokeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [tcp(81, "10.0.0.0/8")]}));
+        let out = f.ok(
+            "RevokeSecurityGroupIngress",
+            json!({"GroupId": id, "IpPermissions": [tcp(81, "10.0.0.0/8")]}),
+        );
         assert_eq!(out["RevokedSecurityGroupRules"], json!([]));
         assert_eq!(out["UnknownIpPermissions"][0]["FromPort"], 81);
-        let out = f.ok("RevokeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [tcp(80, "10.9.9.9/8")]}));
-        assert_eq!(out["RevokedSecurityGroupRules"][0]["CidrIpv4"], "10.0.0.0/8");
-        f.fails("RevokeSecurityGroupIngress", json!({"GroupId": id, "SecurityGroupRuleIds": ["sgr-00000000000000fff"]}), "InvalidSecurityGroupRuleId.NotFound");
+        let out = f.ok(
+            "RevokeSecurityGroupIngress",
+            json!({"GroupId": id, "IpPermissions": [tcp(80, "10.9.9.9/8")]}),
+        );
+        assert_eq!(
+            out["RevokedSecurityGroupRules"][0]["CidrIpv4"],
+            "10.0.0.0/8"
+        );
+        f.fails(
+            "RevokeSecurityGroupIngress",
+            json!({"GroupId": id, "SecurityGroupRuleIds": ["sgr-00000000000000fff"]}),
+            "InvalidSecurityGroupRuleId.NotFound",
+        );
         // Outside the default VPC a non-matching permission is an error.
         f.state.vpcs.values_mut().for_each(|v| v.is_default = false);
-        f.fails("RevokeSecurityGroupIngress", json!({"GroupId": id, "IpPermissions": [tcp(81, "10.0.0.0/8")]}), "InvalidPermission.NotFound");
+        f.fails(
+            "RevokeSecurityGroupIngress",
+            json!({"GroupId": id, "IpPermissions": [tcp(81, "10.0.0.0/8")]}),
+            "InvalidPermission.NotFound",
+        );
     }
 
     #[test]
@@ -931,28 +1082,67 @@ mod tests {
         let instance = &out["Instances"][0];
         assert_eq!(instance["State"], json!({"Code": 16, "Name": "running"}));
         assert_eq!(instance["SecurityGroups"][0]["GroupName"], "web");
-        f.fails("RunInstances", run("172.31.0.10", "veth-b"), "InvalidIPAddress.InUse");
-        f.fails("RunInstances", run("172.31.0.11", "veth-a"), "InvalidParameterValue");
-        f.fails("RunInstances", run("10.0.0.1", "veth-b"), "InvalidParameterValue");
+        f.fails(
+            "RunInstances",
+            run("172.31.0.10", "veth-b"),
+            "InvalidIPAddress.InUse",
+        );
+        f.fails(
+            "RunInstances",
+            run("172.31.0.11", "veth-a"),
+            "InvalidParameterValue",
+        );
+        f.fails(
+            "RunInstances",
+            run("10.0.0.1", "veth-b"),
+            "InvalidParameterValue",
+        );
         f.fails("RunInstances", json!({"SecurityGroupIds": ["sg-00000000000000fff"], "PrivateIpAddress": "172.31.0.12", "HostInterface": "x"}), "InvalidGroup.NotFound");
-        f.fails("RunInstances", json!({"PrivateIpAddress": "172.31.0.12"}), "MissingParameter");
-        f.fails("DeleteSecurityGroup", json!({"GroupId": web}), "DependencyViolation");
+        f.fails(
+            "RunInstances",
+            json!({"PrivateIpAddress": "172.31.0.12"}),
+            "MissingParameter",
+        );
+        f.fails(
+            "DeleteSecurityGroup",
+            json!({"GroupId": web}),
+            "DependencyViolation",
+        );
 
         let id = instance["InstanceId"].as_str().unwrap().to_string();
         let out = f.ok("TerminateInstances", json!({"InstanceIds": [id]}));
-        assert_eq!(out["TerminatingInstances"][0]["CurrentState"]["Name"], "terminated");
+        assert_eq!(
+            out["TerminatingInstances"][0]["CurrentState"]["Name"],
+            "terminated"
+        );
         // A terminated instance frees its address, interface and groups.
         f.ok("RunInstances", run("172.31.0.10", "veth-a"));
-        f.fails("TerminateInstances", json!({"InstanceIds": ["i-00000000000000fff"]}), "InvalidInstanceID.NotFound");
-        f.fails("TerminateInstances", json!({"InstanceIds": ["bogus"]}), "InvalidInstanceID.Malformed");
+        f.fails(
+            "TerminateInstances",
+            json!({"InstanceIds": ["i-00000000000000fff"]}),
+            "InvalidInstanceID.NotFound",
+        );
+        f.fails(
+            "TerminateInstances",
+            json!({"InstanceIds": ["bogus"]}),
+            "InvalidInstanceID.Malformed",
+        );
     }
 
     #[test]
     fn the_default_group_cannot_be_deleted() {
         let mut f = Fixture::new();
         let default = f.state.groups.keys().next().unwrap().clone();
-        f.fails("DeleteSecurityGroup", json!({"GroupId": default}), "CannotDelete");
-        f.fails("DeleteSecurityGroup", json!({"GroupId": "sg-zz"}), "InvalidGroupId.Malformed");
+        f.fails(
+            "DeleteSecurityGroup",
+            json!({"GroupId": default}),
+            "CannotDelete",
+        );
+        f.fails(
+            "DeleteSecurityGroup",
+            json!({"GroupId": "sg-zz"}),
+            "InvalidGroupId.Malformed",
+        );
     }
 
     #[test]
@@ -960,8 +1150,15 @@ mod tests {
         let mut f = Fixture::new();
         f.group("web");
         f.group("db");
-        let out = f.ok("DescribeSecurityGroups", json!({"Filters": [{"Name": "group-name", "Values": ["w*"]}]}));
+        let out = f.ok(
+            "DescribeSecurityGroups",
+            json!({"Filters": [{"Name": "group-name", "Values": ["w*"]}]}),
+        );
         assert_eq!(out["SecurityGroups"].as_array().unwrap().len(), 1);
-        f.fails("DescribeSecurityGroups", json!({"Filters": [{"Name": "nope", "Values": ["x"]}]}), "InvalidParameterValue");
+        f.fails(
+            "DescribeSecurityGroups",
+            json!({"Filters": [{"Name": "nope", "Values": ["x"]}]}),
+            "InvalidParameterValue",
+        );
     }
 }

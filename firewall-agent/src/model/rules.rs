@@ -181,20 +181,27 @@ pub fn rules_from_permission(
 
     let mut peers: Vec<(Peer, Option<String>)> = Vec::new();
     for range in &permission.ip_ranges {
-        let text = range.cidr_ip.as_deref().ok_or_else(|| ApiError::missing("CidrIp"))?;
+        let text = range
+            .cidr_ip
+            .as_deref()
+            .ok_or_else(|| ApiError::missing("CidrIp"))?;
         peers.push((
             Peer::Cidr4(parse_cidr4(text)?),
             checked_description(&range.description)?,
         ));
     }
     for range in &permission.ipv6_ranges {
-        let text = range.cidr_ipv6.as_deref().ok_or_else(|| ApiError::missing("CidrIpv6"))?;
+        let text = range
+            .cidr_ipv6
+            .as_deref()
+            .ok_or_else(|| ApiError::missing("CidrIpv6"))?;
         peers.push((
             Peer::Cidr6(parse_cidr6(text)?),
             checked_description(&range.description)?,
         ));
     }
-    for list in &permission.prefix_list_ids {
+    // Prefix lists are not modelled yet, so none exists.
+    if let Some(list) = permission.prefix_list_ids.first() {
         let id = list
             .prefix_list_id
             .as_deref()
@@ -208,12 +215,16 @@ pub fn rules_from_permission(
         let group = match (&pair.group_id, &pair.group_name) {
             (Some(id), _) => {
                 super::ops::check_group_id_format(id)?;
-                state.groups.get(id).filter(|g| g.vpc_id == vpc_id).ok_or_else(|| {
-                    ApiError::new(
-                        "InvalidGroup.NotFound",
-                        format!("The security group '{id}' does not exist in VPC '{vpc_id}'"),
-                    )
-                })?
+                state
+                    .groups
+                    .get(id)
+                    .filter(|g| g.vpc_id == vpc_id)
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            "InvalidGroup.NotFound",
+                            format!("The security group '{id}' does not exist in VPC '{vpc_id}'"),
+                        )
+                    })?
             }
             (None, Some(name)) => state
                 .groups
@@ -332,11 +343,9 @@ fn checked_description(description: &Option<String>) -> ApiResult<Option<String>
         Some(text) if text.chars().count() > 255 => Err(ApiError::invalid_value(
             "Invalid rule description: it must be at most 255 characters.",
         )),
-        Some(text) if !text.chars().all(is_aws_text_char) => {
-            Err(ApiError::invalid_value(format!(
-                "Invalid rule description '{text}'. Valid characters are a-z, A-Z, 0-9, spaces, and ._-:/()#,@[]+=&;{{}}!$*"
-            )))
-        }
+        Some(text) if !text.chars().all(is_aws_text_char) => Err(ApiError::invalid_value(format!(
+            "Invalid rule description '{text}'. Valid characters are a-z, A-Z, 0-9, spaces, and ._-:/()#,@[]+=&;{{}}!$*"
+        ))),
         Some(text) => Ok(Some(text.clone())),
     }
 }
@@ -363,7 +372,10 @@ mod tests {
             Protocol::parse("tcpx").unwrap_err().code,
             "InvalidParameterValue"
         );
-        assert_eq!(Protocol::parse("256").unwrap_err().code, "InvalidParameterValue");
+        assert_eq!(
+            Protocol::parse("256").unwrap_err().code,
+            "InvalidParameterValue"
+        );
     }
 
     #[test]
@@ -371,25 +383,46 @@ mod tests {
         let tcp = Protocol::Number(TCP);
         assert_eq!(normalise_ports(tcp, Some(80), Some(80)), Ok(Some((80, 80))));
         assert!(normalise_ports(tcp, Some(80), None).is_err(), "needs both");
-        assert!(normalise_ports(tcp, Some(90), Some(80)).is_err(), "from > to");
+        assert!(
+            normalise_ports(tcp, Some(90), Some(80)).is_err(),
+            "from > to"
+        );
         assert!(normalise_ports(tcp, Some(0), Some(65536)).is_err(), "range");
         let icmp = Protocol::Number(ICMP);
         assert_eq!(normalise_ports(icmp, Some(8), Some(-1)), Ok(Some((8, -1))));
-        assert!(normalise_ports(icmp, Some(-1), Some(0)).is_err(), "type -1 forces code -1");
-        assert!(normalise_ports(icmp, None, None).is_err(), "icmp needs type and code");
+        assert!(
+            normalise_ports(icmp, Some(-1), Some(0)).is_err(),
+            "type -1 forces code -1"
+        );
+        assert!(
+            normalise_ports(icmp, None, None).is_err(),
+            "icmp needs type and code"
+        );
         let icmpv6 = Protocol::Number(ICMPV6);
         assert_eq!(normalise_ports(icmpv6, None, None), Ok(Some((-1, -1))));
-        assert_eq!(normalise_ports(Protocol::Number(47), Some(1), Some(2)), Ok(None));
+        assert_eq!(
+            normalise_ports(Protocol::Number(47), Some(1), Some(2)),
+            Ok(None)
+        );
         assert_eq!(normalise_ports(Protocol::All, Some(1), Some(2)), Ok(None));
     }
 
     #[test]
     fn cidrs_are_canonicalised_and_families_checked() {
-        assert_eq!(parse_cidr4("100.68.0.18/18").unwrap().to_string(), "100.68.0.0/18");
+        assert_eq!(
+            parse_cidr4("100.68.0.18/18").unwrap().to_string(),
+            "100.68.0.0/18"
+        );
         assert!(parse_cidr4("10.0.0.0/33").is_err());
-        assert!(parse_cidr4("10.0.0.1").is_err(), "a CIDR needs a prefix length");
+        assert!(
+            parse_cidr4("10.0.0.1").is_err(),
+            "a CIDR needs a prefix length"
+        );
         assert!(parse_cidr4("::/0").is_err(), "v6 in the v4 field");
-        assert_eq!(parse_cidr6("2001:db8::1/64").unwrap().to_string(), "2001:db8::/64");
+        assert_eq!(
+            parse_cidr6("2001:db8::1/64").unwrap().to_string(),
+            "2001:db8::/64"
+        );
         assert!(parse_cidr6("10.0.0.0/8").is_err());
     }
 }

@@ -30,7 +30,10 @@ pub fn security_group(state: &State, group: &SecurityGroup) -> Value {
     out.insert("OwnerId".into(), json!(state.account_id));
     out.insert("GroupName".into(), json!(group.name));
     out.insert("Description".into(), json!(group.description));
-    out.insert("IpPermissions".into(), ip_permissions(state, &group.ingress));
+    out.insert(
+        "IpPermissions".into(),
+        ip_permissions(state, &group.ingress),
+    );
     Value::Object(out)
 }
 
@@ -98,7 +101,12 @@ fn ip_permission(state: &State, first: &Rule, members: &[&Rule]) -> Value {
 }
 
 /// One `SecurityGroupRule` (describe-security-group-rules, authorize output).
-pub fn security_group_rule(state: &State, group: &SecurityGroup, rule: &Rule, egress: bool) -> Value {
+pub fn security_group_rule(
+    state: &State,
+    group: &SecurityGroup,
+    rule: &Rule,
+    egress: bool,
+) -> Value {
     let mut out = Map::new();
     out.insert("SecurityGroupRuleId".into(), json!(rule.id));
     out.insert("GroupId".into(), json!(group.id));
@@ -129,7 +137,10 @@ pub fn security_group_rule(state: &State, group: &SecurityGroup, rule: &Rule, eg
         out.insert("Description".into(), json!(d));
     }
     out.insert("Tags".into(), json!([]));
-    out.insert("SecurityGroupRuleArn".into(), json!(state.rule_arn(&rule.id)));
+    out.insert(
+        "SecurityGroupRuleArn".into(),
+        json!(state.rule_arn(&rule.id)),
+    );
     Value::Object(out)
 }
 
@@ -182,7 +193,10 @@ pub fn instance(state: &State, instance: &Instance) -> Value {
     out.insert("InstanceType".into(), json!("workload"));
     out.insert("LaunchTime".into(), json!(instance.launch_time));
     if live {
-        out.insert("PrivateIpAddress".into(), json!(instance.private_ip.to_string()));
+        out.insert(
+            "PrivateIpAddress".into(),
+            json!(instance.private_ip.to_string()),
+        );
     }
     out.insert("State".into(), instance_state(instance));
     if live {

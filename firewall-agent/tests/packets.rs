@@ -1,0 +1,519 @@
+//! Packet-level tests: crafted frames run through the loaded programs with BPF_PROG_TEST_RUN,
+//! the maps written by the real compiler and data-plane code. Each test runs on a thread inside a
+//! private network namespace whose `lo` (ifindex 1, the device test runs use) is the workload's
+//! interface, so attaching there touches nothing outside the test.
+
+use std::net::Ipv6Addr;
+
+use aya::programs::{TestRun as _, TestRunOptions};
+use firewall_agent::{
+    compiler::{self, Ids},
+    dataplane::{Dataplane, programs},
+    model::{RandomIds, State, ops::dispatch},
+};
+use firewall_common::CtTimeouts;
+use serde_json::{Value, json};
+
+const PASS: u32 = u32::MAX; // TCX_NEXT (-1): no objection
+const DROP: u32 = 2; // TC_ACT_SHOT
+
+const WORKLOAD: &str = "172.31.0.5";
+const WORKLOAD6: &str = "fd00:ec2::5";
+
+/// Frame builder: Ethernet + IPv4/IPv6 (+ extension headers) + L4.
+#[derive(Clone)]
+struct Frame {
+    src: std::net::IpAddr,
+    dst: std::net::IpAddr,
+    proto: u8,
+    l4: Vec<u8>,
+    ipv6_ext: Vec<u8>,
+    fragment_offset: u16,
+    more_fragments: bool,
+}
+
+fn tcp(src: &str, sport: u16, dst: &str, dport: u16, flags: u8) -> Frame {
+    let mut l4 = vec![0u8; 20];
+    l4[0..2].copy_from_slice(&sport.to_be_bytes());
+    l4[2..4].copy_from_slice(&dport.to_be_bytes());
+    l4[12] = 5 << 4;
+    l4[13] = flags;
+    frame(src, dst, 6, l4)
+}
+
+fn udp(src: &str, sport: u16, dst: &str, dport: u16) -> Frame {
+    let mut l4 = vec![0u8; 8];
+    l4[0..2].copy_from_slice(&sport.to_be_bytes());
+    l4[2..4].copy_from_slice(&dport.to_be_bytes());
+    l4[4..6].copy_from_slice(&8u16.to_be_bytes());
+    frame(src, dst, 17, l4)
+}
+
+fn icmp(src: &str, dst: &str, proto: u8, icmp_type: u8, code: u8, id: u16) -> Frame {
+    let mut l4 = vec![icmp_type, code, 0, 0, 0, 0, 0, 1];
+    l4[4..6].copy_from_slice(&id.to_be_bytes());
+    frame(src, dst, proto, l4)
+}
+
+fn frame(src: &str, dst: &str, proto: u8, l4: Vec<u8>) -> Frame {
+    Frame {
+        src: src.parse().unwrap(),
+        dst: dst.parse().unwrap(),
+        proto,
+        l4,
+        ipv6_ext: Vec::new(),
+        fragment_offset: 0,
+        more_fragments: false,
+    }
+}
+
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+
+impl Frame {
+    fn bytes(&self) -> Vec<u8> {
+        let mut out = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
+        match (self.src, self.dst) {
+            (std::net::IpAddr::V4(s), std::net::IpAddr::V4(d)) => {
+                out.extend_from_slice(&[0x08, 0x00]);
+                let total = (20 + self.l4.len()) as u16;
+                let frag =
+                    (self.fragment_offset / 8) | if self.more_fragments { 0x2000 } else { 0 };
+                out.extend_from_slice(&[0x45, 0]);
+                out.extend_from_slice(&total.to_be_bytes());
+                out.extend_from_slice(&[0, 1]);
+                out.extend_from_slice(&frag.to_be_bytes());
+                out.extend_from_slice(&[64, self.proto, 0, 0]);
+                out.extend_from_slice(&s.octets());
+                out.extend_from_slice(&d.octets());
+            }
+            (std::net::IpAddr::V6(s), std::net::IpAddr::V6(d)) => {
+                out.extend_from_slice(&[0x86, 0xdd]);
+                let payload = (self.ipv6_ext.len() + self.l4.len()) as u16;
+                let next = if self.ipv6_ext.is_empty() {
+                    self.proto
+                } else {
+                    0
+                };
+                out.extend_from_slice(&[0x60, 0, 0, 0]);
+                out.extend_from_slice(&payload.to_be_bytes());
+                out.extend_from_slice(&[next, 64]);
+                out.extend_from_slice(&s.octets());
+                out.extend_from_slice(&d.octets());
+                out.extend_from_slice(&self.ipv6_ext);
+            }
+            _ => panic!("mixed families"),
+        }
+        out.extend_from_slice(&self.l4);
+        out
+    }
+
+    /// Puts a hop-by-hop options header (8 bytes, PadN) in front of the L4 header.
+    fn with_hop_by_hop(mut self) -> Frame {
+        self.ipv6_ext = vec![self.proto, 0, 1, 4, 0, 0, 0, 0];
+        self
+    }
+}
+
+/// The data plane loaded, with one workload on `lo` whose groups `setup` configures.
+struct Harness {
+    dataplane: Dataplane,
+    state: State,
+    ids: Ids,
+}
+
+impl Harness {
+    fn new(setup: impl FnOnce(&mut State) -> Vec<String>) -> Harness {
+        let mut state = State::initial(&mut RandomIds);
+        let groups = setup(&mut state);
+        call(
+            &mut state,
+            "RunInstances",
+            json!({
+                "SecurityGroupIds": groups, "PrivateIpAddress": WORKLOAD,
+                "Ipv6Addresses": [{"Ipv6Address": WORKLOAD6}], "HostInterface": "lo",
+            }),
+        );
+        let mut harness = Harness {
+            dataplane: Dataplane::load(CtTimeouts::AWS_DEFAULT).expect("load"),
+            state,
+            ids: Ids::default(),
+        };
+        harness.sync();
+        harness
+    }
+
+    fn sync(&mut self) {
+        let desired = compiler::compile(&self.state, &mut self.ids);
+        self.dataplane.apply(&desired).expect("apply");
+    }
+
+    fn change(&mut self, action: &str, request: Value) {
+        call(&mut self.state, action, request);
+        self.sync();
+    }
+
+    fn run(&mut self, program: &'static str, frame: &Frame) -> u32 {
+        let data = frame.bytes();
+        self.run_raw(program, &data)
+    }
+
+    fn run_raw(&mut self, program: &'static str, data: &[u8]) -> u32 {
+        let mut out = vec![0u8; data.len() + 256];
+        let opts = TestRunOptions {
+            data_in: Some(data),
+            data_out: Some(&mut out),
+            ..TestRunOptions::default()
+        };
+        self.dataplane
+            .program(program)
+            .test_run(opts)
+            .expect("BPF_PROG_TEST_RUN")
+            .return_value
+    }
+
+    /// A packet delivered to the workload (inbound rules).
+    fn inbound(&mut self, frame: &Frame) -> u32 {
+        self.run(programs::TO_WORKLOAD, frame)
+    }
+
+    /// A packet sent by the workload (outbound rules).
+    fn outbound(&mut self, frame: &Frame) -> u32 {
+        self.run(programs::FROM_WORKLOAD, frame)
+    }
+}
+
+fn call(state: &mut State, action: &str, request: Value) -> Value {
+    dispatch(state, &mut RandomIds, action, request).unwrap_or_else(|e| panic!("{action}: {e}"))
+}
+
+fn create_group(state: &mut State, name: &str, ingress: Value) -> String {
+    let id = call(
+        state,
+        "CreateSecurityGroup",
+        json!({"GroupName": name, "Description": name}),
+    )["GroupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    if ingress.as_array().is_some_and(|a| !a.is_empty()) {
+        call(
+            state,
+            "AuthorizeSecurityGroupIngress",
+            json!({"GroupId": id, "IpPermissions": ingress}),
+        );
+    }
+    id
+}
+
+/// Runs `test` on a thread inside a fresh network namespace.
+fn in_private_netns(test: impl FnOnce() + Send + 'static) {
+    std::thread::spawn(move || {
+        // SAFETY: affects only this thread, which never returns to the caller's namespace.
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(
+            rc,
+            0,
+            "unshare(CLONE_NEWNET): {}",
+            std::io::Error::last_os_error()
+        );
+        test();
+    })
+    .join()
+    .expect("test thread");
+}
+
+#[test]
+fn inbound_tcp_is_allowed_only_from_the_rule_peer_and_port() {
+    in_private_netns(|| {
+        let mut h = Harness::new(|s| {
+            vec![create_group(
+                s,
+                "web",
+                json!([{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "172.31.1.10/32"}]}]),
+            )]
+        });
+        assert_eq!(
+            h.inbound(&tcp("172.31.1.10", 40000, WORKLOAD, 8080, SYN)),
+            PASS
+        );
+        assert_eq!(
+            h.inbound(&tcp("172.31.1.11", 40000, WORKLOAD, 8080, SYN)),
+            DROP,
+            "other source"
+        );
+        assert_eq!(
+            h.inbound(&tcp("172.31.1.10", 40000, WORKLOAD, 9090, SYN)),
+            DROP,
+            "other port"
+        );
+        assert_eq!(
+            h.inbound(&udp("172.31.1.10", 40000, WORKLOAD, 8080)),
+            DROP,
+            "other protocol"
+        );
+    });
+}
+
+#[test]
+fn overlapping_cidrs_across_groups_union_their_rules() {
+    in_private_netns(|| {
+        let mut h = Harness::new(|s| {
+            vec![
+                create_group(
+                    s,
+                    "ssh",
+                    json!([{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]),
+                ),
+                create_group(
+                    s,
+                    "web",
+                    json!([{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.1.0.0/16"}]}]),
+                ),
+            ]
+        });
+        assert_eq!(
+            h.inbound(&tcp("10.1.2.3", 1000, WORKLOAD, 22, SYN)),
+            PASS,
+            "the /8 rule inside the /16"
+        );
+        assert_eq!(h.inbound(&tcp("10.1.2.3", 1001, WORKLOAD, 80, SYN)), PASS);
+        assert_eq!(h.inbound(&tcp("10.2.0.1", 1002, WORKLOAD, 22, SYN)), PASS);
+        assert_eq!(
+            h.inbound(&tcp("10.2.0.1", 1003, WORKLOAD, 80, SYN)),
+            DROP,
+            "the /16 rule does not reach out"
+        );
+    });
+}
+
+#[test]
+fn replies_to_tracked_flows_pass_and_unsolicited_packets_do_not() {
+    in_private_netns(|| {
+        let mut h = Harness::new(|s| vec![create_group(s, "client", json!([]))]);
+        // The workload opens a connection (default outbound rule), the server answers.
+        assert_eq!(
+            h.outbound(&tcp(WORKLOAD, 50000, "192.0.2.1", 443, SYN)),
+            PASS
+        );
+        assert_eq!(
+            h.inbound(&tcp("192.0.2.1", 443, WORKLOAD, 50000, SYN | ACK)),
+            PASS,
+            "reply"
+        );
+        assert_eq!(
+            h.inbound(&tcp("192.0.2.1", 443, WORKLOAD, 50001, SYN | ACK)),
+            DROP,
+            "not a reply"
+        );
+        assert_eq!(
+            h.inbound(&tcp("192.0.2.1", 444, WORKLOAD, 22, SYN)),
+            DROP,
+            "no inbound rule"
+        );
+        // UDP and ICMP echo likewise.
+        assert_eq!(h.outbound(&udp(WORKLOAD, 5000, "192.0.2.53", 53)), PASS);
+        assert_eq!(h.inbound(&udp("192.0.2.53", 53, WORKLOAD, 5000)), PASS);
+        assert_eq!(h.outbound(&icmp(WORKLOAD, "192.0.2.1", 1, 8, 0, 77)), PASS);
+        assert_eq!(
+            h.inbound(&icmp("192.0.2.1", WORKLOAD, 1, 0, 0, 77)),
+            PASS,
+            "echo reply, same id"
+        );
+        assert_eq!(
+            h.inbound(&icmp("192.0.2.1", WORKLOAD, 1, 0, 0, 78)),
+            DROP,
+            "echo reply, other id"
+        );
+    });
+}
+
+#[test]
+fn a_revoked_rule_keeps_its_tracked_flow_but_admits_no_new_one() {
+    in_private_netns(|| {
+        let mut h = Harness::new(|s| {
+            vec![create_group(
+                s,
+                "web",
+                json!([{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
+            )]
+        });
+        assert_eq!(h.inbound(&tcp("192.0.2.9", 1234, WORKLOAD, 80, SYN)), PASS);
+        let group = h
+            .state
+            .groups
+            .values()
+            .find(|g| g.name == "web")
+            .unwrap()
+            .id
+            .clone();
+        h.change("RevokeSecurityGroupIngress", json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]}));
+        assert_eq!(
+            h.inbound(&tcp("192.0.2.9", 1234, WORKLOAD, 80, ACK)),
+            PASS,
+            "tracked flow survives"
+        );
+        assert_eq!(
+            h.inbound(&tcp("192.0.2.9", 1235, WORKLOAD, 80, SYN)),
+            DROP,
+            "new flow refused"
+        );
+    });
+}
+
+#[test]
+fn ipv6_extension_headers_are_walked_to_the_l4_header() {
+    in_private_netns(|| {
+        let mut h = Harness::new(|s| {
+            vec![create_group(
+                s,
+                "v6",
+                json!([{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "Ipv6Ranges": [{"CidrIpv6": "2001:db8::/32"}]}]),
+            )]
+        });
+        assert_eq!(
+            h.inbound(&tcp("2001:db8::1", 999, WORKLOAD6, 443, SYN)),
+            PASS
+        );
+        assert_eq!(
+            h.inbound(&tcp("2001:db8::1", 998, WORKLOAD6, 443, SYN).with_hop_by_hop()),
+            PASS
+        );
+        assert_eq!(
+            h.inbound(&tcp("2001:db8::1", 997, WORKLOAD6, 444, SYN).with_hop_by_hop()),
+            DROP
+        );
+        assert_eq!(
+            h.inbound(&tcp("2001:db9::1", 996, WORKLOAD6, 443, SYN)),
+            DROP
+        );
+        // Neighbour discovery is never filtered.
+        assert_eq!(h.inbound(&icmp("fe80::1", WORKLOAD6, 58, 135, 0, 0)), PASS);
+        let _: Ipv6Addr = WORKLOAD6.parse().unwrap();
+    });
+}
+
+#[test]
+fn malformed_and_fragmented_packets_are_dropped_and_arp_passes() {
+    in_private_netns(|| {
+        let mut h = Harness::new(|s| {
+            vec![create_group(
+                s,
+                "all",
+                json!([{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
+            )]
+        });
+        let good = tcp("192.0.2.1", 1, WORKLOAD, 2, SYN).bytes();
+        assert_eq!(h.run_raw(programs::TO_WORKLOAD, &good), PASS);
+        // (BPF_PROG_TEST_RUN itself refuses IPv4 frames shorter than a 20-byte IP header.)
+        assert_eq!(
+            h.run_raw(programs::TO_WORKLOAD, &good[..14 + 20 + 6]),
+            DROP,
+            "truncated TCP header"
+        );
+        let mut short_ihl = good.clone();
+        short_ihl[14] = 0x44;
+        assert_eq!(
+            h.run_raw(programs::TO_WORKLOAD, &short_ihl),
+            DROP,
+            "IHL below 5"
+        );
+        let mut long_ihl = good.clone();
+        long_ihl[14] = 0x4f;
+        assert_eq!(
+            h.run_raw(programs::TO_WORKLOAD, &long_ihl),
+            DROP,
+            "IHL points past the end"
+        );
+        let v6 = tcp("2001:db8::1", 1, WORKLOAD6, 2, SYN)
+            .with_hop_by_hop()
+            .bytes();
+        assert_eq!(
+            h.run_raw(programs::TO_WORKLOAD, &v6[..14 + 40 + 1]),
+            DROP,
+            "truncated extension header"
+        );
+        let mut bad_version = good.clone();
+        bad_version[14] = 0x65;
+        assert_eq!(
+            h.run_raw(programs::TO_WORKLOAD, &bad_version),
+            DROP,
+            "IPv4 ethertype, version 6"
+        );
+        let mut later = udp("192.0.2.1", 1, WORKLOAD, 2);
+        later.fragment_offset = 1480;
+        assert_eq!(h.inbound(&later), DROP, "non-first fragment");
+        let mut arp = vec![0xff; 6];
+        arp.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06]);
+        arp.extend_from_slice(&[0u8; 28]);
+        assert_eq!(
+            h.run_raw(programs::TO_WORKLOAD, &arp),
+            PASS,
+            "ARP is not IP"
+        );
+        let counters = h.dataplane.counters().unwrap();
+        assert_eq!(counters.drops["malformed"], 5, "{counters:?}");
+        assert_eq!(counters.drops["fragment"], 1, "{counters:?}");
+    });
+}
+
+/// Runs `ip` in the calling thread's (private) network namespace.
+fn ip_here(args: &[&str]) {
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    let netns = format!("--net=/proc/{}/task/{tid}/ns/net", std::process::id());
+    let status = std::process::Command::new("nsenter")
+        .arg(&netns)
+        .arg("ip")
+        .args(args)
+        .status()
+        .expect("nsenter");
+    assert!(status.success(), "ip {args:?}");
+}
+
+#[test]
+fn referenced_group_membership_changes_apply_at_once() {
+    in_private_netns(|| {
+        let mut lb = String::new();
+        let mut h = Harness::new(|s| {
+            lb = create_group(s, "lb", json!([]));
+            vec![create_group(
+                s,
+                "web",
+                json!([{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": lb}]}]),
+            )]
+        });
+        assert_eq!(
+            h.inbound(&tcp("172.31.9.9", 1, WORKLOAD, 80, SYN)),
+            DROP,
+            "no lb member yet"
+        );
+        ip_here(&["link", "add", "lb0", "type", "veth", "peer", "name", "lb1"]);
+        let out = call(
+            &mut h.state,
+            "RunInstances",
+            json!({"SecurityGroupIds": [lb], "PrivateIpAddress": "172.31.9.9", "HostInterface": "lb0"}),
+        );
+        h.sync();
+        assert_eq!(
+            h.inbound(&tcp("172.31.9.9", 2, WORKLOAD, 80, SYN)),
+            PASS,
+            "lb member joined"
+        );
+        assert_eq!(
+            h.inbound(&tcp("172.31.9.8", 3, WORKLOAD, 80, SYN)),
+            DROP,
+            "not a member"
+        );
+        let instance = out["Instances"][0]["InstanceId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        h.change("TerminateInstances", json!({"InstanceIds": [instance]}));
+        assert_eq!(
+            h.inbound(&tcp("172.31.9.9", 4, WORKLOAD, 80, SYN)),
+            DROP,
+            "member left"
+        );
+    });
+}
