@@ -411,6 +411,8 @@ impl Dataplane {
             ("conntrack", pass_reason::CONNTRACK),
             ("rule", pass_reason::RULE),
             ("exempt", pass_reason::EXEMPT),
+            ("related", pass_reason::RELATED),
+            ("fragment", pass_reason::FRAGMENT),
         ] {
             counters.passes.insert(name, read("PASSES", index)?);
         }

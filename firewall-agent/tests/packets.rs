@@ -517,3 +517,93 @@ fn referenced_group_membership_changes_apply_at_once() {
         );
     });
 }
+
+/// An ICMP error from `router` to `to` quoting the first bytes of `quoted` (its IP header and
+/// 8 bytes of L4), as routers send them.
+fn icmp_error(router: &str, to: &str, proto: u8, icmp_type: u8, code: u8, quoted: &Frame) -> Frame {
+    let bytes = quoted.bytes();
+    let ip_len = if quoted.src.is_ipv4() { 20 } else { 40 };
+    let mut l4 = vec![icmp_type, code, 0, 0, 0, 0, 0x05, 0xdc];
+    l4.extend_from_slice(&bytes[14..14 + ip_len + 8]);
+    frame(router, to, proto, l4)
+}
+
+#[test]
+fn icmp_errors_about_tracked_flows_pass_so_path_mtu_discovery_works() {
+    in_private_netns(|| {
+        // The default group: no inbound rule admits ICMP from outside.
+        let mut h = Harness::new(|s| vec![create_group(s, "client", json!([]))]);
+        let syn = tcp(WORKLOAD, 40000, "192.0.2.80", 80, SYN);
+        assert_eq!(h.outbound(&syn), PASS);
+        let frag_needed = icmp_error("198.51.100.1", WORKLOAD, 1, 3, 4, &syn);
+        assert_eq!(
+            h.inbound(&frag_needed),
+            PASS,
+            "fragmentation needed for a live flow"
+        );
+        let unrelated = icmp_error(
+            "198.51.100.1",
+            WORKLOAD,
+            1,
+            3,
+            4,
+            &tcp(WORKLOAD, 40001, "192.0.2.80", 80, SYN),
+        );
+        assert_eq!(
+            h.inbound(&unrelated),
+            DROP,
+            "about a flow that does not exist"
+        );
+
+        let syn6 = tcp(WORKLOAD6, 40000, "2001:db8::80", 80, SYN);
+        assert_eq!(h.outbound(&syn6), PASS);
+        assert_eq!(
+            h.inbound(&icmp_error("2001:db8:ffff::1", WORKLOAD6, 58, 2, 0, &syn6)),
+            PASS,
+            "packet too big"
+        );
+        assert_eq!(h.dataplane.counters().unwrap().passes["related"], 2);
+        // An error never opens a flow: the quoted flow's reply is still not admitted.
+        assert_eq!(
+            h.inbound(&tcp("192.0.2.81", 80, WORKLOAD, 40000, SYN | ACK)),
+            DROP
+        );
+    });
+}
+
+#[test]
+fn later_fragments_follow_an_allowed_first_fragment_only() {
+    in_private_netns(|| {
+        let mut h = Harness::new(|s| {
+            vec![create_group(
+                s,
+                "dns",
+                json!([{"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
+            )]
+        });
+        let mut first = udp("192.0.2.1", 5000, WORKLOAD, 53);
+        first.more_fragments = true;
+        let mut later = frame("192.0.2.1", WORKLOAD, 17, vec![0u8; 16]);
+        later.fragment_offset = 1480;
+        assert_eq!(h.inbound(&later), DROP, "no first fragment seen yet");
+        assert_eq!(h.inbound(&first), PASS);
+        assert_eq!(h.inbound(&later), PASS, "follows its first fragment");
+
+        let mut denied_first = udp("192.0.2.2", 5000, WORKLOAD, 54);
+        denied_first.more_fragments = true;
+        let mut denied_later = frame("192.0.2.2", WORKLOAD, 17, vec![0u8; 16]);
+        denied_later.fragment_offset = 1480;
+        assert_eq!(h.inbound(&denied_first), DROP);
+        assert_eq!(
+            h.inbound(&denied_later),
+            DROP,
+            "its first fragment was dropped"
+        );
+        let counters = h.dataplane.counters().unwrap();
+        assert_eq!(
+            (counters.passes["fragment"], counters.drops["fragment"]),
+            (1, 2),
+            "{counters:?}"
+        );
+    });
+}

@@ -123,6 +123,20 @@ pub struct CtKey {
 }
 const _: () = assert!(core::mem::size_of::<CtKey>() == 44);
 
+/// Key of the fragment map: one datagram (IPv4 identification or IPv6 fragment ID).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub struct FragKey {
+    pub ifindex: u32,
+    pub family: u8,
+    pub proto: u8,
+    pub _pad: [u8; 2],
+    pub id: u32,
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+}
+const _: () = assert!(core::mem::size_of::<FragKey>() == 44);
+
 /// Connection-tracking value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
@@ -216,7 +230,7 @@ pub enum DropReason {
     Malformed = 1,
     /// The conntrack table is full: new flows fail closed.
     CtFull = 2,
-    /// A non-first IP fragment (no L4 header to classify).
+    /// A later IP fragment whose first fragment was not seen passing.
     Fragment = 3,
     /// The workload is stopped.
     NotRunning = 4,
@@ -251,7 +265,11 @@ pub mod pass_reason {
     pub const RULE: u32 = 1;
     /// Traffic security groups never filter (ARP, IPv6 neighbour discovery, DHCP).
     pub const EXEMPT: u32 = 2;
-    pub const COUNT: u32 = 3;
+    /// An ICMP error about a live tracked flow (e.g. fragmentation needed, packet too big).
+    pub const RELATED: u32 = 3;
+    /// A later fragment of a datagram whose first fragment passed.
+    pub const FRAGMENT: u32 = 4;
+    pub const COUNT: u32 = 5;
 }
 
 /// Map capacities (the agent may override them at load time).
@@ -260,6 +278,7 @@ pub mod capacity {
     pub const PEERS: u32 = 1 << 20;
     pub const PORTS: u32 = 1 << 20;
     pub const CONNTRACK: u32 = 1 << 18;
+    pub const FRAGMENTS: u32 = 1 << 14;
 }
 
 #[cfg(feature = "user")]
@@ -273,5 +292,6 @@ mod pod {
     unsafe impl aya::Pod for PortValue {}
     unsafe impl aya::Pod for CtKey {}
     unsafe impl aya::Pod for CtValue {}
+    unsafe impl aya::Pod for FragKey {}
     unsafe impl aya::Pod for CtTimeouts {}
 }

@@ -5,10 +5,14 @@
 //! one packet; the worst outcome is a state that lags one packet, never a wrong verdict for an
 //! established flow.
 
-use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::map, maps::HashMap};
+use aya_ebpf::{
+    helpers::bpf_ktime_get_ns,
+    macros::map,
+    maps::{HashMap, LruHashMap},
+};
 use firewall_common::{
-    CT_FLAG_REPLIED, CT_FLAG_STREAM, CtKey, CtTimeouts, CtValue, DropReason, capacity, ct_state,
-    proto,
+    CT_FLAG_REPLIED, CT_FLAG_STREAM, CtKey, CtTimeouts, CtValue, DropReason, FragKey, capacity,
+    ct_state, proto,
 };
 
 use crate::parse::{Packet, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
@@ -27,23 +31,68 @@ const EEXIST: i32 = 17;
 /// endpoint. Written in place: the key lives in the per-CPU scratch slot, not on the stack.
 #[inline(always)]
 pub fn flow_key(ifindex: u32, pkt: &Packet, key: &mut CtKey) -> bool {
-    let from_hi = endpoint_greater(&pkt.src, &pkt.sport, &pkt.dst, &pkt.dport);
+    write_key(
+        ifindex, pkt.family, pkt.proto, &pkt.src, &pkt.sport, &pkt.dst, &pkt.dport, key,
+    )
+}
+
+/// The key of the flow an ICMP error is about (its embedded packet).
+#[inline(always)]
+pub fn related_key(ifindex: u32, pkt: &Packet, key: &mut CtKey) {
+    let inner = &pkt.inner;
+    write_key(
+        ifindex,
+        pkt.family,
+        inner.proto,
+        &inner.src,
+        &inner.sport,
+        &inner.dst,
+        &inner.dport,
+        key,
+    );
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn write_key(
+    ifindex: u32,
+    family: u8,
+    protocol: u8,
+    src: &[u8; 16],
+    sport: &[u8; 2],
+    dst: &[u8; 16],
+    dport: &[u8; 2],
+    key: &mut CtKey,
+) -> bool {
+    let from_hi = endpoint_greater(src, sport, dst, dport);
     key.ifindex = ifindex;
-    key.family = pkt.family;
-    key.proto = pkt.proto;
+    key.family = family;
+    key.proto = protocol;
     key._pad = [0; 2];
     if from_hi {
-        key.addr_lo = pkt.dst;
-        key.addr_hi = pkt.src;
-        key.port_lo = pkt.dport;
-        key.port_hi = pkt.sport;
+        key.addr_lo = *dst;
+        key.addr_hi = *src;
+        key.port_lo = *dport;
+        key.port_hi = *sport;
     } else {
-        key.addr_lo = pkt.src;
-        key.addr_hi = pkt.dst;
-        key.port_lo = pkt.sport;
-        key.port_hi = pkt.dport;
+        key.addr_lo = *src;
+        key.addr_hi = *dst;
+        key.port_lo = *sport;
+        key.port_hi = *dport;
     }
     from_hi
+}
+
+/// Whether a live (unexpired) entry exists, without touching it: ICMP errors never refresh or
+/// create flows.
+#[inline(always)]
+pub fn is_live(key: &CtKey) -> bool {
+    // SAFETY: read-only access to a hash-map value.
+    let Some(entry) = (unsafe { CONNTRACK.get(key) }) else {
+        return false;
+    };
+    let now = unsafe { bpf_ktime_get_ns() };
+    now.saturating_sub(entry.last_seen_ns) <= CT_TIMEOUTS.load().idle_timeout_ns(key.proto, entry)
 }
 
 /// Lexicographic `(a_addr, a_port) > (b_addr, b_port)`, written as a loop so no `memcmp` is emitted.
@@ -143,5 +192,45 @@ pub fn track_new(
         // Another CPU created it first: the flow is tracked either way.
         Err(e) if e == -EEXIST => Ok(()),
         Err(_) => Err(DropReason::CtFull),
+    }
+}
+
+/// Fragments of datagrams whose first fragment passed, so the later ones (which carry no L4
+/// header) can follow it. LRU: a forgotten datagram only loses its remaining fragments.
+#[map]
+static FRAGMENTS: LruHashMap<FragKey, u64> = LruHashMap::with_max_entries(capacity::FRAGMENTS, 0);
+
+/// IPv4 reassembly gives up after 30 s; so do we.
+const FRAGMENT_TIMEOUT_NS: u64 = 30_000_000_000;
+
+#[inline(always)]
+fn fragment_key(ifindex: u32, pkt: &Packet) -> FragKey {
+    FragKey {
+        ifindex,
+        family: pkt.family,
+        proto: pkt.proto,
+        _pad: [0; 2],
+        id: pkt.frag_id,
+        src: pkt.src,
+        dst: pkt.dst,
+    }
+}
+
+/// Remembers that the first fragment of this datagram passed.
+#[inline(always)]
+pub fn remember_first_fragment(ifindex: u32, pkt: &Packet) {
+    let now = unsafe { bpf_ktime_get_ns() };
+    let _ = FRAGMENTS.insert(&fragment_key(ifindex, pkt), &now, 0);
+}
+
+/// Whether a later fragment belongs to a datagram whose first fragment passed.
+#[inline(always)]
+pub fn later_fragment_allowed(ifindex: u32, pkt: &Packet) -> bool {
+    // SAFETY: read-only access to a hash-map value.
+    match unsafe { FRAGMENTS.get(&fragment_key(ifindex, pkt)) } {
+        Some(first_seen) => {
+            unsafe { bpf_ktime_get_ns() }.saturating_sub(*first_seen) <= FRAGMENT_TIMEOUT_NS
+        }
+        None => false,
     }
 }

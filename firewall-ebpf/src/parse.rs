@@ -34,6 +34,22 @@ pub struct Packet {
     pub icmp_code: u8,
     pub tcp_flags: u8,
     pub fragment: Fragment,
+    /// IPv4 identification or IPv6 fragment identification (fragments only).
+    pub frag_id: u32,
+    /// An ICMP/ICMPv6 error (destination unreachable, packet too big, time exceeded, parameter
+    /// problem) whose embedded packet was parsed into `inner`.
+    pub icmp_error: bool,
+    pub inner: InnerFlow,
+}
+
+/// The flow of the packet embedded in an ICMP error, as the original sender sent it.
+#[derive(Clone, Copy)]
+pub struct InnerFlow {
+    pub proto: u8,
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub sport: [u8; 2],
+    pub dport: [u8; 2],
 }
 
 pub const TCP_FIN: u8 = 0x01;
@@ -54,6 +70,8 @@ pub fn parse(ctx: &TcContext, pkt: &mut Packet) -> Result<bool, DropReason> {
     pkt.icmp_code = 0;
     pkt.tcp_flags = 0;
     pkt.fragment = Fragment::None;
+    pkt.frag_id = 0;
+    pkt.icmp_error = false;
     let l4_offset = match u16::from_be_bytes(ethertype) {
         ETH_P_IP => parse_ipv4(ctx, pkt)?,
         ETH_P_IPV6 => parse_ipv6(ctx, pkt)?,
@@ -84,6 +102,7 @@ fn parse_ipv4(ctx: &TcContext, pkt: &mut Packet) -> Result<usize, DropReason> {
     pkt.proto = hdr[9];
     pkt.src[..4].copy_from_slice(&hdr[12..16]);
     pkt.dst[..4].copy_from_slice(&hdr[16..20]);
+    pkt.frag_id = u32::from(u16::from_be_bytes([hdr[4], hdr[5]]));
     let frag = u16::from_be_bytes([hdr[6], hdr[7]]);
     let more_fragments = frag & 0x2000 != 0;
     pkt.fragment = match (frag & 0x1fff, more_fragments) {
@@ -120,10 +139,11 @@ fn parse_ipv6(ctx: &TcContext, pkt: &mut Packet) -> Result<usize, DropReason> {
                 offset += (ext[1] as usize + 2) * 4;
             }
             44 => {
-                let ext: [u8; 4] = load(ctx, offset)?;
+                let ext: [u8; 8] = load(ctx, offset)?;
                 next = ext[0];
                 let fragment_offset = u16::from_be_bytes([ext[2], ext[3]]) & 0xfff8;
                 let more_fragments = ext[3] & 1 != 0;
+                pkt.frag_id = u32::from_be_bytes([ext[4], ext[5], ext[6], ext[7]]);
                 pkt.fragment = match (fragment_offset, more_fragments) {
                     (0, false) => Fragment::None,
                     (0, true) => Fragment::First,
@@ -162,9 +182,65 @@ fn parse_l4(ctx: &TcContext, pkt: &mut Packet, offset: usize) -> Result<(), Drop
             if is_icmp_echo(pkt.proto, pkt.icmp_type) {
                 pkt.sport = [hdr[4], hdr[5]];
                 pkt.dport = [hdr[4], hdr[5]];
+            } else if is_icmp_error(pkt.proto, pkt.icmp_type) {
+                // A truncated embedded packet just leaves the error unrelated to any flow.
+                pkt.icmp_error = parse_embedded(ctx, pkt, offset + 8).is_ok();
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// ICMPv4 3 (unreachable, incl. fragmentation needed), 11, 12; ICMPv6 1–4 (incl. packet too big).
+#[inline(always)]
+pub fn is_icmp_error(protocol: u8, icmp_type: u8) -> bool {
+    match protocol {
+        proto::ICMP => matches!(icmp_type, 3 | 11 | 12),
+        proto::ICMPV6 => matches!(icmp_type, 1..=4),
+        _ => false,
+    }
+}
+
+/// Parses the IP header and the first 8 bytes of L4 that an ICMP error carries.
+#[inline(always)]
+fn parse_embedded(ctx: &TcContext, pkt: &mut Packet, offset: usize) -> Result<(), DropReason> {
+    let inner_l4 = if pkt.family == family::IPV4 {
+        let hdr: [u8; 20] = load(ctx, offset)?;
+        let ihl = (hdr[0] & 0x0f) as usize;
+        if hdr[0] >> 4 != 4 || ihl < 5 {
+            return Err(DropReason::Malformed);
+        }
+        pkt.inner.proto = hdr[9];
+        pkt.inner.src = [0; 16];
+        pkt.inner.dst = [0; 16];
+        pkt.inner.src[..4].copy_from_slice(&hdr[12..16]);
+        pkt.inner.dst[..4].copy_from_slice(&hdr[16..20]);
+        offset + ihl * 4
+    } else {
+        let hdr: [u8; 8] = load(ctx, offset)?;
+        if hdr[0] >> 4 != 6 {
+            return Err(DropReason::Malformed);
+        }
+        pkt.inner.proto = hdr[6];
+        pkt.inner.src = load(ctx, offset + 8)?;
+        pkt.inner.dst = load(ctx, offset + 24)?;
+        offset + 40
+    };
+    let l4: [u8; 8] = load(ctx, inner_l4)?;
+    match pkt.inner.proto {
+        proto::TCP | proto::UDP => {
+            pkt.inner.sport = [l4[0], l4[1]];
+            pkt.inner.dport = [l4[2], l4[3]];
+        }
+        p if is_icmp_echo(p, l4[0]) => {
+            pkt.inner.sport = [l4[4], l4[5]];
+            pkt.inner.dport = [l4[4], l4[5]];
+        }
+        _ => {
+            pkt.inner.sport = [0; 2];
+            pkt.inner.dport = [0; 2];
+        }
     }
     Ok(())
 }

@@ -96,22 +96,54 @@ fn decide(ctx: &TcContext, dir: u8) -> Result<Option<u32>, DropReason> {
         return Ok(Some(pass_reason::EXEMPT));
     }
     if pkt.fragment == Fragment::Later {
-        return Err(DropReason::Fragment);
+        return if conntrack::later_fragment_allowed(ifindex, pkt) {
+            Ok(Some(pass_reason::FRAGMENT))
+        } else {
+            Err(DropReason::Fragment)
+        };
+    }
+    let pass = judge(ifindex, iface.policy_id, dir, pkt, key)?;
+    if pkt.fragment == Fragment::First {
+        conntrack::remember_first_fragment(ifindex, pkt);
+    }
+    Ok(Some(pass))
+}
+
+/// Conntrack, related ICMP errors, then policy: the pass reason, or why the packet drops.
+#[inline(always)]
+fn judge(
+    ifindex: u32,
+    policy_id: u32,
+    dir: u8,
+    pkt: &Packet,
+    key: &mut CtKey,
+) -> Result<u32, DropReason> {
+    if pkt.icmp_error {
+        conntrack::related_key(ifindex, pkt, key);
+        if conntrack::is_live(key) {
+            return Ok(pass_reason::RELATED);
+        }
+        // Unrelated errors are judged by the rules like any packet; they never open a flow.
+        return if policy::allows(policy_id, dir, pkt) {
+            Ok(pass_reason::RULE)
+        } else {
+            Err(DropReason::NoRule)
+        };
     }
     let tracked = matches!(pkt.proto, proto::TCP | proto::UDP)
         || parse::is_icmp_echo(pkt.proto, pkt.icmp_type)
         || !matches!(pkt.proto, proto::ICMP | proto::ICMPV6);
     let from_hi = conntrack::flow_key(ifindex, pkt, key);
     if tracked && conntrack::track_existing(key, from_hi, pkt) {
-        return Ok(Some(pass_reason::CONNTRACK));
+        return Ok(pass_reason::CONNTRACK);
     }
-    if !policy::allows(iface.policy_id, dir, pkt) {
+    if !policy::allows(policy_id, dir, pkt) {
         return Err(DropReason::NoRule);
     }
     if tracked {
         conntrack::track_new(key, from_hi, dir, pkt)?;
     }
-    Ok(Some(pass_reason::RULE))
+    Ok(pass_reason::RULE)
 }
 
 /// Traffic security groups never filter on AWS because the platform provides it: IPv6 neighbour
