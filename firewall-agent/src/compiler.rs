@@ -12,9 +12,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::net::IpAddr;
+
 use firewall_common::{
-    IFACE_ENFORCING, IfaceConfig, PEER_KEY_FIXED_BITS, PORT_KEY_PROTO_BITS, PORT_KEY_SET_BITS,
-    PeerKey, PeerValue, PortKey, PortValue, direction, family,
+    IFACE_ENFORCING, IfaceConfig, NO_RULE_SLOT, PEER_KEY_FIXED_BITS, PORT_KEY_PROTO_BITS,
+    PORT_KEY_SET_BITS, PeerKey, PeerValue, PortKey, PortValue, capacity, direction, family,
 };
 use ipnet::IpNet;
 
@@ -30,9 +32,11 @@ pub struct Desired {
     pub ifaces: BTreeMap<String, IfaceConfig>,
     pub peers: BTreeMap<LpmKey<PeerKey>, PeerValue>,
     pub ports: BTreeMap<LpmKey<PortKey>, PortValue>,
+    /// Hit-counter slot of every rule (`RULE_HITS` index → `sgr-` ID).
+    pub rule_slots: BTreeMap<u32, String>,
 }
 
-/// One allowed (protocol, port range) item of a port set; `proto: None` is protocol `-1`.
+/// One allowed (protocol, port range) item; `proto: None` is protocol `-1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct PortItem {
     proto: Option<u8>,
@@ -40,16 +44,39 @@ struct PortItem {
     hi: u16,
 }
 
-/// Stable IDs for policies and port sets across compilations.
+/// A port-set member: the item, the rule it is counted against, and how specific that rule's
+/// peer is (where two rules allow the same item, the hit goes to the more specific peer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct SetItem {
+    item: PortItem,
+    /// Negated peer prefix length, so sorting puts the most specific rule first.
+    specificity: i16,
+    slot: u32,
+}
+
+/// Stable IDs for policies, port sets and rule counter slots across compilations.
 #[derive(Debug, Default, Clone)]
 pub struct Ids {
     policies: BTreeMap<Vec<String>, u32>,
-    port_sets: BTreeMap<Vec<PortItem>, u32>,
+    port_sets: BTreeMap<Vec<SetItem>, u32>,
+    rule_slots: BTreeMap<String, u32>,
+    free_slots: Vec<u32>,
     next_policy: u32,
     next_port_set: u32,
+    next_slot: u32,
 }
 
 impl Ids {
+    /// IDs that start above everything already in the kernel (after an agent restart), so no
+    /// existing entry is ever rewritten in place.
+    pub fn starting_after(policy: u32, port_set: u32) -> Ids {
+        Ids {
+            next_policy: policy,
+            next_port_set: port_set,
+            ..Ids::default()
+        }
+    }
+
     fn policy(&mut self, groups: &[String]) -> u32 {
         let next = &mut self.next_policy;
         *self.policies.entry(groups.to_vec()).or_insert_with(|| {
@@ -57,17 +84,51 @@ impl Ids {
             *next
         })
     }
-    fn port_set(&mut self, items: &[PortItem]) -> u32 {
+
+    fn port_set(&mut self, items: &[SetItem]) -> u32 {
         let next = &mut self.next_port_set;
         *self.port_sets.entry(items.to_vec()).or_insert_with(|| {
             *next += 1;
             *next
         })
     }
-    /// Forgets IDs that the last compilation did not use; their numbers are not handed out again.
-    fn retain(&mut self, policies: &BTreeSet<u32>, port_sets: &BTreeSet<u32>) {
+
+    fn rule_slot(&mut self, rule_id: &str) -> u32 {
+        if let Some(slot) = self.rule_slots.get(rule_id) {
+            return *slot;
+        }
+        let slot = match self.free_slots.pop() {
+            Some(slot) => slot,
+            None if self.next_slot < capacity::RULE_HITS => {
+                self.next_slot += 1;
+                self.next_slot - 1
+            }
+            None => NO_RULE_SLOT,
+        };
+        self.rule_slots.insert(rule_id.to_string(), slot);
+        slot
+    }
+
+    /// Forgets what the last compilation did not use. Policy and port-set numbers are never
+    /// handed out again; freed rule slots only from the next compilation on (their old entries
+    /// are deleted at the end of this one).
+    fn retain(
+        &mut self,
+        policies: &BTreeSet<u32>,
+        port_sets: &BTreeSet<u32>,
+        rules: &BTreeSet<&str>,
+    ) {
         self.policies.retain(|_, id| policies.contains(id));
         self.port_sets.retain(|_, id| port_sets.contains(id));
+        let freed: Vec<u32> = self
+            .rule_slots
+            .iter()
+            .filter(|(rule, slot)| !rules.contains(rule.as_str()) && **slot != NO_RULE_SLOT)
+            .map(|(_, slot)| *slot)
+            .collect();
+        self.rule_slots
+            .retain(|rule, _| rules.contains(rule.as_str()));
+        self.free_slots.splice(0..0, freed);
     }
 }
 
@@ -75,8 +136,19 @@ impl Ids {
 pub fn compile(state: &State, ids: &mut Ids) -> Desired {
     let mut desired = Desired::default();
     let mut used_policies = BTreeSet::new();
-    let mut used_sets = BTreeSet::new();
-    let mut compiled: BTreeSet<u32> = BTreeSet::new();
+    let mut sets: BTreeMap<u32, Vec<SetItem>> = BTreeMap::new();
+    let mut live_rules: BTreeSet<&str> = BTreeSet::new();
+    for rule in state
+        .groups
+        .values()
+        .flat_map(|g| g.ingress.iter().chain(&g.egress))
+    {
+        live_rules.insert(&rule.id);
+        let slot = ids.rule_slot(&rule.id);
+        if slot != NO_RULE_SLOT {
+            desired.rule_slots.insert(slot, rule.id.clone());
+        }
+    }
     for instance in state.instances.values() {
         let enforcing = match instance.state {
             InstanceState::Running => IFACE_ENFORCING,
@@ -86,7 +158,6 @@ pub fn compile(state: &State, ids: &mut Ids) -> Desired {
         let mut groups = instance.group_ids.clone();
         groups.sort();
         let policy_id = ids.policy(&groups);
-        used_policies.insert(policy_id);
         desired.ifaces.insert(
             instance.interface.clone(),
             IfaceConfig {
@@ -94,7 +165,7 @@ pub fn compile(state: &State, ids: &mut Ids) -> Desired {
                 flags: enforcing,
             },
         );
-        if !compiled.insert(policy_id) {
+        if !used_policies.insert(policy_id) {
             continue;
         }
         for (dir, egress) in [(direction::INBOUND, false), (direction::OUTBOUND, true)] {
@@ -103,33 +174,21 @@ pub fn compile(state: &State, ids: &mut Ids) -> Desired {
                 .filter_map(|g| state.groups.get(g))
                 .flat_map(|g| g.rules(egress))
                 .collect();
-            compile_direction(
-                state,
-                ids,
-                policy_id,
-                dir,
-                &rules,
-                &mut desired,
-                &mut used_sets,
-            );
+            compile_direction(state, ids, policy_id, dir, &rules, &mut desired, &mut sets);
         }
     }
-    for set_id in &used_sets {
-        let items = ids
-            .port_sets
-            .iter()
-            .find(|(_, id)| *id == set_id)
-            .map(|(items, _)| items.clone())
-            .unwrap_or_default();
-        for item in items {
-            for (prefix_len, key) in port_entries(*set_id, item) {
-                desired
-                    .ports
-                    .insert((prefix_len, key), PortValue { allow: 1 });
+    for (set_id, items) in &sets {
+        // Items are sorted most specific rule first: the first writer of an entry keeps it.
+        for set_item in items {
+            for (prefix_len, key) in port_entries(*set_id, set_item.item) {
+                desired.ports.entry((prefix_len, key)).or_insert(PortValue {
+                    rule_slot: set_item.slot,
+                });
             }
         }
     }
-    ids.retain(&used_policies, &used_sets);
+    let used_sets = sets.keys().copied().collect();
+    ids.retain(&used_policies, &used_sets, &live_rules);
     desired
 }
 
@@ -141,8 +200,8 @@ fn peer_prefixes(state: &State, peer: &Peer) -> Vec<IpNet> {
         Peer::Group(group_id) => state
             .members_of(group_id)
             .flat_map(|i| {
-                let mut nets = vec![IpNet::from(std::net::IpAddr::V4(i.private_ip))];
-                nets.extend(i.ipv6.map(|a| IpNet::from(std::net::IpAddr::V6(a))));
+                let mut nets = vec![IpNet::from(IpAddr::V4(i.private_ip))];
+                nets.extend(i.ipv6.map(|a| IpNet::from(IpAddr::V6(a))));
                 nets
             })
             .collect(),
@@ -184,7 +243,6 @@ fn port_item(rule: &Rule) -> PortItem {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn compile_direction(
     state: &State,
     ids: &mut Ids,
@@ -192,28 +250,41 @@ fn compile_direction(
     dir: u8,
     rules: &[&Rule],
     desired: &mut Desired,
-    used_sets: &mut BTreeSet<u32>,
+    sets: &mut BTreeMap<u32, Vec<SetItem>>,
 ) {
-    let expanded: Vec<(IpNet, PortItem)> = rules
+    let expanded: Vec<(IpNet, SetItem)> = rules
         .iter()
         .flat_map(|rule| {
             let item = port_item(rule);
+            let slot = ids.rule_slot(&rule.id);
             peer_prefixes(state, &rule.peer)
                 .into_iter()
-                .map(move |net| (net, item))
+                .map(move |net| {
+                    let specificity = -i16::from(net.prefix_len());
+                    (
+                        net,
+                        SetItem {
+                            item,
+                            specificity,
+                            slot,
+                        },
+                    )
+                })
         })
         .collect();
     let prefixes: BTreeSet<IpNet> = expanded.iter().map(|(net, _)| *net).collect();
     for prefix in prefixes {
-        let mut items: Vec<PortItem> = expanded
+        let mut items: Vec<SetItem> = expanded
             .iter()
             .filter(|(net, _)| net.contains(&prefix))
             .map(|(_, item)| *item)
             .collect();
-        items.sort();
-        items.dedup();
+        items.sort_by_key(|i| (i.specificity, i.slot, i.item));
+        // One member per item: the most specific rule's.
+        let mut seen = BTreeSet::new();
+        items.retain(|i| seen.insert(i.item));
         let set_id = ids.port_set(&items);
-        used_sets.insert(set_id);
+        sets.entry(set_id).or_insert(items);
         let (fam, addr, bits) = match prefix {
             IpNet::V4(net) => {
                 let mut addr = [0u8; 16];
@@ -251,6 +322,64 @@ fn port_entries(set_id: u32, item: PortItem) -> Vec<LpmKey<PortKey>> {
         .into_iter()
         .map(|(start, len)| (PORT_KEY_PROTO_BITS + len, key(proto, start)))
         .collect()
+}
+
+/// What the kernel's two lookups answer for a packet, evaluated on compiled contents: the rule
+/// slot of the allowing entry, or `None` (no rule). `port` is the destination port, or
+/// `type << 8 | code` for ICMP.
+pub fn evaluate(
+    d: &Desired,
+    policy_id: u32,
+    dir: u8,
+    addr: IpAddr,
+    proto: u8,
+    port: u16,
+) -> Option<u32> {
+    let (fam, bytes, width) = match addr {
+        IpAddr::V4(a) => {
+            let mut bytes = [0u8; 16];
+            bytes[..4].copy_from_slice(&a.octets());
+            (family::IPV4, bytes, 32u32)
+        }
+        IpAddr::V6(a) => (family::IPV6, a.octets(), 128),
+    };
+    let set = (0..=width).rev().find_map(|bits| {
+        let key = PeerKey {
+            policy_id: policy_id.to_be_bytes(),
+            direction: dir,
+            family: fam,
+            addr: mask(bytes, bits),
+            _pad: [0; 2],
+        };
+        d.peers.get(&(PEER_KEY_FIXED_BITS + bits, key))
+    })?;
+    let port_key = |proto: u8, port: u16| PortKey {
+        port_set: set.port_set.to_be_bytes(),
+        proto,
+        port: port.to_be_bytes(),
+        _pad: 0,
+    };
+    (0..=16u32)
+        .rev()
+        .find_map(|bits| {
+            let masked = if bits == 0 {
+                0
+            } else {
+                port & (u16::MAX << (16 - bits))
+            };
+            d.ports
+                .get(&(PORT_KEY_PROTO_BITS + bits, port_key(proto, masked)))
+        })
+        .or_else(|| d.ports.get(&(PORT_KEY_SET_BITS, port_key(0, 0))))
+        .map(|v| v.rule_slot)
+}
+
+fn mask(mut bytes: [u8; 16], bits: u32) -> [u8; 16] {
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        let keep = bits.saturating_sub(i as u32 * 8).min(8);
+        *byte &= if keep == 0 { 0 } else { 0xffu8 << (8 - keep) };
+    }
+    bytes
 }
 
 /// Splits `lo..=hi` into the fewest aligned blocks, as `(start, prefix length in bits of 16)`.
@@ -298,8 +427,6 @@ mod tests {
         }
     }
 
-    /// Evaluates the compiled maps the way the kernel does: longest-prefix match on the peer,
-    /// then any match on the port set.
     fn allowed(
         d: &Desired,
         policy: u32,
@@ -308,38 +435,7 @@ mod tests {
         proto: u8,
         port: u16,
     ) -> bool {
-        let mut best: Option<(u32, u32)> = None;
-        for ((len, key), value) in &d.peers {
-            if key.policy_id != policy.to_be_bytes()
-                || key.direction != dir
-                || key.family != family::IPV4
-            {
-                continue;
-            }
-            let bits = len - PEER_KEY_FIXED_BITS;
-            let net = ipnet::Ipv4Net::new(
-                std::net::Ipv4Addr::new(key.addr[0], key.addr[1], key.addr[2], key.addr[3]),
-                bits as u8,
-            )
-            .unwrap();
-            if net.contains(&peer) && best.is_none_or(|(l, _)| bits > l) {
-                best = Some((bits, value.port_set));
-            }
-        }
-        let Some((_, set)) = best else { return false };
-        d.ports.keys().any(|(len, key)| {
-            key.port_set == set.to_be_bytes()
-                && (*len == PORT_KEY_SET_BITS
-                    || (key.proto == proto && {
-                        let port_bits = len - PORT_KEY_PROTO_BITS;
-                        let mask = if port_bits == 0 {
-                            0
-                        } else {
-                            u16::MAX << (16 - port_bits)
-                        };
-                        port & mask == u16::from_be_bytes(key.port) & mask
-                    }))
-        })
+        evaluate(d, policy, dir, IpAddr::V4(peer), proto, port).is_some()
     }
 
     fn setup(permissions: Value) -> (State, Desired, u32) {
@@ -454,5 +550,58 @@ mod tests {
         assert_eq!(first.ifaces["a"].policy_id, first.ifaces["b"].policy_id);
         let again = compile(&state, &mut cids);
         assert_eq!(first, again, "compiling twice yields the same entries");
+    }
+
+    #[test]
+    fn a_freed_rule_slot_is_not_reused_by_the_compilation_that_frees_it() {
+        let mut ids = SeqIds::default();
+        let mut state = State::initial(&mut ids);
+        let group = state.groups.keys().next().unwrap().clone();
+        let tcp = |port: u16| json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]});
+        dispatch(
+            &mut state,
+            &mut ids,
+            "AuthorizeSecurityGroupIngress",
+            tcp(1),
+        )
+        .unwrap();
+        let mut cids = Ids::default();
+        let first = compile(&state, &mut cids);
+        let slot_of = |d: &Desired, id: &str| {
+            d.rule_slots
+                .iter()
+                .find(|(_, r)| r.as_str() == id)
+                .map(|(s, _)| *s)
+        };
+        let old_rule = state.groups[&group].ingress.last().unwrap().id.clone();
+        let old_slot = slot_of(&first, &old_rule).unwrap();
+
+        dispatch(&mut state, &mut ids, "RevokeSecurityGroupIngress", tcp(1)).unwrap();
+        dispatch(
+            &mut state,
+            &mut ids,
+            "AuthorizeSecurityGroupIngress",
+            tcp(2),
+        )
+        .unwrap();
+        let second = compile(&state, &mut cids);
+        let new_rule = state.groups[&group].ingress.last().unwrap().id.clone();
+        assert_ne!(slot_of(&second, &new_rule), Some(old_slot));
+        assert_eq!(slot_of(&second, &old_rule), None);
+
+        dispatch(
+            &mut state,
+            &mut ids,
+            "AuthorizeSecurityGroupIngress",
+            tcp(3),
+        )
+        .unwrap();
+        let third = compile(&state, &mut cids);
+        let newest = state.groups[&group].ingress.last().unwrap().id.clone();
+        assert_eq!(
+            slot_of(&third, &newest),
+            Some(old_slot),
+            "reused one compilation later"
+        );
     }
 }

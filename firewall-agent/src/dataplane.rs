@@ -11,7 +11,7 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, LpmTrie, MapData, MapError, PerCpuArray, lpm_trie::Key},
+    maps::{HashMap, LpmTrie, MapData, MapError, PerCpuArray, PerCpuValues, lpm_trie::Key},
     programs::{
         LinkOrder, ProgramError, SchedClassifier, TcAttachType,
         tc::{self, NlOptions, SchedClassifierLinkId, TcAttachOptions},
@@ -146,6 +146,8 @@ fn monotonic_ns() -> u64 {
 pub struct Counters {
     pub drops: BTreeMap<&'static str, u64>,
     pub passes: BTreeMap<&'static str, u64>,
+    /// Packets admitted by each rule (new flows; tracked packets count under `passes.conntrack`).
+    pub rule_hits: BTreeMap<String, u64>,
 }
 
 impl Dataplane {
@@ -187,6 +189,7 @@ impl Dataplane {
     /// new ones), and only then deletes what is no longer wanted, so no packet ever meets a
     /// half-applied change.
     pub fn apply(&mut self, desired: &Desired) -> Result<()> {
+        self.reset_new_rule_counters(desired)?;
         {
             let mut ports: LpmTrie<_, PortKey, PortValue> =
                 LpmTrie::try_from(self.ebpf.map_mut("PORTS").expect("PORTS map"))
@@ -269,6 +272,37 @@ impl Dataplane {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// A slot starts counting from zero for the rule it is (re)assigned to, before any entry
+    /// attributes hits to it.
+    fn reset_new_rule_counters(&mut self, desired: &Desired) -> Result<()> {
+        let fresh: Vec<u32> = desired
+            .rule_slots
+            .iter()
+            .filter(|(slot, rule)| self.current.rule_slots.get(slot) != Some(rule))
+            .map(|(slot, _)| *slot)
+            .collect();
+        if !fresh.is_empty() {
+            let cpus = aya::util::nr_cpus().map_err(|(_, source)| DataplaneError::Interface {
+                name: "possible CPUs".into(),
+                source,
+            })?;
+            let mut hits: PerCpuArray<_, u64> =
+                PerCpuArray::try_from(self.ebpf.map_mut("RULE_HITS").expect("RULE_HITS map"))
+                    .map_err(map_err("RULE_HITS"))?;
+            for slot in fresh {
+                let zeros = PerCpuValues::try_from(vec![0u64; cpus]).map_err(|source| {
+                    DataplaneError::Interface {
+                        name: "possible CPUs".into(),
+                        source,
+                    }
+                })?;
+                hits.set(slot, zeros, 0).map_err(map_err("RULE_HITS"))?;
+            }
+        }
+        self.current.rule_slots = desired.rule_slots.clone();
+        Ok(())
     }
 
     fn ifaces_map(&mut self) -> Result<HashMap<&mut MapData, u32, IfaceConfig>> {
@@ -406,6 +440,11 @@ impl Dataplane {
             counters
                 .drops
                 .insert(reason.name(), read("DROPS", reason as u32)?);
+        }
+        for (slot, rule) in &self.current.rule_slots {
+            counters
+                .rule_hits
+                .insert(rule.clone(), read("RULE_HITS", *slot)?);
         }
         for (name, index) in [
             ("conntrack", pass_reason::CONNTRACK),

@@ -119,6 +119,7 @@ impl Agent {
         Ok(json!({
             "Drops": counters.drops,
             "Passes": counters.passes,
+            "RuleHits": counters.rule_hits,
             "TrackedFlows": self.dataplane.tracked_flows(),
         }))
     }

@@ -98,12 +98,16 @@ const _: () = assert!(core::mem::size_of::<PortKey>() == 8);
 pub const PORT_KEY_SET_BITS: u32 = 32;
 pub const PORT_KEY_PROTO_BITS: u32 = 40;
 
-/// Value of the `PORTS` trie (presence means allowed).
+/// Value of the `PORTS` trie: presence means allowed; `rule_slot` indexes `RULE_HITS`, the hit
+/// counter of the rule the agent attributes this entry to (the one with the most specific peer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct PortValue {
-    pub allow: u32,
+    pub rule_slot: u32,
 }
+
+/// A rule beyond the counter capacity: allowed, not counted.
+pub const NO_RULE_SLOT: u32 = u32::MAX;
 
 /// Connection-tracking key: the 5-tuple normalised so both directions of a flow share one entry
 /// (the lower `(addr, port)` endpoint first), scoped to the workload's interface.
@@ -279,6 +283,7 @@ pub mod capacity {
     pub const PORTS: u32 = 1 << 20;
     pub const CONNTRACK: u32 = 1 << 18;
     pub const FRAGMENTS: u32 = 1 << 14;
+    pub const RULE_HITS: u32 = 1 << 17;
 }
 
 #[cfg(feature = "user")]

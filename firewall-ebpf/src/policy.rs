@@ -3,7 +3,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{LpmTrie, lpm_trie::Key},
+    maps::{LpmTrie, PerCpuArray, lpm_trie::Key},
 };
 use firewall_common::{
     PEER_KEY_FIXED_BITS, PORT_KEY_PROTO_BITS, PeerKey, PeerValue, PortKey, PortValue, capacity,
@@ -18,9 +18,29 @@ static PEERS: LpmTrie<PeerKey, PeerValue> = LpmTrie::with_max_entries(capacity::
 #[map]
 static PORTS: LpmTrie<PortKey, PortValue> = LpmTrie::with_max_entries(capacity::PORTS, 0);
 
-/// True when a rule of the workload's policy allows this packet in this direction.
+/// Per-rule hit counters (packets admitted by a rule, i.e. not by conntrack), indexed by the
+/// slot the agent maps to an `sgr-` ID.
+#[map]
+static RULE_HITS: PerCpuArray<u64> = PerCpuArray::with_max_entries(capacity::RULE_HITS, 0);
+
+/// Whether a rule of the workload's policy allows this packet in this direction; counts the hit.
 #[inline(always)]
 pub fn allows(policy_id: u32, dir: u8, pkt: &Packet) -> bool {
+    match lookup(policy_id, dir, pkt) {
+        Some(slot) => {
+            if let Some(hits) = RULE_HITS.get_ptr_mut(slot) {
+                // SAFETY: per-CPU slot, no other writer on this CPU while the program runs.
+                unsafe { *hits += 1 };
+            }
+            true
+        }
+        None => false,
+    }
+}
+
+/// The two lookups: the rule slot of the allowing entry, if any.
+#[inline(always)]
+fn lookup(policy_id: u32, dir: u8, pkt: &Packet) -> Option<u32> {
     let peer = if dir == direction::INBOUND {
         pkt.src
     } else {
@@ -34,9 +54,7 @@ pub fn allows(policy_id: u32, dir: u8, pkt: &Packet) -> bool {
         addr: peer,
         _pad: [0; 2],
     };
-    let Some(peer) = PEERS.get(Key::new(PEER_KEY_FIXED_BITS + addr_bits, peer_key)) else {
-        return false;
-    };
+    let peer = PEERS.get(Key::new(PEER_KEY_FIXED_BITS + addr_bits, peer_key))?;
     let port = match pkt.proto {
         proto::TCP | proto::UDP => pkt.dport,
         proto::ICMP | proto::ICMPV6 => [pkt.icmp_type, pkt.icmp_code],
@@ -50,5 +68,5 @@ pub fn allows(policy_id: u32, dir: u8, pkt: &Packet) -> bool {
     };
     PORTS
         .get(Key::new(PORT_KEY_PROTO_BITS + 16, port_key))
-        .is_some()
+        .map(|v| v.rule_slot)
 }
