@@ -19,6 +19,7 @@ use firewall_common::{
     PORT_KEY_SET_BITS, PeerKey, PeerValue, PortKey, PortValue, capacity, direction, family,
 };
 use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{InstanceState, Peer, Protocol, Rule, State};
 
@@ -37,7 +38,7 @@ pub struct Desired {
 }
 
 /// One allowed (protocol, port range) item; `proto: None` is protocol `-1`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 struct PortItem {
     proto: Option<u8>,
     lo: u16,
@@ -46,7 +47,7 @@ struct PortItem {
 
 /// A port-set member: the item, the rule it is counted against, and how specific that rule's
 /// peer is (where two rules allow the same item, the hit goes to the more specific peer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 struct SetItem {
     item: PortItem,
     /// Negated peer prefix length, so sorting puts the most specific rule first.
@@ -54,8 +55,10 @@ struct SetItem {
     slot: u32,
 }
 
-/// Stable IDs for policies, port sets and rule counter slots across compilations.
-#[derive(Debug, Default, Clone)]
+/// Stable IDs for policies, port sets and rule counter slots across compilations. Persisted
+/// by the agent, so that after a restart the same state compiles to the same entries.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "IdsSnapshot", into = "IdsSnapshot")]
 pub struct Ids {
     policies: BTreeMap<Vec<String>, u32>,
     port_sets: BTreeMap<Vec<SetItem>, u32>,
@@ -66,7 +69,62 @@ pub struct Ids {
     next_slot: u32,
 }
 
+/// [`Ids`] with its maps as lists of pairs (JSON object keys must be strings).
+#[derive(Serialize, Deserialize)]
+struct IdsSnapshot {
+    policies: Vec<(Vec<String>, u32)>,
+    port_sets: Vec<(Vec<SetItem>, u32)>,
+    rule_slots: Vec<(String, u32)>,
+    free_slots: Vec<u32>,
+    next_policy: u32,
+    next_port_set: u32,
+    next_slot: u32,
+}
+
+impl From<Ids> for IdsSnapshot {
+    fn from(ids: Ids) -> Self {
+        IdsSnapshot {
+            policies: ids.policies.into_iter().collect(),
+            port_sets: ids.port_sets.into_iter().collect(),
+            rule_slots: ids.rule_slots.into_iter().collect(),
+            free_slots: ids.free_slots,
+            next_policy: ids.next_policy,
+            next_port_set: ids.next_port_set,
+            next_slot: ids.next_slot,
+        }
+    }
+}
+
+impl From<IdsSnapshot> for Ids {
+    fn from(s: IdsSnapshot) -> Self {
+        Ids {
+            policies: s.policies.into_iter().collect(),
+            port_sets: s.port_sets.into_iter().collect(),
+            rule_slots: s.rule_slots.into_iter().collect(),
+            free_slots: s.free_slots,
+            next_policy: s.next_policy,
+            next_port_set: s.next_port_set,
+            next_slot: s.next_slot,
+        }
+    }
+}
+
 impl Ids {
+    /// Makes sure new IDs start above `policy` and `port_set` (the highest in the kernel).
+    pub fn skip_past(&mut self, (policy, port_set): (u32, u32)) {
+        self.next_policy = self.next_policy.max(policy);
+        self.next_port_set = self.next_port_set.max(port_set);
+    }
+
+    /// Which rule each counter slot counts for.
+    pub fn slot_map(&self) -> BTreeMap<u32, String> {
+        self.rule_slots
+            .iter()
+            .filter(|(_, slot)| **slot != NO_RULE_SLOT)
+            .map(|(rule, slot)| (*slot, rule.clone()))
+            .collect()
+    }
+
     /// IDs that start above everything already in the kernel (after an agent restart), so no
     /// existing entry is ever rewritten in place.
     pub fn starting_after(policy: u32, port_set: u32) -> Ids {

@@ -14,7 +14,8 @@ use aya::{
     maps::{HashMap, LpmTrie, MapData, MapError, PerCpuArray, PerCpuValues, lpm_trie::Key},
     programs::{
         LinkOrder, ProgramError, SchedClassifier, TcAttachType,
-        tc::{self, NlOptions, SchedClassifierLinkId, TcAttachOptions},
+        links::{FdLink, PinnedLink},
+        tc::{self, NlOptions, SchedClassifierLink, SchedClassifierLinkId, TcAttachOptions},
     },
 };
 use firewall_common::{
@@ -60,6 +61,15 @@ pub enum DataplaneError {
         #[source]
         source: io::Error,
     },
+    #[error("pinning {path}: {message}")]
+    Pin { path: PathBuf, message: String },
+}
+
+fn pin_err(path: &Path, error: impl std::fmt::Display) -> DataplaneError {
+    DataplaneError::Pin {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    }
 }
 
 type Result<T, E = DataplaneError> = std::result::Result<T, E>;
@@ -81,6 +91,36 @@ pub struct Dataplane {
     /// What the maps hold now (the last successfully applied [`Desired`], entry by entry).
     current: Desired,
     timeouts: CtTimeouts,
+    /// Where maps and links are pinned (`<bpffs>/firewall-agent`), if anywhere.
+    pins: Option<PathBuf>,
+    /// The maps were found pinned: this agent took over from a previous one.
+    restored: bool,
+}
+
+/// Maps that outlive the agent process when pinned (everything but the per-CPU scratch slot).
+const PERSISTENT_MAPS: [&str; 8] = [
+    "IFACES",
+    "PEERS",
+    "PORTS",
+    "CONNTRACK",
+    "FRAGMENTS",
+    "DROPS",
+    "PASSES",
+    "RULE_HITS",
+];
+
+/// Bumped whenever a persistent map's key or value layout changes, so an agent never reuses
+/// maps pinned by an incompatible one.
+const MAP_LAYOUT_VERSION: u32 = 1;
+
+/// Link pin file name: `<interface>@<ingress|egress>`.
+fn link_pin_name(interface: &str, attach_type: TcAttachType) -> String {
+    let hook = if attach_type == TcAttachType::Ingress {
+        "ingress"
+    } else {
+        "egress"
+    };
+    format!("{interface}@{hook}")
 }
 
 /// The ifindex of an interface in the agent's network namespace.
@@ -151,11 +191,26 @@ pub struct Counters {
 }
 
 impl Dataplane {
-    /// Loads the programs and creates the maps; nothing is attached yet.
-    pub fn load(timeouts: CtTimeouts) -> Result<Dataplane> {
-        let mut ebpf = EbpfLoader::new()
-            .override_global("CT_TIMEOUTS", &timeouts, true)
-            .load(EBPF_OBJECT)?;
+    /// Loads the programs. Without `pins`, creates fresh maps and attaches nothing. With `pins`
+    /// (a directory on bpffs), reuses the maps pinned there and takes over the pinned links of a
+    /// previous agent: the new programs replace the old ones in place (`bpf_link_update`), so
+    /// enforcement and tracked flows continue without a gap.
+    pub fn load(timeouts: CtTimeouts, pins: Option<&Path>) -> Result<Dataplane> {
+        let pins = pins.map(|dir| dir.join(format!("v{MAP_LAYOUT_VERSION}")));
+        let mut loader = EbpfLoader::new();
+        loader.override_global("CT_TIMEOUTS", &timeouts, true);
+        let mut restored = false;
+        if let Some(dir) = &pins {
+            for sub in ["maps", "links"] {
+                std::fs::create_dir_all(dir.join(sub)).map_err(|e| pin_err(&dir.join(sub), e))?;
+            }
+            for name in PERSISTENT_MAPS {
+                let path = dir.join("maps").join(name);
+                restored |= path.exists();
+                loader.map_pin_path(name, path);
+            }
+        }
+        let mut ebpf = loader.load(EBPF_OBJECT)?;
         for name in [PROG_TO_WORKLOAD, PROG_FROM_WORKLOAD] {
             let program: &mut SchedClassifier = ebpf
                 .program_mut(name)
@@ -169,12 +224,175 @@ impl Dataplane {
                 .load()
                 .map_err(|source| DataplaneError::Program { name, source })?;
         }
-        Ok(Dataplane {
+        let mut dataplane = Dataplane {
             ebpf,
             attached: BTreeMap::new(),
             current: Desired::default(),
             timeouts,
-        })
+            pins,
+            restored,
+        };
+        if restored {
+            dataplane.restore()?;
+        }
+        Ok(dataplane)
+    }
+
+    /// Whether this agent took over maps and links pinned by a previous one.
+    pub fn restored(&self) -> bool {
+        self.restored
+    }
+
+    /// The highest policy and port-set IDs in the kernel maps (new IDs must start above them).
+    pub fn highest_ids(&self) -> (u32, u32) {
+        let policy = self
+            .current
+            .peers
+            .keys()
+            .map(|(_, k)| u32::from_be_bytes(k.policy_id))
+            .max()
+            .unwrap_or(0);
+        let sets = self
+            .current
+            .ports
+            .keys()
+            .map(|(_, k)| u32::from_be_bytes(k.port_set));
+        let peer_sets = self.current.peers.values().map(|v| v.port_set);
+        (policy, sets.chain(peer_sets).max().unwrap_or(0))
+    }
+
+    /// Tells the data plane which rule each hit-counter slot already counts for (after a
+    /// restart), so those counters are kept rather than reset.
+    pub fn assume_rule_slots(&mut self, slots: BTreeMap<u32, String>) {
+        self.current.rule_slots = slots;
+    }
+
+    /// Reads what the kernel holds and re-adopts the pinned links.
+    fn restore(&mut self) -> Result<()> {
+        {
+            let peers: LpmTrie<_, PeerKey, PeerValue> =
+                LpmTrie::try_from(self.ebpf.map("PEERS").expect("PEERS map"))
+                    .map_err(map_err("PEERS"))?;
+            for entry in peers.iter() {
+                let (key, value) = entry.map_err(map_err("PEERS"))?;
+                self.current
+                    .peers
+                    .insert((key.prefix_len(), key.data()), value);
+            }
+            let ports: LpmTrie<_, PortKey, PortValue> =
+                LpmTrie::try_from(self.ebpf.map("PORTS").expect("PORTS map"))
+                    .map_err(map_err("PORTS"))?;
+            for entry in ports.iter() {
+                let (key, value) = entry.map_err(map_err("PORTS"))?;
+                self.current
+                    .ports
+                    .insert((key.prefix_len(), key.data()), value);
+            }
+        }
+        let links_dir = self
+            .pins
+            .clone()
+            .expect("restored implies pins")
+            .join("links");
+        let mut found: BTreeMap<String, Vec<(TcAttachType, PathBuf)>> = BTreeMap::new();
+        for entry in std::fs::read_dir(&links_dir).map_err(|e| pin_err(&links_dir, e))? {
+            let path = entry.map_err(|e| pin_err(&links_dir, e))?.path();
+            let Some((interface, hook)) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.rsplit_once('@'))
+            else {
+                continue;
+            };
+            let attach_type = if hook == "ingress" {
+                TcAttachType::Ingress
+            } else {
+                TcAttachType::Egress
+            };
+            found
+                .entry(interface.to_string())
+                .or_default()
+                .push((attach_type, path.clone()));
+        }
+        let known: Vec<(u32, IfaceConfig)> =
+            self.ifaces_map()?.iter().filter_map(|e| e.ok()).collect();
+        for (interface, links) in found {
+            let index = ifindex(&interface).ok();
+            let mut adopted = Vec::new();
+            for (attach_type, path) in links {
+                let program = if attach_type == TcAttachType::Ingress {
+                    PROG_FROM_WORKLOAD
+                } else {
+                    PROG_TO_WORKLOAD
+                };
+                let link = PinnedLink::from_pin(&path).map_err(|e| pin_err(&path, e))?;
+                let link = SchedClassifierLink::try_from(FdLink::from(link))
+                    .map_err(|e| pin_err(&path, e))?;
+                if index.is_none() {
+                    // The interface is gone and its links with it.
+                    let _ = std::fs::remove_file(&path);
+                    continue;
+                }
+                let id = self
+                    .program(program)
+                    .attach_to_link(link)
+                    .map_err(|source| DataplaneError::Program {
+                        name: program,
+                        source,
+                    })?;
+                adopted.push((attach_type, id));
+            }
+            let Some(index) = index else { continue };
+            if adopted.len() != 2 {
+                // Half an attachment: detach what there is; apply() re-attaches both.
+                for (attach_type, id) in adopted {
+                    let program = if attach_type == TcAttachType::Ingress {
+                        PROG_FROM_WORKLOAD
+                    } else {
+                        PROG_TO_WORKLOAD
+                    };
+                    let _ = self.program(program).detach(id);
+                    if let Some(dir) = &self.pins {
+                        let _ = std::fs::remove_file(
+                            dir.join("links")
+                                .join(link_pin_name(&interface, attach_type)),
+                        );
+                    }
+                }
+                continue;
+            }
+            let (second_type, second) = adopted.pop().expect("two links");
+            let (_, first) = adopted.pop().expect("two links");
+            let (to_workload, from_workload) = if second_type == TcAttachType::Ingress {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            if let Some((_, config)) = known.iter().find(|(i, _)| *i == index) {
+                self.current.ifaces.insert(interface.clone(), *config);
+            }
+            self.attached.insert(
+                interface,
+                Attachment {
+                    ifindex: index,
+                    to_workload,
+                    from_workload,
+                },
+            );
+        }
+        // Interfaces whose links did not survive leave no policy behind.
+        let adopted: Vec<u32> = self.attached.values().map(|a| a.ifindex).collect();
+        let mut ifaces = self.ifaces_map()?;
+        for (index, _) in known.iter().filter(|(i, _)| !adopted.contains(i)) {
+            let _ = ifaces.remove(index);
+        }
+        tracing::info!(
+            interfaces = self.attached.len(),
+            peers = self.current.peers.len(),
+            ports = self.current.ports.len(),
+            "took over pinned maps and links"
+        );
+        Ok(())
     }
 
     /// The loaded program for `name`, for `BPF_PROG_TEST_RUN`.
@@ -189,6 +407,29 @@ impl Dataplane {
     /// new ones), and only then deletes what is no longer wanted, so no packet ever meets a
     /// half-applied change.
     pub fn apply(&mut self, desired: &Desired) -> Result<()> {
+        let written = desired
+            .ports
+            .iter()
+            .filter(|(k, v)| self.current.ports.get(k) != Some(v))
+            .count()
+            + desired
+                .peers
+                .iter()
+                .filter(|(k, v)| self.current.peers.get(k) != Some(v))
+                .count();
+        let removed = self
+            .current
+            .ports
+            .keys()
+            .filter(|k| !desired.ports.contains_key(k))
+            .count()
+            + self
+                .current
+                .peers
+                .keys()
+                .filter(|k| !desired.peers.contains_key(k))
+                .count();
+        tracing::debug!(written, removed, "applying policy entries");
         self.reset_new_rule_counters(desired)?;
         {
             let mut ports: LpmTrie<_, PortKey, PortValue> =
@@ -357,20 +598,37 @@ impl Dataplane {
         interface: &str,
         attach_type: TcAttachType,
     ) -> Result<SchedClassifierLinkId> {
+        let pin = self.pins.as_ref().map(|dir| {
+            dir.join("links")
+                .join(link_pin_name(interface, attach_type))
+        });
         let program = self.program(program_name);
+        let program_err = |source| DataplaneError::Program {
+            name: program_name,
+            source,
+        };
         let tcx = TcAttachOptions::TcxOrder(LinkOrder::first());
-        program
-            .attach_with_options(interface, attach_type, tcx)
-            .or_else(|error| {
-                tracing::warn!(%interface, %error, "tcx attach failed; falling back to netlink clsact");
+        match program.attach_with_options(interface, attach_type, tcx) {
+            Ok(id) => {
+                let Some(pin) = pin else { return Ok(id) };
+                // Pin the tcx link so it outlives this process; the program keeps owning it.
+                let link = program.take_link(id).map_err(program_err)?;
+                let fd_link = FdLink::try_from(link).map_err(|e| pin_err(&pin, e))?;
+                let _ = std::fs::remove_file(&pin); // a stale pin of a vanished interface
+                let pinned = fd_link.pin(&pin).map_err(|e| pin_err(&pin, e))?;
+                let link = SchedClassifierLink::try_from(FdLink::from(pinned))
+                    .map_err(|e| pin_err(&pin, e))?;
+                program.attach_to_link(link).map_err(program_err)
+            }
+            Err(error) => {
+                tracing::warn!(%interface, %error, "tcx attach failed; falling back to netlink clsact (not kept across restarts)");
                 let _ = tc::qdisc_add_clsact(interface); // already present is fine
                 let netlink = TcAttachOptions::Netlink(NlOptions::default());
-                program.attach_with_options(interface, attach_type, netlink)
-            })
-            .map_err(|source| DataplaneError::Program {
-                name: program_name,
-                source,
-            })
+                program
+                    .attach_with_options(interface, attach_type, netlink)
+                    .map_err(program_err)
+            }
+        }
     }
 
     /// Detaches from a workload interface and forgets its policy and tracked flows.

@@ -65,12 +65,25 @@ impl Agent {
             tcp_established: args.tcp_established_timeout,
             ..CtTimeouts::AWS_DEFAULT
         };
-        let dataplane = Dataplane::load(timeouts).context("loading the data plane")?;
+        let mut dataplane = Dataplane::load(timeouts, Some(&args.bpffs.join("firewall-agent")))
+            .context("loading the data plane")?;
+        let compiler_ids = if dataplane.restored() {
+            // Same state, same IDs: the first apply after a restart then changes nothing.
+            let mut ids = store
+                .load_dataplane_ids()
+                .context("reading the store")?
+                .unwrap_or_default();
+            ids.skip_past(dataplane.highest_ids());
+            dataplane.assume_rule_slots(ids.slot_map());
+            ids
+        } else {
+            Ids::default()
+        };
         let mut agent = Agent {
             state,
             store,
             dataplane,
-            compiler_ids: Ids::default(),
+            compiler_ids,
         };
         if let Err(e) = agent.sync() {
             tracing::error!(error = %e, "some workloads could not be enforced at start");
@@ -80,7 +93,11 @@ impl Agent {
 
     fn sync(&mut self) -> Result<(), dataplane::DataplaneError> {
         let desired = compiler::compile(&self.state, &mut self.compiler_ids);
-        self.dataplane.apply(&desired)
+        self.dataplane.apply(&desired)?;
+        if let Err(e) = self.store.save_dataplane_ids(&self.compiler_ids) {
+            tracing::warn!(error = %e, "could not save the data-plane IDs; a restart will rewrite the maps");
+        }
+        Ok(())
     }
 
     /// Handles one API call: validate on a copy, persist, then apply to the kernel.

@@ -11,6 +11,8 @@ use crate::model::State;
 
 const STATE_TABLE: TableDefinition<&str, &str> = TableDefinition::new("state");
 const DESIRED_KEY: &str = "desired";
+/// The compiler's ID assignment matching what the kernel maps hold.
+const DATAPLANE_IDS_KEY: &str = "dataplane-ids";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -37,24 +39,41 @@ impl Store {
     }
 
     pub fn load(&self) -> Result<Option<State>, StoreError> {
+        self.get(DESIRED_KEY)
+    }
+
+    pub fn save(&self, state: &State) -> Result<(), StoreError> {
+        self.put(DESIRED_KEY, state)
+    }
+
+    pub fn load_dataplane_ids(&self) -> Result<Option<crate::compiler::Ids>, StoreError> {
+        self.get(DATAPLANE_IDS_KEY)
+    }
+
+    pub fn save_dataplane_ids(&self, ids: &crate::compiler::Ids) -> Result<(), StoreError> {
+        self.put(DATAPLANE_IDS_KEY, ids)
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
         let txn = db(self.db.begin_read())?;
         let table = match txn.open_table(STATE_TABLE) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(StoreError::Database(Box::new(e.into()))),
         };
-        match db(table.get(DESIRED_KEY))? {
+        match db(table.get(key))? {
             Some(json) => Ok(Some(serde_json::from_str(json.value())?)),
             None => Ok(None),
         }
     }
 
-    pub fn save(&self, state: &State) -> Result<(), StoreError> {
-        let json = serde_json::to_string(state)?;
+    /// One durable write transaction.
+    fn put<T: serde::Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        let json = serde_json::to_string(value)?;
         let txn = db(self.db.begin_write())?;
         {
             let mut table = db(txn.open_table(STATE_TABLE))?;
-            db(table.insert(DESIRED_KEY, json.as_str()))?;
+            db(table.insert(key, json.as_str()))?;
         }
         db(txn.commit())?;
         Ok(())

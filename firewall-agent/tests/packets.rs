@@ -135,7 +135,7 @@ impl Harness {
             }),
         );
         let mut harness = Harness {
-            dataplane: Dataplane::load(CtTimeouts::AWS_DEFAULT).expect("load"),
+            dataplane: Dataplane::load(CtTimeouts::AWS_DEFAULT, None).expect("load"),
             state,
             ids: Ids::default(),
         };

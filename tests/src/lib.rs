@@ -207,16 +207,22 @@ impl Agent {
         Self::start_in(ns, std::env::temp_dir().join(unique("fw-agent-")))
     }
 
-    /// Stops this agent and starts a new one on the same state directory.
-    pub fn restart(mut old: Agent, ns: &Netns) -> Agent {
-        old.keep_dir = true;
-        let dir = old.dir.clone();
-        drop(old);
-        Self::start_in(ns, dir)
+    /// Stops the agent process and leaves its state directory and bpffs (pinned maps and
+    /// links: enforcement goes on) for [`Agent::start_in`].
+    pub fn stop(mut self) -> PathBuf {
+        self.keep_dir = true;
+        self.dir.clone()
     }
 
-    fn start_in(ns: &Netns, dir: PathBuf) -> Agent {
-        std::fs::create_dir_all(&dir).expect("agent dir");
+    /// Starts an agent on `dir`, with a bpffs of its own mounted at `dir/bpffs` (in the test's
+    /// mount namespace, so it outlives the agent's `ip netns exec` one).
+    pub fn start_in(ns: &Netns, dir: PathBuf) -> Agent {
+        let bpffs = dir.join("bpffs");
+        std::fs::create_dir_all(&bpffs).expect("agent dir");
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        if !mounts.contains(&format!(" {} bpf ", bpffs.display())) {
+            sh(&["mount", "-t", "bpf", "bpf", &bpffs.display().to_string()]);
+        }
         let socket = dir.join("agent.sock");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -231,6 +237,8 @@ impl Agent {
             .arg("serve")
             .arg("--state-dir")
             .arg(dir.join("state"))
+            .arg("--bpffs")
+            .arg(&bpffs)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -331,8 +339,11 @@ impl Drop for Agent {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if self.keep_dir {
-            // The next agent reuses the directory.
-        } else if !std::thread::panicking() {
+            return; // the next agent takes over
+        }
+        // Unmounting drops the pinned maps and links: nothing stays attached.
+        let _ = Command::new("umount").arg(self.dir.join("bpffs")).status();
+        if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         } else {
             eprintln!("agent log ({}):\n{}", self.dir.display(), self.log());

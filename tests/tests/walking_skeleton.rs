@@ -293,10 +293,10 @@ fn cli_errors_look_like_the_aws_cli_and_change_nothing() {
 }
 
 #[test]
-fn state_survives_an_agent_restart() {
+fn an_agent_restart_neither_detaches_nor_forgets_and_established_flows_never_blink() {
     let topo = Topology::new(&["172.31.8.10", "172.31.9.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
-    let mut agent = Agent::start(&topo.host);
+    let agent = Agent::start(&topo.host);
     let group = agent.create_group("persisted");
     agent.cli(&[
         "authorize-security-group-ingress",
@@ -313,19 +313,61 @@ fn state_survives_an_agent_restart() {
     agent.run_instance(b, &[&group]);
     let groups = agent.cli(&["describe-security-groups"]);
     let instances = agent.cli(&["describe-instances"]);
-
-    // Restart on the same state directory.
-    let dir = agent.dir.clone();
-    agent = tests::Agent::restart(agent, &topo.host);
-    assert_eq!(agent.dir, dir);
-    assert_eq!(agent.cli(&["describe-security-groups"]), groups);
-    assert_eq!(agent.cli(&["describe-instances"]), instances);
-
     let _https = EchoServer::tcp(&b.ns, b.ip, 443);
     let _other = EchoServer::tcp(&b.ns, b.ip, 444);
+    let mut established = tcp_connect(&a.ns, b.ip, 443, SHORT).expect("A→B:443");
+    assert!(echoes(&mut established, "before\n"));
+    let before = agent.cli(&["get-dataplane-statistics"]);
+
+    let dir = agent.stop();
+    // No agent runs: the pinned programs keep enforcing the last policy.
     assert!(
-        tcp_round_trip(&a.ns, b.ip, 443, SHORT),
-        "enforcement is back after the restart"
+        echoes(&mut established, "while stopped\n"),
+        "tracked flow continues"
     );
+    assert!(tcp_round_trip(&a.ns, b.ip, 443, SHORT), "still allowed");
+    assert!(!tcp_round_trip(&a.ns, b.ip, 444, SHORT), "still denied");
+
+    let agent = Agent::start_in(&topo.host, dir);
+    assert_eq!(agent.cli(&["describe-security-groups"]), groups);
+    assert_eq!(agent.cli(&["describe-instances"]), instances);
+    assert!(
+        echoes(&mut established, "after restart\n"),
+        "the flow never blinked"
+    );
+    assert!(tcp_round_trip(&a.ns, b.ip, 443, SHORT));
     assert!(!tcp_round_trip(&a.ns, b.ip, 444, SHORT));
+    let after = agent.cli(&["get-dataplane-statistics"]);
+    for (kind, name) in [("Passes", "conntrack"), ("Drops", "no-rule")] {
+        assert!(
+            after[kind][name].as_u64() > before[kind][name].as_u64(),
+            "{kind}.{name} kept counting: {before} → {after}"
+        );
+    }
+    let rule_hits = |s: &serde_json::Value| {
+        s["RuleHits"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert!(
+        rule_hits(&after) > rule_hits(&before),
+        "rule counters survive the restart"
+    );
+
+    // Changes after the restart still apply, and terminate detaches what the old agent attached.
+    agent.cli(&[
+        "authorize-security-group-ingress",
+        "--group-id",
+        &group,
+        "--protocol",
+        "tcp",
+        "--port",
+        "444",
+        "--cidr",
+        "172.31.8.0/24",
+    ]);
+    assert!(tcp_round_trip(&a.ns, b.ip, 444, SHORT));
 }
