@@ -111,6 +111,10 @@ pub struct RuleChange {
     /// Revoke only.
     #[arg(long, num_args = 1..)]
     security_group_rule_ids: Vec<String>,
+    /// Revoke only (ours): also cut the tracked flows the remaining rules no longer allow
+    /// (AWS keeps them until they idle out).
+    #[arg(long)]
+    flush_flows: bool,
     /// JSON tag specifications for the new rules (authorize only).
     #[arg(long)]
     tag_specifications: Option<String>,
@@ -262,7 +266,13 @@ fn rule_change_request(change: &RuleChange, revoke: bool) -> anyhow::Result<Valu
                 json!(change.security_group_rule_ids),
             );
         }
+        if change.flush_flows {
+            body.insert("FlushFlows".into(), json!(true));
+        }
     } else {
+        if change.flush_flows {
+            bail!("--flush-flows applies only to revoke");
+        }
         if !change.security_group_rule_ids.is_empty() {
             bail!("--security-group-rule-ids applies only to revoke");
         }

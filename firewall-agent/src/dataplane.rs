@@ -6,6 +6,7 @@ use std::{
     collections::BTreeMap,
     ffi::CString,
     io,
+    net::IpAddr,
     path::{Path, PathBuf},
 };
 
@@ -20,10 +21,10 @@ use aya::{
 };
 use firewall_common::{
     CtKey, CtTimeouts, CtValue, DropReason, IfaceConfig, PeerKey, PeerValue, PortKey, PortValue,
-    pass_reason,
+    direction, family, pass_reason, proto,
 };
 
-use crate::compiler::Desired;
+use crate::compiler::{self, Desired};
 
 /// The data-plane object, built by `build.rs` from `firewall-ebpf`.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/firewall-ebpf"));
@@ -668,6 +669,25 @@ impl Dataplane {
         Ok(victims.len())
     }
 
+    /// Deletes the tracked flows on enforced workloads that `desired` would not admit as new
+    /// flows (the explicit "cut what the change no longer allows"; AWS itself keeps them).
+    /// Returns how many.
+    pub fn flush_disallowed_flows(&mut self, desired: &Desired) -> Result<usize> {
+        let policies: BTreeMap<u32, u32> = self
+            .attached
+            .iter()
+            .filter_map(|(name, a)| desired.ifaces.get(name).map(|c| (a.ifindex, c.policy_id)))
+            .collect();
+        self.flush_conntrack(|key, value| match policies.get(&key.ifindex) {
+            Some(policy) => {
+                let (peer, proto, port) = origin_packet(key, value);
+                compiler::evaluate(desired, *policy, value.origin_direction, peer, proto, port)
+                    .is_none()
+            }
+            None => false,
+        })
+    }
+
     /// Removes expired conntrack entries (the kernel only expires entries it meets again).
     pub fn collect_expired_flows(&mut self) -> Result<usize> {
         let now = monotonic_ns();
@@ -715,6 +735,34 @@ impl Dataplane {
         }
         Ok(counters)
     }
+}
+
+/// What the rules saw of the packet that opened a tracked flow: the peer address (the initiator
+/// for inbound flows, the responder for outbound ones), the protocol and the matched port.
+fn origin_packet(key: &CtKey, value: &CtValue) -> (IpAddr, u8, u16) {
+    let origin_is_hi = value.origin_is_hi != 0;
+    let (initiator, responder, responder_port) = if origin_is_hi {
+        (key.addr_hi, key.addr_lo, key.port_lo)
+    } else {
+        (key.addr_lo, key.addr_hi, key.port_hi)
+    };
+    let peer_bytes = if value.origin_direction == direction::INBOUND {
+        initiator
+    } else {
+        responder
+    };
+    let peer = if key.family == family::IPV4 {
+        IpAddr::from([peer_bytes[0], peer_bytes[1], peer_bytes[2], peer_bytes[3]])
+    } else {
+        IpAddr::from(peer_bytes)
+    };
+    let port = match key.proto {
+        proto::TCP | proto::UDP => u16::from_be_bytes(responder_port),
+        proto::ICMP => 8 << 8,     // echo request, code 0
+        proto::ICMPV6 => 128 << 8, // echo request, code 0
+        _ => 0,
+    };
+    (peer, key.proto, port)
 }
 
 /// Programs by direction, for tests that run them through `BPF_PROG_TEST_RUN`.

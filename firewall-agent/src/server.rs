@@ -91,13 +91,14 @@ impl Agent {
         Ok(agent)
     }
 
-    fn sync(&mut self) -> Result<(), dataplane::DataplaneError> {
+    /// Compiles the state and applies it; returns what was applied.
+    fn sync(&mut self) -> Result<compiler::Desired, dataplane::DataplaneError> {
         let desired = compiler::compile(&self.state, &mut self.compiler_ids);
         self.dataplane.apply(&desired)?;
         if let Err(e) = self.store.save_dataplane_ids(&self.compiler_ids) {
             tracing::warn!(error = %e, "could not save the data-plane IDs; a restart will rewrite the maps");
         }
-        Ok(())
+        Ok(desired)
     }
 
     /// Handles one API call: validate on a copy, persist, then apply to the kernel.
@@ -108,6 +109,7 @@ impl Agent {
         if !ops::is_mutating(action) {
             return ops::dispatch(&mut self.state, &mut RandomIds, action, request);
         }
+        let (request, flush_flows) = take_flush_flows(action, request)?;
         let mut next = self.state.clone();
         let response = ops::dispatch(&mut next, &mut RandomIds, action, request)?;
         check_interfaces(&self.state, &next)?;
@@ -119,12 +121,24 @@ impl Agent {
             )
         })?;
         self.state = next;
-        self.sync().map_err(|e| {
+        let applied = self.sync().map_err(|e| {
             ApiError::new(
                 "InternalError",
                 format!("The change was saved but could not be applied to the data plane: {e}"),
             )
         })?;
+        if flush_flows {
+            let flushed = self
+                .dataplane
+                .flush_disallowed_flows(&applied)
+                .map_err(|e| {
+                    ApiError::new(
+                        "InternalError",
+                        format!("The change was applied but flows could not be flushed: {e}"),
+                    )
+                })?;
+            tracing::info!(flushed, "flushed flows the change no longer allows");
+        }
         Ok(response)
     }
 
@@ -148,6 +162,26 @@ impl Agent {
             Err(e) => tracing::warn!(error = %e, "conntrack garbage collection failed"),
         }
     }
+}
+
+/// Takes our `FlushFlows` request member (revoke only) out of the AWS request.
+fn take_flush_flows(action: &str, mut request: Value) -> ApiResult<(Value, bool)> {
+    let Some(flag) = request.as_object_mut().and_then(|o| o.remove("FlushFlows")) else {
+        return Ok((request, false));
+    };
+    if !matches!(
+        action,
+        "RevokeSecurityGroupIngress" | "RevokeSecurityGroupEgress"
+    ) {
+        return Err(ApiError::new(
+            "InvalidParameterCombination",
+            format!("FlushFlows is not supported by {action}"),
+        ));
+    }
+    let flag = flag
+        .as_bool()
+        .ok_or_else(|| ApiError::invalid_value("FlushFlows must be true or false"))?;
+    Ok((request, flag))
 }
 
 /// A workload that starts being enforced must have its interface in our namespace.

@@ -607,3 +607,39 @@ fn later_fragments_follow_an_allowed_first_fragment_only() {
         );
     });
 }
+
+#[test]
+fn only_a_syn_opens_a_tcp_flow_so_a_mid_stream_segment_tracks_nothing() {
+    in_private_netns(|| {
+        let mut h = Harness::new(|s| {
+            let id = create_group(
+                s,
+                "web",
+                json!([{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
+            );
+            // No outbound rules at all: replies pass only through conntrack.
+            call(
+                s,
+                "RevokeSecurityGroupEgress",
+                json!({"GroupId": id, "IpPermissions": [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}]}),
+            );
+            vec![id]
+        });
+        assert_eq!(
+            h.inbound(&tcp("192.0.2.1", 1000, WORKLOAD, 80, ACK)),
+            PASS,
+            "the rule allows it"
+        );
+        assert_eq!(
+            h.outbound(&tcp(WORKLOAD, 80, "192.0.2.1", 1000, ACK)),
+            DROP,
+            "but it opened no flow"
+        );
+        assert_eq!(h.inbound(&tcp("192.0.2.1", 1001, WORKLOAD, 80, SYN)), PASS);
+        assert_eq!(
+            h.outbound(&tcp(WORKLOAD, 80, "192.0.2.1", 1001, SYN | ACK)),
+            PASS,
+            "a SYN did"
+        );
+    });
+}

@@ -162,6 +162,20 @@ fn next_tcp_state(state: u8, flags: u8, is_reply: bool) -> u8 {
     }
 }
 
+/// Whether a packet a rule allows may open a tracked flow: a TCP SYN (no ACK, no RST), an ICMP
+/// echo request, and any UDP or other-protocol packet. A mid-stream TCP segment or an echo reply
+/// that misses conntrack is judged by the rules alone and tracks nothing, so a flow that was cut
+/// (flushed, expired) cannot be revived by the other side's outbound rule.
+#[inline(always)]
+pub fn opens_flow(pkt: &Packet) -> bool {
+    match pkt.proto {
+        proto::TCP => pkt.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST) == TCP_SYN,
+        proto::ICMP => pkt.icmp_type == 8,
+        proto::ICMPV6 => pkt.icmp_type == 128,
+        _ => true,
+    }
+}
+
 /// Records a new flow admitted by policy. A full table is an error: the flow is refused rather
 /// than an established one evicted.
 #[inline(always)]
@@ -171,13 +185,11 @@ pub fn track_new(
     direction: u8,
     pkt: &Packet,
 ) -> Result<(), DropReason> {
-    let state = if pkt.proto != proto::TCP {
-        ct_state::OPEN
-    } else if pkt.tcp_flags & TCP_SYN != 0 && pkt.tcp_flags & TCP_ACK == 0 {
+    // Only a SYN opens a TCP flow (see `opens_flow`).
+    let state = if pkt.proto == proto::TCP {
         ct_state::TCP_SYN
     } else {
-        // Mid-stream packet allowed by a rule (e.g. after an expiry): the flow is established.
-        ct_state::TCP_ESTABLISHED
+        ct_state::OPEN
     };
     let value = CtValue {
         last_seen_ns: unsafe { bpf_ktime_get_ns() },

@@ -140,7 +140,7 @@ fn judge(
     if !policy::allows(policy_id, dir, pkt) {
         return Err(DropReason::NoRule);
     }
-    if tracked {
+    if tracked && conntrack::opens_flow(pkt) {
         conntrack::track_new(key, from_hi, dir, pkt)?;
     }
     Ok(pass_reason::RULE)
