@@ -10,7 +10,7 @@
 //!   IDs are never reused while the agent runs, so entries of an old set are never overwritten
 //!   in place (make-before-break; see `dataplane::Dataplane::apply`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use std::net::IpAddr;
 
@@ -330,12 +330,24 @@ fn compile_direction(
                 })
         })
         .collect();
-    let prefixes: BTreeSet<IpNet> = expanded.iter().map(|(net, _)| *net).collect();
+    // Items by the exact prefix they were written for; a prefix's closure is what its ancestors
+    // (its truncations to every shorter length, itself included) carry: O(prefixes × address
+    // bits) hash lookups instead of comparing every prefix with every rule.
+    let mut by_prefix: HashMap<IpNet, Vec<SetItem>> = HashMap::new();
+    for (net, item) in expanded {
+        by_prefix.entry(net).or_default().push(item);
+    }
+    let prefixes: BTreeSet<IpNet> = by_prefix.keys().copied().collect();
     for prefix in prefixes {
-        let mut items: Vec<SetItem> = expanded
-            .iter()
-            .filter(|(net, _)| net.contains(&prefix))
-            .map(|(_, item)| *item)
+        let mut items: Vec<SetItem> = (0..=prefix.prefix_len())
+            .filter_map(|len| {
+                let ancestor = IpNet::new(prefix.addr(), len)
+                    .expect("shorter prefix")
+                    .trunc();
+                by_prefix.get(&ancestor)
+            })
+            .flatten()
+            .copied()
             .collect();
         items.sort_by_key(|i| (i.specificity, i.slot, i.item));
         // One member per item: the most specific rule's.
