@@ -8,7 +8,7 @@
 
 use std::{
     io::{Read as _, Write as _},
-    net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{
@@ -58,6 +58,16 @@ impl Netns {
         let name = unique(prefix);
         sh(&["ip", "netns", "add", &name]);
         ns_sh(&name, &["ip", "link", "set", "lo", "up"]);
+        // Interfaces created later are usable at once: no duplicate address detection.
+        ns_sh(
+            &name,
+            &[
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.default.accept_dad=0",
+                "net.ipv6.conf.all.accept_dad=0",
+            ],
+        );
         Netns { name }
     }
 
@@ -101,12 +111,18 @@ impl Drop for Netns {
     }
 }
 
-/// A workload: its namespace, its address and the host-side veth the agent enforces on.
+/// A workload: its namespace, its addresses and the host-side veth the agent enforces on.
 pub struct Workload {
     pub ns: Netns,
     pub ip: Ipv4Addr,
+    /// `fd00:ec2::<third octet>:<fourth octet>`, inside the default VPC's IPv6 block.
+    pub ip6: Ipv6Addr,
     pub host_if: String,
 }
+
+/// The host namespace's own addresses (on its `lo`): the source of the ICMP errors it sends.
+pub const HOST_IP: &str = "172.31.255.1";
+pub const HOST_IP6: &str = "fd00:ec2::ffff:1";
 
 /// The host namespace and the workloads hanging off it.
 pub struct Topology {
@@ -120,11 +136,27 @@ impl Topology {
     pub fn new(addresses: &[&str]) -> Topology {
         let host = Netns::new("fwh");
         ns_sh(&host.name, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        ns_sh(
+            &host.name,
+            &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"],
+        );
+        ns_sh(
+            &host.name,
+            &["ip", "addr", "add", &format!("{HOST_IP}/32"), "dev", "lo"],
+        );
+        ns_sh(
+            &host.name,
+            &["ip", "addr", "add", &format!("{HOST_IP6}/128"), "dev", "lo"],
+        );
         let mut workloads = Vec::new();
         for address in addresses {
             let ns = Netns::new("fww");
             let host_if = unique("fv");
             let ip: Ipv4Addr = address.parse().expect("IPv4 address");
+            let [_, _, c, d] = ip.octets();
+            let ip6: Ipv6Addr = format!("fd00:ec2::{c:x}:{d:x}")
+                .parse()
+                .expect("IPv6 address");
             sh(&[
                 "ip", "link", "add", &host_if, "netns", &host.name, "type", "veth", "peer", "name",
                 "eth0", "netns", &ns.name,
@@ -160,7 +192,55 @@ impl Topology {
                 &ns.name,
                 &["ip", "route", "add", "172.31.0.0/16", "dev", "eth0"],
             );
-            workloads.push(Workload { ns, ip, host_if });
+            // IPv6: the host side answers as fe80::1 and routes each workload's /128.
+            ns_sh(
+                &host.name,
+                &["ip", "addr", "add", "fe80::1/64", "dev", &host_if, "nodad"],
+            );
+            ns_sh(
+                &host.name,
+                &[
+                    "ip",
+                    "-6",
+                    "route",
+                    "add",
+                    &format!("{ip6}/128"),
+                    "dev",
+                    &host_if,
+                ],
+            );
+            ns_sh(
+                &ns.name,
+                &[
+                    "ip",
+                    "addr",
+                    "add",
+                    &format!("{ip6}/128"),
+                    "dev",
+                    "eth0",
+                    "nodad",
+                ],
+            );
+            ns_sh(
+                &ns.name,
+                &[
+                    "ip",
+                    "-6",
+                    "route",
+                    "add",
+                    "fd00:ec2::/56",
+                    "via",
+                    "fe80::1",
+                    "dev",
+                    "eth0",
+                ],
+            );
+            workloads.push(Workload {
+                ns,
+                ip,
+                ip6,
+                host_if,
+            });
         }
         Topology { workloads, host }
     }
@@ -308,10 +388,13 @@ impl Agent {
     /// Registers a workload with groups and returns the instance ID.
     pub fn run_instance(&self, workload: &Workload, groups: &[&str]) -> String {
         let ip = workload.ip.to_string();
+        let ip6 = workload.ip6.to_string();
         let mut args = vec![
             "run-instances",
             "--private-ip-address",
             &ip,
+            "--ipv6-address",
+            &ip6,
             "--interface",
             &workload.host_if,
         ];
@@ -358,7 +441,8 @@ pub struct EchoServer {
 }
 
 impl EchoServer {
-    pub fn tcp(ns: &Netns, ip: Ipv4Addr, port: u16) -> EchoServer {
+    pub fn tcp(ns: &Netns, ip: impl Into<IpAddr>, port: u16) -> EchoServer {
+        let ip = ip.into();
         let listener = ns.run(move || TcpListener::bind((ip, port)).expect("bind"));
         listener.set_nonblocking(true).expect("nonblocking");
         let stop = Arc::new(AtomicBool::new(false));
@@ -387,7 +471,8 @@ impl EchoServer {
         }
     }
 
-    pub fn udp(ns: &Netns, ip: Ipv4Addr, port: u16) -> EchoServer {
+    pub fn udp(ns: &Netns, ip: impl Into<IpAddr>, port: u16) -> EchoServer {
+        let ip = ip.into();
         let socket = ns.run(move || UdpSocket::bind((ip, port)).expect("bind"));
         socket
             .set_read_timeout(Some(Duration::from_millis(50)))
@@ -419,7 +504,13 @@ impl Drop for EchoServer {
 }
 
 /// Opens a TCP connection from inside `ns`; `None` when it does not connect within `timeout`.
-pub fn tcp_connect(ns: &Netns, to: Ipv4Addr, port: u16, timeout: Duration) -> Option<TcpStream> {
+pub fn tcp_connect(
+    ns: &Netns,
+    to: impl Into<IpAddr>,
+    port: u16,
+    timeout: Duration,
+) -> Option<TcpStream> {
+    let to = to.into();
     ns.run(move || TcpStream::connect_timeout(&SocketAddr::from((to, port)), timeout).ok())
 }
 
@@ -434,7 +525,7 @@ pub fn echoes(stream: &mut TcpStream, message: &str) -> bool {
 }
 
 /// Connects and exchanges one message; true when the whole round trip works.
-pub fn tcp_round_trip(ns: &Netns, to: Ipv4Addr, port: u16, timeout: Duration) -> bool {
+pub fn tcp_round_trip(ns: &Netns, to: impl Into<IpAddr>, port: u16, timeout: Duration) -> bool {
     match tcp_connect(ns, to, port, timeout) {
         Some(mut stream) => {
             let ok = echoes(&mut stream, "ping\n");
@@ -446,9 +537,11 @@ pub fn tcp_round_trip(ns: &Netns, to: Ipv4Addr, port: u16, timeout: Duration) ->
 }
 
 /// Sends one datagram from inside `ns` and waits for the echo.
-pub fn udp_round_trip(ns: &Netns, to: Ipv4Addr, port: u16, timeout: Duration) -> bool {
+pub fn udp_round_trip(ns: &Netns, to: impl Into<IpAddr>, port: u16, timeout: Duration) -> bool {
+    let to = to.into();
     ns.run(move || {
-        let socket = UdpSocket::bind("0.0.0.0:0").expect("bind");
+        let socket =
+            UdpSocket::bind(if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }).expect("bind");
         socket.set_read_timeout(Some(timeout)).expect("timeout");
         socket.send_to(b"ping", (to, port)).expect("send");
         let mut buf = [0u8; 16];
@@ -468,4 +561,17 @@ pub fn eventually(within: Duration, mut probe: impl FnMut() -> bool) -> Option<D
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// One ICMP echo (ping) from inside `ns`; true when the reply comes back within `timeout`.
+pub fn ping(ns: &Netns, to: impl Into<IpAddr>, timeout: Duration) -> bool {
+    let to = to.into().to_string();
+    let wait = format!("{}", timeout.as_secs_f64().max(0.2));
+    Command::new("ip")
+        .args([
+            "netns", "exec", &ns.name, "ping", "-c", "1", "-n", "-q", "-W", &wait, &to,
+        ])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }

@@ -1,0 +1,226 @@
+//! Matching on real traffic between namespaces: ICMP echo and type rules (v4, v6), port ranges,
+//! overlapping CIDRs across several groups, referenced-group membership changing live, and path
+//! MTU discovery with no ICMP rule at all.
+
+use std::{net::IpAddr, time::Duration};
+
+use tests::{Agent, EchoServer, HOST_IP, Netns, Topology, eventually, ping, tcp_round_trip};
+
+const SHORT: Duration = Duration::from_millis(700);
+
+#[test]
+fn icmp_echo_follows_type_rules_in_both_families() {
+    let topo = Topology::new(&["172.31.20.10", "172.31.21.10"]);
+    let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
+    let agent = Agent::start(&topo.host);
+    let client = agent.create_group("pinger");
+    let server = agent.create_group("pinged");
+    agent.run_instance(a, &[&client]);
+    agent.run_instance(b, &[&server]);
+
+    assert!(!ping(&a.ns, b.ip, SHORT), "no ICMP rule yet");
+    let a4 = format!("{}/32", a.ip);
+    let a6 = format!("{}/128", a.ip6);
+    // Timestamp requests (13) are not echo requests (8).
+    agent.cli(&["authorize-security-group-ingress", "--group-id", &server, "--ip-permissions",
+        &format!(r#"[{{"IpProtocol":"icmp","FromPort":13,"ToPort":-1,"IpRanges":[{{"CidrIp":"{a4}"}}]}}]"#)]);
+    assert!(
+        !ping(&a.ns, b.ip, SHORT),
+        "type 13 does not admit echo requests"
+    );
+    agent.cli(&[
+        "authorize-security-group-ingress",
+        "--group-id",
+        &server,
+        "--ip-permissions",
+        &format!(
+            r#"[{{"IpProtocol":"icmp","FromPort":8,"ToPort":-1,"IpRanges":[{{"CidrIp":"{a4}"}}]}}]"#
+        ),
+    ]);
+    assert!(ping(&a.ns, b.ip, SHORT), "echo request, any code");
+    assert!(!ping(&b.ns, a.ip, SHORT), "A has no ICMP rule");
+
+    assert!(!ping(&a.ns, b.ip6, SHORT), "no ICMPv6 rule yet");
+    agent.cli(&["authorize-security-group-ingress", "--group-id", &server, "--ip-permissions",
+        &format!(r#"[{{"IpProtocol":"icmpv6","FromPort":128,"ToPort":-1,"Ipv6Ranges":[{{"CidrIpv6":"{a6}"}}]}}]"#)]);
+    assert!(ping(&a.ns, b.ip6, SHORT), "ICMPv6 echo request allowed");
+}
+
+#[test]
+fn port_ranges_and_overlapping_cidrs_across_two_groups_union_exactly() {
+    let topo = Topology::new(&["172.31.22.10", "172.31.23.10", "172.31.24.10"]);
+    let (a, b, c) = (&topo.workloads[0], &topo.workloads[1], &topo.workloads[2]);
+    let agent = Agent::start(&topo.host);
+    let clients = agent.create_group("clients");
+    let wide = agent.create_group("wide");
+    let narrow = agent.create_group("narrow");
+    agent.cli(&[
+        "authorize-security-group-ingress",
+        "--group-id",
+        &wide,
+        "--protocol",
+        "tcp",
+        "--port",
+        "7000-7010",
+        "--cidr",
+        "172.0.0.0/8",
+    ]);
+    agent.cli(&[
+        "authorize-security-group-ingress",
+        "--group-id",
+        &wide,
+        "--protocol",
+        "tcp",
+        "--port",
+        "7000-7010",
+        "--cidr",
+        "fd00:ec2::/56",
+    ]);
+    agent.cli(&[
+        "authorize-security-group-ingress",
+        "--group-id",
+        &narrow,
+        "--protocol",
+        "tcp",
+        "--port",
+        "7020",
+        "--cidr",
+        &format!("{}/32", a.ip),
+    ]);
+    agent.run_instance(a, &[&clients]);
+    agent.run_instance(c, &[&clients]);
+    agent.run_instance(b, &[&wide, &narrow]);
+    let _servers: Vec<EchoServer> = [7000u16, 7005, 7010, 7011, 7020]
+        .iter()
+        .flat_map(|p| {
+            [
+                EchoServer::tcp(&b.ns, b.ip, *p),
+                EchoServer::tcp(&b.ns, b.ip6, *p),
+            ]
+        })
+        .collect();
+
+    for (port, from_a, from_c) in [
+        (7000, true, true),
+        (7005, true, true),
+        (7010, true, true),
+        (7011, false, false),
+        (7020, true, false),
+    ] {
+        assert_eq!(
+            tcp_round_trip(&a.ns, b.ip, port, SHORT),
+            from_a,
+            "A → B:{port}"
+        );
+        assert_eq!(
+            tcp_round_trip(&c.ns, b.ip, port, SHORT),
+            from_c,
+            "C → B:{port}"
+        );
+    }
+    assert!(tcp_round_trip(&a.ns, b.ip6, 7005, SHORT), "IPv6 range rule");
+    assert!(
+        !tcp_round_trip(&a.ns, b.ip6, 7020, SHORT),
+        "the /32 rule is IPv4 only"
+    );
+}
+
+#[test]
+fn referenced_group_membership_changes_reach_running_traffic_at_once() {
+    let topo = Topology::new(&["172.31.25.10", "172.31.26.10", "172.31.27.10"]);
+    let (a, b, lb) = (&topo.workloads[0], &topo.workloads[1], &topo.workloads[2]);
+    let agent = Agent::start(&topo.host);
+    let lb_group = agent.create_group("lb");
+    let web = agent.create_group("web");
+    let other = agent.create_group("other");
+    agent.cli(&[
+        "authorize-security-group-ingress",
+        "--group-id",
+        &web,
+        "--protocol",
+        "tcp",
+        "--port",
+        "8443",
+        "--source-group",
+        &lb_group,
+    ]);
+    agent.run_instance(a, &[&other]);
+    agent.run_instance(b, &[&web]);
+    let lb_instance = agent.run_instance(lb, &[&lb_group]);
+    let _web4 = EchoServer::tcp(&b.ns, b.ip, 8443);
+    let _web6 = EchoServer::tcp(&b.ns, b.ip6, 8443);
+
+    assert!(tcp_round_trip(&lb.ns, b.ip, 8443, SHORT), "lb member → web");
+    assert!(
+        tcp_round_trip(&lb.ns, b.ip6, 8443, SHORT),
+        "members count with their IPv6 address too"
+    );
+    assert!(!tcp_round_trip(&a.ns, b.ip, 8443, SHORT), "not a member");
+
+    agent.cli(&["terminate-instances", "--instance-ids", &lb_instance]);
+    assert!(!tcp_round_trip(&lb.ns, b.ip, 8443, SHORT), "left the group");
+    agent.run_instance(lb, &[&lb_group]);
+    let took = eventually(Duration::from_secs(1), || {
+        tcp_round_trip(&lb.ns, b.ip, 8443, Duration::from_millis(300))
+    });
+    assert!(took.is_some(), "joined again");
+}
+
+/// The path MTU the kernel of `ns` has learnt towards `to`, through a connected UDP socket after
+/// sending one datagram of `size` bytes with DF.
+fn learnt_path_mtu(ns: &Netns, to: IpAddr, size: usize) -> u32 {
+    ns.run(move || {
+        use std::os::fd::AsRawFd as _;
+        let socket =
+            std::net::UdpSocket::bind(if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }).unwrap();
+        socket.connect((to, 9)).unwrap();
+        let fd = socket.as_raw_fd();
+        let (level, discover, mtu) = if to.is_ipv4() {
+            (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_MTU)
+        } else {
+            (libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER, libc::IPV6_MTU)
+        };
+        let always_df: libc::c_int = 2; // IP_PMTUDISC_DO / IPV6_PMTUDISC_DO
+        // SAFETY: valid fd and option buffers.
+        unsafe {
+            libc::setsockopt(fd, level, discover, (&raw const always_df).cast(), 4);
+        }
+        let _ = socket.send(&vec![0u8; size]);
+        std::thread::sleep(Duration::from_millis(300));
+        let mut value: libc::c_int = 0;
+        let mut len: libc::socklen_t = 4;
+        // SAFETY: valid fd and option buffers.
+        unsafe { libc::getsockopt(fd, level, mtu, (&raw mut value).cast(), &mut len) };
+        value as u32
+    })
+}
+
+#[test]
+fn path_mtu_discovery_works_without_any_icmp_rule() {
+    let topo = Topology::new(&["172.31.28.10", "172.31.29.10"]);
+    let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
+    let agent = Agent::start(&topo.host);
+    // Both ends have only the default outbound rules: no inbound ICMP at all.
+    let group = agent.create_group("plain");
+    agent.run_instance(a, &[&group]);
+    agent.run_instance(b, &[&group]);
+    // The path to B narrows at the host: its veth carries 1280 bytes.
+    tests::ns_sh(
+        &topo.host.name,
+        &["ip", "link", "set", &b.host_if, "mtu", "1280"],
+    );
+    tests::ns_sh(&b.ns.name, &["ip", "link", "set", "eth0", "mtu", "1280"]);
+
+    assert_eq!(
+        learnt_path_mtu(&a.ns, b.ip.into(), 1400),
+        1280,
+        "fragmentation needed from {HOST_IP} reached A"
+    );
+    assert_eq!(
+        learnt_path_mtu(&a.ns, b.ip6.into(), 1400),
+        1280,
+        "packet too big reached A"
+    );
+    let stats = agent.cli(&["get-dataplane-statistics"]);
+    assert!(stats["Passes"]["related"].as_u64().unwrap() >= 2, "{stats}");
+}
