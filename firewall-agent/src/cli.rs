@@ -40,6 +40,12 @@ pub enum Verb {
     DescribeInstances(InstanceIds),
     /// Unregisters workloads: their interfaces are detached and their flows forgotten.
     TerminateInstances(InstanceIds),
+    /// Stops workloads: no traffic at all, tracked flows forgotten, no longer group members.
+    StopInstances(InstanceIds),
+    /// Starts stopped workloads: enforcement is back.
+    StartInstances(InstanceIds),
+    /// Replaces a workload's security groups (`--groups`).
+    ModifyInstanceAttribute(ModifyInstanceAttribute),
     /// Shows the data plane's drop and pass counters and the number of tracked flows (ours).
     GetDataplaneStatistics,
 }
@@ -137,6 +143,15 @@ pub struct RunInstances {
     image_id: Option<String>,
     #[arg(long)]
     count: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModifyInstanceAttribute {
+    #[arg(long)]
+    instance_id: Option<String>,
+    /// The new security groups (replace the current ones).
+    #[arg(long, num_args = 1..)]
+    groups: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -374,6 +389,14 @@ pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
             "TerminateInstances",
             json!({"InstanceIds": args.instance_ids}),
         ),
+        Verb::StopInstances(args) => ("StopInstances", json!({"InstanceIds": args.instance_ids})),
+        Verb::StartInstances(args) => ("StartInstances", json!({"InstanceIds": args.instance_ids})),
+        Verb::ModifyInstanceAttribute(args) => {
+            let mut body = Map::new();
+            insert_opt(&mut body, "InstanceId", &args.instance_id);
+            body.insert("Groups".into(), json!(args.groups));
+            ("ModifyInstanceAttribute", Value::Object(body))
+        }
         Verb::GetDataplaneStatistics => ("GetDataplaneStatistics", json!({})),
     })
 }
@@ -398,7 +421,10 @@ pub async fn run(socket: PathBuf, verb: Verb) -> i32 {
     };
     match client::call(&socket, action, &body).await {
         Ok(Ok(answer)) => {
-            println!("{}", to_aws_json(&answer));
+            // Like the AWS CLI, an empty response prints nothing.
+            if answer != json!({}) {
+                println!("{}", to_aws_json(&answer));
+            }
             0
         }
         Ok(Err(error)) => {

@@ -20,8 +20,8 @@ use aya::{
     },
 };
 use firewall_common::{
-    CtKey, CtTimeouts, CtValue, DropReason, IfaceConfig, PeerKey, PeerValue, PortKey, PortValue,
-    direction, family, pass_reason, proto,
+    CtKey, CtTimeouts, CtValue, DropReason, IFACE_ENFORCING, IfaceConfig, PeerKey, PeerValue,
+    PortKey, PortValue, direction, family, pass_reason, proto,
 };
 
 use crate::compiler::{self, Desired};
@@ -555,11 +555,17 @@ impl Dataplane {
     fn ensure_attached(&mut self, name: &str, config: IfaceConfig) -> Result<()> {
         if let Some(attachment) = self.attached.get(name) {
             let index = attachment.ifindex;
-            if self.current.ifaces.get(name) != Some(&config) {
+            let previous = self.current.ifaces.get(name).copied();
+            if previous != Some(config) {
                 self.ifaces_map()?
                     .insert(index, config, 0)
                     .map_err(map_err("IFACES"))?;
                 self.current.ifaces.insert(name.to_string(), config);
+                let stopped = config.flags & IFACE_ENFORCING == 0;
+                if stopped && previous.is_some_and(|p| p.flags & IFACE_ENFORCING != 0) {
+                    // A stopped workload keeps no connections.
+                    self.flush_conntrack(|key, _| key.ifindex == index)?;
+                }
             }
             return Ok(());
         }

@@ -353,7 +353,9 @@ impl Agent {
             .args(args)
             .output()
             .expect("running the CLI");
-        if out.status.success() {
+        if out.status.success() && out.stdout.is_empty() {
+            Ok(Value::Null)
+        } else if out.status.success() {
             Ok(serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
                 panic!(
                     "{args:?} printed non-JSON ({e}): {}",

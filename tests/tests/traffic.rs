@@ -224,3 +224,71 @@ fn path_mtu_discovery_works_without_any_icmp_rule() {
     let stats = agent.cli(&["get-dataplane-statistics"]);
     assert!(stats["Passes"]["related"].as_u64().unwrap() >= 2, "{stats}");
 }
+
+#[test]
+fn stop_cuts_all_traffic_start_restores_it_and_group_changes_apply_live() {
+    let topo = Topology::new(&["172.31.30.10", "172.31.31.10"]);
+    let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
+    let agent = Agent::start(&topo.host);
+    let lb = agent.create_group("lb");
+    let web = agent.create_group("web");
+    let plain = agent.create_group("plain");
+    agent.cli(&[
+        "authorize-security-group-ingress",
+        "--group-id",
+        &web,
+        "--protocol",
+        "tcp",
+        "--port",
+        "8080",
+        "--source-group",
+        &lb,
+    ]);
+    let a_id = agent.run_instance(a, &[&plain]);
+    let b_id = agent.run_instance(b, &[&web]);
+    let _server = EchoServer::tcp(&b.ns, b.ip, 8080);
+
+    assert!(!tcp_round_trip(&a.ns, b.ip, 8080, SHORT), "A is not in lb");
+    let out = agent.try_cli(&[
+        "modify-instance-attribute",
+        "--instance-id",
+        &a_id,
+        "--groups",
+        &lb,
+        &plain,
+    ]);
+    assert!(
+        matches!(&out, Ok(v) if v.is_null()),
+        "prints nothing, like the AWS CLI: {out:?}"
+    );
+    assert!(tcp_round_trip(&a.ns, b.ip, 8080, SHORT), "A joined lb");
+    let mut established = tests::tcp_connect(&a.ns, b.ip, 8080, SHORT).expect("connects");
+    assert!(tests::echoes(&mut established, "hello\n"));
+
+    let out = agent.cli(&["stop-instances", "--instance-ids", &b_id]);
+    assert_eq!(
+        out["StoppingInstances"][0]["CurrentState"]["Name"],
+        "stopped"
+    );
+    assert!(
+        !tests::echoes(&mut established, "stopped?\n"),
+        "a stopped workload has no traffic"
+    );
+    assert!(!ping(&b.ns, a.ip, SHORT), "not even outbound");
+    agent.cli(&["start-instances", "--instance-ids", &b_id]);
+    assert!(
+        tcp_round_trip(&a.ns, b.ip, 8080, SHORT),
+        "enforcement is back"
+    );
+
+    agent.cli(&["stop-instances", "--instance-ids", &a_id]);
+    agent.cli(&["start-instances", "--instance-ids", &a_id]);
+    agent.cli(&[
+        "modify-instance-attribute",
+        "--instance-id",
+        &a_id,
+        "--groups",
+        &plain,
+    ]);
+    assert!(!tcp_round_trip(&a.ns, b.ip, 8080, SHORT), "A left lb");
+}

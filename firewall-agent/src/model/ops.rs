@@ -38,6 +38,9 @@ pub fn dispatch(
         "RunInstances" => run_instances(state, ids, parse(request)?),
         "DescribeInstances" => describe_instances(state, parse(request)?),
         "TerminateInstances" => terminate_instances(state, parse(request)?),
+        "StopInstances" => change_instance_states(state, parse(request)?, InstanceState::Stopped),
+        "StartInstances" => change_instance_states(state, parse(request)?, InstanceState::Running),
+        "ModifyInstanceAttribute" => modify_instance_attribute(state, parse(request)?),
         other => Err(ApiError::new(
             "InvalidAction",
             format!("The action {other} is not valid for this web service."),
@@ -840,6 +843,115 @@ fn terminate_instances(state: &mut State, req: InstanceIdsRequest) -> ApiResult<
     Ok(json!({"TerminatingInstances": out}))
 }
 
+/// Stop or start: the states AWS reports (`StoppingInstances` / `StartingInstances`); ours
+/// change at once, so the current state is already `stopped` / `running`.
+fn change_instance_states(
+    state: &mut State,
+    req: InstanceIdsRequest,
+    target: InstanceState,
+) -> ApiResult<Value> {
+    if req.instance_ids.is_empty() {
+        return Err(ApiError::missing("InstanceId"));
+    }
+    check_instances_exist(state, &req.instance_ids)?;
+    let verb = if target == InstanceState::Stopped {
+        "stopped"
+    } else {
+        "started"
+    };
+    for id in &req.instance_ids {
+        if state.instances[id].state == InstanceState::Terminated {
+            return Err(ApiError::new(
+                "IncorrectInstanceState",
+                format!("The instance '{id}' is not in a state from which it can be {verb}."),
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    for id in &req.instance_ids {
+        let instance = state.instances.get_mut(id).expect("checked above");
+        let previous = views::instance_state(instance);
+        instance.state = target;
+        out.push(json!({
+            "CurrentState": views::instance_state(instance),
+            "InstanceId": id,
+            "PreviousState": previous,
+        }));
+    }
+    let key = if target == InstanceState::Stopped {
+        "StoppingInstances"
+    } else {
+        "StartingInstances"
+    };
+    Ok(json!({ key: out }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct ModifyInstanceAttributeRequest {
+    instance_id: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+/// `--groups`: replaces the instance's security groups (all in its VPC, at most the quota).
+fn modify_instance_attribute(
+    state: &mut State,
+    req: ModifyInstanceAttributeRequest,
+) -> ApiResult<Value> {
+    let id = req
+        .instance_id
+        .ok_or_else(|| ApiError::missing("InstanceId"))?;
+    check_instances_exist(state, std::slice::from_ref(&id))?;
+    if req.groups.is_empty() {
+        return Err(ApiError::missing("GroupId"));
+    }
+    let instance = &state.instances[&id];
+    if !matches!(
+        instance.state,
+        InstanceState::Running | InstanceState::Stopped
+    ) {
+        return Err(ApiError::new(
+            "IncorrectInstanceState",
+            format!("The instance '{id}' is not in the 'running' or 'stopped' state."),
+        ));
+    }
+    let mut groups: Vec<String> = Vec::new();
+    for group in &req.groups {
+        check_group_id_format(group)?;
+        match state.groups.get(group) {
+            Some(g) if g.vpc_id == instance.vpc_id => {}
+            Some(_) | None => {
+                return Err(ApiError::new(
+                    "InvalidGroup.NotFound",
+                    format!(
+                        "The security group '{group}' does not exist in VPC '{}'",
+                        instance.vpc_id
+                    ),
+                ));
+            }
+        }
+        if !groups.contains(group) {
+            groups.push(group.clone());
+        }
+    }
+    if groups.len() > state.quotas.groups_per_instance {
+        return Err(ApiError::new(
+            "SecurityGroupsPerInterfaceLimitExceeded",
+            format!(
+                "The maximum number of security groups per interface ({}) has been reached.",
+                state.quotas.groups_per_instance
+            ),
+        ));
+    }
+    state
+        .instances
+        .get_mut(&id)
+        .expect("checked above")
+        .group_ids = groups;
+    Ok(json!({}))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1126,6 +1238,76 @@ mod tests {
             "TerminateInstances",
             json!({"InstanceIds": ["bogus"]}),
             "InvalidInstanceID.Malformed",
+        );
+    }
+
+    #[test]
+    fn stop_start_and_group_changes_follow_instance_states() {
+        let mut f = Fixture::new();
+        let web = f.group("web");
+        let db = f.group("db");
+        let out = f.ok("RunInstances", json!({"SecurityGroupIds": [web], "PrivateIpAddress": "172.31.0.10", "HostInterface": "veth-a"}));
+        let id = out["Instances"][0]["InstanceId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let out = f.ok("StopInstances", json!({"InstanceIds": [id]}));
+        assert_eq!(
+            out["StoppingInstances"][0]["CurrentState"],
+            json!({"Code": 80, "Name": "stopped"})
+        );
+        assert_eq!(
+            out["StoppingInstances"][0]["PreviousState"]["Name"],
+            "running"
+        );
+        assert_eq!(
+            f.ok(
+                "ModifyInstanceAttribute",
+                json!({"InstanceId": id, "Groups": [web, db]})
+            ),
+            json!({})
+        );
+        assert_eq!(
+            f.state.instances[&id].group_ids,
+            vec![web.clone(), db.clone()]
+        );
+        let out = f.ok("StartInstances", json!({"InstanceIds": [id]}));
+        assert_eq!(
+            out["StartingInstances"][0]["CurrentState"]["Name"],
+            "running"
+        );
+
+        f.fails(
+            "ModifyInstanceAttribute",
+            json!({"InstanceId": id, "Groups": []}),
+            "MissingParameter",
+        );
+        f.fails(
+            "ModifyInstanceAttribute",
+            json!({"InstanceId": id, "Groups": ["sg-00000000000000fff"]}),
+            "InvalidGroup.NotFound",
+        );
+        f.state.quotas.groups_per_instance = 1;
+        f.fails(
+            "ModifyInstanceAttribute",
+            json!({"InstanceId": id, "Groups": [web, db]}),
+            "SecurityGroupsPerInterfaceLimitExceeded",
+        );
+        f.ok("TerminateInstances", json!({"InstanceIds": [id]}));
+        f.fails(
+            "StartInstances",
+            json!({"InstanceIds": [id]}),
+            "IncorrectInstanceState",
+        );
+        f.fails(
+            "StopInstances",
+            json!({"InstanceIds": [id]}),
+            "IncorrectInstanceState",
+        );
+        f.fails(
+            "ModifyInstanceAttribute",
+            json!({"InstanceId": id, "Groups": [web]}),
+            "IncorrectInstanceState",
         );
     }
 
