@@ -46,6 +46,16 @@ pub enum Verb {
     StartInstances(InstanceIds),
     /// Replaces a workload's security groups (`--groups`).
     ModifyInstanceAttribute(ModifyInstanceAttribute),
+    /// Creates a customer-managed prefix list.
+    CreateManagedPrefixList(CreatePrefixList),
+    /// Adds and removes prefix-list entries (a new version), renames or resizes.
+    ModifyManagedPrefixList(ModifyPrefixList),
+    /// Describes prefix lists.
+    DescribeManagedPrefixLists(DescribePrefixLists),
+    /// Lists the entries of a prefix list (of its current or a given version).
+    GetManagedPrefixListEntries(PrefixListEntries),
+    /// Deletes an unreferenced prefix list.
+    DeleteManagedPrefixList(PrefixListId),
     /// Shows the data plane's drop and pass counters and the number of tracked flows (ours).
     GetDataplaneStatistics,
 }
@@ -152,6 +162,88 @@ pub struct ModifyInstanceAttribute {
     /// The new security groups (replace the current ones).
     #[arg(long, num_args = 1..)]
     groups: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreatePrefixList {
+    #[arg(long)]
+    prefix_list_name: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    max_entries: Option<i64>,
+    /// IPv4 or IPv6.
+    #[arg(long)]
+    address_family: Option<String>,
+    /// `Cidr=10.0.0.0/8,Description=hq` (repeatable) or JSON.
+    #[arg(long, num_args = 1..)]
+    entries: Vec<String>,
+    #[arg(long)]
+    tag_specifications: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModifyPrefixList {
+    #[arg(long)]
+    prefix_list_id: Option<String>,
+    #[arg(long)]
+    current_version: Option<u64>,
+    #[arg(long)]
+    prefix_list_name: Option<String>,
+    /// `Cidr=…,Description=…` (repeatable) or JSON.
+    #[arg(long, num_args = 1..)]
+    add_entries: Vec<String>,
+    /// `Cidr=…` (repeatable) or JSON.
+    #[arg(long, num_args = 1..)]
+    remove_entries: Vec<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    max_entries: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribePrefixLists {
+    #[arg(long, num_args = 1..)]
+    prefix_list_ids: Vec<String>,
+    #[arg(long, num_args = 1..)]
+    filters: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PrefixListEntries {
+    #[arg(long)]
+    prefix_list_id: Option<String>,
+    #[arg(long)]
+    target_version: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct PrefixListId {
+    #[arg(long)]
+    prefix_list_id: Option<String>,
+}
+
+/// AWS shorthand for a list of structures (`Key=Value,Key=Value`, one item per argument) or JSON.
+fn structures(name: &str, values: &[String]) -> anyhow::Result<Value> {
+    let mut out = Vec::new();
+    for value in values {
+        let text = value.trim();
+        if text.starts_with('[') || text.starts_with('{') {
+            match json_param(name, text)? {
+                Value::Array(items) => out.extend(items),
+                item => out.push(item),
+            }
+            continue;
+        }
+        let mut item = Map::new();
+        for pair in text.split(',') {
+            let Some((key, value)) = pair.split_once('=') else {
+                bail!(
+                    "Error parsing parameter '--{name}': expected Key=Value[,Key=Value], got: {text}"
+                );
+            };
+            item.insert(key.trim().to_string(), json!(value.trim()));
+        }
+        out.push(Value::Object(item));
+    }
+    Ok(Value::Array(out))
 }
 
 #[derive(Debug, Args)]
@@ -396,6 +488,71 @@ pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
             insert_opt(&mut body, "InstanceId", &args.instance_id);
             body.insert("Groups".into(), json!(args.groups));
             ("ModifyInstanceAttribute", Value::Object(body))
+        }
+        Verb::CreateManagedPrefixList(args) => {
+            let mut body = Map::new();
+            insert_opt(&mut body, "PrefixListName", &args.prefix_list_name);
+            if let Some(max) = args.max_entries {
+                body.insert("MaxEntries".into(), json!(max));
+            }
+            insert_opt(&mut body, "AddressFamily", &args.address_family);
+            if !args.entries.is_empty() {
+                body.insert("Entries".into(), structures("entries", &args.entries)?);
+            }
+            if let Some(tags) = &args.tag_specifications {
+                body.insert(
+                    "TagSpecifications".into(),
+                    json_param("tag-specifications", tags)?,
+                );
+            }
+            ("CreateManagedPrefixList", Value::Object(body))
+        }
+        Verb::ModifyManagedPrefixList(args) => {
+            let mut body = Map::new();
+            insert_opt(&mut body, "PrefixListId", &args.prefix_list_id);
+            if let Some(version) = args.current_version {
+                body.insert("CurrentVersion".into(), json!(version));
+            }
+            insert_opt(&mut body, "PrefixListName", &args.prefix_list_name);
+            if !args.add_entries.is_empty() {
+                body.insert(
+                    "AddEntries".into(),
+                    structures("add-entries", &args.add_entries)?,
+                );
+            }
+            if !args.remove_entries.is_empty() {
+                body.insert(
+                    "RemoveEntries".into(),
+                    structures("remove-entries", &args.remove_entries)?,
+                );
+            }
+            if let Some(max) = args.max_entries {
+                body.insert("MaxEntries".into(), json!(max));
+            }
+            ("ModifyManagedPrefixList", Value::Object(body))
+        }
+        Verb::DescribeManagedPrefixLists(args) => {
+            let mut body = Map::new();
+            if !args.prefix_list_ids.is_empty() {
+                body.insert("PrefixListIds".into(), json!(args.prefix_list_ids));
+            }
+            if !args.filters.is_empty() {
+                body.insert("Filters".into(), filters(&args.filters)?);
+            }
+            ("DescribeManagedPrefixLists", Value::Object(body))
+        }
+        Verb::GetManagedPrefixListEntries(args) => {
+            let mut body = Map::new();
+            insert_opt(&mut body, "PrefixListId", &args.prefix_list_id);
+            if let Some(version) = args.target_version {
+                body.insert("TargetVersion".into(), json!(version));
+            }
+            ("GetManagedPrefixListEntries", Value::Object(body))
+        }
+        Verb::DeleteManagedPrefixList(args) => {
+            let mut body = Map::new();
+            insert_opt(&mut body, "PrefixListId", &args.prefix_list_id);
+            ("DeleteManagedPrefixList", Value::Object(body))
         }
         Verb::GetDataplaneStatistics => ("GetDataplaneStatistics", json!({})),
     })

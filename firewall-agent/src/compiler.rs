@@ -5,7 +5,7 @@
 //!   entry whose port set is the union of all rules whose peer *covers* that prefix; the kernel's
 //!   longest-prefix match then returns exactly the rules that match the address (see
 //!   `firewall_common` for why). Referenced groups expand to the /32 and /128 addresses of their
-//!   running members.
+//!   running members, prefix lists to their current entries.
 //! * Port sets are content-addressed: equal contents share one ID and one set of `PORTS` entries.
 //!   IDs are never reused while the agent runs, so entries of an old set are never overwritten
 //!   in place (make-before-break; see `dataplane::Dataplane::apply`).
@@ -263,8 +263,11 @@ fn peer_prefixes(state: &State, peer: &Peer) -> Vec<IpNet> {
                 nets
             })
             .collect(),
-        // Prefix lists are not modelled yet: they match nothing.
-        Peer::PrefixList(_) => Vec::new(),
+        Peer::PrefixList(id) => state
+            .prefix_lists
+            .get(id)
+            .map(|list| list.entries().iter().map(|e| e.cidr).collect())
+            .unwrap_or_default(),
     }
 }
 

@@ -292,3 +292,81 @@ fn stop_cuts_all_traffic_start_restores_it_and_group_changes_apply_live() {
     ]);
     assert!(!tcp_round_trip(&a.ns, b.ip, 8080, SHORT), "A left lb");
 }
+
+#[test]
+fn prefix_list_edits_apply_to_referencing_rules_at_once() {
+    let topo = Topology::new(&["172.31.32.10", "172.31.33.10"]);
+    let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
+    let agent = Agent::start(&topo.host);
+    let out = agent.cli(&[
+        "create-managed-prefix-list",
+        "--prefix-list-name",
+        "partners",
+        "--max-entries",
+        "5",
+        "--address-family",
+        "IPv4",
+        "--entries",
+        "Cidr=10.0.0.0/8,Description=elsewhere",
+    ]);
+    let list = out["PrefixList"]["PrefixListId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(out["PrefixList"]["State"], "create-complete");
+    let clients = agent.create_group("clients");
+    let server = agent.create_group("server");
+    agent.cli(&["authorize-security-group-ingress", "--group-id", &server, "--ip-permissions",
+        &format!(r#"[{{"IpProtocol":"tcp","FromPort":9443,"ToPort":9443,"PrefixListIds":[{{"PrefixListId":"{list}","Description":"partners"}}]}}]"#)]);
+    let described = agent.cli(&["describe-security-groups", "--group-ids", &server]);
+    assert_eq!(
+        described["SecurityGroups"][0]["IpPermissions"][0]["PrefixListIds"][0]["PrefixListId"],
+        list.as_str()
+    );
+    agent.run_instance(a, &[&clients]);
+    agent.run_instance(b, &[&server]);
+    let _server = EchoServer::tcp(&b.ns, b.ip, 9443);
+
+    assert!(
+        !tcp_round_trip(&a.ns, b.ip, 9443, SHORT),
+        "A is not in the list"
+    );
+    let a_cidr = format!("Cidr={}/32", a.ip);
+    let out = agent.cli(&[
+        "modify-managed-prefix-list",
+        "--prefix-list-id",
+        &list,
+        "--current-version",
+        "1",
+        "--add-entries",
+        &a_cidr,
+    ]);
+    assert_eq!(out["PrefixList"]["Version"], 2);
+    assert!(tcp_round_trip(&a.ns, b.ip, 9443, SHORT), "A was added");
+    let err = agent
+        .try_cli(&[
+            "modify-managed-prefix-list",
+            "--prefix-list-id",
+            &list,
+            "--current-version",
+            "1",
+            "--remove-entries",
+            &a_cidr,
+        ])
+        .unwrap_err();
+    assert_eq!(err.code(), "PrefixListVersionMismatch");
+    agent.cli(&[
+        "modify-managed-prefix-list",
+        "--prefix-list-id",
+        &list,
+        "--current-version",
+        "2",
+        "--remove-entries",
+        &a_cidr,
+    ]);
+    assert!(!tcp_round_trip(&a.ns, b.ip, 9443, SHORT), "A was removed");
+    let err = agent
+        .try_cli(&["delete-managed-prefix-list", "--prefix-list-id", &list])
+        .unwrap_err();
+    assert_eq!(err.code(), "DependencyViolation");
+}

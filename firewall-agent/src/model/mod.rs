@@ -3,6 +3,7 @@
 //! changes anything and reports failures as AWS error codes ([`ApiError`]).
 
 pub mod ops;
+pub mod prefix_lists;
 pub mod rules;
 pub mod views;
 
@@ -160,6 +161,8 @@ pub struct State {
     pub vpcs: BTreeMap<String, Vpc>,
     pub groups: BTreeMap<String, SecurityGroup>,
     pub instances: BTreeMap<String, Instance>,
+    #[serde(default)]
+    pub prefix_lists: BTreeMap<String, prefix_lists::PrefixList>,
 }
 
 impl State {
@@ -172,6 +175,7 @@ impl State {
             vpcs: BTreeMap::new(),
             groups: BTreeMap::new(),
             instances: BTreeMap::new(),
+            prefix_lists: BTreeMap::new(),
         };
         let vpc = Vpc {
             id: ids.next_id("vpc"),

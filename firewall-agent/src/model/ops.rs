@@ -10,13 +10,14 @@ use serde_json::{Value, json};
 
 use super::{
     ApiError, ApiResult, IdSource, Instance, InstanceState, SecurityGroup, State, Tag,
+    prefix_lists,
     rules::{IpPermission, Rule, is_aws_text_char, rules_from_permission},
     views,
 };
 
 /// Whether an operation can change the state (and so must be persisted and compiled).
 pub fn is_mutating(action: &str) -> bool {
-    !action.starts_with("Describe")
+    !action.starts_with("Describe") && !action.starts_with("Get")
 }
 
 /// Runs one API action against the state.
@@ -41,6 +42,11 @@ pub fn dispatch(
         "StopInstances" => change_instance_states(state, parse(request)?, InstanceState::Stopped),
         "StartInstances" => change_instance_states(state, parse(request)?, InstanceState::Running),
         "ModifyInstanceAttribute" => modify_instance_attribute(state, parse(request)?),
+        "CreateManagedPrefixList" => prefix_lists::create(state, ids, parse(request)?),
+        "ModifyManagedPrefixList" => prefix_lists::modify(state, parse(request)?),
+        "DescribeManagedPrefixLists" => prefix_lists::describe(state, parse(request)?),
+        "GetManagedPrefixListEntries" => prefix_lists::get_entries(state, parse(request)?),
+        "DeleteManagedPrefixList" => prefix_lists::delete(state, parse(request)?),
         other => Err(ApiError::new(
             "InvalidAction",
             format!("The action {other} is not valid for this web service."),
@@ -54,7 +60,7 @@ fn parse<T: DeserializeOwned>(request: Value) -> ApiResult<T> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct TagSpecification {
+pub struct TagSpecification {
     resource_type: Option<String>,
     #[serde(default)]
     tags: Vec<TagRequest>,
@@ -68,7 +74,7 @@ struct TagRequest {
     value: String,
 }
 
-fn tags_for(specs: &[TagSpecification], resource_type: &str) -> ApiResult<Vec<Tag>> {
+pub fn tags_for(specs: &[TagSpecification], resource_type: &str) -> ApiResult<Vec<Tag>> {
     let mut tags: Vec<Tag> = Vec::new();
     for spec in specs {
         match spec.resource_type.as_deref() {
@@ -307,10 +313,17 @@ fn delete_security_group(state: &mut State, req: DeleteSecurityGroupRequest) -> 
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-struct Filter {
-    name: String,
+pub struct Filter {
+    pub name: String,
     #[serde(default)]
-    values: Vec<String>,
+    pub values: Vec<String>,
+}
+
+impl Filter {
+    /// Whether any of the filter's values (with `*` / `?` wildcards) matches `text`.
+    pub fn matches(&self, text: &str) -> bool {
+        self.values.iter().any(|v| wildcard_match(v, text))
+    }
 }
 
 #[derive(Deserialize)]
@@ -473,17 +486,25 @@ struct AuthorizeRequest {
 }
 
 /// Rules of one direction in one address family count against the quota separately; a group
-/// reference counts in both families.
-fn check_rule_quota(state: &State, rules: &[Rule]) -> ApiResult<()> {
-    use super::Peer;
-    let v4 = rules
-        .iter()
-        .filter(|r| !matches!(r.peer, Peer::Cidr6(_)))
-        .count();
-    let v6 = rules
-        .iter()
-        .filter(|r| !matches!(r.peer, Peer::Cidr4(_)))
-        .count();
+/// reference counts in both families, a prefix list as its `MaxEntries` in its family.
+pub fn check_rule_quota(state: &State, rules: &[Rule]) -> ApiResult<()> {
+    use super::{Peer, prefix_lists::AddressFamily};
+    let (mut v4, mut v6) = (0usize, 0usize);
+    for rule in rules {
+        match &rule.peer {
+            Peer::Cidr4(_) => v4 += 1,
+            Peer::Cidr6(_) => v6 += 1,
+            Peer::Group(_) => {
+                v4 += 1;
+                v6 += 1;
+            }
+            Peer::PrefixList(id) => match state.prefix_lists.get(id) {
+                Some(list) if list.family == AddressFamily::IPv6 => v6 += list.max_entries as usize,
+                Some(list) => v4 += list.max_entries as usize,
+                None => v4 += 1,
+            },
+        }
+    }
     if v4.max(v6) > state.quotas.rules_per_group {
         return Err(ApiError::new(
             "RulesPerSecurityGroupLimitExceeded",

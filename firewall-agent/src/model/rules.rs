@@ -200,15 +200,15 @@ pub fn rules_from_permission(
             checked_description(&range.description)?,
         ));
     }
-    // Prefix lists are not modelled yet, so none exists.
-    if let Some(list) = permission.prefix_list_ids.first() {
+    for list in &permission.prefix_list_ids {
         let id = list
             .prefix_list_id
             .as_deref()
             .ok_or_else(|| ApiError::missing("PrefixListId"))?;
-        return Err(ApiError::new(
-            "InvalidPrefixListID.NotFound",
-            format!("The prefix list ID '{id}' does not exist"),
+        super::prefix_lists::get(state, id)?;
+        peers.push((
+            Peer::PrefixList(id.to_string()),
+            checked_description(&list.description)?,
         ));
     }
     for pair in &permission.user_id_group_pairs {
