@@ -16,7 +16,6 @@ use firewall_agent::{
     dataplane::{Dataplane, programs},
     model::{RandomIds, State, ops::dispatch},
 };
-use firewall_common::CtTimeouts;
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use serde_json::{Value, json};
 
@@ -172,7 +171,7 @@ fn setup(rules: usize, seed: u64) -> Setup {
     let started = Instant::now();
     let desired = compiler::compile(&state, &mut ids);
     let compile = started.elapsed();
-    let mut dataplane = Dataplane::load(CtTimeouts::AWS_DEFAULT, None).expect("load");
+    let mut dataplane = Dataplane::load(&Default::default()).expect("load");
     let started = Instant::now();
     match dataplane.apply(&desired) {
         // Every entry is written; only the members' (absent) interfaces could not be attached.

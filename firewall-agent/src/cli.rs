@@ -162,6 +162,9 @@ pub struct ModifyInstanceAttribute {
     /// The new security groups (replace the current ones).
     #[arg(long, num_args = 1..)]
     groups: Vec<String>,
+    /// Ours: also cut the tracked flows the new groups no longer allow.
+    #[arg(long)]
+    flush_flows: bool,
 }
 
 #[derive(Debug, Args)]
@@ -487,6 +490,9 @@ pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
             let mut body = Map::new();
             insert_opt(&mut body, "InstanceId", &args.instance_id);
             body.insert("Groups".into(), json!(args.groups));
+            if args.flush_flows {
+                body.insert("FlushFlows".into(), json!(true));
+            }
             ("ModifyInstanceAttribute", Value::Object(body))
         }
         Verb::CreateManagedPrefixList(args) => {

@@ -79,6 +79,26 @@ fn map_err(name: &'static str) -> impl FnOnce(MapError) -> DataplaneError {
     move |source| DataplaneError::Map { name, source }
 }
 
+/// How to load the data plane.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub timeouts: CtTimeouts,
+    /// A directory on bpffs to pin maps and links in (None: nothing outlives the process).
+    pub pins: Option<PathBuf>,
+    /// Tracked flows across all workloads; when full, new flows are refused.
+    pub conntrack_capacity: u32,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            timeouts: CtTimeouts::AWS_DEFAULT,
+            pins: None,
+            conntrack_capacity: firewall_common::capacity::CONNTRACK,
+        }
+    }
+}
+
 /// A workload interface with our programs attached.
 struct Attachment {
     ifindex: u32,
@@ -196,10 +216,20 @@ impl Dataplane {
     /// (a directory on bpffs), reuses the maps pinned there and takes over the pinned links of a
     /// previous agent: the new programs replace the old ones in place (`bpf_link_update`), so
     /// enforcement and tracked flows continue without a gap.
-    pub fn load(timeouts: CtTimeouts, pins: Option<&Path>) -> Result<Dataplane> {
-        let pins = pins.map(|dir| dir.join(format!("v{MAP_LAYOUT_VERSION}")));
+    pub fn load(options: &LoadOptions) -> Result<Dataplane> {
+        let LoadOptions {
+            timeouts,
+            pins,
+            conntrack_capacity,
+        } = options;
+        let timeouts = *timeouts;
+        let pins = pins
+            .as_ref()
+            .map(|dir| dir.join(format!("v{MAP_LAYOUT_VERSION}")));
         let mut loader = EbpfLoader::new();
         loader.override_global("CT_TIMEOUTS", &timeouts, true);
+        // A pinned map keeps the size it was created with.
+        loader.map_max_entries("CONNTRACK", *conntrack_capacity);
         let mut restored = false;
         if let Some(dir) = &pins {
             for sub in ["maps", "links"] {

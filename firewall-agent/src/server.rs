@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Idle timeout of established TCP flows in seconds (AWS TcpEstablishedTimeout, 60-432000).
     #[arg(long, default_value_t = 432_000, value_parser = clap::value_parser!(u32).range(60..=432_000))]
     pub tcp_established_timeout: u32,
+    /// Tracked flows across all workloads; when the table is full new flows are refused (and
+    /// counted as `conntrack-full`), established ones are never evicted. Fixed once pinned.
+    #[arg(long, default_value_t = firewall_common::capacity::CONNTRACK)]
+    pub conntrack_capacity: u32,
 }
 
 /// Everything one request may touch, behind one lock: requests apply one at a time.
@@ -65,8 +69,12 @@ impl Agent {
             tcp_established: args.tcp_established_timeout,
             ..CtTimeouts::AWS_DEFAULT
         };
-        let mut dataplane = Dataplane::load(timeouts, Some(&args.bpffs.join("firewall-agent")))
-            .context("loading the data plane")?;
+        let mut dataplane = Dataplane::load(&dataplane::LoadOptions {
+            timeouts,
+            pins: Some(args.bpffs.join("firewall-agent")),
+            conntrack_capacity: args.conntrack_capacity,
+        })
+        .context("loading the data plane")?;
         let compiler_ids = if dataplane.restored() {
             // Same state, same IDs: the first apply after a restart then changes nothing.
             let mut ids = store
@@ -164,14 +172,14 @@ impl Agent {
     }
 }
 
-/// Takes our `FlushFlows` request member (revoke only) out of the AWS request.
+/// Takes our `FlushFlows` request member (revoke and group changes) out of the AWS request.
 fn take_flush_flows(action: &str, mut request: Value) -> ApiResult<(Value, bool)> {
     let Some(flag) = request.as_object_mut().and_then(|o| o.remove("FlushFlows")) else {
         return Ok((request, false));
     };
     if !matches!(
         action,
-        "RevokeSecurityGroupIngress" | "RevokeSecurityGroupEgress"
+        "RevokeSecurityGroupIngress" | "RevokeSecurityGroupEgress" | "ModifyInstanceAttribute"
     ) {
         return Err(ApiError::new(
             "InvalidParameterCombination",

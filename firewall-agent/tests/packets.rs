@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use firewall_agent::dataplane::programs;
+use firewall_agent::dataplane::{LoadOptions, programs};
 use serde_json::json;
 
 #[test]
@@ -402,5 +402,76 @@ fn only_a_syn_opens_a_tcp_flow_so_a_mid_stream_segment_tracks_nothing() {
             PASS,
             "a SYN did"
         );
+    });
+}
+
+fn options(conntrack_capacity: u32, timeouts: firewall_common::CtTimeouts) -> LoadOptions {
+    LoadOptions {
+        timeouts,
+        pins: None,
+        conntrack_capacity,
+    }
+}
+
+#[test]
+fn a_full_conntrack_table_refuses_new_flows_and_keeps_established_ones() {
+    in_private_netns(|| {
+        let opts = options(2, firewall_common::CtTimeouts::AWS_DEFAULT);
+        let mut h = Harness::with_options(&opts, |s| vec![create_group(s, "client", json!([]))]);
+        assert_eq!(h.outbound(&tcp(WORKLOAD, 1, "192.0.2.1", 80, SYN)), PASS);
+        assert_eq!(h.outbound(&tcp(WORKLOAD, 2, "192.0.2.1", 80, SYN)), PASS);
+        assert_eq!(
+            h.outbound(&tcp(WORKLOAD, 3, "192.0.2.1", 80, SYN)),
+            DROP,
+            "table full: fail closed"
+        );
+        assert_eq!(h.dataplane.counters().unwrap().drops["conntrack-full"], 1);
+        assert_eq!(
+            h.inbound(&tcp("192.0.2.1", 80, WORKLOAD, 1, SYN | ACK)),
+            PASS,
+            "established flows keep going"
+        );
+        assert_eq!(h.dataplane.tracked_flows(), 2);
+    });
+}
+
+#[test]
+fn idle_flows_expire_udp_streams_live_longer_and_the_agent_collects_them() {
+    in_private_netns(|| {
+        let timeouts = firewall_common::CtTimeouts {
+            udp: 1,
+            udp_stream: 3,
+            ..firewall_common::CtTimeouts::AWS_DEFAULT
+        };
+        let mut h = Harness::with_options(&options(1024, timeouts), |s| {
+            vec![create_group(s, "client", json!([]))]
+        });
+        // One request/response: 1 s idle timeout.
+        assert_eq!(h.outbound(&udp(WORKLOAD, 5000, "192.0.2.53", 53)), PASS);
+        assert_eq!(h.inbound(&udp("192.0.2.53", 53, WORKLOAD, 5000)), PASS);
+        // A second request makes it a stream: 3 s.
+        assert_eq!(h.outbound(&udp(WORKLOAD, 6000, "192.0.2.53", 53)), PASS);
+        assert_eq!(h.inbound(&udp("192.0.2.53", 53, WORKLOAD, 6000)), PASS);
+        assert_eq!(h.outbound(&udp(WORKLOAD, 6000, "192.0.2.53", 53)), PASS);
+        std::thread::sleep(std::time::Duration::from_millis(1300));
+        assert_eq!(
+            h.inbound(&udp("192.0.2.53", 53, WORKLOAD, 5000)),
+            DROP,
+            "expired after 1 s idle"
+        );
+        assert_eq!(
+            h.inbound(&udp("192.0.2.53", 53, WORKLOAD, 6000)),
+            PASS,
+            "a stream lives 3 s"
+        );
+        assert_eq!(h.outbound(&udp(WORKLOAD, 7000, "192.0.2.53", 53)), PASS);
+        assert_eq!(h.dataplane.tracked_flows(), 2);
+        std::thread::sleep(std::time::Duration::from_millis(1300));
+        assert_eq!(
+            h.dataplane.collect_expired_flows().unwrap(),
+            1,
+            "the idle 7000 flow"
+        );
+        assert_eq!(h.dataplane.tracked_flows(), 1, "the stream is still live");
     });
 }

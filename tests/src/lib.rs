@@ -400,8 +400,10 @@ impl Agent {
             "--interface",
             &workload.host_if,
         ];
-        args.push("--security-group-ids");
-        args.extend_from_slice(groups);
+        if !groups.is_empty() {
+            args.push("--security-group-ids");
+            args.extend_from_slice(groups);
+        }
         let out = self.cli(&args);
         out["Instances"][0]["InstanceId"]
             .as_str()

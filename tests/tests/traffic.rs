@@ -283,6 +283,8 @@ fn stop_cuts_all_traffic_start_restores_it_and_group_changes_apply_live() {
 
     agent.cli(&["stop-instances", "--instance-ids", &a_id]);
     agent.cli(&["start-instances", "--instance-ids", &a_id]);
+    let mut tracked = tests::tcp_connect(&a.ns, b.ip, 8080, SHORT).expect("connects");
+    assert!(tests::echoes(&mut tracked, "hello\n"));
     agent.cli(&[
         "modify-instance-attribute",
         "--instance-id",
@@ -291,6 +293,29 @@ fn stop_cuts_all_traffic_start_restores_it_and_group_changes_apply_live() {
         &plain,
     ]);
     assert!(!tcp_round_trip(&a.ns, b.ip, 8080, SHORT), "A left lb");
+    assert!(
+        tests::echoes(&mut tracked, "still\n"),
+        "its tracked flow survives (AWS)"
+    );
+    agent.cli(&[
+        "modify-instance-attribute",
+        "--instance-id",
+        &a_id,
+        "--groups",
+        &lb,
+    ]);
+    agent.cli(&[
+        "modify-instance-attribute",
+        "--instance-id",
+        &a_id,
+        "--groups",
+        &plain,
+        "--flush-flows",
+    ]);
+    assert!(
+        !tests::echoes(&mut tracked, "cut?\n"),
+        "--flush-flows cuts it"
+    );
 }
 
 #[test]
@@ -369,4 +394,29 @@ fn prefix_list_edits_apply_to_referencing_rules_at_once() {
         .try_cli(&["delete-managed-prefix-list", "--prefix-list-id", &list])
         .unwrap_err();
     assert_eq!(err.code(), "DependencyViolation");
+}
+
+#[test]
+fn the_default_group_lets_its_members_talk_to_each_other_through_its_self_reference() {
+    let topo = Topology::new(&["172.31.34.10", "172.31.35.10", "172.31.36.10"]);
+    let (a, b, outsider) = (&topo.workloads[0], &topo.workloads[1], &topo.workloads[2]);
+    let agent = Agent::start(&topo.host);
+    // No --security-group-ids: the VPC's default group.
+    agent.run_instance(a, &[]);
+    agent.run_instance(b, &[]);
+    let other = agent.create_group("other");
+    agent.run_instance(outsider, &[&other]);
+    let _b4 = EchoServer::tcp(&b.ns, b.ip, 12345);
+    let _b6 = EchoServer::tcp(&b.ns, b.ip6, 12345);
+
+    assert!(
+        tcp_round_trip(&a.ns, b.ip, 12345, SHORT),
+        "member to member, any port"
+    );
+    assert!(tcp_round_trip(&a.ns, b.ip6, 12345, SHORT), "and over IPv6");
+    assert!(ping(&a.ns, b.ip, SHORT), "any protocol");
+    assert!(
+        !tcp_round_trip(&outsider.ns, b.ip, 12345, SHORT),
+        "not a member"
+    );
 }

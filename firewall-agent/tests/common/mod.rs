@@ -5,10 +5,9 @@
 use aya::programs::{TestRun as _, TestRunOptions};
 use firewall_agent::{
     compiler::{self, Ids},
-    dataplane::{Dataplane, programs},
+    dataplane::{Dataplane, LoadOptions, programs},
     model::{RandomIds, State, ops::dispatch},
 };
-use firewall_common::CtTimeouts;
 use serde_json::{Value, json};
 
 pub const PASS: u32 = u32::MAX; // TCX_NEXT (-1): no objection
@@ -123,6 +122,13 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(setup: impl FnOnce(&mut State) -> Vec<String>) -> Harness {
+        Self::with_options(&LoadOptions::default(), setup)
+    }
+
+    pub fn with_options(
+        options: &LoadOptions,
+        setup: impl FnOnce(&mut State) -> Vec<String>,
+    ) -> Harness {
         let mut state = State::initial(&mut RandomIds);
         let groups = setup(&mut state);
         call(
@@ -134,7 +140,7 @@ impl Harness {
             }),
         );
         let mut harness = Harness {
-            dataplane: Dataplane::load(CtTimeouts::AWS_DEFAULT, None).expect("load"),
+            dataplane: Dataplane::load(options).expect("load"),
             state,
             ids: Ids::default(),
             last: compiler::Desired::default(),
