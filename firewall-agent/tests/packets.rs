@@ -475,3 +475,94 @@ fn idle_flows_expire_udp_streams_live_longer_and_the_agent_collects_them() {
         assert_eq!(h.dataplane.tracked_flows(), 1, "the stream is still live");
     });
 }
+
+#[test]
+fn other_protocols_ignore_ports_and_are_tracked_by_addresses_and_protocol() {
+    in_private_netns(|| {
+        let mut h = Harness::new(|s| {
+            vec![create_group(
+                s,
+                "gre",
+                json!([{"IpProtocol": "47", "FromPort": 1, "ToPort": 2, "IpRanges": [{"CidrIp": "192.0.2.0/24"}]}]),
+            )]
+        });
+        let gre = |src: &str, dst: &str| frame(src, dst, 47, vec![0u8; 8]);
+        assert_eq!(
+            h.inbound(&gre("192.0.2.1", WORKLOAD)),
+            PASS,
+            "protocol 47, ports ignored"
+        );
+        assert_eq!(
+            h.inbound(&frame("192.0.2.1", WORKLOAD, 50, vec![0u8; 8])),
+            DROP,
+            "protocol 50 has no rule"
+        );
+        // The workload answers the tracked pseudo-flow; a reply needs no outbound rule ...
+        h.change("RevokeSecurityGroupEgress", json!({"GroupId": h.state.groups.values().find(|g| g.name == "gre").unwrap().id.clone(),
+            "IpPermissions": [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}]}));
+        assert_eq!(
+            h.outbound(&gre(WORKLOAD, "192.0.2.1")),
+            PASS,
+            "same addresses and protocol"
+        );
+        assert_eq!(
+            h.outbound(&gre(WORKLOAD, "192.0.2.2")),
+            DROP,
+            "other address"
+        );
+    });
+}
+
+#[test]
+fn neighbour_discovery_and_dhcp_are_never_filtered() {
+    in_private_netns(|| {
+        let mut h = Harness::new(|s| {
+            let id = create_group(s, "closed", json!([]));
+            call(
+                s,
+                "RevokeSecurityGroupEgress",
+                json!({"GroupId": id, "IpPermissions": [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}]}),
+            );
+            vec![id]
+        });
+        // No rule in either direction.
+        assert_eq!(h.outbound(&tcp(WORKLOAD, 1, "192.0.2.1", 80, SYN)), DROP);
+        for icmp_type in [133, 134, 135, 136, 137] {
+            assert_eq!(
+                h.inbound(&icmp("fe80::1", WORKLOAD6, 58, icmp_type, 0, 0)),
+                PASS,
+                "ND type {icmp_type} in"
+            );
+            assert_eq!(
+                h.outbound(&icmp(WORKLOAD6, "fe80::1", 58, icmp_type, 0, 0)),
+                PASS,
+                "ND type {icmp_type} out"
+            );
+        }
+        assert_eq!(
+            h.outbound(&udp(WORKLOAD, 68, "255.255.255.255", 67)),
+            PASS,
+            "DHCP discover"
+        );
+        assert_eq!(
+            h.inbound(&udp("172.31.0.1", 67, WORKLOAD, 68)),
+            PASS,
+            "DHCP offer"
+        );
+        assert_eq!(
+            h.outbound(&udp(WORKLOAD6, 546, "ff02::1:2", 547)),
+            PASS,
+            "DHCPv6 solicit"
+        );
+        assert_eq!(
+            h.inbound(&udp("fe80::1", 547, WORKLOAD6, 546)),
+            PASS,
+            "DHCPv6 advertise"
+        );
+        assert_eq!(
+            h.inbound(&udp("192.0.2.1", 67, WORKLOAD, 69)),
+            DROP,
+            "only the DHCP port pair"
+        );
+    });
+}
