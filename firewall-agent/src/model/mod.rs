@@ -2,10 +2,13 @@
 //! (workloads) they are attached to. Pure: no I/O. Every operation validates fully before it
 //! changes anything and reports failures as AWS error codes ([`ApiError`]).
 
+pub mod launch_templates;
 pub mod ops;
 pub mod prefix_lists;
 pub mod rules;
+pub mod tags;
 pub mod views;
+pub mod vpcs;
 
 use std::{
     collections::BTreeMap,
@@ -68,6 +71,8 @@ pub struct Vpc {
     pub cidr: Ipv4Net,
     pub ipv6_cidr: Option<Ipv6Net>,
     pub is_default: bool,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +155,8 @@ pub struct Instance {
     pub group_ids: Vec<String>,
     /// RFC 3339 launch time.
     pub launch_time: String,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }
 
 /// The whole desired state. Maps are ordered so every describe is deterministic.
@@ -163,6 +170,8 @@ pub struct State {
     pub instances: BTreeMap<String, Instance>,
     #[serde(default)]
     pub prefix_lists: BTreeMap<String, prefix_lists::PrefixList>,
+    #[serde(default)]
+    pub launch_templates: BTreeMap<String, launch_templates::LaunchTemplate>,
 }
 
 impl State {
@@ -176,12 +185,14 @@ impl State {
             groups: BTreeMap::new(),
             instances: BTreeMap::new(),
             prefix_lists: BTreeMap::new(),
+            launch_templates: BTreeMap::new(),
         };
         let vpc = Vpc {
             id: ids.next_id("vpc"),
             cidr: "172.31.0.0/16".parse().expect("constant CIDR"),
             ipv6_cidr: Some("fd00:ec2::/56".parse().expect("constant CIDR")),
             is_default: true,
+            tags: Vec::new(),
         };
         state.add_vpc(vpc, ids);
         state

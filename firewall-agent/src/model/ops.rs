@@ -9,9 +9,12 @@ use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 use super::{
-    ApiError, ApiResult, IdSource, Instance, InstanceState, SecurityGroup, State, Tag,
-    prefix_lists,
-    rules::{IpPermission, Rule, is_aws_text_char, rules_from_permission},
+    ApiError, ApiResult, IdSource, Instance, InstanceState, Peer, SecurityGroup, State, Tag,
+    launch_templates, prefix_lists,
+    rules::{
+        IpPermission, IpRange, Ipv6Range, PrefixListId, Rule, UserIdGroupPair, is_aws_text_char,
+        rules_from_permission,
+    },
     views,
 };
 
@@ -47,6 +50,24 @@ pub fn dispatch(
         "DescribeManagedPrefixLists" => prefix_lists::describe(state, parse(request)?),
         "GetManagedPrefixListEntries" => prefix_lists::get_entries(state, parse(request)?),
         "DeleteManagedPrefixList" => prefix_lists::delete(state, parse(request)?),
+        "CreateVpc" => super::vpcs::create(state, ids, parse(request)?),
+        "DescribeVpcs" => super::vpcs::describe(state, parse(request)?),
+        "DeleteVpc" => super::vpcs::delete(state, parse(request)?),
+        "CreateTags" => super::tags::create(state, parse(request)?),
+        "DeleteTags" => super::tags::delete(state, parse(request)?),
+        "DescribeTags" => super::tags::describe(state, parse(request)?),
+        "CreateLaunchTemplate" => launch_templates::create(state, ids, parse(request)?),
+        "DescribeLaunchTemplates" => launch_templates::describe(state, parse(request)?),
+        "DeleteLaunchTemplate" => launch_templates::delete(state, parse(request)?),
+        "CopySecurityGroup" => copy_security_group(state, ids, parse(request)?),
+        "ModifySecurityGroupRules" => modify_security_group_rules(state, parse(request)?),
+        "UpdateSecurityGroupRuleDescriptionsIngress" => {
+            update_descriptions(state, parse(request)?, false)
+        }
+        "UpdateSecurityGroupRuleDescriptionsEgress" => {
+            update_descriptions(state, parse(request)?, true)
+        }
+        "DescribeSecurityGroupReferences" => describe_references(state, parse(request)?),
         other => Err(ApiError::new(
             "InvalidAction",
             format!("The action {other} is not valid for this web service."),
@@ -335,6 +356,8 @@ struct DescribeSecurityGroupsRequest {
     group_names: Vec<String>,
     #[serde(default)]
     filters: Vec<Filter>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
 }
 
 /// AWS filter values may use `*` and `?` wildcards.
@@ -353,9 +376,26 @@ fn wildcard_match(pattern: &str, text: &str) -> bool {
     go(&p, &t)
 }
 
-fn group_matches_filter(group: &SecurityGroup, filter: &Filter) -> ApiResult<bool> {
+/// One describe-security-groups filter. Rule filters match when any rule of the direction
+/// matches ("any combination of rules — not necessarily a single rule — match all filters").
+fn group_matches_filter(state: &State, group: &SecurityGroup, filter: &Filter) -> ApiResult<bool> {
     let any = |value: &str| filter.values.iter().any(|v| wildcard_match(v, value));
+    let by_rules = |rules: &[Rule], field: &str| -> ApiResult<bool> {
+        for rule in rules {
+            if rule_matches(state, rule, field, filter)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    };
+    if let Some(field) = filter.name.strip_prefix("egress.ip-permission.") {
+        return by_rules(&group.egress, field);
+    }
+    if let Some(field) = filter.name.strip_prefix("ip-permission.") {
+        return by_rules(&group.ingress, field);
+    }
     Ok(match filter.name.as_str() {
+        "owner-id" => any(&state.account_id),
         "group-id" => any(&group.id),
         "group-name" => any(&group.name),
         "vpc-id" => any(&group.vpc_id),
@@ -374,6 +414,12 @@ fn group_matches_filter(group: &SecurityGroup, filter: &Filter) -> ApiResult<boo
 }
 
 fn describe_security_groups(state: &State, req: DescribeSecurityGroupsRequest) -> ApiResult<Value> {
+    if req.max_results.is_some() && !req.group_ids.is_empty() {
+        return Err(ApiError::new(
+            "InvalidParameterCombination",
+            "The parameter groupIds cannot be used with the parameter maxResults",
+        ));
+    }
     for id in &req.group_ids {
         check_group_id_format(id)?;
         if !state.groups.contains_key(id) {
@@ -409,13 +455,16 @@ fn describe_security_groups(state: &State, req: DescribeSecurityGroupsRequest) -
         }
         let mut keep = true;
         for filter in &req.filters {
-            keep &= group_matches_filter(group, filter)?;
+            keep &= group_matches_filter(state, group, filter)?;
         }
         if keep {
-            out.push(views::security_group(state, group));
+            out.push((group.id.clone(), views::security_group(state, group)));
         }
     }
-    Ok(json!({"SecurityGroups": out}))
+    let (page, token) = paginate(out, req.max_results, req.next_token.as_deref())?;
+    let mut body = serde_json::Map::new();
+    body.insert("SecurityGroups".into(), Value::Array(page));
+    Ok(with_token(body, token))
 }
 
 #[derive(Deserialize)]
@@ -425,6 +474,8 @@ struct DescribeSecurityGroupRulesRequest {
     security_group_rule_ids: Vec<String>,
     #[serde(default)]
     filters: Vec<Filter>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
 }
 
 fn describe_security_group_rules(
@@ -458,6 +509,11 @@ fn describe_security_group_rules(
                     keep &= match filter.name.as_str() {
                         "group-id" => any(&group.id),
                         "security-group-rule-id" => any(&rule.id),
+                        "tag-key" => rule.tags.iter().any(|t| any(&t.key)),
+                        name if name.starts_with("tag:") => rule
+                            .tags
+                            .iter()
+                            .any(|t| t.key == name[4..] && any(&t.value)),
                         other => {
                             return Err(ApiError::invalid_value(format!(
                                 "The filter '{other}' is invalid"
@@ -466,12 +522,18 @@ fn describe_security_group_rules(
                     };
                 }
                 if keep {
-                    out.push(views::security_group_rule(state, group, rule, egress));
+                    out.push((
+                        rule.id.clone(),
+                        views::security_group_rule(state, group, rule, egress),
+                    ));
                 }
             }
         }
     }
-    Ok(json!({"SecurityGroupRules": out}))
+    let (page, token) = paginate(out, req.max_results, req.next_token.as_deref())?;
+    let mut body = serde_json::Map::new();
+    body.insert("SecurityGroupRules".into(), Value::Array(page));
+    Ok(with_token(body, token))
 }
 
 #[derive(Deserialize)]
@@ -524,7 +586,7 @@ fn authorize(
     if req.ip_permissions.is_empty() {
         return Err(ApiError::missing("IpPermissions"));
     }
-    let _rule_tags = tags_for(&req.tag_specifications, "security-group-rule")?;
+    let rule_tags = tags_for(&req.tag_specifications, "security-group-rule")?;
     let vpc_id = state.groups[&group_id].vpc_id.clone();
     let mut new_rules: Vec<Rule> = Vec::new();
     for permission in &req.ip_permissions {
@@ -552,6 +614,7 @@ fn authorize(
 
     for rule in &mut new_rules {
         rule.id = ids.next_id("sgr");
+        rule.tags = rule_tags.clone();
     }
     let group = state.groups.get_mut(&group_id).expect("checked above");
     group.rules_mut(egress).extend(new_rules.iter().cloned());
@@ -657,6 +720,7 @@ struct RunInstancesRequest {
     ipv6_addresses: Vec<Ipv6AddressRequest>,
     /// Ours: the workload's host-side veth.
     host_interface: Option<String>,
+    launch_template: Option<launch_templates::Specification>,
     min_count: Option<u32>,
     max_count: Option<u32>,
 }
@@ -706,8 +770,14 @@ fn run_instances(
         }
     };
 
+    let mut requested = req.security_group_ids.clone();
+    if requested.is_empty()
+        && let Some(spec) = &req.launch_template
+    {
+        requested = launch_templates::groups_for_launch(state, spec)?;
+    }
     let mut group_ids: Vec<String> = Vec::new();
-    for id in &req.security_group_ids {
+    for id in &requested {
         check_group_id_format(id)?;
         if !state.groups.contains_key(id) {
             return Err(group_not_found(id));
@@ -799,6 +869,7 @@ fn run_instances(
         interface,
         group_ids,
         launch_time: ids.now(),
+        tags: Vec::new(),
     };
     let id = instance.id.clone();
     state.instances.insert(id.clone(), instance);
@@ -862,6 +933,423 @@ fn terminate_instances(state: &mut State, req: InstanceIdsRequest) -> ApiResult<
         }));
     }
     Ok(json!({"TerminatingInstances": out}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct CopySecurityGroupRequest {
+    group_id: Option<String>,
+    group_name: Option<String>,
+    description: Option<String>,
+    vpc_id: Option<String>,
+    #[serde(default)]
+    tag_specifications: Vec<TagSpecification>,
+}
+
+/// Ours, the console's "Copy to new security group": a new group (new name required) with the
+/// same rules under new `sgr-` IDs, in the same VPC unless `VpcId` says otherwise. A rule that
+/// references the source group references the copy; other referenced groups must exist in the
+/// target VPC.
+fn copy_security_group(
+    state: &mut State,
+    ids: &mut dyn IdSource,
+    req: CopySecurityGroupRequest,
+) -> ApiResult<Value> {
+    let source_id = req
+        .group_id
+        .as_deref()
+        .ok_or_else(|| ApiError::missing("GroupId"))?;
+    check_group_id_format(source_id)?;
+    let source = state
+        .groups
+        .get(source_id)
+        .ok_or_else(|| group_not_found(source_id))?
+        .clone();
+    let mut next = state.clone();
+    let created = create_security_group(
+        &mut next,
+        ids,
+        CreateSecurityGroupRequest {
+            group_name: req.group_name,
+            description: req.description.or_else(|| Some(source.description.clone())),
+            vpc_id: Some(req.vpc_id.unwrap_or_else(|| source.vpc_id.clone())),
+            tag_specifications: req.tag_specifications,
+        },
+    )?;
+    let new_id = created["GroupId"].as_str().expect("created").to_string();
+    let vpc_id = next.groups[&new_id].vpc_id.clone();
+    let copy_rules = |rules: &[Rule], ids: &mut dyn IdSource| -> ApiResult<Vec<Rule>> {
+        rules
+            .iter()
+            .map(|rule| {
+                let mut copy = rule.clone();
+                copy.id = ids.next_id("sgr");
+                copy.tags = Vec::new();
+                if let Peer::Group(referenced) = &rule.peer {
+                    if *referenced == source.id {
+                        copy.peer = Peer::Group(new_id.clone());
+                    } else if next
+                        .groups
+                        .get(referenced)
+                        .is_none_or(|g| g.vpc_id != vpc_id)
+                    {
+                        return Err(ApiError::new(
+                            "InvalidGroup.NotFound",
+                            format!(
+                                "The security group '{referenced}' does not exist in VPC '{vpc_id}'"
+                            ),
+                        ));
+                    }
+                }
+                Ok(copy)
+            })
+            .collect()
+    };
+    let ingress = copy_rules(&source.ingress, ids)?;
+    let egress = copy_rules(&source.egress, ids)?;
+    check_rule_quota(&next, &ingress)?;
+    check_rule_quota(&next, &egress)?;
+    let group = next.groups.get_mut(&new_id).expect("created");
+    group.ingress = ingress;
+    group.egress = egress;
+    *state = next;
+    Ok(created)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct RuleRequest {
+    ip_protocol: Option<String>,
+    from_port: Option<i64>,
+    to_port: Option<i64>,
+    cidr_ipv4: Option<String>,
+    cidr_ipv6: Option<String>,
+    prefix_list_id: Option<String>,
+    referenced_group_id: Option<String>,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct RuleUpdate {
+    security_group_rule_id: Option<String>,
+    security_group_rule: Option<RuleRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct ModifySecurityGroupRulesRequest {
+    group_id: Option<String>,
+    #[serde(default)]
+    security_group_rules: Vec<RuleUpdate>,
+}
+
+fn peer_kind(peer: &Peer) -> &'static str {
+    match peer {
+        Peer::Cidr4(_) => "IPv4 CIDR",
+        Peer::Cidr6(_) => "IPv6 CIDR",
+        Peer::PrefixList(_) => "prefix list",
+        Peer::Group(_) => "security group",
+    }
+}
+
+/// Changes rules in place: same `sgr-` ID (so the same counters and tags), new protocol, ports,
+/// peer of the same kind, description. All updates or none.
+fn modify_security_group_rules(
+    state: &mut State,
+    req: ModifySecurityGroupRulesRequest,
+) -> ApiResult<Value> {
+    let group_id = target_group_id(state, req.group_id.as_deref(), None)?;
+    if req.security_group_rules.is_empty() {
+        return Err(ApiError::missing("SecurityGroupRule"));
+    }
+    let vpc_id = state.groups[&group_id].vpc_id.clone();
+    let mut group = state.groups[&group_id].clone();
+    for update in &req.security_group_rules {
+        let id = update
+            .security_group_rule_id
+            .as_deref()
+            .ok_or_else(|| ApiError::missing("SecurityGroupRuleId"))?;
+        let spec = update
+            .security_group_rule
+            .as_ref()
+            .ok_or_else(|| ApiError::missing("SecurityGroupRule"))?;
+        let egress = group.egress.iter().any(|r| r.id == id);
+        let Some(existing) = group.rules(egress).iter().find(|r| r.id == id).cloned() else {
+            return Err(ApiError::new(
+                "InvalidSecurityGroupRuleId.NotFound",
+                format!("The security group rule ID '{id}' does not exist"),
+            ));
+        };
+        let protocol = spec.ip_protocol.as_deref().ok_or_else(|| {
+            ApiError::invalid_value("Invalid value 'null' for protocol. VPC security group rules must specify protocols explicitly.")
+        })?;
+        let peers = [
+            &spec.cidr_ipv4,
+            &spec.cidr_ipv6,
+            &spec.prefix_list_id,
+            &spec.referenced_group_id,
+        ]
+        .iter()
+        .filter(|p| p.is_some())
+        .count();
+        match peers {
+            0 => {
+                return Err(ApiError::missing(
+                    "CidrIpv4, CidrIpv6, PrefixListId or ReferencedGroupId",
+                ));
+            }
+            1 => {}
+            _ => {
+                return Err(ApiError::new(
+                    "InvalidParameterCombination",
+                    "Only one of cidrIp, cidrIpv6, prefixListId, or referencedGroupId can be specified",
+                ));
+            }
+        }
+        let description = spec.description.clone();
+        let permission = IpPermission {
+            ip_protocol: Some(protocol.to_string()),
+            from_port: spec.from_port,
+            to_port: spec.to_port,
+            ip_ranges: spec
+                .cidr_ipv4
+                .iter()
+                .map(|c| IpRange {
+                    cidr_ip: Some(c.clone()),
+                    description: description.clone(),
+                })
+                .collect(),
+            ipv6_ranges: spec
+                .cidr_ipv6
+                .iter()
+                .map(|c| Ipv6Range {
+                    cidr_ipv6: Some(c.clone()),
+                    description: description.clone(),
+                })
+                .collect(),
+            prefix_list_ids: spec
+                .prefix_list_id
+                .iter()
+                .map(|p| PrefixListId {
+                    prefix_list_id: Some(p.clone()),
+                    description: description.clone(),
+                })
+                .collect(),
+            user_id_group_pairs: spec
+                .referenced_group_id
+                .iter()
+                .map(|g| UserIdGroupPair {
+                    group_id: Some(g.clone()),
+                    description: description.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+        };
+        let mut updated = rules_from_permission(state, &vpc_id, &permission)?.remove(0);
+        if peer_kind(&updated.peer) != peer_kind(&existing.peer) {
+            return Err(ApiError::invalid_value(format!(
+                "Invalid rule type for security group rule '{id}'. You may not specify a {} for an existing {} rule.",
+                peer_kind(&updated.peer),
+                peer_kind(&existing.peer)
+            )));
+        }
+        updated.id = existing.id.clone();
+        updated.tags = existing.tags.clone();
+        let rules = group.rules_mut(egress);
+        let slot = rules.iter().position(|r| r.id == id).expect("found above");
+        rules[slot] = updated;
+    }
+    for egress in [false, true] {
+        let rules = group.rules(egress);
+        for (i, rule) in rules.iter().enumerate() {
+            if rules[..i].iter().any(|r| r.same_rule(rule)) {
+                return Err(ApiError::new(
+                    "InvalidPermission.Duplicate",
+                    format!(
+                        "the specified rule \"{}\" already exists",
+                        rule.aws_summary()
+                    ),
+                ));
+            }
+        }
+        check_rule_quota(state, rules)?;
+    }
+    state.groups.insert(group_id, group);
+    Ok(json!({"Return": true}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct RuleDescription {
+    security_group_rule_id: Option<String>,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct UpdateDescriptionsRequest {
+    group_id: Option<String>,
+    group_name: Option<String>,
+    #[serde(default)]
+    ip_permissions: Vec<IpPermission>,
+    #[serde(default)]
+    security_group_rule_descriptions: Vec<RuleDescription>,
+}
+
+/// Sets (or, when omitted, removes) rule descriptions, matching rules like revoke does.
+fn update_descriptions(
+    state: &mut State,
+    req: UpdateDescriptionsRequest,
+    egress: bool,
+) -> ApiResult<Value> {
+    let group_id = target_group_id(state, req.group_id.as_deref(), req.group_name.as_deref())?;
+    if req.ip_permissions.is_empty() && req.security_group_rule_descriptions.is_empty() {
+        return Err(ApiError::missing(
+            "IpPermissions or SecurityGroupRuleDescriptions",
+        ));
+    }
+    let vpc_id = state.groups[&group_id].vpc_id.clone();
+    let mut changes: Vec<(String, Option<String>)> = Vec::new();
+    let rules = state.groups[&group_id].rules(egress);
+    for item in &req.security_group_rule_descriptions {
+        let id = item
+            .security_group_rule_id
+            .as_deref()
+            .ok_or_else(|| ApiError::missing("SecurityGroupRuleId"))?;
+        if !rules.iter().any(|r| r.id == id) {
+            return Err(ApiError::new(
+                "InvalidSecurityGroupRuleId.NotFound",
+                format!("The security group rule ID '{id}' does not exist"),
+            ));
+        }
+        let description = item.description.clone().filter(|d| !d.is_empty());
+        if let Some(d) = &description
+            && (d.chars().count() > 255 || !d.chars().all(is_aws_text_char))
+        {
+            return Err(ApiError::invalid_value(format!(
+                "Invalid rule description '{d}'."
+            )));
+        }
+        changes.push((id.to_string(), description));
+    }
+    for permission in &req.ip_permissions {
+        for wanted in rules_from_permission(state, &vpc_id, permission)? {
+            let found = rules.iter().find(|r| r.same_rule(&wanted)).ok_or_else(|| {
+                ApiError::new(
+                    "InvalidPermission.NotFound",
+                    "The specified rule does not exist in this security group.",
+                )
+            })?;
+            changes.push((found.id.clone(), wanted.description.clone()));
+        }
+    }
+    let group = state.groups.get_mut(&group_id).expect("checked above");
+    for (id, description) in changes {
+        if let Some(rule) = group.rules_mut(egress).iter_mut().find(|r| r.id == id) {
+            rule.description = description;
+        }
+    }
+    Ok(json!({"Return": true}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct DescribeReferencesRequest {
+    #[serde(default)]
+    group_id: Vec<String>,
+}
+
+/// The VPCs on the other side of a peering that reference the given groups. There is no VPC
+/// peering here and rules can only reference groups of their own VPC, so the set is empty, as it
+/// is on AWS for groups of an unpeered VPC; the groups themselves are still checked.
+fn describe_references(state: &State, req: DescribeReferencesRequest) -> ApiResult<Value> {
+    if req.group_id.is_empty() {
+        return Err(ApiError::missing("GroupId"));
+    }
+    for id in &req.group_id {
+        check_group_id_format(id)?;
+        state.groups.get(id).ok_or_else(|| group_not_found(id))?;
+    }
+    Ok(json!({"SecurityGroupReferenceSet": []}))
+}
+
+/// Splits a filtered listing into AWS pages: without `MaxResults` everything (and no
+/// `NextToken`); with it, at most that many items after the `NextToken` item.
+fn paginate(
+    items: Vec<(String, Value)>,
+    max_results: Option<i64>,
+    next_token: Option<&str>,
+) -> ApiResult<(Vec<Value>, Option<String>)> {
+    let start = match next_token {
+        None => 0,
+        Some(token) => items
+            .iter()
+            .position(|(id, _)| id == token)
+            .map(|i| i + 1)
+            .ok_or_else(|| {
+                ApiError::invalid_value(format!(
+                    "The value '{token}' for parameter NextToken is invalid."
+                ))
+            })?,
+    };
+    let Some(max) = max_results else {
+        return Ok((
+            items.into_iter().skip(start).map(|(_, v)| v).collect(),
+            None,
+        ));
+    };
+    if !(5..=1000).contains(&max) {
+        return Err(ApiError::invalid_value(format!(
+            "Value ( {max} ) for parameter maxResults is invalid. Expecting a value between 5 and 1000."
+        )));
+    }
+    let page: Vec<(String, Value)> = items.into_iter().skip(start).collect();
+    let more = page.len() > max as usize;
+    let page: Vec<(String, Value)> = page.into_iter().take(max as usize).collect();
+    let token = if more {
+        page.last().map(|(id, _)| id.clone())
+    } else {
+        None
+    };
+    Ok((page.into_iter().map(|(_, v)| v).collect(), token))
+}
+
+fn with_token(mut out: serde_json::Map<String, Value>, token: Option<String>) -> Value {
+    if let Some(token) = token {
+        out.insert("NextToken".into(), json!(token));
+    }
+    Value::Object(out)
+}
+
+/// `ip-permission.*` / `egress.ip-permission.*` filters: whether `rule` matches `field`.
+fn rule_matches(state: &State, rule: &Rule, field: &str, filter: &Filter) -> ApiResult<bool> {
+    let ports = rule.ports.unwrap_or((-1, -1));
+    Ok(match (field, &rule.peer) {
+        ("cidr", Peer::Cidr4(net)) => filter.matches(&net.to_string()),
+        ("ipv6-cidr", Peer::Cidr6(net)) => filter.matches(&net.to_string()),
+        ("prefix-list-id", Peer::PrefixList(id)) => filter.matches(id),
+        ("group-id", Peer::Group(id)) => filter.matches(id),
+        ("group-name", Peer::Group(id)) => state
+            .groups
+            .get(id)
+            .is_some_and(|g| filter.matches(&g.name)),
+        ("user-id", Peer::Group(_)) => filter.matches(&state.account_id),
+        ("cidr" | "ipv6-cidr" | "prefix-list-id" | "group-id" | "group-name" | "user-id", _) => {
+            false
+        }
+        ("from-port", _) => filter.matches(&ports.0.to_string()),
+        ("to-port", _) => filter.matches(&ports.1.to_string()),
+        ("protocol", _) => filter
+            .values
+            .iter()
+            .any(|v| super::Protocol::parse(v).is_ok_and(|p| p == rule.protocol)),
+        (other, _) => {
+            return Err(ApiError::invalid_value(format!(
+                "The filter 'ip-permission.{other}' is invalid"
+            )));
+        }
+    })
 }
 
 /// Stop or start: the states AWS reports (`StoppingInstances` / `StartingInstances`); ours
@@ -1329,6 +1817,293 @@ mod tests {
             "ModifyInstanceAttribute",
             json!({"InstanceId": id, "Groups": [web]}),
             "IncorrectInstanceState",
+        );
+    }
+
+    #[test]
+    fn copy_security_group_copies_rules_under_new_ids_and_maps_self_references() {
+        let mut f = Fixture::new();
+        let web = f.group("web");
+        let lb = f.group("lb");
+        f.ok(
+            "AuthorizeSecurityGroupIngress",
+            json!({"GroupId": web, "IpPermissions": [
+            tcp(80, "10.0.0.0/8"),
+            {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": web}, {"GroupId": lb}]}]}),
+        );
+        let out = f.ok(
+            "CopySecurityGroup",
+            json!({"GroupId": web, "GroupName": "web-copy"}),
+        );
+        let copy = out["GroupId"].as_str().unwrap().to_string();
+        let (a, b) = (&f.state.groups[&web], &f.state.groups[&copy]);
+        assert_eq!(b.description, a.description);
+        assert_eq!(b.ingress.len(), 3);
+        assert!(
+            b.ingress
+                .iter()
+                .all(|r| !a.ingress.iter().any(|o| o.id == r.id)),
+            "new sgr- IDs"
+        );
+        assert!(
+            b.ingress
+                .iter()
+                .any(|r| r.peer == Peer::Group(copy.clone())),
+            "self-reference follows the copy"
+        );
+        assert!(
+            b.ingress.iter().any(|r| r.peer == Peer::Group(lb.clone())),
+            "other references stay"
+        );
+        assert_eq!(b.egress.len(), a.egress.len());
+        f.fails(
+            "CopySecurityGroup",
+            json!({"GroupId": web, "GroupName": "web"}),
+            "InvalidGroup.Duplicate",
+        );
+        let vpc = f.ok("CreateVpc", json!({"CidrBlock": "10.9.0.0/16"}))["Vpc"]["VpcId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        f.fails(
+            "CopySecurityGroup",
+            json!({"GroupId": web, "GroupName": "x", "VpcId": vpc}),
+            "InvalidGroup.NotFound",
+        );
+    }
+
+    #[test]
+    fn modify_security_group_rules_keeps_the_rule_id_and_the_peer_kind() {
+        let mut f = Fixture::new();
+        let web = f.group("web");
+        let out = f.ok("AuthorizeSecurityGroupIngress", json!({"GroupId": web, "IpPermissions": [tcp(80, "10.0.0.0/8"), tcp(81, "10.0.0.0/8")]}));
+        let id = out["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let modify = |rule: Value| json!({"GroupId": web, "SecurityGroupRules": [{"SecurityGroupRuleId": id, "SecurityGroupRule": rule}]});
+        assert_eq!(f.ok("ModifySecurityGroupRules", modify(json!({"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "CidrIpv4": "192.168.0.0/16", "Description": "dns"}))), json!({"Return": true}));
+        let rule = f.state.groups[&web]
+            .ingress
+            .iter()
+            .find(|r| r.id == id)
+            .unwrap();
+        assert_eq!(
+            (
+                rule.protocol.api_name(),
+                rule.ports,
+                rule.description.as_deref()
+            ),
+            ("udp".into(), Some((53, 53)), Some("dns"))
+        );
+        for (rule, code) in [
+            (
+                json!({"FromPort": 1, "ToPort": 1, "CidrIpv4": "10.0.0.0/8"}),
+                "InvalidParameterValue",
+            ),
+            (
+                json!({"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1}),
+                "MissingParameter",
+            ),
+            (
+                json!({"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "CidrIpv4": "10.0.0.0/8", "CidrIpv6": "::/0"}),
+                "InvalidParameterCombination",
+            ),
+            (
+                json!({"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "CidrIpv6": "::/0"}),
+                "InvalidParameterValue",
+            ),
+            (
+                json!({"IpProtocol": "tcp", "FromPort": 81, "ToPort": 81, "CidrIpv4": "10.0.0.0/8"}),
+                "InvalidPermission.Duplicate",
+            ),
+        ] {
+            f.fails("ModifySecurityGroupRules", modify(rule), code);
+        }
+        f.fails("ModifySecurityGroupRules", json!({"GroupId": web, "SecurityGroupRules": [{"SecurityGroupRuleId": "sgr-00000000000000fff", "SecurityGroupRule": {"IpProtocol": "-1", "CidrIpv4": "10.0.0.0/8"}}]}), "InvalidSecurityGroupRuleId.NotFound");
+    }
+
+    #[test]
+    fn rule_descriptions_are_updated_by_id_or_by_matching_permission() {
+        let mut f = Fixture::new();
+        let web = f.group("web");
+        let out = f.ok(
+            "AuthorizeSecurityGroupIngress",
+            json!({"GroupId": web, "IpPermissions": [tcp(80, "10.0.0.0/8")]}),
+        );
+        let id = out["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        f.ok("UpdateSecurityGroupRuleDescriptionsIngress", json!({"GroupId": web, "SecurityGroupRuleDescriptions": [{"SecurityGroupRuleId": id, "Description": "web"}]}));
+        assert_eq!(
+            f.state.groups[&web].ingress[0].description.as_deref(),
+            Some("web")
+        );
+        let described = json!({"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8", "Description": "http"}]});
+        f.ok(
+            "UpdateSecurityGroupRuleDescriptionsIngress",
+            json!({"GroupId": web, "IpPermissions": [described]}),
+        );
+        assert_eq!(
+            f.state.groups[&web].ingress[0].description.as_deref(),
+            Some("http")
+        );
+        f.ok(
+            "UpdateSecurityGroupRuleDescriptionsIngress",
+            json!({"GroupId": web, "IpPermissions": [tcp(80, "10.0.0.0/8")]}),
+        );
+        assert_eq!(
+            f.state.groups[&web].ingress[0].description, None,
+            "omitted description removes it"
+        );
+        f.fails(
+            "UpdateSecurityGroupRuleDescriptionsIngress",
+            json!({"GroupId": web, "IpPermissions": [tcp(81, "10.0.0.0/8")]}),
+            "InvalidPermission.NotFound",
+        );
+        f.fails(
+            "UpdateSecurityGroupRuleDescriptionsEgress",
+            json!({"GroupId": web, "SecurityGroupRuleDescriptions": [{"SecurityGroupRuleId": id}]}),
+            "InvalidSecurityGroupRuleId.NotFound",
+        );
+        assert_eq!(
+            f.ok("DescribeSecurityGroupReferences", json!({"GroupId": [web]})),
+            json!({"SecurityGroupReferenceSet": []})
+        );
+        f.fails(
+            "DescribeSecurityGroupReferences",
+            json!({"GroupId": ["sg-00000000000000fff"]}),
+            "InvalidGroup.NotFound",
+        );
+    }
+
+    #[test]
+    fn rule_filters_match_any_rule_of_the_direction_and_pages_follow_next_token() {
+        let mut f = Fixture::new();
+        let web = f.group("web");
+        let db = f.group("db");
+        f.ok("AuthorizeSecurityGroupIngress", json!({"GroupId": web, "IpPermissions": [tcp(80, "10.0.0.0/8"), {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "UserIdGroupPairs": [{"GroupId": db}]}]}));
+        let names = |out: Value| -> Vec<String> {
+            out["SecurityGroups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g["GroupName"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let filter =
+            |name: &str, value: &str| json!({"Filters": [{"Name": name, "Values": [value]}]});
+        assert_eq!(
+            names(f.ok(
+                "DescribeSecurityGroups",
+                filter("ip-permission.from-port", "80")
+            )),
+            ["web"]
+        );
+        assert_eq!(
+            names(f.ok(
+                "DescribeSecurityGroups",
+                filter("ip-permission.protocol", "6")
+            )),
+            ["web"],
+            "6 is tcp"
+        );
+        assert_eq!(
+            names(f.ok(
+                "DescribeSecurityGroups",
+                filter("ip-permission.group-name", "db")
+            )),
+            ["web"]
+        );
+        assert_eq!(
+            names(f.ok(
+                "DescribeSecurityGroups",
+                filter("ip-permission.cidr", "10.0.0.0/8")
+            )),
+            ["web"]
+        );
+        // Two filters matched by two different rules of the same group.
+        let both = json!({"Filters": [{"Name": "ip-permission.cidr", "Values": ["10.0.0.0/8"]}, {"Name": "ip-permission.protocol", "Values": ["udp"]}]});
+        assert_eq!(names(f.ok("DescribeSecurityGroups", both)), ["web"]);
+        assert_eq!(
+            names(f.ok(
+                "DescribeSecurityGroups",
+                filter("egress.ip-permission.cidr", "0.0.0.0/0")
+            ))
+            .len(),
+            3
+        );
+
+        for i in 0..6 {
+            f.group(&format!("g{i}"));
+        }
+        let first = f.ok("DescribeSecurityGroups", json!({"MaxResults": 5}));
+        assert_eq!(first["SecurityGroups"].as_array().unwrap().len(), 5);
+        let token = first["NextToken"].as_str().unwrap().to_string();
+        let second = f.ok(
+            "DescribeSecurityGroups",
+            json!({"MaxResults": 5, "NextToken": token}),
+        );
+        assert_eq!(
+            second["SecurityGroups"].as_array().unwrap().len(),
+            4,
+            "9 groups in all"
+        );
+        assert!(second.get("NextToken").is_none());
+        assert!(
+            f.ok("DescribeSecurityGroups", json!({}))
+                .get("NextToken")
+                .is_none(),
+            "no pagination without MaxResults"
+        );
+        f.fails(
+            "DescribeSecurityGroups",
+            json!({"MaxResults": 4}),
+            "InvalidParameterValue",
+        );
+        f.fails(
+            "DescribeSecurityGroups",
+            json!({"MaxResults": 5, "GroupIds": [web]}),
+            "InvalidParameterCombination",
+        );
+    }
+
+    #[test]
+    fn run_instances_takes_its_groups_from_a_launch_template() {
+        let mut f = Fixture::new();
+        let web = f.group("web");
+        let out = f.ok("CreateLaunchTemplate", json!({"LaunchTemplateName": "web-tier", "LaunchTemplateData": {"SecurityGroupIds": [web], "ImageId": "ami-1"}}));
+        let lt = out["LaunchTemplate"]["LaunchTemplateId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(out["LaunchTemplate"]["LatestVersionNumber"], 1);
+        f.fails(
+            "CreateLaunchTemplate",
+            json!({"LaunchTemplateName": "web-tier", "LaunchTemplateData": {}}),
+            "InvalidLaunchTemplateName.AlreadyExistsException",
+        );
+        f.fails(
+            "CreateLaunchTemplate",
+            json!({"LaunchTemplateName": "x", "LaunchTemplateData": {}}),
+            "InvalidLaunchTemplateName.MalformedException",
+        );
+        let out = f.ok("RunInstances", json!({"LaunchTemplate": {"LaunchTemplateName": "web-tier"}, "PrivateIpAddress": "172.31.0.9", "HostInterface": "v1"}));
+        assert_eq!(
+            out["Instances"][0]["SecurityGroups"][0]["GroupId"],
+            web.as_str()
+        );
+        f.fails("RunInstances", json!({"LaunchTemplate": {"LaunchTemplateId": lt, "Version": "2"}, "PrivateIpAddress": "172.31.0.8", "HostInterface": "v2"}), "InvalidLaunchTemplateId.VersionNotFound");
+        f.fails(
+            "DescribeLaunchTemplates",
+            json!({"LaunchTemplateIds": ["lt-00000000000000fff"]}),
+            "InvalidLaunchTemplateId.NotFound",
+        );
+        f.ok("DeleteLaunchTemplate", json!({"LaunchTemplateId": lt}));
+        assert_eq!(
+            f.ok("DescribeLaunchTemplates", json!({})),
+            json!({"LaunchTemplates": []})
         );
     }
 

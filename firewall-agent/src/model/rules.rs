@@ -78,6 +78,8 @@ pub struct Rule {
     pub ports: Option<(i32, i32)>,
     pub peer: Peer,
     pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<super::Tag>,
 }
 
 impl Rule {
@@ -88,6 +90,7 @@ impl Rule {
             ports: None,
             peer,
             description: None,
+            tags: Vec::new(),
         }
     }
 
@@ -256,6 +259,7 @@ pub fn rules_from_permission(
             ports,
             peer,
             description,
+            tags: Vec::new(),
         })
         .collect())
 }

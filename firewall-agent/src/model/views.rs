@@ -136,7 +136,7 @@ pub fn security_group_rule(
     if let Some(d) = &rule.description {
         out.insert("Description".into(), json!(d));
     }
-    out.insert("Tags".into(), json!([]));
+    out.insert("Tags".into(), tags(&rule.tags));
     out.insert(
         "SecurityGroupRuleArn".into(),
         json!(state.rule_arn(&rule.id)),
