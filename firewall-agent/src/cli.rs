@@ -58,6 +58,34 @@ pub enum Verb {
     DeleteManagedPrefixList(PrefixListId),
     /// Shows the data plane's drop and pass counters and the number of tracked flows (ours).
     GetDataplaneStatistics,
+    /// Creates a VPC (with its default security group).
+    CreateVpc(CreateVpc),
+    /// Describes VPCs.
+    DescribeVpcs(DescribeVpcs),
+    /// Deletes a VPC that holds nothing but its default group.
+    DeleteVpc(VpcId),
+    /// Adds or overwrites tags on resources.
+    CreateTags(ChangeTags),
+    /// Removes tags from resources.
+    DeleteTags(ChangeTags),
+    /// Describes tags.
+    DescribeTags(FiltersOnly),
+    /// Creates a launch template (its security groups are used by run-instances --launch-template).
+    CreateLaunchTemplate(CreateLaunchTemplate),
+    /// Describes launch templates.
+    DescribeLaunchTemplates(DescribeLaunchTemplates),
+    /// Deletes a launch template.
+    DeleteLaunchTemplate(LaunchTemplateRef),
+    /// Ours (the console's "copy to new security group"): a new group with the same rules.
+    CopySecurityGroup(CopySecurityGroup),
+    /// Changes rules in place (same sgr- ID).
+    ModifySecurityGroupRules(ModifySecurityGroupRules),
+    /// Sets inbound rule descriptions.
+    UpdateSecurityGroupRuleDescriptionsIngress(UpdateDescriptions),
+    /// Sets outbound rule descriptions.
+    UpdateSecurityGroupRuleDescriptionsEgress(UpdateDescriptions),
+    /// Describes the VPCs (across peerings) that reference the groups.
+    DescribeSecurityGroupReferences(GroupIdList),
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +118,11 @@ pub struct DescribeSecurityGroups {
     /// `Name=group-name,Values=web,db` (repeatable) or JSON.
     #[arg(long, num_args = 1..)]
     filters: Vec<String>,
+    /// Page size (5-1000); without it, everything in one answer.
+    #[arg(long)]
+    max_results: Option<i64>,
+    #[arg(long)]
+    next_token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +131,129 @@ pub struct DescribeSecurityGroupRules {
     security_group_rule_ids: Vec<String>,
     #[arg(long, num_args = 1..)]
     filters: Vec<String>,
+    #[arg(long)]
+    max_results: Option<i64>,
+    #[arg(long)]
+    next_token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateVpc {
+    #[arg(long)]
+    cidr_block: Option<String>,
+    #[arg(long)]
+    amazon_provided_ipv6_cidr_block: bool,
+    #[arg(long)]
+    instance_tenancy: Option<String>,
+    #[arg(long)]
+    tag_specifications: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeVpcs {
+    #[arg(long, num_args = 1..)]
+    vpc_ids: Vec<String>,
+    #[arg(long, num_args = 1..)]
+    filters: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VpcId {
+    #[arg(long)]
+    vpc_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChangeTags {
+    #[arg(long, num_args = 1..)]
+    resources: Vec<String>,
+    /// `Key=env,Value=prod` (repeatable) or JSON.
+    #[arg(long, num_args = 1..)]
+    tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FiltersOnly {
+    #[arg(long, num_args = 1..)]
+    filters: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateLaunchTemplate {
+    #[arg(long)]
+    launch_template_name: Option<String>,
+    #[arg(long)]
+    version_description: Option<String>,
+    /// JSON, e.g. '{"SecurityGroupIds":["sg-…"]}' (or file://path).
+    #[arg(long)]
+    launch_template_data: Option<String>,
+    #[arg(long)]
+    tag_specifications: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeLaunchTemplates {
+    #[arg(long, num_args = 1..)]
+    launch_template_ids: Vec<String>,
+    #[arg(long, num_args = 1..)]
+    launch_template_names: Vec<String>,
+    #[arg(long, num_args = 1..)]
+    filters: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LaunchTemplateRef {
+    #[arg(long)]
+    launch_template_id: Option<String>,
+    #[arg(long)]
+    launch_template_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CopySecurityGroup {
+    /// The group to copy.
+    #[arg(long)]
+    group_id: Option<String>,
+    /// The new group's name.
+    #[arg(long)]
+    group_name: Option<String>,
+    /// Defaults to the source group's description.
+    #[arg(long)]
+    description: Option<String>,
+    /// Defaults to the source group's VPC.
+    #[arg(long)]
+    vpc_id: Option<String>,
+    #[arg(long)]
+    tag_specifications: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModifySecurityGroupRules {
+    #[arg(long)]
+    group_id: Option<String>,
+    /// JSON: '[{"SecurityGroupRuleId":"sgr-…","SecurityGroupRule":{"IpProtocol":"tcp",…}}]'.
+    #[arg(long)]
+    security_group_rules: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateDescriptions {
+    #[arg(long)]
+    group_id: Option<String>,
+    #[arg(long)]
+    group_name: Option<String>,
+    /// JSON list of IpPermission, matched like revoke.
+    #[arg(long)]
+    ip_permissions: Option<String>,
+    /// `SecurityGroupRuleId=sgr-…,Description=…` (repeatable) or JSON.
+    #[arg(long, num_args = 1..)]
+    security_group_rule_descriptions: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GroupIdList {
+    #[arg(long, num_args = 1..)]
+    group_id: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +309,9 @@ pub struct RunInstances {
     image_id: Option<String>,
     #[arg(long)]
     count: Option<u32>,
+    /// `LaunchTemplateId=lt-…,Version=1` or `LaunchTemplateName=…` (or JSON).
+    #[arg(long)]
+    launch_template: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -221,6 +380,17 @@ pub struct PrefixListEntries {
 pub struct PrefixListId {
     #[arg(long)]
     prefix_list_id: Option<String>,
+}
+
+fn page_options(
+    body: &mut Map<String, Value>,
+    max_results: Option<i64>,
+    next_token: &Option<String>,
+) {
+    if let Some(max) = max_results {
+        body.insert("MaxResults".into(), json!(max));
+    }
+    insert_opt(body, "NextToken", next_token);
 }
 
 /// AWS shorthand for a list of structures (`Key=Value,Key=Value`, one item per argument) or JSON.
@@ -429,6 +599,7 @@ pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
             if !args.filters.is_empty() {
                 body.insert("Filters".into(), filters(&args.filters)?);
             }
+            page_options(&mut body, args.max_results, &args.next_token);
             ("DescribeSecurityGroups", Value::Object(body))
         }
         Verb::DescribeSecurityGroupRules(args) => {
@@ -442,6 +613,7 @@ pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
             if !args.filters.is_empty() {
                 body.insert("Filters".into(), filters(&args.filters)?);
             }
+            page_options(&mut body, args.max_results, &args.next_token);
             ("DescribeSecurityGroupRules", Value::Object(body))
         }
         Verb::AuthorizeSecurityGroupIngress(c) => (
@@ -468,6 +640,10 @@ pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
                 body.insert("Ipv6Addresses".into(), json!([{"Ipv6Address": v6}]));
             }
             insert_opt(&mut body, "HostInterface", &args.interface);
+            if let Some(template) = &args.launch_template {
+                let spec = structures("launch-template", std::slice::from_ref(template))?;
+                body.insert("LaunchTemplate".into(), spec[0].clone());
+            }
             let count = args.count.unwrap_or(1);
             body.insert("MinCount".into(), json!(count));
             body.insert("MaxCount".into(), json!(count));
@@ -561,6 +737,152 @@ pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
             ("DeleteManagedPrefixList", Value::Object(body))
         }
         Verb::GetDataplaneStatistics => ("GetDataplaneStatistics", json!({})),
+        Verb::CreateVpc(args) => {
+            let mut body = Map::new();
+            insert_opt(&mut body, "CidrBlock", &args.cidr_block);
+            if args.amazon_provided_ipv6_cidr_block {
+                body.insert("AmazonProvidedIpv6CidrBlock".into(), json!(true));
+            }
+            insert_opt(&mut body, "InstanceTenancy", &args.instance_tenancy);
+            if let Some(tags) = &args.tag_specifications {
+                body.insert(
+                    "TagSpecifications".into(),
+                    json_param("tag-specifications", tags)?,
+                );
+            }
+            ("CreateVpc", Value::Object(body))
+        }
+        Verb::DescribeVpcs(args) => {
+            let mut body = Map::new();
+            if !args.vpc_ids.is_empty() {
+                body.insert("VpcIds".into(), json!(args.vpc_ids));
+            }
+            if !args.filters.is_empty() {
+                body.insert("Filters".into(), filters(&args.filters)?);
+            }
+            ("DescribeVpcs", Value::Object(body))
+        }
+        Verb::DeleteVpc(args) => {
+            let mut body = Map::new();
+            insert_opt(&mut body, "VpcId", &args.vpc_id);
+            ("DeleteVpc", Value::Object(body))
+        }
+        Verb::CreateTags(args) | Verb::DeleteTags(args) => {
+            let action = if matches!(verb, Verb::CreateTags(_)) {
+                "CreateTags"
+            } else {
+                "DeleteTags"
+            };
+            let mut body = Map::new();
+            body.insert("Resources".into(), json!(args.resources));
+            if !args.tags.is_empty() {
+                body.insert("Tags".into(), structures("tags", &args.tags)?);
+            }
+            (action, Value::Object(body))
+        }
+        Verb::DescribeTags(args) => {
+            let mut body = Map::new();
+            if !args.filters.is_empty() {
+                body.insert("Filters".into(), filters(&args.filters)?);
+            }
+            ("DescribeTags", Value::Object(body))
+        }
+        Verb::CreateLaunchTemplate(args) => {
+            let mut body = Map::new();
+            insert_opt(&mut body, "LaunchTemplateName", &args.launch_template_name);
+            insert_opt(&mut body, "VersionDescription", &args.version_description);
+            if let Some(data) = &args.launch_template_data {
+                body.insert(
+                    "LaunchTemplateData".into(),
+                    json_param("launch-template-data", data)?,
+                );
+            }
+            if let Some(tags) = &args.tag_specifications {
+                body.insert(
+                    "TagSpecifications".into(),
+                    json_param("tag-specifications", tags)?,
+                );
+            }
+            ("CreateLaunchTemplate", Value::Object(body))
+        }
+        Verb::DescribeLaunchTemplates(args) => {
+            let mut body = Map::new();
+            if !args.launch_template_ids.is_empty() {
+                body.insert("LaunchTemplateIds".into(), json!(args.launch_template_ids));
+            }
+            if !args.launch_template_names.is_empty() {
+                body.insert(
+                    "LaunchTemplateNames".into(),
+                    json!(args.launch_template_names),
+                );
+            }
+            if !args.filters.is_empty() {
+                body.insert("Filters".into(), filters(&args.filters)?);
+            }
+            ("DescribeLaunchTemplates", Value::Object(body))
+        }
+        Verb::DeleteLaunchTemplate(args) => {
+            let mut body = Map::new();
+            insert_opt(&mut body, "LaunchTemplateId", &args.launch_template_id);
+            insert_opt(&mut body, "LaunchTemplateName", &args.launch_template_name);
+            ("DeleteLaunchTemplate", Value::Object(body))
+        }
+        Verb::CopySecurityGroup(args) => {
+            let mut body = Map::new();
+            insert_opt(&mut body, "GroupId", &args.group_id);
+            insert_opt(&mut body, "GroupName", &args.group_name);
+            insert_opt(&mut body, "Description", &args.description);
+            insert_opt(&mut body, "VpcId", &args.vpc_id);
+            if let Some(tags) = &args.tag_specifications {
+                body.insert(
+                    "TagSpecifications".into(),
+                    json_param("tag-specifications", tags)?,
+                );
+            }
+            ("CopySecurityGroup", Value::Object(body))
+        }
+        Verb::ModifySecurityGroupRules(args) => {
+            let mut body = Map::new();
+            insert_opt(&mut body, "GroupId", &args.group_id);
+            if let Some(rules) = &args.security_group_rules {
+                body.insert(
+                    "SecurityGroupRules".into(),
+                    json_param("security-group-rules", rules)?,
+                );
+            }
+            ("ModifySecurityGroupRules", Value::Object(body))
+        }
+        Verb::UpdateSecurityGroupRuleDescriptionsIngress(args)
+        | Verb::UpdateSecurityGroupRuleDescriptionsEgress(args) => {
+            let action = if matches!(verb, Verb::UpdateSecurityGroupRuleDescriptionsIngress(_)) {
+                "UpdateSecurityGroupRuleDescriptionsIngress"
+            } else {
+                "UpdateSecurityGroupRuleDescriptionsEgress"
+            };
+            let mut body = Map::new();
+            insert_opt(&mut body, "GroupId", &args.group_id);
+            insert_opt(&mut body, "GroupName", &args.group_name);
+            if let Some(permissions) = &args.ip_permissions {
+                body.insert(
+                    "IpPermissions".into(),
+                    json_param("ip-permissions", permissions)?,
+                );
+            }
+            if !args.security_group_rule_descriptions.is_empty() {
+                body.insert(
+                    "SecurityGroupRuleDescriptions".into(),
+                    structures(
+                        "security-group-rule-descriptions",
+                        &args.security_group_rule_descriptions,
+                    )?,
+                );
+            }
+            (action, Value::Object(body))
+        }
+        Verb::DescribeSecurityGroupReferences(args) => (
+            "DescribeSecurityGroupReferences",
+            json!({"GroupId": args.group_id}),
+        ),
     })
 }
 

@@ -19,7 +19,7 @@ use tokio::sync::Mutex;
 use crate::{
     compiler::{self, Ids},
     dataplane::{self, Dataplane},
-    model::{ApiError, ApiResult, InstanceState, RandomIds, State, ops},
+    model::{ApiError, ApiResult, InstanceState, Quotas, RandomIds, State, ops},
     store::Store,
 };
 
@@ -41,6 +41,12 @@ pub struct ServeArgs {
     /// counted as `conntrack-full`), established ones are never evicted. Fixed once pinned.
     #[arg(long, default_value_t = firewall_common::capacity::CONNTRACK)]
     pub conntrack_capacity: u32,
+    /// Quota: inbound (and, separately, outbound) rules per group per address family.
+    #[arg(long, default_value_t = 60)]
+    pub rules_per_group: usize,
+    /// Quota: security groups per instance.
+    #[arg(long, default_value_t = 5)]
+    pub groups_per_instance: usize,
 }
 
 /// Everything one request may touch, behind one lock: requests apply one at a time.
@@ -57,14 +63,16 @@ impl Agent {
             .with_context(|| format!("creating {}", args.state_dir.display()))?;
         dataplane::ensure_bpffs(&args.bpffs)?;
         let store = Store::open(&args.state_dir.join("state.redb")).context("opening the store")?;
-        let state = match store.load().context("reading the store")? {
+        let mut state = match store.load().context("reading the store")? {
             Some(state) => state,
-            None => {
-                let state = State::initial(&mut RandomIds);
-                store.save(&state).context("saving the initial state")?;
-                state
-            }
+            None => State::initial(&mut RandomIds),
         };
+        // The quotas are configuration: the command line wins over what was stored.
+        state.quotas = Quotas {
+            rules_per_group: args.rules_per_group,
+            groups_per_instance: args.groups_per_instance,
+        };
+        store.save(&state).context("saving the state")?;
         let timeouts = CtTimeouts {
             tcp_established: args.tcp_established_timeout,
             ..CtTimeouts::AWS_DEFAULT

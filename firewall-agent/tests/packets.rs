@@ -566,3 +566,39 @@ fn neighbour_discovery_and_dhcp_are_never_filtered() {
         );
     });
 }
+
+#[test]
+fn a_rule_keeps_its_hit_counter_when_modified_in_place() {
+    in_private_netns(|| {
+        let mut h = Harness::new(|s| {
+            vec![create_group(
+                s,
+                "ssh",
+                json!([{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]),
+            )]
+        });
+        let group = h
+            .state
+            .groups
+            .values()
+            .find(|g| g.name == "ssh")
+            .unwrap()
+            .clone();
+        let rule = group.ingress[0].id.clone();
+        assert_eq!(h.inbound(&tcp("10.0.0.1", 1, WORKLOAD, 22, SYN)), PASS);
+        assert_eq!(h.dataplane.counters().unwrap().rule_hits[&rule], 1);
+        h.change("ModifySecurityGroupRules", json!({"GroupId": group.id, "SecurityGroupRules": [{"SecurityGroupRuleId": rule,
+            "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 2222, "ToPort": 2222, "CidrIpv4": "10.0.0.0/8"}}]}));
+        assert_eq!(
+            h.inbound(&tcp("10.0.0.1", 2, WORKLOAD, 22, SYN)),
+            DROP,
+            "the old port is gone"
+        );
+        assert_eq!(h.inbound(&tcp("10.0.0.1", 3, WORKLOAD, 2222, SYN)), PASS);
+        assert_eq!(
+            h.dataplane.counters().unwrap().rule_hits[&rule],
+            2,
+            "same sgr-, same counter"
+        );
+    });
+}

@@ -284,7 +284,36 @@ impl CliError {
 
 impl Agent {
     pub fn start(ns: &Netns) -> Agent {
-        Self::start_in(ns, std::env::temp_dir().join(unique("fw-agent-")))
+        Self::start_with(ns, &[])
+    }
+
+    /// Starts an agent with extra `serve` options.
+    pub fn start_with(ns: &Netns, options: &[&str]) -> Agent {
+        Self::launch(ns, std::env::temp_dir().join(unique("fw-agent-")), options)
+    }
+
+    /// Kills the agent with SIGKILL (no chance to clean up), keeping its state directory.
+    pub fn kill9(mut self) -> PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.keep_dir = true;
+        self.dir.clone()
+    }
+
+    /// The exact bytes a CLI call prints on stdout (it must succeed).
+    pub fn cli_raw(&self, args: &[&str]) -> String {
+        let out = Command::new(agent_binary())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("running the CLI");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("UTF-8")
     }
 
     /// Stops the agent process and leaves its state directory and bpffs (pinned maps and
@@ -297,6 +326,10 @@ impl Agent {
     /// Starts an agent on `dir`, with a bpffs of its own mounted at `dir/bpffs` (in the test's
     /// mount namespace, so it outlives the agent's `ip netns exec` one).
     pub fn start_in(ns: &Netns, dir: PathBuf) -> Agent {
+        Self::launch(ns, dir, &[])
+    }
+
+    fn launch(ns: &Netns, dir: PathBuf, options: &[&str]) -> Agent {
         let bpffs = dir.join("bpffs");
         std::fs::create_dir_all(&bpffs).expect("agent dir");
         let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
@@ -304,6 +337,8 @@ impl Agent {
             sh(&["mount", "-t", "bpf", "bpf", &bpffs.display().to_string()]);
         }
         let socket = dir.join("agent.sock");
+        // A killed agent leaves its socket behind; wait for the new one's.
+        let _ = std::fs::remove_file(&socket);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -319,6 +354,7 @@ impl Agent {
             .arg(dir.join("state"))
             .arg("--bpffs")
             .arg(&bpffs)
+            .args(options)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
