@@ -247,7 +247,7 @@ async fn call(
             Ok(value) => value,
             Err(e) => {
                 return ApiReply(Err(ApiError::new(
-                    "ValidationError",
+                    "InvalidParameterValue",
                     format!("The request body is not JSON: {e}"),
                 )));
             }

@@ -75,8 +75,22 @@ pub fn dispatch(
     }
 }
 
+/// Reads a request; an unknown member is `UnknownParameter`, a badly typed one
+/// `InvalidParameterValue`, as EC2 answers them.
 fn parse<T: DeserializeOwned>(request: Value) -> ApiResult<T> {
-    serde_json::from_value(request).map_err(|e| ApiError::new("ValidationError", e.to_string()))
+    serde_json::from_value(request).map_err(|e| {
+        let text = e.to_string();
+        match text
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split_once('`'))
+        {
+            Some((name, _)) => ApiError::new(
+                "UnknownParameter",
+                format!("The parameter {name} is not recognized"),
+            ),
+            None => ApiError::invalid_value(format!("The request is malformed: {text}")),
+        }
+    })
 }
 
 #[derive(Deserialize)]
@@ -2105,6 +2119,25 @@ mod tests {
             f.ok("DescribeLaunchTemplates", json!({})),
             json!({"LaunchTemplates": []})
         );
+    }
+
+    #[test]
+    fn a_self_reference_does_not_block_deletion_and_bad_requests_get_ec2_codes() {
+        let mut f = Fixture::new();
+        let web = f.group("web");
+        f.ok("AuthorizeSecurityGroupIngress", json!({"GroupId": web, "IpPermissions": [{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": web}]}]}));
+        f.ok("DeleteSecurityGroup", json!({"GroupId": web}));
+        f.fails(
+            "DescribeSecurityGroups",
+            json!({"GroupIdz": ["sg-1"]}),
+            "UnknownParameter",
+        );
+        f.fails(
+            "CreateSecurityGroup",
+            json!({"GroupName": 5, "Description": "d"}),
+            "InvalidParameterValue",
+        );
+        f.fails("Frobnicate", json!({}), "InvalidAction");
     }
 
     #[test]
