@@ -58,6 +58,8 @@ pub enum Verb {
     DeleteManagedPrefixList(PrefixListId),
     /// Shows the data plane's drop and pass counters and the number of tracked flows (ours).
     GetDataplaneStatistics,
+    /// Ours: the same policy as an nftables ruleset (`nft -f` loads it).
+    Export(Export),
     /// Creates a VPC (with its default security group).
     CreateVpc(CreateVpc),
     /// Describes VPCs.
@@ -135,6 +137,16 @@ pub struct DescribeSecurityGroupRules {
     max_results: Option<i64>,
     #[arg(long)]
     next_token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Export {
+    /// The only format: nftables.
+    #[arg(long, value_parser = ["nftables"])]
+    format: String,
+    /// One rule per rule and peer instead of interval sets.
+    #[arg(long)]
+    linear: bool,
 }
 
 #[derive(Debug, Args)]
@@ -737,6 +749,13 @@ pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
             ("DeleteManagedPrefixList", Value::Object(body))
         }
         Verb::GetDataplaneStatistics => ("GetDataplaneStatistics", json!({})),
+        Verb::Export(args) => {
+            let layout = if args.linear { "linear" } else { "sets" };
+            (
+                "ExportNftables",
+                json!({"Layout": layout, "Format": args.format}),
+            )
+        }
         Verb::CreateVpc(args) => {
             let mut body = Map::new();
             insert_opt(&mut body, "CidrBlock", &args.cidr_block);
@@ -907,7 +926,9 @@ pub async fn run(socket: PathBuf, verb: Verb) -> i32 {
     match client::call(&socket, action, &body).await {
         Ok(Ok(answer)) => {
             // Like the AWS CLI, an empty response prints nothing.
-            if answer != json!({}) {
+            if let Some(ruleset) = answer.get("Ruleset").and_then(Value::as_str) {
+                print!("{ruleset}");
+            } else if answer != json!({}) {
                 println!("{}", to_aws_json(&answer));
             }
             0

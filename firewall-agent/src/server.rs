@@ -122,6 +122,27 @@ impl Agent {
         if action == "GetDataplaneStatistics" {
             return self.statistics();
         }
+        if action == "ExportNftables" {
+            if request
+                .get("Format")
+                .and_then(Value::as_str)
+                .is_some_and(|f| f != "nftables")
+            {
+                return Err(ApiError::invalid_value(
+                    "The only export format is nftables",
+                ));
+            }
+            let layout = match request.get("Layout").and_then(Value::as_str) {
+                None | Some("sets") => crate::nft::Layout::Sets,
+                Some("linear") => crate::nft::Layout::Linear,
+                Some(other) => {
+                    return Err(ApiError::invalid_value(format!(
+                        "Unknown layout '{other}': sets or linear"
+                    )));
+                }
+            };
+            return Ok(json!({"Ruleset": crate::nft::render(&self.state, layout)}));
+        }
         if !ops::is_mutating(action) {
             return ops::dispatch(&mut self.state, &mut RandomIds, action, request);
         }
