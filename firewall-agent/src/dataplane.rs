@@ -26,8 +26,10 @@ use firewall_common::{
 
 use crate::compiler::{self, Desired};
 
-/// The data-plane object, built by `build.rs` from `firewall-ebpf`.
-static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/firewall-ebpf"));
+/// The data-plane object, built by `build.rs` from `firewall-ebpf` (public for the benchmarks,
+/// which also load its `bench_*` programs).
+pub static EBPF_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/firewall-ebpf"));
 
 /// Program seeing packets delivered to the workload (attached at tc egress of the host veth).
 const PROG_TO_WORKLOAD: &str = "sg_to_workload";

@@ -165,95 +165,236 @@ pub fn render(state: &State, layout: Layout) -> String {
     out
 }
 
-/// Sets: element lists per (family, shape), one lookup rule each.
-fn render_sets(sets: &mut String, chain_body: &mut String, chain: &str, peer: &str, all: &[Match]) {
-    type Shape = (&'static str, &'static str, &'static str);
-    // (family keyword, set type, match expression) per shape.
-    let shapes: [(Shape, bool); 8] = [
-        (("ip", "ipv4_addr", "ip {peer}"), true),
-        (("ip6", "ipv6_addr", "ip6 {peer}"), false),
-        (
-            (
-                "ip",
-                "ipv4_addr . inet_proto . inet_service",
-                "ip {peer} . meta l4proto . th dport",
-            ),
-            true,
-        ),
-        (
-            (
-                "ip6",
-                "ipv6_addr . inet_proto . inet_service",
-                "ip6 {peer} . meta l4proto . th dport",
-            ),
-            false,
-        ),
-        (
-            ("ip", "ipv4_addr . inet_proto", "ip {peer} . meta l4proto"),
-            true,
-        ),
-        (
-            ("ip6", "ipv6_addr . inet_proto", "ip6 {peer} . meta l4proto"),
-            false,
-        ),
-        (
-            (
-                "ip",
-                "ipv4_addr . icmp_type . icmp_code",
-                "ip {peer} . icmp type . icmp code",
-            ),
-            true,
-        ),
-        (
-            (
-                "ip6",
-                "ipv6_addr . icmpv6_type . icmpv6_code",
-                "ip6 {peer} . icmpv6 type . icmpv6 code",
-            ),
-            false,
-        ),
-    ];
-    for (index, ((_, set_type, expr), v4)) in shapes.iter().enumerate() {
-        let elements: Vec<String> = all
-            .iter()
-            .filter_map(|m| {
-                let (net, text) = match m {
-                    Match::All(net) if index < 2 => (net, net_text(net)),
-                    Match::Ports(net, p, from, to) if (2..4).contains(&index) => (
-                        net,
-                        format!("{} . {p} . {}", net_text(net), range_text(*from, *to)),
-                    ),
-                    Match::Proto(net, p) if (4..6).contains(&index) => {
-                        (net, format!("{} . {p}", net_text(net)))
+/// What one address interval allows, after merging: ports per protocol, whole protocols, ICMP
+/// (type << 8 | code) ranges per protocol, or everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Allowed {
+    all: bool,
+    /// (protocol, from, to), disjoint and sorted per protocol.
+    ports: Vec<(u8, u16, u16)>,
+    protos: Vec<u8>,
+    /// (protocol, from, to) over `type << 8 | code`.
+    icmp: Vec<(u8, u16, u16)>,
+}
+
+fn coalesce(mut ranges: Vec<(u8, u16, u16)>) -> Vec<(u8, u16, u16)> {
+    ranges.sort();
+    let mut out: Vec<(u8, u16, u16)> = Vec::new();
+    for (p, lo, hi) in ranges {
+        match out.last_mut() {
+            Some(last) if last.0 == p && u32::from(lo) <= u32::from(last.2) + 1 => {
+                last.2 = last.2.max(hi)
+            }
+            _ => out.push((p, lo, hi)),
+        }
+    }
+    out
+}
+
+impl Allowed {
+    fn from_matches(items: &[&Match]) -> Allowed {
+        let mut a = Allowed::default();
+        for m in items {
+            match m {
+                Match::All(_) => a.all = true,
+                Match::Ports(_, p, lo, hi) => a.ports.push((*p, *lo, *hi)),
+                Match::Proto(_, p) => a.protos.push(*p),
+                Match::Icmp(_, p, t, c) => {
+                    for ty in t.0..=t.1 {
+                        a.icmp.push((
+                            *p,
+                            (u16::from(ty) << 8) | u16::from(c.0),
+                            (u16::from(ty) << 8) | u16::from(c.1),
+                        ));
                     }
-                    Match::Icmp(net, _, t, c) if index >= 6 => (
-                        net,
-                        format!(
-                            "{} . {} . {}",
-                            net_text(net),
-                            byte_range(*t),
-                            byte_range(*c)
-                        ),
-                    ),
-                    _ => return None,
-                };
-                (net.addr().is_ipv4() == *v4).then_some(text)
-            })
+                }
+            }
+        }
+        if a.all {
+            return Allowed {
+                all: true,
+                ..Allowed::default()
+            };
+        }
+        a.protos.sort();
+        a.protos.dedup();
+        let protos = a.protos.clone();
+        a.ports = coalesce(
+            a.ports
+                .into_iter()
+                .filter(|(p, ..)| !protos.contains(p))
+                .collect(),
+        );
+        a.icmp = coalesce(
+            a.icmp
+                .into_iter()
+                .filter(|(p, ..)| !protos.contains(p))
+                .collect(),
+        );
+        a
+    }
+}
+
+fn matched_net(m: &Match) -> IpNet {
+    match m {
+        Match::All(n) | Match::Ports(n, ..) | Match::Proto(n, _) | Match::Icmp(n, ..) => *n,
+    }
+}
+
+/// Address of one family as a number, and back as text.
+fn addr_bounds(net: &IpNet) -> (u128, u128) {
+    match net {
+        IpNet::V4(n) => (
+            u128::from(u32::from(n.network())),
+            u128::from(u32::from(n.broadcast())),
+        ),
+        IpNet::V6(n) => (u128::from(n.network()), u128::from(n.broadcast())),
+    }
+}
+
+fn addr_text(v4: bool, a: u128) -> String {
+    if v4 {
+        std::net::Ipv4Addr::from(a as u32).to_string()
+    } else {
+        std::net::Ipv6Addr::from(a).to_string()
+    }
+}
+
+fn interval_text(v4: bool, lo: u128, hi: u128) -> String {
+    if lo == hi {
+        addr_text(v4, lo)
+    } else {
+        format!("{}-{}", addr_text(v4, lo), addr_text(v4, hi))
+    }
+}
+
+/// Disjoint address intervals, each with everything the rules covering it allow. Nested and
+/// overlapping prefixes are what security groups are made of, and nftables interval sets
+/// (pipapo for concatenations) refuse elements that overlap in every field.
+fn disjoint_intervals(all: &[Match], v4: bool) -> Vec<(u128, u128, Allowed)> {
+    let items: Vec<(u128, u128, &Match)> = all
+        .iter()
+        .filter(|m| matched_net(m).addr().is_ipv4() == v4)
+        .map(|m| {
+            let (lo, hi) = addr_bounds(&matched_net(m));
+            (lo, hi, m)
+        })
+        .collect();
+    // Interval starts; the segment after the last one runs to the top of the address space.
+    let mut cuts: Vec<u128> = items
+        .iter()
+        .flat_map(|(lo, hi, _)| [Some(*lo), hi.checked_add(1)])
+        .flatten()
+        .collect();
+    cuts.sort();
+    cuts.dedup();
+    let top = if v4 { u128::from(u32::MAX) } else { u128::MAX };
+    let segments: Vec<(u128, u128)> = cuts
+        .iter()
+        .enumerate()
+        .map(|(i, lo)| (*lo, cuts.get(i + 1).map(|next| next - 1).unwrap_or(top)))
+        .collect();
+    let mut by_start: Vec<&(u128, u128, &Match)> = items.iter().collect();
+    by_start.sort_by_key(|(lo, hi, _)| (*lo, std::cmp::Reverse(*hi)));
+    let mut out: Vec<(u128, u128, Allowed)> = Vec::new();
+    let mut next = 0;
+    let mut active: Vec<&(u128, u128, &Match)> = Vec::new();
+    for (lo, hi) in segments {
+        while next < by_start.len() && by_start[next].0 <= lo {
+            active.push(by_start[next]);
+            next += 1;
+        }
+        active.retain(|(_, end, _)| *end >= lo);
+        let covering: Vec<&Match> = active
+            .iter()
+            .filter(|(s, e, _)| *s <= lo && *e >= hi)
+            .map(|(_, _, m)| *m)
             .collect();
-        if elements.is_empty() {
+        if covering.is_empty() {
             continue;
         }
-        let set = format!("{chain}_{index}");
-        let _ = writeln!(
-            sets,
-            "  set {set} {{\n    type {set_type}\n    flags interval"
-        );
-        let _ = writeln!(sets, "    elements = {{ {} }}\n  }}", elements.join(", "));
-        let _ = writeln!(
-            chain_body,
-            "    {} @{set} return",
-            expr.replace("{peer}", peer)
-        );
+        let allowed = Allowed::from_matches(&covering);
+        match out.last_mut() {
+            Some(last) if last.1.checked_add(1) == Some(lo) && last.2 == allowed => last.1 = hi,
+            _ => out.push((lo, hi, allowed)),
+        }
+    }
+    out
+}
+
+/// Sets: per family, disjoint intervals rendered into one set per match shape, one lookup rule
+/// per set.
+fn render_sets(sets: &mut String, chain_body: &mut String, chain: &str, peer: &str, all: &[Match]) {
+    for v4 in [true, false] {
+        let (family, addr_type, icmp_word, icmp_types) = if v4 {
+            ("ip", "ipv4_addr", "icmp", "icmp_type . icmp_code")
+        } else {
+            ("ip6", "ipv6_addr", "icmpv6", "icmpv6_type . icmpv6_code")
+        };
+        let intervals = disjoint_intervals(all, v4);
+        let mut shapes: [(String, String, Vec<String>); 4] = [
+            (
+                addr_type.to_string(),
+                format!("{family} {peer}"),
+                Vec::new(),
+            ),
+            (
+                format!("{addr_type} . inet_proto . inet_service"),
+                format!("{family} {peer} . meta l4proto . th dport"),
+                Vec::new(),
+            ),
+            (
+                format!("{addr_type} . inet_proto"),
+                format!("{family} {peer} . meta l4proto"),
+                Vec::new(),
+            ),
+            (
+                format!("{addr_type} . {icmp_types}"),
+                format!("{family} {peer} . {icmp_word} type . {icmp_word} code"),
+                Vec::new(),
+            ),
+        ];
+        for (lo, hi, allowed) in &intervals {
+            let addr = interval_text(v4, *lo, *hi);
+            if allowed.all {
+                shapes[0].2.push(addr.clone());
+            }
+            for (p, from, to) in &allowed.ports {
+                shapes[1]
+                    .2
+                    .push(format!("{addr} . {p} . {}", range_text(*from, *to)));
+            }
+            for p in &allowed.protos {
+                shapes[2].2.push(format!("{addr} . {p}"));
+            }
+            for (p, from, to) in &allowed.icmp {
+                if (*p == 1) != v4 {
+                    continue; // ICMP rules match only their own family
+                }
+                // Split a type<<8|code range into per-type boxes.
+                let (mut t, last) = (from >> 8, to >> 8);
+                while t <= last {
+                    let c_lo = if t == from >> 8 { from & 0xff } else { 0 };
+                    let c_hi = if t == last { to & 0xff } else { 255 };
+                    shapes[3]
+                        .2
+                        .push(format!("{addr} . {t} . {}", range_text(c_lo, c_hi)));
+                    t += 1;
+                }
+            }
+        }
+        for (index, (set_type, expr, elements)) in shapes.iter().enumerate() {
+            if elements.is_empty() {
+                continue;
+            }
+            let set = format!("{chain}_{family}_{index}");
+            let _ = writeln!(
+                sets,
+                "  set {set} {{\n    type {set_type}\n    flags interval"
+            );
+            let _ = writeln!(sets, "    elements = {{ {} }}\n  }}", elements.join(", "));
+            let _ = writeln!(chain_body, "    {expr} @{set} return");
+        }
     }
 }
 
@@ -315,16 +456,15 @@ mod tests {
             {"IpProtocol": "47", "Ipv6Ranges": [{"CidrIpv6": "2001:db8::/32"}]}]})).unwrap();
         dispatch(&mut state, &mut ids, "RunInstances", json!({"SecurityGroupIds": [web], "PrivateIpAddress": "172.31.0.5", "HostInterface": "veth-web"})).unwrap();
         let sets = render(&state, Layout::Sets);
-        assert!(
-            sets.contains("elements = { 10.0.0.0/8 . 6 . 80-90 }"),
-            "{sets}"
-        );
-        assert!(
-            sets.contains("elements = { 0.0.0.0/0 . 8 . 0-255 }"),
-            "{sets}"
-        );
-        assert!(sets.contains("elements = { 2001:db8::/32 . 47 }"), "{sets}");
-        assert!(sets.contains("iifname \"veth-web\" jump p0_out"), "{sets}");
+        for expected in [
+            "10.0.0.0-10.255.255.255 . 6 . 80-90",
+            "0.0.0.0-9.255.255.255 . 8 . 0-255",
+            "2001:db8::-2001:db8:ffff:ffff:ffff:ffff:ffff:ffff . 47",
+            "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "iifname \"veth-web\" jump p0_out",
+        ] {
+            assert!(sets.contains(expected), "{expected}: {sets}");
+        }
         let linear = render(&state, Layout::Linear);
         assert!(
             linear.contains("ip saddr 10.0.0.0/8 meta l4proto 6 th dport 80-90 return"),

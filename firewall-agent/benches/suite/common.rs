@@ -1,0 +1,309 @@
+//! Shared by the benchmark sections: the seeded AWS-shaped rule generator, packet frames,
+//! namespaces, and the kernel's own accounting of map memory.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    process::Command,
+};
+
+use firewall_agent::model::{Instance, InstanceState, RandomIds, State, ops::dispatch};
+use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
+use serde_json::{Value, json};
+
+pub const GROUPS: usize = 5;
+
+/// AWS-shaped rules (B6): references to other groups, CIDRs of every length (v4 and v6), single
+/// ports and ranges, tcp/udp/icmp/-1.
+fn generate_permissions(rng: &mut StdRng, count: usize, referenced: &[String]) -> Vec<Value> {
+    (0..count)
+        .map(|i| {
+            let (proto, from, to) = match rng.random_range(0..10) {
+                0..=4 => {
+                    let p = rng.random_range(1..60000);
+                    ("tcp", p, p)
+                }
+                5 => {
+                    let p = rng.random_range(1024..60000);
+                    ("tcp", p, p + rng.random_range(1..2000))
+                }
+                6 | 7 => {
+                    let p = rng.random_range(1..60000);
+                    ("udp", p, p + rng.random_range(0..10))
+                }
+                8 => ("icmp", rng.random_range(0..16), -1),
+                _ => ("-1", 0, 0),
+            };
+            let mut permission = match rng.random_range(0..10) {
+                0..=5 => {
+                    let len = rng.random_range(8..=32u8);
+                    // Keep clear of the benchmark's own addresses (10.1/16, 172.31/16, 192.0.2/24).
+                    let addr = Ipv4Addr::from(
+                        (rng.random::<u32>() & 0x00ff_ffff)
+                            | (u32::from(rng.random_range(20..120u8)) << 24),
+                    );
+                    json!({"IpRanges": [{"CidrIp": format!("{addr}/{len}")}]})
+                }
+                6 | 7 => {
+                    let len = rng.random_range(32..=128u8);
+                    let addr = Ipv6Addr::from(rng.random::<u128>() | (0x2a00u128 << 112));
+                    json!({"Ipv6Ranges": [{"CidrIpv6": format!("{addr}/{len}")}]})
+                }
+                _ => json!({"UserIdGroupPairs": [{"GroupId": referenced[i % referenced.len()]}]}),
+            };
+            permission["IpProtocol"] = json!(proto);
+            if proto != "-1" {
+                permission["FromPort"] = json!(from);
+                permission["ToPort"] = json!(to);
+            }
+            permission
+        })
+        .collect()
+}
+
+fn call(state: &mut State, action: &str, request: Value) -> Value {
+    dispatch(state, &mut RandomIds, action, request).unwrap_or_else(|e| panic!("{action}: {e}"))
+}
+
+/// A workload of the generated state.
+pub struct WorkloadSpec<'a> {
+    pub interface: &'a str,
+    pub ip: Ipv4Addr,
+    pub ip6: Option<&'a str>,
+}
+
+/// The generated state: `rules` inbound rules over `GROUPS` groups attached to every workload,
+/// plus the measured rules (tcp/443 from 10.1.0.0/16 and 2001:db8::/32, tcp/5432 from the
+/// members of group 1, udp/9 from 172.31.0.0/16), and 20 running members of group 1
+/// (172.31.1.0–19) whose interfaces do not exist.
+pub fn build_state(rules: usize, seed: u64, workloads: &[WorkloadSpec]) -> State {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut state = State::initial(&mut RandomIds);
+    state.quotas.rules_per_group = usize::MAX;
+    let groups: Vec<String> = (0..GROUPS)
+        .map(|g| {
+            call(
+                &mut state,
+                "CreateSecurityGroup",
+                json!({"GroupName": format!("g{g}"), "Description": "bench"}),
+            )["GroupId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    call(
+        &mut state,
+        "AuthorizeSecurityGroupIngress",
+        json!({"GroupId": groups[0], "IpPermissions": [
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.1.0.0/16"}], "Ipv6Ranges": [{"CidrIpv6": "2001:db8::/32"}]},
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": groups[1]}]},
+        {"IpProtocol": "udp", "FromPort": 9, "ToPort": 9, "IpRanges": [{"CidrIp": "172.31.0.0/16"}]}]}),
+    );
+    let permissions = generate_permissions(&mut rng, rules.saturating_sub(4), &groups);
+    let per_group = permissions.len().div_ceil(GROUPS).max(1);
+    for (i, chunk) in permissions.chunks(per_group).enumerate() {
+        for permission in chunk {
+            // The rare random duplicate is refused; it just does not count.
+            let _ = dispatch(
+                &mut state,
+                &mut RandomIds,
+                "AuthorizeSecurityGroupIngress",
+                json!({"GroupId": groups[i], "IpPermissions": [permission]}),
+            );
+        }
+    }
+    let vpc = state.default_vpc().unwrap().id.clone();
+    let mut add = |id: String,
+                   interface: String,
+                   ip: Ipv4Addr,
+                   ip6: Option<Ipv6Addr>,
+                   groups: Vec<String>| {
+        state.instances.insert(
+            id.clone(),
+            Instance {
+                id,
+                reservation_id: "r-0".into(),
+                eni_id: "eni-0".into(),
+                vpc_id: vpc.clone(),
+                state: InstanceState::Running,
+                private_ip: ip,
+                ipv6: ip6,
+                interface,
+                group_ids: groups,
+                launch_time: String::new(),
+                tags: Vec::new(),
+            },
+        );
+    };
+    for (n, w) in workloads.iter().enumerate() {
+        add(
+            format!("i-{n:017x}"),
+            w.interface.to_string(),
+            w.ip,
+            w.ip6.map(|a| a.parse().unwrap()),
+            groups.clone(),
+        );
+    }
+    for m in 0..20u8 {
+        add(
+            format!("i-{:017x}", 0x100 + u32::from(m)),
+            format!("member{m}"),
+            Ipv4Addr::new(172, 31, 1, m),
+            None,
+            vec![groups[1].clone()],
+        );
+    }
+    state
+}
+
+/// Ethernet + IPv4/IPv6 + TCP (`flags`) or UDP (`flags` = None), 64 bytes or more.
+pub fn frame(
+    dst_mac: [u8; 6],
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    tcp_flags: Option<u8>,
+) -> Vec<u8> {
+    let l4 = match tcp_flags {
+        Some(flags) => {
+            let mut l4 = vec![0u8; 20];
+            l4[0..2].copy_from_slice(&sport.to_be_bytes());
+            l4[2..4].copy_from_slice(&dport.to_be_bytes());
+            l4[12] = 5 << 4;
+            l4[13] = flags;
+            l4
+        }
+        None => {
+            let mut l4 = vec![0u8; 18];
+            l4[0..2].copy_from_slice(&sport.to_be_bytes());
+            l4[2..4].copy_from_slice(&dport.to_be_bytes());
+            l4[4..6].copy_from_slice(&18u16.to_be_bytes());
+            l4
+        }
+    };
+    let proto = if tcp_flags.is_some() { 6 } else { 17 };
+    let mut out = dst_mac.to_vec();
+    out.extend_from_slice(&[0x02, 0, 0, 0, 0, 2]);
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            out.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+            out.extend_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+            out.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0]);
+            out.extend_from_slice(&s.octets());
+            out.extend_from_slice(&d.octets());
+            // A valid header checksum: the stack checks it on the forwarding path.
+            let sum = ipv4_checksum(&out[14..34]);
+            out[24..26].copy_from_slice(&sum.to_be_bytes());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            out.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+            out.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+            out.extend_from_slice(&[proto, 64]);
+            out.extend_from_slice(&s.octets());
+            out.extend_from_slice(&d.octets());
+        }
+        _ => panic!("same family"),
+    }
+    out.extend_from_slice(&l4);
+    out
+}
+
+fn ipv4_checksum(header: &[u8]) -> u16 {
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Runs a command and panics with its output when it fails.
+pub fn sh(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn ns_sh(ns: &str, args: &[&str]) -> String {
+    let mut all = vec!["ip", "netns", "exec", ns];
+    all.extend_from_slice(args);
+    sh(&all)
+}
+
+/// A named namespace for the benchmark, deleted on drop.
+pub struct Netns(pub String);
+
+impl Netns {
+    pub fn new(name: &str) -> Netns {
+        let _ = Command::new("ip").args(["netns", "del", name]).status();
+        sh(&["ip", "netns", "add", name]);
+        ns_sh(name, &["ip", "link", "set", "lo", "up"]);
+        ns_sh(
+            name,
+            &["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"],
+        );
+        Netns(name.to_string())
+    }
+
+    /// Runs `f` on a thread inside this namespace.
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.0);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).expect("netns");
+            use std::os::fd::AsRawFd as _;
+            // SAFETY: a namespace fd; only this thread moves.
+            assert_eq!(
+                unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
+                0
+            );
+            f()
+        })
+        .join()
+        .expect("thread in namespace")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// `bytes_memlock` of every live map with this name (the kernel's own accounting).
+pub fn map_memory(name: &str) -> u64 {
+    let out = sh(&["bpftool", "-j", "map", "show"]);
+    let maps: Value = serde_json::from_str(&out).unwrap_or(json!([]));
+    maps.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["name"] == name)
+        .filter_map(|m| m["bytes_memlock"].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Median of samples.
+pub fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(|a, b| a.total_cmp(b));
+    samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The p-th percentile (0–100) of samples.
+pub fn percentile(mut samples: Vec<f64>, p: f64) -> f64 {
+    samples.sort_by(|a, b| a.total_cmp(b));
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (samples.len() - 1) as f64).round() as usize;
+    samples[i]
+}

@@ -1,0 +1,79 @@
+//! `cargo xtask bench [--quick]`: the benchmark suite (methods and targets from
+//! `performance.md`). Writes `target/bench/report.md`, `results.json` and PNG plots, and prints
+//! the summary table. Needs root; never part of the test suite.
+
+mod common;
+mod program;
+mod report;
+mod update;
+
+use std::path::PathBuf;
+
+fn main() -> anyhow::Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    let out_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    report::register_font()?;
+    let mut report = report::Report::default();
+    let started = std::time::Instant::now();
+    if wanted("program") {
+        eprintln!("bench: program cost and memory (B1, B6, B8)");
+        // Private network namespace: the workload is its `lo`.
+        report = std::thread::spawn(move || {
+            // SAFETY: only this thread changes namespace.
+            assert_eq!(
+                unsafe { libc::unshare(libc::CLONE_NEWNET) },
+                0,
+                "unshare (needs root)"
+            );
+            program::run(&mut report, quick);
+            report
+        })
+        .join()
+        .expect("program bench");
+    }
+    if wanted("update") {
+        eprintln!("bench: update latency (B7)");
+        report = std::thread::spawn(move || {
+            // SAFETY: only this thread changes namespace.
+            assert_eq!(
+                unsafe { libc::unshare(libc::CLONE_NEWNET) },
+                0,
+                "unshare (needs root)"
+            );
+            update::run(&mut report, quick);
+            report
+        })
+        .join()
+        .expect("update bench");
+    }
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpu
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let header = format!(
+        "# Benchmark report\n\ncommit {commit}, kernel {}, {} CPUs ({model}), {} run, {:.0} s. Reproduce: `cargo xtask bench{}`.",
+        kernel.trim(),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        if quick { "quick" } else { "full" },
+        started.elapsed().as_secs_f64(),
+        if quick { " --quick" } else { "" },
+    );
+    report.write(&out_dir, &header)?;
+    println!("{}", report.table());
+    println!("report: {}", out_dir.join("report.md").display());
+    Ok(())
+}
