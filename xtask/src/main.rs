@@ -39,6 +39,15 @@ enum Task {
         #[arg(long, default_value = "/run/firewall-agent.sock")]
         socket: PathBuf,
     },
+    /// Run the benchmark suite (writes target/bench/report.md, results.json and plots).
+    Bench {
+        /// The short version (about 3 minutes).
+        #[arg(long)]
+        quick: bool,
+        /// Only one section: program, update, hook or throughput.
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// Run every test (formatting and lints first).
     Test {
         /// Skip `cargo fmt --check` and clippy.
@@ -61,6 +70,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "socat",
     "conntrack",
     "netsniff-ng",
+    // The benchmark plots' font.
+    "fonts-dejavu-core",
 ];
 
 fn main() -> ExitCode {
@@ -72,6 +83,7 @@ fn main() -> ExitCode {
             .and_then(|()| build())
             .and_then(|()| run(&state_dir, &socket)),
         Task::Test { no_lint, args } => setup().and_then(|()| test(no_lint, &args)),
+        Task::Bench { quick, only } => setup().and_then(|()| bench(quick, only.as_deref())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -295,6 +307,26 @@ fn run(state_dir: &Path, socket: &Path) -> anyhow::Result<()> {
             .arg("--state-dir")
             .arg(state_dir),
     )
+}
+
+fn bench(quick: bool, only: Option<&str>) -> anyhow::Result<()> {
+    step("running the benchmark suite (report in target/bench/)");
+    let mut cmd = cargo();
+    cmd.current_dir(workspace_root()).args([
+        "bench",
+        "--package",
+        "firewall-agent",
+        "--bench",
+        "suite",
+        "--",
+    ]);
+    if quick {
+        cmd.arg("--quick");
+    }
+    if let Some(section) = only {
+        cmd.args(["--only", section]);
+    }
+    run_cmd(&mut cmd)
 }
 
 fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {

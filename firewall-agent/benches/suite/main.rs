@@ -3,8 +3,11 @@
 //! the summary table. Needs root; never part of the test suite.
 
 mod common;
+mod hook;
 mod program;
 mod report;
+mod throughput;
+mod topo;
 mod update;
 
 use std::path::PathBuf;
@@ -47,6 +50,14 @@ fn main() -> anyhow::Result<()> {
         })
         .join()
         .expect("update bench");
+    }
+    if wanted("hook") {
+        eprintln!("bench: per-hook cost against nftables (B2)");
+        hook::run(&mut report, quick);
+    }
+    if wanted("throughput") {
+        eprintln!("bench: throughput (B3)");
+        throughput::run(&mut report, quick);
     }
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])

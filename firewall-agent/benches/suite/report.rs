@@ -119,11 +119,7 @@ impl Report {
                        "ratio": r.baseline.as_ref().map(|(_, v)| r.ours / v)})
             })
             .collect();
-        let series: BTreeMap<&String, BTreeMap<&String, &Vec<(f64, f64)>>> = self
-            .series
-            .iter()
-            .map(|(k, v)| (k, v.iter().collect()))
-            .collect();
+        let series = &self.series;
         std::fs::write(
             dir.join("results.json"),
             serde_json::to_string_pretty(
