@@ -15,8 +15,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use firewall_common::{
-    IFACE_ENFORCING, IfaceConfig, NO_RULE_SLOT, PEER_KEY_FIXED_BITS, PORT_KEY_PROTO_BITS,
-    PORT_KEY_SET_BITS, PeerKey, PeerValue, PortKey, PortValue, capacity, direction, family,
+    IFACE_ENFORCING, IFACE_MANAGED, IfaceConfig, NO_RULE_SLOT, PEER_KEY_FIXED_BITS,
+    PORT_KEY_PROTO_BITS, PORT_KEY_SET_BITS, PeerKey, PeerValue, PortKey, PortValue, capacity,
+    direction, family,
 };
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -209,8 +210,10 @@ pub fn compile(state: &State, ids: &mut Ids) -> Desired {
     }
     for instance in state.instances.values() {
         let enforcing = match instance.state {
-            InstanceState::Running => IFACE_ENFORCING,
-            InstanceState::Stopped | InstanceState::Stopping | InstanceState::Pending => 0,
+            InstanceState::Running => IFACE_MANAGED | IFACE_ENFORCING,
+            InstanceState::Stopped | InstanceState::Stopping | InstanceState::Pending => {
+                IFACE_MANAGED
+            }
             InstanceState::Terminated | InstanceState::ShuttingDown => continue,
         };
         let mut groups = instance.group_ids.clone();

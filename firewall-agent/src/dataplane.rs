@@ -12,7 +12,7 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, LpmTrie, MapData, MapError, PerCpuArray, PerCpuValues, lpm_trie::Key},
+    maps::{Array, HashMap, LpmTrie, MapData, MapError, PerCpuArray, PerCpuValues, lpm_trie::Key},
     programs::{
         LinkOrder, ProgramError, SchedClassifier, TcAttachType,
         links::{FdLink, PinnedLink},
@@ -20,8 +20,8 @@ use aya::{
     },
 };
 use firewall_common::{
-    CtKey, CtTimeouts, CtValue, DropReason, IFACE_ENFORCING, IfaceConfig, PeerKey, PeerValue,
-    PortKey, PortValue, direction, family, pass_reason, proto,
+    CtKey, CtTimeouts, CtValue, DropReason, IFACE_ENFORCING, IFACE_MANAGED, IfaceConfig, PeerKey,
+    PeerValue, PortKey, PortValue, direction, family, pass_reason, proto,
 };
 
 use crate::compiler::{self, Desired};
@@ -101,6 +101,12 @@ impl Default for LoadOptions {
     }
 }
 
+/// An `IFACES` slot no workload uses.
+const UNUSED_IFACE: IfaceConfig = IfaceConfig {
+    policy_id: 0,
+    flags: 0,
+};
+
 /// A workload interface with our programs attached.
 struct Attachment {
     ifindex: u32,
@@ -134,7 +140,7 @@ const PERSISTENT_MAPS: [&str; 8] = [
 
 /// Bumped whenever a persistent map's key or value layout changes, so an agent never reuses
 /// maps pinned by an incompatible one.
-const MAP_LAYOUT_VERSION: u32 = 1;
+const MAP_LAYOUT_VERSION: u32 = 2;
 
 /// Link pin file name: `<interface>@<ingress|egress>`.
 fn link_pin_name(interface: &str, attach_type: TcAttachType) -> String {
@@ -193,14 +199,14 @@ pub fn ensure_bpffs(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// CLOCK_MONOTONIC in nanoseconds: the clock of `bpf_ktime_get_ns`.
+/// CLOCK_MONOTONIC_COARSE in nanoseconds: the clock of `bpf_ktime_get_coarse_ns`.
 fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
@@ -347,8 +353,13 @@ impl Dataplane {
                 .or_default()
                 .push((attach_type, path.clone()));
         }
-        let known: Vec<(u32, IfaceConfig)> =
-            self.ifaces_map()?.iter().filter_map(|e| e.ok()).collect();
+        let known: Vec<(u32, IfaceConfig)> = self
+            .ifaces_map()?
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.ok().map(|c| (i as u32, c)))
+            .filter(|(_, c)| c.flags & IFACE_MANAGED != 0)
+            .collect();
         for (interface, links) in found {
             let index = ifindex(&interface).ok();
             let mut adopted = Vec::new();
@@ -417,7 +428,7 @@ impl Dataplane {
         let adopted: Vec<u32> = self.attached.values().map(|a| a.ifindex).collect();
         let mut ifaces = self.ifaces_map()?;
         for (index, _) in known.iter().filter(|(i, _)| !adopted.contains(i)) {
-            let _ = ifaces.remove(index);
+            let _ = ifaces.set(*index, UNUSED_IFACE, 0);
         }
         tracing::info!(
             interfaces = self.attached.len(),
@@ -579,9 +590,8 @@ impl Dataplane {
         Ok(())
     }
 
-    fn ifaces_map(&mut self) -> Result<HashMap<&mut MapData, u32, IfaceConfig>> {
-        HashMap::try_from(self.ebpf.map_mut("IFACES").expect("IFACES map"))
-            .map_err(map_err("IFACES"))
+    fn ifaces_map(&mut self) -> Result<Array<&mut MapData, IfaceConfig>> {
+        Array::try_from(self.ebpf.map_mut("IFACES").expect("IFACES map")).map_err(map_err("IFACES"))
     }
 
     fn ensure_attached(&mut self, name: &str, config: IfaceConfig) -> Result<()> {
@@ -590,7 +600,7 @@ impl Dataplane {
             let previous = self.current.ifaces.get(name).copied();
             if previous != Some(config) {
                 self.ifaces_map()?
-                    .insert(index, config, 0)
+                    .set(index, config, 0)
                     .map_err(map_err("IFACES"))?;
                 self.current.ifaces.insert(name.to_string(), config);
                 let stopped = config.flags & IFACE_ENFORCING == 0;
@@ -605,9 +615,17 @@ impl Dataplane {
             name: name.to_string(),
             source,
         })?;
+        if index >= firewall_common::capacity::IFACES {
+            return Err(DataplaneError::Interface {
+                name: name.to_string(),
+                source: io::Error::other(format!(
+                    "ifindex {index} is beyond the data plane's interface table"
+                )),
+            });
+        }
         // The policy is in place before the first packet reaches the programs.
         self.ifaces_map()?
-            .insert(index, config, 0)
+            .set(index, config, 0)
             .map_err(map_err("IFACES"))?;
         let to_workload = self.attach_program(PROG_TO_WORKLOAD, name, TcAttachType::Egress)?;
         let from_workload =
@@ -682,7 +700,7 @@ impl Dataplane {
         let _ = self
             .program(PROG_FROM_WORKLOAD)
             .detach(attachment.from_workload);
-        let _ = self.ifaces_map()?.remove(&attachment.ifindex);
+        let _ = self.ifaces_map()?.set(attachment.ifindex, UNUSED_IFACE, 0);
         self.current.ifaces.remove(name);
         self.flush_conntrack(|key, _| key.ifindex == attachment.ifindex)?;
         tracing::info!(interface = %name, "detached");

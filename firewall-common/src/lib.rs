@@ -6,7 +6,8 @@
 //!
 //! # How one packet is judged (two lookups, whatever the rule count)
 //!
-//! 1. `IFACES[ifindex]` → the workload's `policy_id` (one per distinct set of attached groups).
+//! 1. `IFACES[ifindex]` (an array) → the workload's `policy_id` (one per distinct set of attached
+//!    groups).
 //! 2. `CONNTRACK[normalised 5-tuple + ifindex]`: a live entry admits the packet in both directions.
 //! 3. `PEERS` (LPM trie) with key `policy_id | direction | family | peer address` returns the
 //!    `port_set` of the *longest* matching peer prefix. The compiler gives every prefix that appears
@@ -49,13 +50,16 @@ pub mod proto {
 #[repr(C)]
 pub struct IfaceConfig {
     pub policy_id: u32,
-    /// Bit 0: [`IFACE_ENFORCING`]. A stopped workload has the bit clear: everything is dropped.
+    /// [`IFACE_MANAGED`] on every slot the agent uses (the array's other slots are zero), plus
+    /// [`IFACE_ENFORCING`] while the workload runs; a stopped workload's traffic is all dropped.
     pub flags: u32,
 }
 const _: () = assert!(core::mem::size_of::<IfaceConfig>() == 8);
 
 /// [`IfaceConfig::flags`] bit: the workload is running and its policy is enforced.
 pub const IFACE_ENFORCING: u32 = 1;
+/// [`IfaceConfig::flags`] bit: the slot belongs to a workload (`IFACES` is an array by ifindex).
+pub const IFACE_MANAGED: u32 = 2;
 
 /// Key data of the `PEERS` LPM trie. The LPM prefix covers `policy_id`, `direction`, `family`
 /// (48 bits) and then the peer prefix bits of `addr`.
@@ -278,9 +282,12 @@ pub mod pass_reason {
 
 /// Map capacities (the agent may override them at load time).
 pub mod capacity {
-    pub const IFACES: u32 = 4096;
-    pub const PEERS: u32 = 1 << 20;
-    pub const PORTS: u32 = 1 << 20;
+    /// `IFACES` is an array indexed by ifindex (an inlined lookup); larger ifindexes are refused.
+    pub const IFACES: u32 = 1 << 16;
+    /// LPM tries allocate per entry (`BPF_F_NO_PREALLOC`): generous limits cost nothing. The
+    /// closure makes `PORTS` grow faster than the rule count (≈ 9 entries per rule at 10k).
+    pub const PEERS: u32 = 1 << 22;
+    pub const PORTS: u32 = 1 << 22;
     pub const CONNTRACK: u32 = 1 << 18;
     pub const FRAGMENTS: u32 = 1 << 14;
     pub const RULE_HITS: u32 = 1 << 17;

@@ -6,7 +6,7 @@
 //! established flow.
 
 use aya_ebpf::{
-    helpers::bpf_ktime_get_ns,
+    helpers::bpf_ktime_get_coarse_ns,
     macros::map,
     maps::{HashMap, LruHashMap},
 };
@@ -91,7 +91,7 @@ pub fn is_live(key: &CtKey) -> bool {
     let Some(entry) = (unsafe { CONNTRACK.get(key) }) else {
         return false;
     };
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
     now.saturating_sub(entry.last_seen_ns) <= CT_TIMEOUTS.load().idle_timeout_ns(key.proto, entry)
 }
 
@@ -113,7 +113,7 @@ pub fn track_existing(key: &CtKey, from_hi: bool, pkt: &Packet) -> bool {
     let Some(entry) = CONNTRACK.get_ptr_mut(key) else {
         return false;
     };
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
     // SAFETY: a pointer to a live hash-map value; concurrent writers are tolerated (module docs).
     let entry = unsafe { &mut *entry };
     // A volatile read: the loader patches this global, so it must not be constant-folded.
@@ -192,7 +192,7 @@ pub fn track_new(
         ct_state::OPEN
     };
     let value = CtValue {
-        last_seen_ns: unsafe { bpf_ktime_get_ns() },
+        last_seen_ns: unsafe { bpf_ktime_get_coarse_ns() },
         origin_is_hi: from_hi as u8,
         origin_direction: direction,
         state,
@@ -231,7 +231,7 @@ fn fragment_key(ifindex: u32, pkt: &Packet) -> FragKey {
 /// Remembers that the first fragment of this datagram passed.
 #[inline(always)]
 pub fn remember_first_fragment(ifindex: u32, pkt: &Packet) {
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
     let _ = FRAGMENTS.insert(&fragment_key(ifindex, pkt), &now, 0);
 }
 
@@ -241,7 +241,7 @@ pub fn later_fragment_allowed(ifindex: u32, pkt: &Packet) -> bool {
     // SAFETY: read-only access to a hash-map value.
     match unsafe { FRAGMENTS.get(&fragment_key(ifindex, pkt)) } {
         Some(first_seen) => {
-            unsafe { bpf_ktime_get_ns() }.saturating_sub(*first_seen) <= FRAGMENT_TIMEOUT_NS
+            unsafe { bpf_ktime_get_coarse_ns() }.saturating_sub(*first_seen) <= FRAGMENT_TIMEOUT_NS
         }
         None => false,
     }

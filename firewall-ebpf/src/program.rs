@@ -4,11 +4,12 @@
 use aya_ebpf::{
     bindings::{TC_ACT_SHOT, tcx_action_base::TCX_NEXT},
     macros::{classifier, map},
-    maps::{HashMap, PerCpuArray},
+    maps::{Array, PerCpuArray},
     programs::TcContext,
 };
 use firewall_common::{
-    CtKey, DropReason, IFACE_ENFORCING, IfaceConfig, capacity, direction, pass_reason, proto,
+    CtKey, DropReason, IFACE_ENFORCING, IFACE_MANAGED, IfaceConfig, capacity, direction,
+    pass_reason, proto,
 };
 
 use crate::{
@@ -18,7 +19,7 @@ use crate::{
 };
 
 #[map]
-static IFACES: HashMap<u32, IfaceConfig> = HashMap::with_max_entries(capacity::IFACES, 0);
+static IFACES: Array<IfaceConfig> = Array::with_max_entries(capacity::IFACES, 0);
 
 /// Per-CPU working memory for one packet: the BPF stack (512 bytes) is too small to hold the
 /// parsed packet, the flow key and the lookup keys at once.
@@ -76,10 +77,13 @@ fn bump(counters: &PerCpuArray<u64>, index: u32) {
 fn decide(ctx: &TcContext, dir: u8) -> Result<Option<u32>, DropReason> {
     // SAFETY: the context pointer is valid for the whole program run.
     let ifindex = unsafe { (*ctx.skb.skb).ifindex };
-    // SAFETY: read-only copy of a small map value.
-    let Some(iface) = (unsafe { IFACES.get(&ifindex) }).copied() else {
+    // An array lookup: the verifier inlines it.
+    let Some(iface) = IFACES.get(ifindex).copied() else {
         return Ok(None);
     };
+    if iface.flags & IFACE_MANAGED == 0 {
+        return Ok(None);
+    }
     let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
         return Err(DropReason::Malformed);
     };

@@ -161,7 +161,9 @@ pub fn run(report: &mut Report, quick: bool) {
         let (ai, d) = (a_if.clone(), data.clone());
         // Linear chains are slow at large counts: fewer packets, same method.
         let linear_repeat = (repeat / (rules as u32 / 10).max(1)).max(2_000);
-        let linear = topo.host.run(move || inject(&ai, &d, linear_repeat, trials));
+        let linear = topo
+            .host
+            .run(move || inject(&ai, &d, linear_repeat, trials));
         topo.flush_nft();
         report.row(
             "B2 per hook",
