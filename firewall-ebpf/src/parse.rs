@@ -1,7 +1,8 @@
 //! Packet parsing: Ethernet, IPv4 / IPv6 (extension headers walked), TCP / UDP / ICMP / ICMPv6.
 //!
-//! Every read goes through `bpf_skb_load_bytes` (`TcContext::load`), which checks bounds in the
-//! helper and also works on non-linear skbs; a short read is a malformed packet.
+//! Every read goes through `load`: direct packet access where the linear part holds the bytes
+//! (bounds-checked next to the access), `bpf_skb_load_bytes` otherwise (non-linear skbs); a
+//! short read is a malformed packet.
 
 use aya_ebpf::programs::TcContext;
 use firewall_common::{DropReason, family, proto};
@@ -85,6 +86,14 @@ pub fn parse(ctx: &TcContext, pkt: &mut Packet) -> Result<bool, DropReason> {
 
 #[inline(always)]
 fn load<T>(ctx: &TcContext, offset: usize) -> Result<T, DropReason> {
+    // Direct access to the linear part of the skb, bounds-checked right here; past it (a
+    // non-linear skb) the helper copies from the fragments.
+    let start = ctx.data();
+    let end = ctx.data_end();
+    if offset <= 0xffff && start + offset + core::mem::size_of::<T>() <= end {
+        // SAFETY: within [data, data_end), checked just above; unaligned read of plain bytes.
+        return Ok(unsafe { core::ptr::read_unaligned((start + offset) as *const T) });
+    }
     ctx.load::<T>(offset).map_err(|_| DropReason::Malformed)
 }
 
