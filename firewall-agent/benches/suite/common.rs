@@ -307,3 +307,14 @@ pub fn percentile(mut samples: Vec<f64>, p: f64) -> f64 {
     let i = ((p / 100.0) * (samples.len() - 1) as f64).round() as usize;
     samples[i]
 }
+
+/// Loads an nftables ruleset in a namespace; returns how long `nft -f` took, in ms.
+pub fn load_nft(ns: &str, ruleset: &str) -> f64 {
+    let file = std::env::temp_dir().join(format!("{ns}.nft"));
+    std::fs::write(&file, ruleset).expect("ruleset file");
+    let started = std::time::Instant::now();
+    ns_sh(ns, &["nft", "-f", &file.display().to_string()]);
+    let took = started.elapsed().as_secs_f64() * 1e3;
+    let _ = std::fs::remove_file(&file);
+    took
+}

@@ -22,34 +22,11 @@ fn main() -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     if wanted("program") {
         eprintln!("bench: program cost and memory (B1, B6, B8)");
-        // Private network namespace: the workload is its `lo`.
-        report = std::thread::spawn(move || {
-            // SAFETY: only this thread changes namespace.
-            assert_eq!(
-                unsafe { libc::unshare(libc::CLONE_NEWNET) },
-                0,
-                "unshare (needs root)"
-            );
-            program::run(&mut report, quick);
-            report
-        })
-        .join()
-        .expect("program bench");
+        report = in_private_netns(report, move |r| program::run(r, quick));
     }
     if wanted("update") {
         eprintln!("bench: update latency (B7)");
-        report = std::thread::spawn(move || {
-            // SAFETY: only this thread changes namespace.
-            assert_eq!(
-                unsafe { libc::unshare(libc::CLONE_NEWNET) },
-                0,
-                "unshare (needs root)"
-            );
-            update::run(&mut report, quick);
-            report
-        })
-        .join()
-        .expect("update bench");
+        report = in_private_netns(report, move |r| update::run(r, quick));
     }
     if wanted("hook") {
         eprintln!("bench: per-hook cost against nftables (B2)");
@@ -87,4 +64,23 @@ fn main() -> anyhow::Result<()> {
     println!("{}", report.table());
     println!("report: {}", out_dir.join("report.md").display());
     Ok(())
+}
+
+/// Runs a section on a thread in a private network namespace (its `lo` is the workload).
+fn in_private_netns(
+    mut report: report::Report,
+    section: impl FnOnce(&mut report::Report) + Send + 'static,
+) -> report::Report {
+    std::thread::spawn(move || {
+        // SAFETY: only this thread changes namespace.
+        assert_eq!(
+            unsafe { libc::unshare(libc::CLONE_NEWNET) },
+            0,
+            "unshare (needs root)"
+        );
+        section(&mut report);
+        report
+    })
+    .join()
+    .expect("benchmark section")
 }

@@ -118,10 +118,7 @@ impl Topo {
 
     /// Loads a ruleset with `nft -f` in the host namespace.
     pub fn load_nft(&self, ruleset: &str) {
-        let file = std::env::temp_dir().join(format!("{}.nft", self.host.0));
-        std::fs::write(&file, ruleset).unwrap();
-        ns_sh(&self.host.0, &["nft", "-f", &file.display().to_string()]);
-        let _ = std::fs::remove_file(&file);
+        crate::common::load_nft(&self.host.0, ruleset);
     }
 
     pub fn flush_nft(&self) {

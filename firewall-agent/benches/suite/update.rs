@@ -378,11 +378,7 @@ fn nft_update(state: &State, trials: usize) -> (f64, f64) {
         i.interface = format!("v{}", &i.id[i.id.len() - 4..]);
     }
     let ruleset = firewall_agent::nft::render(&state, firewall_agent::nft::Layout::Sets);
-    let file = std::env::temp_dir().join("fw-bench.nft");
-    std::fs::write(&file, &ruleset).unwrap();
-    let t0 = Instant::now();
-    ns_sh(&ns.0, &["nft", "-f", &file.display().to_string()]);
-    let bulk = t0.elapsed().as_secs_f64() * 1e3;
+    let bulk = crate::common::load_nft(&ns.0, &ruleset);
     // The inbound ports set of the workload's policy.
     let set = ruleset
         .lines()
@@ -412,9 +408,7 @@ fn nft_update(state: &State, trials: usize) -> (f64, f64) {
             );
             samples.push(t0.elapsed().as_secs_f64() * 1e3);
         }
-        let _ = std::fs::remove_file(&file);
         return (bulk, percentile(samples, 50.0));
     }
-    let _ = std::fs::remove_file(&file);
     (bulk, f64::NAN)
 }

@@ -169,14 +169,13 @@ pub fn describe(state: &State, req: DescribeRequest) -> ApiResult<Value> {
         }
         let mut keep = true;
         for filter in &req.filters {
+            if let Some(hit) = filter.matches_tags(&template.tags) {
+                keep &= hit;
+                continue;
+            }
             keep &= match filter.name.as_str() {
                 "launch-template-name" => filter.matches(&template.name),
                 "create-time" => filter.matches(&template.create_time),
-                "tag-key" => template.tags.iter().any(|t| filter.matches(&t.key)),
-                name if name.starts_with("tag:") => template
-                    .tags
-                    .iter()
-                    .any(|t| t.key == name[4..] && filter.matches(&t.value)),
                 other => {
                     return Err(ApiError::invalid_value(format!(
                         "The filter '{other}' is invalid"

@@ -359,6 +359,16 @@ impl Filter {
     pub fn matches(&self, text: &str) -> bool {
         self.values.iter().any(|v| wildcard_match(v, text))
     }
+
+    /// For the `tag-key` and `tag:<key>` filters every describe shares: whether `tags` match;
+    /// `None` for any other filter.
+    pub fn matches_tags(&self, tags: &[Tag]) -> Option<bool> {
+        if self.name == "tag-key" {
+            return Some(tags.iter().any(|t| self.matches(&t.key)));
+        }
+        let key = self.name.strip_prefix("tag:")?;
+        Some(tags.iter().any(|t| t.key == key && self.matches(&t.value)))
+    }
 }
 
 #[derive(Deserialize)]
@@ -408,17 +418,15 @@ fn group_matches_filter(state: &State, group: &SecurityGroup, filter: &Filter) -
     if let Some(field) = filter.name.strip_prefix("ip-permission.") {
         return by_rules(&group.ingress, field);
     }
+    if let Some(hit) = filter.matches_tags(&group.tags) {
+        return Ok(hit);
+    }
     Ok(match filter.name.as_str() {
         "owner-id" => any(&state.account_id),
         "group-id" => any(&group.id),
         "group-name" => any(&group.name),
         "vpc-id" => any(&group.vpc_id),
         "description" => any(&group.description),
-        "tag-key" => group.tags.iter().any(|t| any(&t.key)),
-        name if name.starts_with("tag:") => {
-            let key = &name[4..];
-            group.tags.iter().any(|t| t.key == key && any(&t.value))
-        }
         other => {
             return Err(ApiError::invalid_value(format!(
                 "The filter '{other}' is invalid"
@@ -519,15 +527,14 @@ fn describe_security_group_rules(
                 }
                 let mut keep = true;
                 for filter in &req.filters {
+                    if let Some(hit) = filter.matches_tags(&rule.tags) {
+                        keep &= hit;
+                        continue;
+                    }
                     let any = |v: &str| filter.values.iter().any(|p| wildcard_match(p, v));
                     keep &= match filter.name.as_str() {
                         "group-id" => any(&group.id),
                         "security-group-rule-id" => any(&rule.id),
-                        "tag-key" => rule.tags.iter().any(|t| any(&t.key)),
-                        name if name.starts_with("tag:") => rule
-                            .tags
-                            .iter()
-                            .any(|t| t.key == name[4..] && any(&t.value)),
                         other => {
                             return Err(ApiError::invalid_value(format!(
                                 "The filter '{other}' is invalid"
@@ -2159,6 +2166,19 @@ mod tests {
     #[test]
     fn describe_filters_select_groups() {
         let mut f = Fixture::new();
+        let tagged = f.ok("CreateSecurityGroup", json!({"GroupName": "tagged", "Description": "d",
+            "TagSpecifications": [{"ResourceType": "security-group", "Tags": [{"Key": "team", "Value": "blue"}]}]}));
+        let by_tag = f.ok(
+            "DescribeSecurityGroups",
+            json!({"Filters": [{"Name": "tag:team", "Values": ["bl*"]}]}),
+        );
+        assert_eq!(by_tag["SecurityGroups"][0]["GroupId"], tagged["GroupId"]);
+        let by_key = f.ok(
+            "DescribeSecurityGroups",
+            json!({"Filters": [{"Name": "tag-key", "Values": ["team"]}]}),
+        );
+        assert_eq!(by_key["SecurityGroups"].as_array().unwrap().len(), 1);
+        f.ok("DeleteSecurityGroup", json!({"GroupId": tagged["GroupId"]}));
         f.group("web");
         f.group("db");
         let out = f.ok(

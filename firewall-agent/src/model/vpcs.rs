@@ -148,6 +148,10 @@ pub fn describe(state: &State, req: DescribeRequest) -> ApiResult<Value> {
         }
         let mut keep = true;
         for filter in &req.filters {
+            if let Some(hit) = filter.matches_tags(&vpc.tags) {
+                keep &= hit;
+                continue;
+            }
             let v6 = vpc.ipv6_cidr.map(|b| b.to_string()).unwrap_or_default();
             keep &= match filter.name.as_str() {
                 "vpc-id" => filter.matches(&vpc.id),
@@ -158,11 +162,6 @@ pub fn describe(state: &State, req: DescribeRequest) -> ApiResult<Value> {
                 "is-default" => filter.matches(if vpc.is_default { "true" } else { "false" }),
                 "state" => filter.matches("available"),
                 "owner-id" => filter.matches(&state.account_id),
-                "tag-key" => vpc.tags.iter().any(|t| filter.matches(&t.key)),
-                name if name.starts_with("tag:") => vpc
-                    .tags
-                    .iter()
-                    .any(|t| t.key == name[4..] && filter.matches(&t.value)),
                 other => {
                     return Err(ApiError::invalid_value(format!(
                         "The filter '{other}' is invalid"
