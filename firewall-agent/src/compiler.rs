@@ -2,9 +2,9 @@
 //!
 //! * One **policy** per distinct set of attached groups (instances with the same groups share it).
 //! * For each policy, direction and family, every peer prefix of every rule becomes one `PEERS`
-//!   entry whose port set is the union of all rules whose peer *covers* that prefix; the kernel's
-//!   longest-prefix match then returns exactly the rules that match the address (see
-//!   `firewall_common` for why). Referenced groups expand to the /32 and /128 addresses of their
+//!   entry holding the chain of port sets of that prefix and of its nearest covering prefixes
+//!   (see `firewall_common`): each port set holds the rules written at exactly its prefix, so a
+//!   rule's entries exist once. Referenced groups expand to the /32 and /128 addresses of their
 //!   running members, prefix lists to their current entries.
 //! * Port sets are content-addressed: equal contents share one ID and one set of `PORTS` entries.
 //!   IDs are never reused while the agent runs, so entries of an old set are never overwritten
@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use firewall_common::{
-    IFACE_ENFORCING, IFACE_MANAGED, IfaceConfig, NO_RULE_SLOT, PEER_KEY_FIXED_BITS,
+    IFACE_ENFORCING, IFACE_MANAGED, IfaceConfig, NO_RULE_SLOT, PEER_CHAIN, PEER_KEY_FIXED_BITS,
     PORT_KEY_PROTO_BITS, PORT_KEY_SET_BITS, PeerKey, PeerValue, PortKey, PortValue, capacity,
     direction, family,
 };
@@ -336,31 +336,38 @@ fn compile_direction(
                 })
         })
         .collect();
-    // Items by the exact prefix they were written for; a prefix's closure is what its ancestors
-    // (its truncations to every shorter length, itself included) carry: O(prefixes × address
-    // bits) hash lookups instead of comparing every prefix with every rule.
+    // Items by the exact prefix they were written for: each becomes one port set, written once.
     let mut by_prefix: HashMap<IpNet, Vec<SetItem>> = HashMap::new();
     for (net, item) in expanded {
         by_prefix.entry(net).or_default().push(item);
     }
+    let mut own: HashMap<IpNet, u32> = HashMap::new();
+    for (prefix, items) in &by_prefix {
+        own.insert(*prefix, intern_set(ids, sets, items.clone()));
+    }
     let prefixes: BTreeSet<IpNet> = by_prefix.keys().copied().collect();
     for prefix in prefixes {
-        let mut items: Vec<SetItem> = (0..=prefix.prefix_len())
-            .filter_map(|len| {
-                let ancestor = IpNet::new(prefix.addr(), len)
+        // The prefix itself, then its covering prefixes that have rules, nearest first.
+        let ancestors: Vec<IpNet> = (0..=prefix.prefix_len())
+            .rev()
+            .map(|len| {
+                IpNet::new(prefix.addr(), len)
                     .expect("shorter prefix")
-                    .trunc();
-                by_prefix.get(&ancestor)
+                    .trunc()
             })
-            .flatten()
-            .copied()
+            .filter(|ancestor| own.contains_key(ancestor))
             .collect();
-        items.sort_by_key(|i| (i.specificity, i.slot, i.item));
-        // One member per item: the most specific rule's.
-        let mut seen = BTreeSet::new();
-        items.retain(|i| seen.insert(i.item));
-        let set_id = ids.port_set(&items);
-        sets.entry(set_id).or_insert(items);
+        let mut chain: Vec<u32> = ancestors.iter().take(PEER_CHAIN).map(|a| own[a]).collect();
+        if ancestors.len() > PEER_CHAIN {
+            // Too deep: the last link carries everything from there up.
+            let tail: Vec<SetItem> = ancestors[PEER_CHAIN - 1..]
+                .iter()
+                .flat_map(|a| by_prefix[a].iter().copied())
+                .collect();
+            chain[PEER_CHAIN - 1] = intern_set(ids, sets, tail);
+        }
+        let mut port_sets = [0u32; PEER_CHAIN];
+        port_sets[..chain.len()].copy_from_slice(&chain);
         let (fam, addr, bits) = match prefix {
             IpNet::V4(net) => {
                 let mut addr = [0u8; 16];
@@ -378,9 +385,24 @@ fn compile_direction(
         };
         desired.peers.insert(
             (PEER_KEY_FIXED_BITS + u32::from(bits), key),
-            PeerValue { port_set: set_id },
+            PeerValue { port_sets },
         );
     }
+}
+
+/// The content-addressed ID of a port set of these items: one member per item, the most
+/// specific rule's (that is the one its hits count for).
+fn intern_set(
+    ids: &mut Ids,
+    sets: &mut BTreeMap<u32, Vec<SetItem>>,
+    mut items: Vec<SetItem>,
+) -> u32 {
+    items.sort_by_key(|i| (i.specificity, i.slot, i.item));
+    let mut seen = BTreeSet::new();
+    items.retain(|i| seen.insert(i.item));
+    let id = ids.port_set(&items);
+    sets.entry(id).or_insert(items);
+    id
 }
 
 /// The `PORTS` entries of one item: the port range split into aligned power-of-two blocks.
@@ -419,7 +441,7 @@ pub fn evaluate(
         }
         IpAddr::V6(a) => (family::IPV6, a.octets(), 128),
     };
-    let set = (0..=width).rev().find_map(|bits| {
+    let peer = (0..=width).rev().find_map(|bits| {
         let key = PeerKey {
             policy_id: policy_id.to_be_bytes(),
             direction: dir,
@@ -429,25 +451,30 @@ pub fn evaluate(
         };
         d.peers.get(&(PEER_KEY_FIXED_BITS + bits, key))
     })?;
-    let port_key = |proto: u8, port: u16| PortKey {
-        port_set: set.port_set.to_be_bytes(),
-        proto,
-        port: port.to_be_bytes(),
-        _pad: 0,
-    };
-    (0..=16u32)
-        .rev()
-        .find_map(|bits| {
-            let masked = if bits == 0 {
-                0
-            } else {
-                port & (u16::MAX << (16 - bits))
+    peer.port_sets
+        .iter()
+        .take_while(|set| **set != 0)
+        .find_map(|set| {
+            let port_key = |proto: u8, port: u16| PortKey {
+                port_set: set.to_be_bytes(),
+                proto,
+                port: port.to_be_bytes(),
+                _pad: 0,
             };
-            d.ports
-                .get(&(PORT_KEY_PROTO_BITS + bits, port_key(proto, masked)))
+            (0..=16u32)
+                .rev()
+                .find_map(|bits| {
+                    let masked = if bits == 0 {
+                        0
+                    } else {
+                        port & (u16::MAX << (16 - bits))
+                    };
+                    d.ports
+                        .get(&(PORT_KEY_PROTO_BITS + bits, port_key(proto, masked)))
+                })
+                .or_else(|| d.ports.get(&(PORT_KEY_SET_BITS, port_key(0, 0))))
+                .map(|v| v.rule_slot)
         })
-        .or_else(|| d.ports.get(&(PORT_KEY_SET_BITS, port_key(0, 0))))
-        .map(|v| v.rule_slot)
 }
 
 fn mask(mut bytes: [u8; 16], bits: u32) -> [u8; 16] {
@@ -679,5 +706,44 @@ mod tests {
             Some(old_slot),
             "reused one compilation later"
         );
+    }
+
+    #[test]
+    fn a_rule_is_written_once_however_many_prefixes_nest_inside_it() {
+        let mut many = vec![
+            json!({"IpProtocol": "tcp", "FromPort": 1, "ToPort": 65534, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}),
+        ];
+        for i in 0..50 {
+            many.push(json!({"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": format!("10.{i}.0.0/16")}]}));
+        }
+        let (_, d, p) = setup(json!(many));
+        // The /8 range splits into 30 blocks written once (a closure would copy them into each
+        // nested /16: 50 × 31 + 30 entries); each /16 rule adds its udp/53 entry (a set per rule,
+        // for its hit counter), and the default egress rules two more.
+        assert_eq!(d.ports.len(), 30 + 50 + 2);
+        assert!(allowed(
+            &d,
+            p,
+            direction::INBOUND,
+            "10.7.1.1".parse().unwrap(),
+            6,
+            443
+        ));
+        assert!(allowed(
+            &d,
+            p,
+            direction::INBOUND,
+            "10.7.1.1".parse().unwrap(),
+            17,
+            53
+        ));
+        assert!(!allowed(
+            &d,
+            p,
+            direction::INBOUND,
+            "10.70.1.1".parse().unwrap(),
+            17,
+            53
+        ));
     }
 }

@@ -140,7 +140,7 @@ const PERSISTENT_MAPS: [&str; 8] = [
 
 /// Bumped whenever a persistent map's key or value layout changes, so an agent never reuses
 /// maps pinned by an incompatible one.
-const MAP_LAYOUT_VERSION: u32 = 2;
+const MAP_LAYOUT_VERSION: u32 = 3;
 
 /// Link pin file name: `<interface>@<ingress|egress>`.
 fn link_pin_name(interface: &str, attach_type: TcAttachType) -> String {
@@ -296,7 +296,7 @@ impl Dataplane {
             .ports
             .keys()
             .map(|(_, k)| u32::from_be_bytes(k.port_set));
-        let peer_sets = self.current.peers.values().map(|v| v.port_set);
+        let peer_sets = self.current.peers.values().flat_map(|v| v.port_sets);
         (policy, sets.chain(peer_sets).max().unwrap_or(0))
     }
 

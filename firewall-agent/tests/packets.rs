@@ -602,3 +602,36 @@ fn a_rule_keeps_its_hit_counter_when_modified_in_place() {
         );
     });
 }
+
+#[test]
+fn deeply_nested_prefixes_fold_into_the_chain_and_every_covering_rule_still_applies() {
+    in_private_netns(|| {
+        // 12 nested prefixes (/8 … /19), each allowing its own port: deeper than the chain.
+        let lens: Vec<u8> = (8..20).collect();
+        let mut h = Harness::new(|s| {
+            let rules: Vec<_> = lens
+                .iter()
+                .map(|len| json!({"IpProtocol": "tcp", "FromPort": 1000 + u16::from(*len), "ToPort": 1000 + u16::from(*len), "IpRanges": [{"CidrIp": format!("10.1.2.3/{len}")}]}))
+                .collect();
+            vec![create_group(s, "nested", json!(rules))]
+        });
+        for len in &lens {
+            let port = 1000 + u16::from(*len);
+            assert_eq!(
+                h.inbound(&tcp("10.1.2.3", port, WORKLOAD, port, SYN)),
+                PASS,
+                "/{len} rule from inside all of them"
+            );
+        }
+        assert_eq!(h.inbound(&tcp("10.1.2.3", 999, WORKLOAD, 999, SYN)), DROP);
+        // Outside the /10 but inside the /8 and /9 only those two apply.
+        assert_eq!(h.inbound(&tcp("10.128.0.1", 1, WORKLOAD, 1008, SYN)), PASS);
+        assert_eq!(h.inbound(&tcp("10.128.0.1", 2, WORKLOAD, 1010, SYN)), DROP);
+        // Each rule's entries are written once: no copies into nested prefixes' sets.
+        assert!(
+            h.last.ports.len() < 2 * lens.len() + 8,
+            "{} PORTS entries",
+            h.last.ports.len()
+        );
+    });
+}

@@ -4,17 +4,21 @@
 //! hashes every byte of a key) and multi-byte packet fields stored as byte arrays in network order,
 //! so the kernel side and the agent can never disagree about endianness.
 //!
-//! # How one packet is judged (two lookups, whatever the rule count)
+//! # How one packet is judged (a bounded number of lookups, whatever the rule count)
 //!
 //! 1. `IFACES[ifindex]` (an array) → the workload's `policy_id` (one per distinct set of attached
 //!    groups).
 //! 2. `CONNTRACK[normalised 5-tuple + ifindex]`: a live entry admits the packet in both directions.
-//! 3. `PEERS` (LPM trie) with key `policy_id | direction | family | peer address` returns the
-//!    `port_set` of the *longest* matching peer prefix. The compiler gives every prefix that appears
-//!    in any rule the union of all rules whose peer covers it (the closure), so the longest match
-//!    carries everything every covering rule allows: a /8 tcp/22 rule and a /16 tcp/80 rule give the
-//!    /16 entry {tcp/22, tcp/80} and the /8 entry {tcp/22}.
-//! 4. `PORTS` (LPM trie) with key `port_set | protocol | port` answers "allowed" or misses. Protocol
+//! 3. `PEERS` (LPM trie) with key `policy_id | direction | family | peer address` returns, for the
+//!    *longest* matching peer prefix, the chain of port sets of that prefix and of its nearest
+//!    covering prefixes that have rules (nearest first, at most [`PEER_CHAIN`]). Every rule covering
+//!    an address is written at one of these prefixes, so the chain holds everything they allow: a
+//!    /8 tcp/22 rule and a /16 tcp/80 rule give the /16 entry [{tcp/80}, {tcp/22}] and the /8 entry
+//!    [{tcp/22}]. Each port set holds only the rules written at its own prefix, so a rule's entries
+//!    exist once however many prefixes nest inside it; a chain deeper than [`PEER_CHAIN`] folds its
+//!    tail into the last set.
+//! 4. `PORTS` (LPM trie) with key `port_set | protocol | port`, tried along the chain until one
+//!    answers (at most [`PEER_CHAIN`] lookups; the first answer is the most specific rule). Protocol
 //!    `-1` is the 32-bit prefix (the port set alone), "this protocol, any port" the 40-bit prefix, and
 //!    a port range is split into at most 30 aligned prefixes. ICMP uses `type << 8 | code` as port.
 //!
@@ -79,11 +83,15 @@ const _: () = assert!(core::mem::size_of::<PeerKey>() == 24);
 /// Bits of [`PeerKey`] before the address.
 pub const PEER_KEY_FIXED_BITS: u32 = 48;
 
-/// Value of the `PEERS` trie: the port set every covering rule allows for this peer prefix.
+/// Port sets a `PEERS` entry can chain (its own and its nearest covering prefixes').
+pub const PEER_CHAIN: usize = 8;
+
+/// Value of the `PEERS` trie: the port sets of this prefix and its nearest covering prefixes with
+/// rules, nearest first; 0 ends the chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct PeerValue {
-    pub port_set: u32,
+    pub port_sets: [u32; PEER_CHAIN],
 }
 
 /// Key data of the `PORTS` LPM trie. The prefix covers `port_set` (32 bits), then `proto`

@@ -38,7 +38,7 @@ pub fn allows(policy_id: u32, dir: u8, pkt: &Packet) -> bool {
     }
 }
 
-/// The two lookups: the rule slot of the allowing entry, if any.
+/// One `PEERS` lookup, then `PORTS` along the chain: the rule slot of the allowing entry, if any.
 #[inline(always)]
 fn lookup(policy_id: u32, dir: u8, pkt: &Packet) -> Option<u32> {
     let peer = if dir == direction::INBOUND {
@@ -54,19 +54,28 @@ fn lookup(policy_id: u32, dir: u8, pkt: &Packet) -> Option<u32> {
         addr: peer,
         _pad: [0; 2],
     };
-    let peer = PEERS.get(Key::new(PEER_KEY_FIXED_BITS + addr_bits, peer_key))?;
+    let chain = PEERS
+        .get(Key::new(PEER_KEY_FIXED_BITS + addr_bits, peer_key))?
+        .port_sets;
     let port = match pkt.proto {
         proto::TCP | proto::UDP => pkt.dport,
         proto::ICMP | proto::ICMPV6 => [pkt.icmp_type, pkt.icmp_code],
         _ => [0, 0],
     };
-    let port_key = PortKey {
-        port_set: peer.port_set.to_be_bytes(),
-        proto: pkt.proto,
-        port,
-        _pad: 0,
-    };
-    PORTS
-        .get(Key::new(PORT_KEY_PROTO_BITS + 16, port_key))
-        .map(|v| v.rule_slot)
+    // Nearest prefix first: the first set that answers holds the most specific allowing rule.
+    for set in chain {
+        if set == 0 {
+            return None;
+        }
+        let port_key = PortKey {
+            port_set: set.to_be_bytes(),
+            proto: pkt.proto,
+            port,
+            _pad: 0,
+        };
+        if let Some(value) = PORTS.get(Key::new(PORT_KEY_PROTO_BITS + 16, port_key)) {
+            return Some(value.rule_slot);
+        }
+    }
+    None
 }
