@@ -422,7 +422,7 @@ fn port_entries(set_id: u32, item: PortItem) -> Vec<LpmKey<PortKey>> {
         .collect()
 }
 
-/// What the kernel's two lookups answer for a packet, evaluated on compiled contents: the rule
+/// What the kernel's lookups answer for a packet, evaluated on compiled contents: the rule
 /// slot of the allowing entry, or `None` (no rule). `port` is the destination port, or
 /// `type << 8 | code` for ICMP.
 pub fn evaluate(
