@@ -32,8 +32,9 @@ fn cpu_jiffies() -> (u64, u64) {
     (total - idle, total)
 }
 
-/// One iperf3 run from A to B: (Gbit/s or packets/s, CPU busy fraction).
-fn iperf(topo: &Topo, udp: bool, seconds: u32) -> (f64, f64) {
+/// One iperf3 run from A to B: (Gbit/s or packets/s, CPU busy fraction, CPU ns per packet for
+/// UDP).
+fn iperf(topo: &Topo, udp: bool, seconds: u32) -> (f64, f64, f64) {
     let server_ns = topo.workloads[1].0.0.clone();
     let mut server = Command::new("ip")
         .args([
@@ -70,22 +71,29 @@ fn iperf(topo: &Topo, udp: bool, seconds: u32) -> (f64, f64) {
     let _ = server.wait();
     let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     let cpu = (busy1 - busy0) as f64 / (total1 - total0).max(1) as f64;
-    let value = if udp {
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let busy_ns = (busy1 - busy0) as f64 * 1e9 / ticks_per_second;
+    if udp {
         let sum = &json["end"]["sum"];
         let received =
             sum["packets"].as_f64().unwrap_or(0.0) - sum["lost_packets"].as_f64().unwrap_or(0.0);
-        received
+        let pps = received
             / sum["seconds"]
                 .as_f64()
                 .unwrap_or(f64::from(seconds))
-                .max(0.001)
+                .max(0.001);
+        (pps, cpu, busy_ns / received.max(1.0))
     } else {
-        json["end"]["sum_received"]["bits_per_second"]
-            .as_f64()
-            .unwrap_or(0.0)
-            / 1e9
-    };
-    (value, cpu)
+        (
+            json["end"]["sum_received"]["bits_per_second"]
+                .as_f64()
+                .unwrap_or(0.0)
+                / 1e9,
+            cpu,
+            f64::NAN,
+        )
+    }
 }
 
 pub fn run(report: &mut Report, quick: bool) {
@@ -95,12 +103,14 @@ pub fn run(report: &mut Report, quick: bool) {
     let extra = json!([{"IpProtocol": "tcp", "FromPort": 5201, "ToPort": 5201, "IpRanges": [{"CidrIp": format!("{A}/32")}]},
                        {"IpProtocol": "udp", "FromPort": 5201, "ToPort": 5201, "IpRanges": [{"CidrIp": format!("{A}/32")}]}]);
     let state = topo.state(rules, extra);
-    let measure = |topo: &Topo| -> [(f64, f64); 2] {
+    let measure = |topo: &Topo| -> [(f64, f64, f64); 2] {
         [false, true].map(|udp| {
-            let runs: Vec<(f64, f64)> = (0..trials).map(|_| iperf(topo, udp, seconds)).collect();
+            let runs: Vec<(f64, f64, f64)> =
+                (0..trials).map(|_| iperf(topo, udp, seconds)).collect();
             (
                 median(runs.iter().map(|r| r.0).collect()),
                 median(runs.iter().map(|r| r.1).collect()),
+                median(runs.iter().map(|r| r.2).collect()),
             )
         })
     };
@@ -165,6 +175,22 @@ pub fn run(report: &mut Report, quick: bool) {
         ours[1].0,
         "pkt/s",
         Some(("nft sets", nft[1].0)),
+    );
+    report.row(
+        "B3 throughput",
+        "CPU per packet, UDP 64 B (whole machine)",
+        "within +10 % of no filter",
+        ours[1].2,
+        "ns",
+        Some(("no filter", none[1].2)),
+    );
+    report.row(
+        "B3 throughput",
+        "CPU per packet, UDP 64 B, vs nft sets",
+        "–",
+        ours[1].2,
+        "ns",
+        Some(("nft sets", nft[1].2)),
     );
     report.row(
         "B3 throughput",

@@ -6,7 +6,7 @@ use std::{
     net::{IpAddr, Ipv4Addr},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering::SeqCst},
+        atomic::{AtomicBool, AtomicU64, Ordering::SeqCst},
     },
     time::{Duration, Instant},
 };
@@ -46,6 +46,8 @@ impl Live {
 /// A change and its inverse, and the probe whose verdict they flip.
 struct Scenario {
     name: &'static str,
+    /// What the inverse change is called.
+    undo_name: &'static str,
     probe: Vec<u8>,
     apply: Box<dyn Fn(&mut State)>,
     undo: Box<dyn Fn(&mut State)>,
@@ -75,6 +77,7 @@ fn scenarios(state: &State) -> Vec<Scenario> {
     vec![
         Scenario {
             name: "add rule",
+            undo_name: "remove rule",
             probe: frame(
                 mac,
                 Ipv4Addr::new(10, 77, 0, 1).into(),
@@ -99,6 +102,7 @@ fn scenarios(state: &State) -> Vec<Scenario> {
         },
         Scenario {
             name: "member joins a referenced group",
+            undo_name: "member leaves",
             probe: frame(
                 mac,
                 Ipv4Addr::new(172, 31, 2, 99).into(),
@@ -132,6 +136,7 @@ fn scenarios(state: &State) -> Vec<Scenario> {
         },
         Scenario {
             name: "prefix-list edit",
+            undo_name: "prefix-list entry removed",
             probe: frame(
                 mac,
                 Ipv4Addr::new(10, 99, 0, 1).into(),
@@ -152,22 +157,28 @@ fn scenarios(state: &State) -> Vec<Scenario> {
     ]
 }
 
-type Watch = (Vec<u8>, bool, Instant, Option<Instant>);
+/// (probe frame, expected verdict, armed at, first time it was seen, later runs showing the old
+/// verdict again).
+type Watch = (Vec<u8>, bool, Instant, Option<Instant>, u64);
 
 /// Runs a probe stream on its own thread until `stop`; records when each verdict was first seen
 /// after the main thread armed `since`.
 struct Prober {
     stop: Arc<AtomicBool>,
+    /// Runs of the control probe, and how many did not pass.
+    control_counts: Arc<(AtomicU64, AtomicU64)>,
     /// (probe frame, expected verdict, armed at, first time it was seen).
     watch: Arc<Mutex<Watch>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Prober {
-    fn start(pin: std::path::PathBuf) -> Prober {
+    fn start(pin: std::path::PathBuf, control: Vec<u8>) -> Prober {
         let stop = Arc::new(AtomicBool::new(false));
-        let watch = Arc::new(Mutex::new((Vec::new(), false, Instant::now(), None)));
+        let watch = Arc::new(Mutex::new((Vec::new(), false, Instant::now(), None, 0)));
         let (s, w) = (stop.clone(), watch.clone());
+        let control_counts = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+        let c = control_counts.clone();
         let thread = std::thread::spawn(move || {
             let program = SchedClassifier::from_pin(&pin).expect("pinned program");
             let mut out = vec![0u8; 512];
@@ -190,10 +201,28 @@ impl Prober {
                 if g.0 == probe && started >= g.2 && allowed == g.1 && g.3.is_none() {
                     g.3 = Some(seen);
                 }
+                // Once the new verdict was seen, the old one must never come back.
+                if g.0 == probe && g.3.is_some_and(|t| started > t) && allowed != g.1 {
+                    g.4 += 1;
+                }
+                drop(g);
+                // Between two probes, a flow no change touches: it must always pass.
+                let opts = TestRunOptions {
+                    data_in: Some(&control),
+                    data_out: Some(&mut out),
+                    ..TestRunOptions::default()
+                };
+                let control_passed =
+                    program.test_run(opts).expect("control").return_value == u32::MAX;
+                c.0.fetch_add(1, SeqCst);
+                if !control_passed {
+                    c.1.fetch_add(1, SeqCst);
+                }
             }
         });
         Prober {
             stop,
+            control_counts,
             watch,
             thread: Some(thread),
         }
@@ -201,7 +230,12 @@ impl Prober {
 
     /// Watches for `expected` on `probe` from now on.
     fn arm(&self, probe: &[u8], expected: bool) {
-        *self.watch.lock().unwrap() = (probe.to_vec(), expected, Instant::now(), None);
+        *self.watch.lock().unwrap() = (probe.to_vec(), expected, Instant::now(), None, 0);
+    }
+
+    /// Probe runs that showed the old verdict after the new one had been seen.
+    fn flaps(&self) -> u64 {
+        self.watch.lock().unwrap().4
     }
 
     fn wait(&self, timeout: Duration) -> Option<Instant> {
@@ -273,13 +307,27 @@ pub fn run(report: &mut Report, quick: bool) {
             .program(programs::TO_WORKLOAD)
             .pin(&pin)
             .expect("pin");
-        let prober = Prober::start(pin.clone());
+        // A flow no change touches (the measured tcp/443 rule from 10.1.0.0/16): must always pass.
+        let control = frame(
+            [2, 0, 0, 0, 0, 1],
+            Ipv4Addr::new(10, 1, 2, 3).into(),
+            ME.into(),
+            40000,
+            443,
+            Some(ACK),
+        );
+        let prober = Prober::start(pin.clone(), control);
+        let mut flaps = 0;
+        let mut changes = 0;
         for scenario in scenarios(&live.state) {
             let mut written = Vec::new();
             let mut enforced = Vec::new();
+            let mut undone = Vec::new();
             let mut missed = 0;
             for trial in 0..trials {
                 let forward = trial % 2 == 0;
+                flaps += prober.flaps();
+                changes += 1;
                 prober.arm(&scenario.probe, forward);
                 let t0 = Instant::now();
                 if forward {
@@ -292,7 +340,12 @@ pub fn run(report: &mut Report, quick: bool) {
                 match prober.wait(Duration::from_secs(2)) {
                     Some(t2) => {
                         written.push((t1 - t0).as_secs_f64() * 1e3);
-                        enforced.push((t2.max(t0) - t0).as_secs_f64() * 1e3);
+                        let latency = (t2.max(t0) - t0).as_secs_f64() * 1e3;
+                        if forward {
+                            enforced.push(latency);
+                        } else {
+                            undone.push(latency);
+                        }
                     }
                     None => missed += 1,
                 }
@@ -327,6 +380,17 @@ pub fn run(report: &mut Report, quick: bool) {
                 "ms",
                 None,
             );
+            report.row(
+                "B7 update",
+                format!(
+                    "{} at {rules} rules: API → new verdict, p50",
+                    scenario.undo_name
+                ),
+                "p50 ≤ 1 ms",
+                percentile(undone.clone(), 50.0),
+                "ms",
+                None,
+            );
             if scenario.name == "add rule" {
                 add_rule_p50 = percentile(enforced.clone(), 50.0);
             }
@@ -337,9 +401,25 @@ pub fn run(report: &mut Report, quick: bool) {
                 percentile(enforced, 50.0),
             );
         }
+        std::thread::sleep(Duration::from_millis(20));
+        flaps += prober.flaps();
+        let (runs, failed) = (
+            prober.control_counts.0.load(SeqCst),
+            prober.control_counts.1.load(SeqCst),
+        );
+        report.row("B7 update", format!("wrong verdicts during {changes} changes at {rules} rules: changed flow reverting + untouched flow dropped"), "0", (flaps + failed) as f64, "packets", None);
+        report.note(format!("B7 at {rules} rules: {runs} probes of the untouched flow, {failed} dropped; {flaps} runs of the changed flow showed the old verdict after the new one."));
         drop(prober);
         let _ = std::fs::remove_file(&pin);
-        let (nft_bulk, nft_add) = nft_update(&live.state, trials);
+        let (nft_bulk, nft_add, nft_memory) = nft_update(&live.state, trials);
+        report.row(
+            "B8 memory",
+            format!("nft sets ruleset per rule, {rules} rules (Slab + Percpu delta, approximate)"),
+            "–",
+            nft_memory as f64 / rules as f64,
+            "B",
+            None,
+        );
         report.row(
             "B7 update",
             format!("bulk apply {rules} rules (compile + map writes)"),
@@ -369,8 +449,21 @@ pub fn run(report: &mut Report, quick: bool) {
 
 /// nftables doing the same single-rule change on the exported ruleset: `nft add element` into the
 /// policy's set (process start included, as a user or agent would run it) and the bulk `nft -f`.
-/// Returns (bulk `nft -f` ms, `nft add element` p50 ms).
-fn nft_update(state: &State, trials: usize) -> (f64, f64) {
+/// Kernel slab and per-CPU memory, from /proc/meminfo (what an nftables ruleset is made of).
+fn slab_and_percpu_bytes() -> u64 {
+    let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kb = |name: &str| -> u64 {
+        info.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (kb("Slab:") + kb("Percpu:")) * 1024
+}
+
+/// Returns (bulk `nft -f` ms, `nft add element` p50 ms, kernel memory of the ruleset in bytes).
+fn nft_update(state: &State, trials: usize) -> (f64, f64, u64) {
     let ns = Netns::new("fwbench-nft");
     // The same state, but with the workload on a device nft can name.
     let mut state = state.clone();
@@ -378,7 +471,9 @@ fn nft_update(state: &State, trials: usize) -> (f64, f64) {
         i.interface = format!("v{}", &i.id[i.id.len() - 4..]);
     }
     let ruleset = firewall_agent::nft::render(&state, firewall_agent::nft::Layout::Sets);
+    let before = slab_and_percpu_bytes();
     let bulk = crate::common::load_nft(&ns.0, &ruleset);
+    let memory = slab_and_percpu_bytes().saturating_sub(before);
     // The inbound ports set of the workload's policy.
     let set = ruleset
         .lines()
@@ -408,7 +503,7 @@ fn nft_update(state: &State, trials: usize) -> (f64, f64) {
             );
             samples.push(t0.elapsed().as_secs_f64() * 1e3);
         }
-        return (bulk, percentile(samples, 50.0));
+        return (bulk, percentile(samples, 50.0), memory);
     }
-    (bulk, f64::NAN)
+    (bulk, f64::NAN, memory)
 }
