@@ -318,3 +318,14 @@ pub fn load_nft(ns: &str, ruleset: &str) -> f64 {
     let _ = std::fs::remove_file(&file);
     took
 }
+
+/// The ID of the generated group with this name.
+pub fn group_id(state: &State, name: &str) -> String {
+    state
+        .groups
+        .values()
+        .find(|g| g.name == name)
+        .expect("generated group")
+        .id
+        .clone()
+}

@@ -81,13 +81,7 @@ impl Topo {
             })
             .collect();
         let mut state = build_state(rules, 42, &specs);
-        let g0 = state
-            .groups
-            .values()
-            .find(|g| g.name == "g0")
-            .unwrap()
-            .id
-            .clone();
+        let g0 = crate::common::group_id(&state, "g0");
         dispatch(
             &mut state,
             &mut RandomIds,

@@ -54,20 +54,8 @@ struct Scenario {
 }
 
 fn scenarios(state: &State) -> Vec<Scenario> {
-    let g0 = state
-        .groups
-        .values()
-        .find(|g| g.name == "g0")
-        .unwrap()
-        .id
-        .clone();
-    let g1 = state
-        .groups
-        .values()
-        .find(|g| g.name == "g1")
-        .unwrap()
-        .id
-        .clone();
+    let g0 = crate::common::group_id(state, "g0");
+    let g1 = crate::common::group_id(state, "g1");
     let mac = [2, 0, 0, 0, 0, 1];
     let me: IpAddr = ME.into();
     let rule = move |g: String| json!({"GroupId": g, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 7777, "ToPort": 7777, "IpRanges": [{"CidrIp": "10.77.0.1/32"}]}]});
@@ -283,13 +271,7 @@ pub fn run(report: &mut Report, quick: bool) {
             .as_str()
             .unwrap()
             .to_string();
-        let g0 = state
-            .groups
-            .values()
-            .find(|g| g.name == "g0")
-            .unwrap()
-            .id
-            .clone();
+        let g0 = crate::common::group_id(&state, "g0");
         dispatch(&mut state, &mut RandomIds, "AuthorizeSecurityGroupIngress", json!({"GroupId": g0, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 8888, "ToPort": 8888, "PrefixListIds": [{"PrefixListId": list}]}]})).unwrap();
         let dataplane = Dataplane::load(&LoadOptions::default()).expect("load");
         let mut live = Live {
