@@ -476,6 +476,19 @@ fn filters(values: &[String]) -> anyhow::Result<Value> {
     Ok(Value::Array(out))
 }
 
+/// Adds the JSON value of an optional `--name` parameter (JSON or `file://`) as `key`.
+fn insert_json_opt(
+    map: &mut Map<String, Value>,
+    key: &str,
+    name: &str,
+    value: &Option<String>,
+) -> anyhow::Result<()> {
+    if let Some(text) = value {
+        map.insert(key.into(), json_param(name, text)?);
+    }
+    Ok(())
+}
+
 fn insert_opt(map: &mut Map<String, Value>, key: &str, value: &Option<String>) {
     if let Some(v) = value {
         map.insert(key.into(), json!(v));
@@ -586,12 +599,12 @@ pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
             insert_opt(&mut body, "GroupName", &args.group_name);
             insert_opt(&mut body, "Description", &args.description);
             insert_opt(&mut body, "VpcId", &args.vpc_id);
-            if let Some(tags) = &args.tag_specifications {
-                body.insert(
-                    "TagSpecifications".into(),
-                    json_param("tag-specifications", tags)?,
-                );
-            }
+            insert_json_opt(
+                &mut body,
+                "TagSpecifications",
+                "tag-specifications",
+                &args.tag_specifications,
+            )?;
             ("CreateSecurityGroup", Value::Object(body))
         }
         Verb::DeleteSecurityGroup(args) => {
@@ -693,12 +706,12 @@ pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
             if !args.entries.is_empty() {
                 body.insert("Entries".into(), structures("entries", &args.entries)?);
             }
-            if let Some(tags) = &args.tag_specifications {
-                body.insert(
-                    "TagSpecifications".into(),
-                    json_param("tag-specifications", tags)?,
-                );
-            }
+            insert_json_opt(
+                &mut body,
+                "TagSpecifications",
+                "tag-specifications",
+                &args.tag_specifications,
+            )?;
             ("CreateManagedPrefixList", Value::Object(body))
         }
         Verb::ModifyManagedPrefixList(args) => {
@@ -763,12 +776,12 @@ pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
                 body.insert("AmazonProvidedIpv6CidrBlock".into(), json!(true));
             }
             insert_opt(&mut body, "InstanceTenancy", &args.instance_tenancy);
-            if let Some(tags) = &args.tag_specifications {
-                body.insert(
-                    "TagSpecifications".into(),
-                    json_param("tag-specifications", tags)?,
-                );
-            }
+            insert_json_opt(
+                &mut body,
+                "TagSpecifications",
+                "tag-specifications",
+                &args.tag_specifications,
+            )?;
             ("CreateVpc", Value::Object(body))
         }
         Verb::DescribeVpcs(args) => {
@@ -810,18 +823,18 @@ pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
             let mut body = Map::new();
             insert_opt(&mut body, "LaunchTemplateName", &args.launch_template_name);
             insert_opt(&mut body, "VersionDescription", &args.version_description);
-            if let Some(data) = &args.launch_template_data {
-                body.insert(
-                    "LaunchTemplateData".into(),
-                    json_param("launch-template-data", data)?,
-                );
-            }
-            if let Some(tags) = &args.tag_specifications {
-                body.insert(
-                    "TagSpecifications".into(),
-                    json_param("tag-specifications", tags)?,
-                );
-            }
+            insert_json_opt(
+                &mut body,
+                "LaunchTemplateData",
+                "launch-template-data",
+                &args.launch_template_data,
+            )?;
+            insert_json_opt(
+                &mut body,
+                "TagSpecifications",
+                "tag-specifications",
+                &args.tag_specifications,
+            )?;
             ("CreateLaunchTemplate", Value::Object(body))
         }
         Verb::DescribeLaunchTemplates(args) => {
@@ -852,23 +865,23 @@ pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
             insert_opt(&mut body, "GroupName", &args.group_name);
             insert_opt(&mut body, "Description", &args.description);
             insert_opt(&mut body, "VpcId", &args.vpc_id);
-            if let Some(tags) = &args.tag_specifications {
-                body.insert(
-                    "TagSpecifications".into(),
-                    json_param("tag-specifications", tags)?,
-                );
-            }
+            insert_json_opt(
+                &mut body,
+                "TagSpecifications",
+                "tag-specifications",
+                &args.tag_specifications,
+            )?;
             ("CopySecurityGroup", Value::Object(body))
         }
         Verb::ModifySecurityGroupRules(args) => {
             let mut body = Map::new();
             insert_opt(&mut body, "GroupId", &args.group_id);
-            if let Some(rules) = &args.security_group_rules {
-                body.insert(
-                    "SecurityGroupRules".into(),
-                    json_param("security-group-rules", rules)?,
-                );
-            }
+            insert_json_opt(
+                &mut body,
+                "SecurityGroupRules",
+                "security-group-rules",
+                &args.security_group_rules,
+            )?;
             ("ModifySecurityGroupRules", Value::Object(body))
         }
         Verb::UpdateSecurityGroupRuleDescriptionsIngress(args)
@@ -881,12 +894,12 @@ pub fn request(verb: &Verb) -> anyhow::Result<(&'static str, Value)> {
             let mut body = Map::new();
             insert_opt(&mut body, "GroupId", &args.group_id);
             insert_opt(&mut body, "GroupName", &args.group_name);
-            if let Some(permissions) = &args.ip_permissions {
-                body.insert(
-                    "IpPermissions".into(),
-                    json_param("ip-permissions", permissions)?,
-                );
-            }
+            insert_json_opt(
+                &mut body,
+                "IpPermissions",
+                "ip-permissions",
+                &args.ip_permissions,
+            )?;
             if !args.security_group_rule_descriptions.is_empty() {
                 body.insert(
                     "SecurityGroupRuleDescriptions".into(),

@@ -126,16 +126,6 @@ impl Ids {
             .collect()
     }
 
-    /// IDs that start above everything already in the kernel (after an agent restart), so no
-    /// existing entry is ever rewritten in place.
-    pub fn starting_after(policy: u32, port_set: u32) -> Ids {
-        Ids {
-            next_policy: policy,
-            next_port_set: port_set,
-            ..Ids::default()
-        }
-    }
-
     fn policy(&mut self, groups: &[String]) -> u32 {
         let next = &mut self.next_policy;
         *self.policies.entry(groups.to_vec()).or_insert_with(|| {
@@ -511,7 +501,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::model::{IdSource, ops::dispatch, testing::SeqIds};
+    use crate::model::{ops::dispatch, testing::SeqIds};
 
     #[test]
     fn port_ranges_split_into_aligned_prefixes() {
@@ -563,7 +553,6 @@ mod tests {
         let mut cids = Ids::default();
         let desired = compile(&state, &mut cids);
         let policy = desired.ifaces["veth-w"].policy_id;
-        let _ = ids.now();
         (state, desired, policy)
     }
 

@@ -104,20 +104,18 @@ pub fn run(report: &mut Report, quick: bool) {
     let extra = json!([{"IpProtocol": "udp", "FromPort": 9, "ToPort": 9, "IpRanges": [{"CidrIp": format!("{A}/32")}]}]);
 
     let repeat = if quick { 200_000 } else { 1_000_000 };
-    let (ai, bi) = (a_if.clone(), b_if.clone());
-    let d = data.clone();
+    let (ai, d) = (a_if.clone(), data.clone());
     let none = topo.host.run(move || inject(&ai, &d, repeat, trials));
-    let (ai, bi2, d) = (a_if.clone(), b_if.clone(), data.clone());
+    let (ai, bi, d) = (a_if.clone(), b_if.clone(), data.clone());
     let empty = topo.host.run(move || {
         let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT).unwrap();
         let program: &mut SchedClassifier =
             ebpf.program_mut("bench_empty").unwrap().try_into().unwrap();
         program.load().unwrap();
         program.attach(&ai, TcAttachType::Ingress).unwrap();
-        program.attach(&bi2, TcAttachType::Egress).unwrap();
+        program.attach(&bi, TcAttachType::Egress).unwrap();
         inject(&ai, &d, repeat, trials)
     });
-    let _ = bi;
     report.row(
         "B2 per hook",
         "no filter (inject → forward → veth)",
