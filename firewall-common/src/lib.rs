@@ -27,12 +27,55 @@
 //! new policy.
 #![no_std]
 
-/// The direction of a packet relative to the workload, i.e. which security-group rules apply.
-pub mod direction {
+/// The direction of a packet relative to the workload, i.e. which security-group rules apply:
+/// a group's inbound (ingress) or outbound (egress) rules. Stored as its `u8` value in keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Direction {
     /// Traffic delivered to the workload (tc egress on the host-side veth): SG inbound rules.
-    pub const INBOUND: u8 = 0;
+    Inbound = 0,
     /// Traffic sent by the workload (tc ingress on the host-side veth): SG outbound rules.
-    pub const OUTBOUND: u8 = 1;
+    Outbound = 1,
+}
+
+impl Direction {
+    pub const ALL: [Direction; 2] = [Direction::Inbound, Direction::Outbound];
+
+    /// The value kept in map keys and values.
+    pub const fn as_u8(self) -> u8 {
+        self as u8
+    }
+
+    /// The direction kept in a key byte; any other value is `None`.
+    pub const fn from_u8(value: u8) -> Option<Direction> {
+        match value {
+            0 => Some(Direction::Inbound),
+            1 => Some(Direction::Outbound),
+            _ => None,
+        }
+    }
+
+    /// AWS's `IsEgress`: outbound rules are egress rules.
+    pub const fn is_egress(self) -> bool {
+        matches!(self, Direction::Outbound)
+    }
+
+    /// From AWS's `IsEgress`.
+    pub const fn from_egress(egress: bool) -> Direction {
+        if egress {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        }
+    }
+
+    /// The other direction (the reply of a flow travels it).
+    pub const fn reverse(self) -> Direction {
+        match self {
+            Direction::Inbound => Direction::Outbound,
+            Direction::Outbound => Direction::Inbound,
+        }
+    }
 }
 
 /// Address family tags used inside keys (the Linux values).
@@ -273,19 +316,59 @@ impl DropReason {
     }
 }
 
-/// Indices into the `PASSES` per-CPU counter array.
-pub mod pass_reason {
+/// Why a packet passed: a closed set shared by kernel and agent; the index into `PASSES`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum PassReason {
     /// A live conntrack entry.
-    pub const CONNTRACK: u32 = 0;
+    Conntrack = 0,
     /// A rule allowed a new flow.
-    pub const RULE: u32 = 1;
+    Rule = 1,
     /// Traffic security groups never filter (ARP, IPv6 neighbour discovery, DHCP).
-    pub const EXEMPT: u32 = 2;
+    Exempt = 2,
     /// An ICMP error about a live tracked flow (e.g. fragmentation needed, packet too big).
-    pub const RELATED: u32 = 3;
+    Related = 3,
     /// A later fragment of a datagram whose first fragment passed.
-    pub const FRAGMENT: u32 = 4;
+    Fragment = 4,
+}
+
+impl PassReason {
     pub const COUNT: u32 = 5;
+    pub const ALL: [PassReason; Self::COUNT as usize] = [
+        PassReason::Conntrack,
+        PassReason::Rule,
+        PassReason::Exempt,
+        PassReason::Related,
+        PassReason::Fragment,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            PassReason::Conntrack => "conntrack",
+            PassReason::Rule => "rule",
+            PassReason::Exempt => "exempt",
+            PassReason::Related => "related",
+            PassReason::Fragment => "fragment",
+        }
+    }
+}
+
+/// Transitional: the old constant spellings of [`Direction`] and [`PassReason`], removed once
+/// every user takes the enums.
+pub mod direction {
+    pub const INBOUND: u8 = super::Direction::Inbound as u8;
+    pub const OUTBOUND: u8 = super::Direction::Outbound as u8;
+}
+
+/// Transitional, see [`direction`].
+pub mod pass_reason {
+    use super::PassReason;
+    pub const CONNTRACK: u32 = PassReason::Conntrack as u32;
+    pub const RULE: u32 = PassReason::Rule as u32;
+    pub const EXEMPT: u32 = PassReason::Exempt as u32;
+    pub const RELATED: u32 = PassReason::Related as u32;
+    pub const FRAGMENT: u32 = PassReason::Fragment as u32;
+    pub const COUNT: u32 = PassReason::COUNT;
 }
 
 /// Map capacities (the agent may override them at load time).
