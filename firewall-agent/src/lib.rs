@@ -8,6 +8,8 @@ pub mod cli;
 pub mod client;
 pub mod compiler;
 pub mod dataplane;
+#[cfg(test)]
+mod golden_tests;
 pub mod model;
 pub mod nft;
 pub mod server;

@@ -315,6 +315,13 @@ pub mod testing {
     #[derive(Default)]
     pub struct SeqIds(u64);
 
+    impl SeqIds {
+        /// Continues after `n` IDs.
+        pub fn at(n: u64) -> SeqIds {
+            SeqIds(n)
+        }
+    }
+
     impl IdSource for SeqIds {
         fn next_id(&mut self, prefix: &str) -> String {
             self.0 += 1;
