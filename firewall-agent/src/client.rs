@@ -1,4 +1,4 @@
-//! The CLI's side of the control socket: one HTTP request per API call.
+//! The CLI's side of the control socket: one HTTP request per call.
 
 use std::path::Path;
 
@@ -7,7 +7,7 @@ use hyper::{Request, body::Bytes};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-use crate::model::ApiError;
+use crate::{api::ApiResult, front::json};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -25,12 +25,8 @@ pub enum ClientError {
     Json(#[from] serde_json::Error),
 }
 
-/// Calls `action`; the outer error is transport, the inner one the API's answer.
-pub async fn call(
-    socket: &Path,
-    action: &str,
-    body: &Value,
-) -> Result<Result<Value, ApiError>, ClientError> {
+/// Sends `call`; the outer error is transport, the inner one the API's answer.
+pub async fn call(socket: &Path, call: &json::Call) -> Result<ApiResult<Value>, ClientError> {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|source| ClientError::Connect {
@@ -40,21 +36,12 @@ pub async fn call(
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
-    let request = Request::post(format!("/{action}"))
+    let request = Request::post(format!("/{}", call.action.name))
         .header("host", "firewall-agent")
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(serde_json::to_vec(body)?)))?;
+        .body(Full::new(Bytes::from(serde_json::to_vec(&call.body())?)))?;
     let response = sender.send_request(request).await?;
     let ok = response.status().is_success();
     let bytes = response.into_body().collect().await?.to_bytes();
-    let value: Value = serde_json::from_slice(&bytes)?;
-    if ok {
-        Ok(Ok(value))
-    } else {
-        let text = |k: &str| value["Error"][k].as_str().unwrap_or("").to_string();
-        Ok(Err(ApiError {
-            code: text("Code"),
-            message: text("Message"),
-        }))
-    }
+    Ok(json::decode_answer(ok, &bytes)?)
 }

@@ -223,7 +223,7 @@ pub fn compile(state: &State, ids: &mut Ids) -> Desired {
             let rules: Vec<&Rule> = groups
                 .iter()
                 .filter_map(|g| state.groups.get(g))
-                .flat_map(|g| g.rules(egress))
+                .flat_map(|g| g.rules(firewall_common::Direction::from_egress(egress)))
                 .collect();
             compile_direction(state, ids, policy_id, dir, &rules, &mut desired, &mut sets);
         }
@@ -501,7 +501,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::model::{ops::dispatch, testing::SeqIds};
+    use crate::{api::catalogue::call_json as dispatch, model::testing::SeqIds};
 
     #[test]
     fn port_ranges_split_into_aligned_prefixes() {

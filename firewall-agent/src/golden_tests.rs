@@ -9,7 +9,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::model::{State, ops::dispatch, testing::SeqIds};
+use crate::{
+    api::catalogue::call_json as dispatch,
+    model::{State, testing::SeqIds},
+};
 
 /// One call and what it answered. `state` and `ids` are set where the recorded test changed the
 /// state or started a new ID sequence between calls: the replay starts the call from them.
@@ -361,7 +364,7 @@ fn every_other_response_shape_and_error_is_unchanged() {
 
 /// A JSON value with empty lists and nulls left out and members sorted: what a request means,
 /// whatever the order and the spelling of absence.
-fn canonical(value: &Value) -> Value {
+pub fn canonical(value: &Value) -> Value {
     match value {
         Value::Object(map) => {
             let mut members: Vec<(&String, Value)> = map
@@ -694,9 +697,10 @@ fn every_cli_verb_sends_the_same_request() {
         let parsed =
             VerbOnly::try_parse_from(std::iter::once("firewall-agent").chain(args.iter().copied()))
                 .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        let (action, body) =
-            crate::cli::request(&parsed.verb).unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        out.push(json!({"argv": args, "action": action, "request": canonical(&body)}));
+        let call = crate::cli::request(&parsed.verb).unwrap_or_else(|e| panic!("{args:?}: {e:?}"));
+        out.push(
+            json!({"argv": args, "action": call.action.name, "request": canonical(&call.body())}),
+        );
     }
     let mut text = serde_json::to_string_pretty(&out).expect("serialising");
     text.push('\n');

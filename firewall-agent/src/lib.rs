@@ -4,10 +4,13 @@
 //!
 //! Data flows one way: request → model → compiler → map diff → kernel.
 
+pub mod agent;
+pub mod api;
 pub mod cli;
 pub mod client;
 pub mod compiler;
 pub mod dataplane;
+pub mod front;
 #[cfg(test)]
 mod golden_tests;
 pub mod model;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use firewall_agent::{cli, server};
+use firewall_agent::{agent, cli, server};
 
 #[derive(Parser)]
 #[command(
@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs the agent in the foreground.
-    Serve(server::ServeArgs),
+    Serve(agent::ServeArgs),
     #[command(flatten)]
     Verb(cli::Verb),
 }

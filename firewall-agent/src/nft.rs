@@ -131,7 +131,7 @@ pub fn render(state: &State, layout: Layout) -> String {
             let mut all: Vec<Match> = groups
                 .iter()
                 .filter_map(|g| state.groups.get(g))
-                .flat_map(|g| g.rules(egress))
+                .flat_map(|g| g.rules(firewall_common::Direction::from_egress(egress)))
                 .flat_map(|r| matches_of(state, r))
                 .collect();
             all.sort();
@@ -434,7 +434,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::model::{ops::dispatch, testing::SeqIds};
+    use crate::{api::catalogue::call_json as dispatch, model::testing::SeqIds};
 
     #[test]
     fn sets_and_linear_layouts_render_every_rule_shape() {

@@ -1,10 +1,18 @@
 //! `create-tags`, `delete-tags`, `describe-tags` on every taggable resource we have: security
 //! groups, rules, instances, VPCs, prefix lists and launch templates.
 
-use serde::Deserialize;
-use serde_json::{Value, json};
-
-use super::{ApiError, ApiResult, State, Tag, ops::Filter};
+use super::{
+    query::invalid_filter,
+    state::State,
+    tagging::{Tag, check_tag},
+};
+use crate::api::{
+    ApiError, ApiResult,
+    types::{
+        common::EmptyResponse,
+        tags::{ChangeTagsRequest, DescribeTagsRequest, DescribeTagsResponse, TagDescription},
+    },
+};
 
 /// Tags per resource, as on AWS.
 const TAGS_PER_RESOURCE: usize = 50;
@@ -82,44 +90,8 @@ fn all_tags(state: &State) -> Vec<(&str, &'static str, &[Tag])> {
     out
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct TagRequest {
-    key: String,
-    value: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct ChangeTagsRequest {
-    #[serde(default)]
-    resources: Vec<String>,
-    tags: Option<Vec<TagRequest>>,
-}
-
-pub fn check_tag(key: &str, value: &str) -> ApiResult<()> {
-    if key.is_empty() || key.chars().count() > 127 {
-        return Err(ApiError::new(
-            "InvalidParameterValue",
-            format!("Tag key '{key}' must be 1 to 127 characters."),
-        ));
-    }
-    if key.starts_with("aws:") {
-        return Err(ApiError::new(
-            "InvalidParameterValue",
-            "Tag keys starting with 'aws:' are reserved for internal use",
-        ));
-    }
-    if value.chars().count() > 256 {
-        return Err(ApiError::invalid_value(format!(
-            "The value of tag '{key}' must be at most 256 characters."
-        )));
-    }
-    Ok(())
-}
-
 /// Adds or overwrites tags on every resource, all or nothing.
-pub fn create(state: &mut State, req: ChangeTagsRequest) -> ApiResult<Value> {
+pub fn create(state: &mut State, req: ChangeTagsRequest) -> ApiResult<EmptyResponse> {
     if req.resources.is_empty() {
         return Err(ApiError::missing("ResourceId"));
     }
@@ -153,11 +125,11 @@ pub fn create(state: &mut State, req: ChangeTagsRequest) -> ApiResult<Value> {
         }
     }
     *state = next;
-    Ok(json!({}))
+    Ok(EmptyResponse {})
 }
 
 /// Removes tags: by key, or by key and value; without `Tags`, every tag.
-pub fn delete(state: &mut State, req: ChangeTagsRequest) -> ApiResult<Value> {
+pub fn delete(state: &mut State, req: ChangeTagsRequest) -> ApiResult<EmptyResponse> {
     if req.resources.is_empty() {
         return Err(ApiError::missing("ResourceId"));
     }
@@ -174,17 +146,10 @@ pub fn delete(state: &mut State, req: ChangeTagsRequest) -> ApiResult<Value> {
         }
     }
     *state = next;
-    Ok(json!({}))
+    Ok(EmptyResponse {})
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct DescribeRequest {
-    #[serde(default)]
-    filters: Vec<Filter>,
-}
-
-pub fn describe(state: &State, req: DescribeRequest) -> ApiResult<Value> {
+pub fn describe(state: &State, req: DescribeTagsRequest) -> ApiResult<DescribeTagsResponse> {
     let mut out = Vec::new();
     for (id, kind, tags) in all_tags(state) {
         for tag in tags {
@@ -198,93 +163,18 @@ pub fn describe(state: &State, req: DescribeRequest) -> ApiResult<Value> {
                     name if name.starts_with("tag:") => {
                         tag.key == name[4..] && filter.matches(&tag.value)
                     }
-                    other => {
-                        return Err(ApiError::invalid_value(format!(
-                            "The filter '{other}' is invalid"
-                        )));
-                    }
+                    other => return Err(invalid_filter(other)),
                 };
             }
             if keep {
-                out.push(json!({"Key": tag.key, "ResourceId": id, "ResourceType": kind, "Value": tag.value}));
+                out.push(TagDescription {
+                    key: tag.key.clone(),
+                    resource_id: id.to_string(),
+                    resource_type: kind.to_string(),
+                    value: tag.value.clone(),
+                });
             }
         }
     }
-    Ok(json!({ "Tags": out }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{ops::dispatch, testing::SeqIds};
-
-    #[test]
-    fn tags_are_added_overwritten_filtered_and_removed_all_or_nothing() {
-        let mut ids = SeqIds::default();
-        let mut state = State::initial(&mut ids);
-        let group = state.groups.keys().next().unwrap().clone();
-        let rule = state.groups[&group].ingress[0].id.clone();
-        let call = |state: &mut State, ids: &mut SeqIds, action: &str, req: Value| {
-            dispatch(state, ids, action, req)
-        };
-        call(
-            &mut state,
-            &mut ids,
-            "CreateTags",
-            json!({"Resources": [group, rule], "Tags": [{"Key": "env", "Value": "dev"}]}),
-        )
-        .unwrap();
-        call(
-            &mut state,
-            &mut ids,
-            "CreateTags",
-            json!({"Resources": [group], "Tags": [{"Key": "env", "Value": "prod"}]}),
-        )
-        .unwrap();
-        let out = call(
-            &mut state,
-            &mut ids,
-            "DescribeTags",
-            json!({"Filters": [{"Name": "key", "Values": ["env"]}]}),
-        )
-        .unwrap();
-        assert_eq!(out["Tags"].as_array().unwrap().len(), 2);
-        assert_eq!(
-            out["Tags"][0],
-            json!({"Key": "env", "ResourceId": group, "ResourceType": "security-group", "Value": "prod"})
-        );
-        let before = state.clone();
-        let err = call(&mut state, &mut ids, "CreateTags", json!({"Resources": [group, "sg-00000000000000fff"], "Tags": [{"Key": "a", "Value": "b"}]})).unwrap_err();
-        assert_eq!(err.code, "InvalidGroup.NotFound");
-        assert_eq!(state, before, "nothing tagged");
-        let err = call(
-            &mut state,
-            &mut ids,
-            "CreateTags",
-            json!({"Resources": [group], "Tags": [{"Key": "aws:x", "Value": "b"}]}),
-        )
-        .unwrap_err();
-        assert_eq!(err.code, "InvalidParameterValue");
-        call(
-            &mut state,
-            &mut ids,
-            "DeleteTags",
-            json!({"Resources": [group], "Tags": [{"Key": "env", "Value": "dev"}]}),
-        )
-        .unwrap();
-        assert_eq!(
-            state.groups[&group].tags.len(),
-            1,
-            "the value did not match"
-        );
-        call(
-            &mut state,
-            &mut ids,
-            "DeleteTags",
-            json!({"Resources": [group, rule]}),
-        )
-        .unwrap();
-        let out = call(&mut state, &mut ids, "DescribeTags", json!({})).unwrap();
-        assert_eq!(out["Tags"], json!([]));
-    }
+    Ok(DescribeTagsResponse { tags: out })
 }

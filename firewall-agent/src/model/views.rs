@@ -1,44 +1,40 @@
-//! The JSON the AWS CLI prints for our objects, member order as in the EC2 service model: the
-//! grouped `IpPermissions` view of `describe-security-groups`, the one-rule-per-peer
-//! `SecurityGroupRule` view, and instances.
+//! The answers' views of groups, rules and instances, built from the state: the grouped
+//! `IpPermission` view of `describe-security-groups`, the one-rule-per-peer `SecurityGroupRule`
+//! view, and instances with their reservation.
 
-use serde_json::{Map, Value, json};
+use firewall_common::Direction;
 
-use super::{Instance, Peer, Rule, SecurityGroup, State, Tag};
-
-pub fn tags(tags: &[Tag]) -> Value {
-    Value::Array(
-        tags.iter()
-            .map(|t| json!({"Key": t.key, "Value": t.value}))
-            .collect(),
-    )
-}
+use super::{
+    rule::{Peer, Rule},
+    state::{Instance, InstanceState, SecurityGroup, State},
+    tagging,
+};
+use crate::api::types::{
+    groups,
+    instances::{self, GroupIdentifier, NetworkInterface, Reservation},
+    rules::{
+        IpPermission, IpRange, Ipv6Range, PrefixListId, ReferencedGroup, RevokedSecurityGroupRule,
+        SecurityGroupRule, UserIdGroupPair,
+    },
+};
 
 /// A group as `describe-security-groups` prints it.
-pub fn security_group(state: &State, group: &SecurityGroup) -> Value {
-    let mut out = Map::new();
-    out.insert("GroupId".into(), json!(group.id));
-    out.insert(
-        "IpPermissionsEgress".into(),
-        ip_permissions(state, &group.egress),
-    );
-    if !group.tags.is_empty() {
-        out.insert("Tags".into(), tags(&group.tags));
+pub fn security_group(state: &State, group: &SecurityGroup) -> groups::SecurityGroup {
+    groups::SecurityGroup {
+        group_id: group.id.clone(),
+        ip_permissions_egress: ip_permissions(state, &group.egress),
+        tags: tagging::views(&group.tags),
+        vpc_id: group.vpc_id.clone(),
+        security_group_arn: state.group_arn(&group.id),
+        owner_id: state.account_id.clone(),
+        group_name: group.name.clone(),
+        description: group.description.clone(),
+        ip_permissions: ip_permissions(state, &group.ingress),
     }
-    out.insert("VpcId".into(), json!(group.vpc_id));
-    out.insert("SecurityGroupArn".into(), json!(state.group_arn(&group.id)));
-    out.insert("OwnerId".into(), json!(state.account_id));
-    out.insert("GroupName".into(), json!(group.name));
-    out.insert("Description".into(), json!(group.description));
-    out.insert(
-        "IpPermissions".into(),
-        ip_permissions(state, &group.ingress),
-    );
-    Value::Object(out)
 }
 
 /// Rules grouped into one `IpPermission` per (protocol, from, to), in first-seen order.
-pub fn ip_permissions(state: &State, rules: &[Rule]) -> Value {
+pub fn ip_permissions(state: &State, rules: &[Rule]) -> Vec<IpPermission> {
     let mut groups: Vec<(&Rule, Vec<&Rule>)> = Vec::new();
     for rule in rules {
         match groups
@@ -49,55 +45,49 @@ pub fn ip_permissions(state: &State, rules: &[Rule]) -> Value {
             None => groups.push((rule, vec![rule])),
         }
     }
-    Value::Array(
-        groups
-            .into_iter()
-            .map(|(first, members)| ip_permission(state, first, &members))
-            .collect(),
-    )
+    groups
+        .into_iter()
+        .map(|(first, members)| ip_permission(state, first, &members))
+        .collect()
 }
 
-fn ip_permission(state: &State, first: &Rule, members: &[&Rule]) -> Value {
-    let mut out = Map::new();
-    out.insert("IpProtocol".into(), json!(first.protocol.api_name()));
-    if let Some((from, to)) = first.ports {
-        out.insert("FromPort".into(), json!(from));
-        out.insert("ToPort".into(), json!(to));
-    }
-    let mut pairs = Vec::new();
-    let mut v4 = Vec::new();
-    let mut v6 = Vec::new();
-    let mut lists = Vec::new();
+fn ip_permission(state: &State, first: &Rule, members: &[&Rule]) -> IpPermission {
+    let mut out = IpPermission {
+        ip_protocol: Some(first.protocol.api_name()),
+        from_port: first.ports.map(|(from, _)| i64::from(from)),
+        to_port: first.ports.map(|(_, to)| i64::from(to)),
+        ..IpPermission::default()
+    };
     for rule in members {
-        let mut entry = Map::new();
-        if let Some(d) = &rule.description {
-            entry.insert("Description".into(), json!(d));
-        }
+        let description = rule.description.clone();
         match &rule.peer {
-            Peer::Cidr4(net) => {
-                entry.insert("CidrIp".into(), json!(net.to_string()));
-                v4.push(Value::Object(entry));
-            }
-            Peer::Cidr6(net) => {
-                entry.insert("CidrIpv6".into(), json!(net.to_string()));
-                v6.push(Value::Object(entry));
-            }
-            Peer::PrefixList(id) => {
-                entry.insert("PrefixListId".into(), json!(id));
-                lists.push(Value::Object(entry));
-            }
-            Peer::Group(id) => {
-                entry.insert("UserId".into(), json!(state.account_id));
-                entry.insert("GroupId".into(), json!(id));
-                pairs.push(Value::Object(entry));
-            }
+            Peer::Cidr4(net) => out.ip_ranges.push(IpRange {
+                description,
+                cidr_ip: Some(net.to_string()),
+            }),
+            Peer::Cidr6(net) => out.ipv6_ranges.push(Ipv6Range {
+                description,
+                cidr_ipv6: Some(net.to_string()),
+            }),
+            Peer::PrefixList(id) => out.prefix_list_ids.push(PrefixListId {
+                description,
+                prefix_list_id: Some(id.clone()),
+            }),
+            Peer::Group(id) => out.user_id_group_pairs.push(UserIdGroupPair {
+                description,
+                user_id: Some(state.account_id.clone()),
+                group_id: Some(id.clone()),
+                ..UserIdGroupPair::default()
+            }),
         }
     }
-    out.insert("UserIdGroupPairs".into(), Value::Array(pairs));
-    out.insert("IpRanges".into(), Value::Array(v4));
-    out.insert("Ipv6Ranges".into(), Value::Array(v6));
-    out.insert("PrefixListIds".into(), Value::Array(lists));
-    Value::Object(out)
+    out
+}
+
+/// `(from, to)` as rule views print them: `-1` for none.
+fn ports(rule: &Rule) -> (i64, i64) {
+    let (from, to) = rule.ports.unwrap_or((-1, -1));
+    (i64::from(from), i64::from(to))
 }
 
 /// One `SecurityGroupRule` (describe-security-group-rules, authorize output).
@@ -105,136 +95,139 @@ pub fn security_group_rule(
     state: &State,
     group: &SecurityGroup,
     rule: &Rule,
-    egress: bool,
-) -> Value {
-    let mut out = Map::new();
-    out.insert("SecurityGroupRuleId".into(), json!(rule.id));
-    out.insert("GroupId".into(), json!(group.id));
-    out.insert("GroupOwnerId".into(), json!(state.account_id));
-    out.insert("IsEgress".into(), json!(egress));
-    out.insert("IpProtocol".into(), json!(rule.protocol.api_name()));
-    let (from, to) = rule.ports.unwrap_or((-1, -1));
-    out.insert("FromPort".into(), json!(from));
-    out.insert("ToPort".into(), json!(to));
-    match &rule.peer {
-        Peer::Cidr4(net) => {
-            out.insert("CidrIpv4".into(), json!(net.to_string()));
-        }
-        Peer::Cidr6(net) => {
-            out.insert("CidrIpv6".into(), json!(net.to_string()));
-        }
-        Peer::PrefixList(id) => {
-            out.insert("PrefixListId".into(), json!(id));
-        }
-        Peer::Group(id) => {
-            out.insert(
-                "ReferencedGroupInfo".into(),
-                json!({"GroupId": id, "UserId": state.account_id}),
-            );
-        }
-    }
-    if let Some(d) = &rule.description {
-        out.insert("Description".into(), json!(d));
-    }
-    out.insert("Tags".into(), tags(&rule.tags));
-    out.insert(
-        "SecurityGroupRuleArn".into(),
-        json!(state.rule_arn(&rule.id)),
-    );
-    Value::Object(out)
-}
-
-/// One `RevokedSecurityGroupRule` (note `ReferencedGroupId`, not `ReferencedGroupInfo`).
-pub fn revoked_rule(group: &SecurityGroup, rule: &Rule, egress: bool) -> Value {
-    let mut out = Map::new();
-    out.insert("SecurityGroupRuleId".into(), json!(rule.id));
-    out.insert("GroupId".into(), json!(group.id));
-    out.insert("IsEgress".into(), json!(egress));
-    out.insert("IpProtocol".into(), json!(rule.protocol.api_name()));
-    let (from, to) = rule.ports.unwrap_or((-1, -1));
-    out.insert("FromPort".into(), json!(from));
-    out.insert("ToPort".into(), json!(to));
-    let (name, value) = match &rule.peer {
-        Peer::Cidr4(net) => ("CidrIpv4", net.to_string()),
-        Peer::Cidr6(net) => ("CidrIpv6", net.to_string()),
-        Peer::PrefixList(id) => ("PrefixListId", id.clone()),
-        Peer::Group(id) => ("ReferencedGroupId", id.clone()),
+    direction: Direction,
+) -> SecurityGroupRule {
+    let (from_port, to_port) = ports(rule);
+    let mut out = SecurityGroupRule {
+        security_group_rule_id: rule.id.clone(),
+        group_id: group.id.clone(),
+        group_owner_id: state.account_id.clone(),
+        is_egress: direction.is_egress(),
+        ip_protocol: rule.protocol.api_name(),
+        from_port,
+        to_port,
+        cidr_ipv4: None,
+        cidr_ipv6: None,
+        prefix_list_id: None,
+        referenced_group_info: None,
+        description: rule.description.clone(),
+        tags: tagging::views(&rule.tags),
+        security_group_rule_arn: state.rule_arn(&rule.id),
     };
-    out.insert(name.into(), json!(value));
-    if let Some(d) = &rule.description {
-        out.insert("Description".into(), json!(d));
-    }
-    Value::Object(out)
-}
-
-fn group_identifiers(state: &State, group_ids: &[String]) -> Value {
-    Value::Array(
-        group_ids
-            .iter()
-            .map(|id| {
-                let name = state.groups.get(id).map(|g| g.name.as_str()).unwrap_or("");
-                json!({"GroupId": id, "GroupName": name})
+    match &rule.peer {
+        Peer::Cidr4(net) => out.cidr_ipv4 = Some(net.to_string()),
+        Peer::Cidr6(net) => out.cidr_ipv6 = Some(net.to_string()),
+        Peer::PrefixList(id) => out.prefix_list_id = Some(id.clone()),
+        Peer::Group(id) => {
+            out.referenced_group_info = Some(ReferencedGroup {
+                group_id: id.clone(),
+                user_id: state.account_id.clone(),
             })
-            .collect(),
-    )
+        }
+    }
+    out
 }
 
-pub fn instance_state(instance: &Instance) -> Value {
-    json!({"Code": instance.state.code(), "Name": instance.state.name()})
+/// One `RevokedSecurityGroupRule`.
+pub fn revoked_rule(
+    group: &SecurityGroup,
+    rule: &Rule,
+    direction: Direction,
+) -> RevokedSecurityGroupRule {
+    let (from_port, to_port) = ports(rule);
+    let mut out = RevokedSecurityGroupRule {
+        security_group_rule_id: rule.id.clone(),
+        group_id: group.id.clone(),
+        is_egress: direction.is_egress(),
+        ip_protocol: rule.protocol.api_name(),
+        from_port,
+        to_port,
+        cidr_ipv4: None,
+        cidr_ipv6: None,
+        prefix_list_id: None,
+        referenced_group_id: None,
+        description: rule.description.clone(),
+    };
+    match &rule.peer {
+        Peer::Cidr4(net) => out.cidr_ipv4 = Some(net.to_string()),
+        Peer::Cidr6(net) => out.cidr_ipv6 = Some(net.to_string()),
+        Peer::PrefixList(id) => out.prefix_list_id = Some(id.clone()),
+        Peer::Group(id) => out.referenced_group_id = Some(id.clone()),
+    }
+    out
+}
+
+fn group_identifiers(state: &State, group_ids: &[String]) -> Vec<GroupIdentifier> {
+    group_ids
+        .iter()
+        .map(|id| GroupIdentifier {
+            group_id: id.clone(),
+            group_name: state
+                .groups
+                .get(id)
+                .map(|g| g.name.clone())
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+pub fn instance_state(instance: &Instance) -> instances::InstanceState {
+    instances::InstanceState {
+        code: instance.state.code(),
+        name: instance.state.name().into(),
+    }
 }
 
 /// An instance as `describe-instances` and `run-instances` print it. `HostInterface` (the
 /// workload's host-side veth) is ours; everything else is AWS's shape.
-pub fn instance(state: &State, instance: &Instance) -> Value {
+pub fn instance(state: &State, instance: &Instance) -> instances::Instance {
+    let live = instance.state != InstanceState::Terminated;
     let groups = group_identifiers(state, &instance.group_ids);
-    let live = instance.state != super::InstanceState::Terminated;
-    let mut out = Map::new();
-    out.insert("InstanceId".into(), json!(instance.id));
-    out.insert("InstanceType".into(), json!("workload"));
-    out.insert("LaunchTime".into(), json!(instance.launch_time));
-    if live {
-        out.insert(
-            "PrivateIpAddress".into(),
-            json!(instance.private_ip.to_string()),
-        );
-    }
-    out.insert("State".into(), instance_state(instance));
-    if live {
-        out.insert("VpcId".into(), json!(instance.vpc_id));
-        let ipv6: Vec<Value> = instance
-            .ipv6
-            .iter()
-            .map(|a| json!({"Ipv6Address": a.to_string(), "IsPrimaryIpv6": false}))
-            .collect();
-        out.insert(
-            "NetworkInterfaces".into(),
-            json!([{
-                "Groups": groups,
-                "Ipv6Addresses": ipv6,
-                "NetworkInterfaceId": instance.eni_id,
-                "OwnerId": state.account_id,
-                "PrivateIpAddress": instance.private_ip.to_string(),
-                "PrivateIpAddresses": [{"Primary": true, "PrivateIpAddress": instance.private_ip.to_string()}],
-                "Status": "in-use",
-                "VpcId": instance.vpc_id,
-                "InterfaceType": "interface",
-                "HostInterface": instance.interface,
-            }]),
-        );
-        out.insert("SecurityGroups".into(), groups);
+    let private_ip = instance.private_ip.to_string();
+    let interfaces = if live {
+        vec![NetworkInterface {
+            groups: groups.clone(),
+            ipv6_addresses: instance
+                .ipv6
+                .iter()
+                .map(|a| instances::InterfaceIpv6Address {
+                    ipv6_address: a.to_string(),
+                    is_primary_ipv6: false,
+                })
+                .collect(),
+            network_interface_id: instance.eni_id.clone(),
+            owner_id: state.account_id.clone(),
+            private_ip_address: private_ip.clone(),
+            private_ip_addresses: vec![instances::PrivateIpAddress {
+                primary: true,
+                private_ip_address: private_ip.clone(),
+            }],
+            status: "in-use".into(),
+            vpc_id: instance.vpc_id.clone(),
+            interface_type: "interface".into(),
+            host_interface: instance.interface.clone(),
+        }]
     } else {
-        out.insert("NetworkInterfaces".into(), json!([]));
-        out.insert("SecurityGroups".into(), json!([]));
+        Vec::new()
+    };
+    instances::Instance {
+        instance_id: instance.id.clone(),
+        instance_type: "workload".into(),
+        launch_time: instance.launch_time.clone(),
+        private_ip_address: live.then_some(private_ip),
+        state: instance_state(instance),
+        vpc_id: live.then(|| instance.vpc_id.clone()),
+        network_interfaces: interfaces,
+        security_groups: if live { groups } else { Vec::new() },
     }
-    Value::Object(out)
 }
 
 /// One reservation (`run-instances` output, `describe-instances` element).
-pub fn reservation(state: &State, reservation_id: &str, instances: &[&Instance]) -> Value {
-    json!({
-        "Groups": [],
-        "Instances": instances.iter().map(|i| instance(state, i)).collect::<Vec<_>>(),
-        "OwnerId": state.account_id,
-        "ReservationId": reservation_id,
-    })
+pub fn reservation(state: &State, reservation_id: &str, instances: &[&Instance]) -> Reservation {
+    Reservation {
+        groups: Vec::new(),
+        instances: instances.iter().map(|i| instance(state, i)).collect(),
+        owner_id: state.account_id.clone(),
+        reservation_id: reservation_id.into(),
+    }
 }

@@ -1,11 +1,12 @@
-//! Security-group rules: the `IpPermission` request shape, its validation and normalisation into
-//! one [`Rule`] per peer, and rule identity (what makes two rules "the same rule" for duplicate
-//! detection and revoke matching).
+//! One security-group rule as the model keeps it: a normalised protocol, port range and one peer,
+//! with rule identity (what makes two rules "the same rule" for duplicate detection and revoke
+//! matching), and the normalisation of protocols, ports and CIDRs that requests go through.
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiResult, State};
+use super::ids::IdSource;
+use crate::api::{ApiError, ApiResult};
 
 /// A normalised IP protocol: `-1` / `all` is [`Protocol::All`]; names and numbers are the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -79,7 +80,7 @@ pub struct Rule {
     pub peer: Peer,
     pub description: Option<String>,
     #[serde(default)]
-    pub tags: Vec<super::Tag>,
+    pub tags: Vec<super::tagging::Tag>,
 }
 
 impl Rule {
@@ -92,6 +93,24 @@ impl Rule {
             description: None,
             tags: Vec::new(),
         }
+    }
+
+    /// The outbound rules every new group starts with: all traffic to `0.0.0.0/0`, and to `::/0`
+    /// when its VPC has an IPv6 block.
+    pub fn default_egress(ids: &mut dyn IdSource, ipv6: bool) -> Vec<Rule> {
+        let mut egress = vec![Rule::new(
+            ids.next_id("sgr"),
+            Protocol::All,
+            Peer::Cidr4(Ipv4Net::default()),
+        )];
+        if ipv6 {
+            egress.push(Rule::new(
+                ids.next_id("sgr"),
+                Protocol::All,
+                Peer::Cidr6(Ipv6Net::default()),
+            ));
+        }
+        egress
     }
 
     /// Two rules are the same rule when protocol, ports and peer match; the description and the
@@ -118,165 +137,6 @@ impl Rule {
             None => format!("peer: {peer}, {protocol}, ALLOW"),
         }
     }
-}
-
-/// `IpPermission` as it travels in requests and in the grouped `describe-security-groups` view.
-/// Absent members are left out when it is echoed (`UnknownIpPermissions`), as AWS does.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct IpPermission {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ip_protocol: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from_port: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub to_port: Option<i64>,
-    #[serde(default)]
-    pub user_id_group_pairs: Vec<UserIdGroupPair>,
-    #[serde(default)]
-    pub ip_ranges: Vec<IpRange>,
-    #[serde(default)]
-    pub ipv6_ranges: Vec<Ipv6Range>,
-    #[serde(default)]
-    pub prefix_list_ids: Vec<PrefixListId>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct IpRange {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cidr_ip: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct Ipv6Range {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cidr_ipv6: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct PrefixListId {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prefix_list_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct UserIdGroupPair {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub group_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub group_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vpc_id: Option<String>,
-}
-
-/// Validates one permission of a request against `state` (for referenced groups, which must be
-/// in `vpc_id`) and expands it into one rule per peer, without IDs yet.
-pub fn rules_from_permission(
-    state: &State,
-    vpc_id: &str,
-    permission: &IpPermission,
-) -> ApiResult<Vec<Rule>> {
-    let protocol_text = permission
-        .ip_protocol
-        .as_deref()
-        .ok_or_else(|| ApiError::missing("IpProtocol"))?;
-    let protocol = Protocol::parse(protocol_text)?;
-    let ports = normalise_ports(protocol, permission.from_port, permission.to_port)?;
-
-    let mut peers: Vec<(Peer, Option<String>)> = Vec::new();
-    for range in &permission.ip_ranges {
-        let text = range
-            .cidr_ip
-            .as_deref()
-            .ok_or_else(|| ApiError::missing("CidrIp"))?;
-        peers.push((
-            Peer::Cidr4(parse_cidr4(text)?),
-            checked_description(&range.description)?,
-        ));
-    }
-    for range in &permission.ipv6_ranges {
-        let text = range
-            .cidr_ipv6
-            .as_deref()
-            .ok_or_else(|| ApiError::missing("CidrIpv6"))?;
-        peers.push((
-            Peer::Cidr6(parse_cidr6(text)?),
-            checked_description(&range.description)?,
-        ));
-    }
-    for list in &permission.prefix_list_ids {
-        let id = list
-            .prefix_list_id
-            .as_deref()
-            .ok_or_else(|| ApiError::missing("PrefixListId"))?;
-        super::prefix_lists::get(state, id)?;
-        peers.push((
-            Peer::PrefixList(id.to_string()),
-            checked_description(&list.description)?,
-        ));
-    }
-    for pair in &permission.user_id_group_pairs {
-        let group = match (&pair.group_id, &pair.group_name) {
-            (Some(id), _) => {
-                super::ops::check_group_id_format(id)?;
-                state
-                    .groups
-                    .get(id)
-                    .filter(|g| g.vpc_id == vpc_id)
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            "InvalidGroup.NotFound",
-                            format!("The security group '{id}' does not exist in VPC '{vpc_id}'"),
-                        )
-                    })?
-            }
-            (None, Some(name)) => state
-                .groups
-                .values()
-                .find(|g| g.vpc_id == vpc_id && g.name.eq_ignore_ascii_case(name))
-                .ok_or_else(|| {
-                    ApiError::new(
-                        "InvalidGroup.NotFound",
-                        format!("The security group '{name}' does not exist in VPC '{vpc_id}'"),
-                    )
-                })?,
-            (None, None) => return Err(ApiError::missing("GroupId")),
-        };
-        peers.push((
-            Peer::Group(group.id.clone()),
-            checked_description(&pair.description)?,
-        ));
-    }
-    if peers.is_empty() {
-        return Err(ApiError::missing(
-            "IpRanges, Ipv6Ranges, PrefixListIds or UserIdGroupPairs",
-        ));
-    }
-    Ok(peers
-        .into_iter()
-        .map(|(peer, description)| Rule {
-            id: String::new(),
-            protocol,
-            ports,
-            peer,
-            description,
-            tags: Vec::new(),
-        })
-        .collect())
 }
 
 /// Applies AWS's port rules: TCP/UDP need a range within 0–65535 with from ≤ to; ICMP needs type
@@ -348,24 +208,6 @@ pub fn parse_cidr6(text: &str) -> ApiResult<Ipv6Net> {
         _ => Err(ApiError::invalid_value(format!(
             "Value ({text}) for parameter cidrIpv6 is invalid. This is not a valid IPv6 CIDR block."
         ))),
-    }
-}
-
-/// Characters AWS allows in names and descriptions.
-pub fn is_aws_text_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c)
-}
-
-fn checked_description(description: &Option<String>) -> ApiResult<Option<String>> {
-    match description {
-        None => Ok(None),
-        Some(text) if text.chars().count() > 255 => Err(ApiError::invalid_value(
-            "Invalid rule description: it must be at most 255 characters.",
-        )),
-        Some(text) if !text.chars().all(is_aws_text_char) => Err(ApiError::invalid_value(format!(
-            "Invalid rule description '{text}'. Valid characters are a-z, A-Z, 0-9, spaces, and ._-:/()#,@[]+=&;{{}}!$*"
-        ))),
-        Some(text) => Ok(Some(text.clone())),
     }
 }
 

@@ -1,0 +1,292 @@
+//! The table of actions. [`catalogue!`] turns each line into a marker type implementing
+//! [`Operation`] (its name, request and response types) and an entry of [`ACTIONS`], so that
+//! nothing outside this file matches an action by its name.
+
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+
+use super::{
+    error::{ApiError, ApiResult, decode},
+    types::{
+        common::*, groups::*, instances::*, launch_templates::*, ours::*, prefix_lists::*,
+        rules::*, tags::*, vpcs::*,
+    },
+};
+use crate::model::{
+    IdSource, State, group, group_rules, instance, launch_template, prefix_list, tags, vpc,
+};
+use firewall_common::Direction;
+
+/// One API action, known at compile time by its marker type.
+pub trait Operation {
+    /// The action name, e.g. `AuthorizeSecurityGroupIngress`.
+    const NAME: &'static str;
+    /// Whether it can change the desired state (so it is persisted, compiled and applied).
+    const MUTATES: bool;
+    /// Whether it takes our `FlushFlows` member (cut the tracked flows the result disallows).
+    const FLUSH_FLOWS: bool;
+    type Request: Serialize + DeserializeOwned;
+    type Response: Serialize + DeserializeOwned;
+}
+
+/// An action the model answers from the desired state.
+pub trait StateOperation: Operation {
+    fn handle(
+        state: &mut State,
+        ids: &mut dyn IdSource,
+        request: Self::Request,
+    ) -> ApiResult<Self::Response>;
+}
+
+/// What the agent's data-plane actions read.
+pub trait DataplaneView {
+    fn statistics(&self) -> ApiResult<DataplaneStatistics>;
+}
+
+/// An action the data plane answers.
+pub trait DataplaneOperation: Operation {
+    fn handle(dataplane: &dyn DataplaneView, request: Self::Request) -> ApiResult<Self::Response>;
+}
+
+/// How an action is carried out, on JSON members (what the front ends decode into).
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// On the desired state (pure).
+    State(fn(&mut State, &mut dyn IdSource, Value) -> ApiResult<Value>),
+    /// On the data plane.
+    Dataplane(fn(&dyn DataplaneView, Value) -> ApiResult<Value>),
+}
+
+/// One row of the table.
+#[derive(Clone, Copy)]
+pub struct Action {
+    pub name: &'static str,
+    pub mutates: bool,
+    pub flush_flows: bool,
+    pub handler: Handler,
+}
+
+/// The action called `name`, or EC2's `InvalidAction`.
+pub fn find(name: &str) -> ApiResult<&'static Action> {
+    ACTIONS.iter().find(|a| a.name == name).ok_or_else(|| {
+        ApiError::new(
+            "InvalidAction",
+            format!("The action {name} is not valid for this web service."),
+        )
+    })
+}
+
+fn encode<T: Serialize>(response: T) -> ApiResult<Value> {
+    serde_json::to_value(response)
+        .map_err(|e| ApiError::internal(format!("The answer could not be encoded: {e}")))
+}
+
+fn on_state<O: StateOperation>(
+    state: &mut State,
+    ids: &mut dyn IdSource,
+    request: Value,
+) -> ApiResult<Value> {
+    encode(O::handle(state, ids, decode(request)?)?)
+}
+
+fn on_dataplane<O: DataplaneOperation>(
+    dataplane: &dyn DataplaneView,
+    request: Value,
+) -> ApiResult<Value> {
+    encode(O::handle(dataplane, decode(request)?)?)
+}
+
+macro_rules! catalogue {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident($request:ty) -> $response:ty {
+            mutates: $mutates:literal, flush_flows: $flush:literal, $kind:ident: $handler:expr
+        }
+    )*) => {
+        $(
+            $(#[doc = $doc])*
+            pub enum $name {}
+
+            impl Operation for $name {
+                const NAME: &'static str = stringify!($name);
+                const MUTATES: bool = $mutates;
+                const FLUSH_FLOWS: bool = $flush;
+                type Request = $request;
+                type Response = $response;
+            }
+
+            catalogue!(@handler $kind $name $handler);
+        )*
+
+        /// Every action.
+        pub static ACTIONS: &[Action] = &[$(
+            Action {
+                name: stringify!($name),
+                mutates: $mutates,
+                flush_flows: $flush,
+                handler: catalogue!(@entry $kind $name),
+            },
+        )*];
+    };
+    (@handler state $name:ident $handler:expr) => {
+        impl StateOperation for $name {
+            fn handle(
+                state: &mut State,
+                ids: &mut dyn IdSource,
+                request: Self::Request,
+            ) -> ApiResult<Self::Response> {
+                let handler: fn(&mut State, &mut dyn IdSource, Self::Request)
+                    -> ApiResult<Self::Response> = $handler;
+                handler(state, ids, request)
+            }
+        }
+    };
+    (@handler dataplane $name:ident $handler:expr) => {
+        impl DataplaneOperation for $name {
+            fn handle(
+                dataplane: &dyn DataplaneView,
+                request: Self::Request,
+            ) -> ApiResult<Self::Response> {
+                let handler: fn(&dyn DataplaneView, Self::Request)
+                    -> ApiResult<Self::Response> = $handler;
+                handler(dataplane, request)
+            }
+        }
+    };
+    (@entry state $name:ident) => { Handler::State(on_state::<$name>) };
+    (@entry dataplane $name:ident) => { Handler::Dataplane(on_dataplane::<$name>) };
+}
+
+catalogue! {
+    CreateSecurityGroup(CreateSecurityGroupRequest) -> CreateSecurityGroupResponse {
+        mutates: true, flush_flows: false, state: group::create
+    }
+    /// Ours: the console's "Copy to new security group".
+    CopySecurityGroup(CopySecurityGroupRequest) -> CreateSecurityGroupResponse {
+        mutates: true, flush_flows: false, state: group::copy
+    }
+    DeleteSecurityGroup(DeleteSecurityGroupRequest) -> DeleteSecurityGroupResponse {
+        mutates: true, flush_flows: false, state: |s, _, r| group::delete(s, r)
+    }
+    DescribeSecurityGroups(DescribeSecurityGroupsRequest) -> DescribeSecurityGroupsResponse {
+        mutates: false, flush_flows: false, state: |s, _, r| group::describe(s, r)
+    }
+    DescribeSecurityGroupRules(DescribeSecurityGroupRulesRequest) -> DescribeSecurityGroupRulesResponse {
+        mutates: false, flush_flows: false, state: |s, _, r| group_rules::describe(s, r)
+    }
+    AuthorizeSecurityGroupIngress(AuthorizeRequest) -> AuthorizeResponse {
+        mutates: true, flush_flows: false,
+        state: |s, ids, r| group_rules::authorize(s, ids, r, Direction::Inbound)
+    }
+    AuthorizeSecurityGroupEgress(AuthorizeRequest) -> AuthorizeResponse {
+        mutates: true, flush_flows: false,
+        state: |s, ids, r| group_rules::authorize(s, ids, r, Direction::Outbound)
+    }
+    RevokeSecurityGroupIngress(RevokeRequest) -> RevokeResponse {
+        mutates: true, flush_flows: true,
+        state: |s, _, r| group_rules::revoke(s, r, Direction::Inbound)
+    }
+    RevokeSecurityGroupEgress(RevokeRequest) -> RevokeResponse {
+        mutates: true, flush_flows: true,
+        state: |s, _, r| group_rules::revoke(s, r, Direction::Outbound)
+    }
+    ModifySecurityGroupRules(ModifySecurityGroupRulesRequest) -> ReturnResponse {
+        mutates: true, flush_flows: false, state: |s, _, r| group_rules::modify(s, r)
+    }
+    UpdateSecurityGroupRuleDescriptionsIngress(UpdateDescriptionsRequest) -> ReturnResponse {
+        mutates: true, flush_flows: false,
+        state: |s, _, r| group_rules::update_descriptions(s, r, Direction::Inbound)
+    }
+    UpdateSecurityGroupRuleDescriptionsEgress(UpdateDescriptionsRequest) -> ReturnResponse {
+        mutates: true, flush_flows: false,
+        state: |s, _, r| group_rules::update_descriptions(s, r, Direction::Outbound)
+    }
+    DescribeSecurityGroupReferences(DescribeSecurityGroupReferencesRequest) -> DescribeSecurityGroupReferencesResponse {
+        mutates: false, flush_flows: false, state: |s, _, r| group_rules::references(s, r)
+    }
+    RunInstances(RunInstancesRequest) -> Reservation {
+        mutates: true, flush_flows: false, state: instance::run
+    }
+    DescribeInstances(InstanceIdsRequest) -> DescribeInstancesResponse {
+        mutates: false, flush_flows: false, state: |s, _, r| instance::describe(s, r)
+    }
+    TerminateInstances(InstanceIdsRequest) -> TerminateInstancesResponse {
+        mutates: true, flush_flows: false, state: |s, _, r| instance::terminate(s, r)
+    }
+    StopInstances(InstanceIdsRequest) -> StopInstancesResponse {
+        mutates: true, flush_flows: false, state: |s, _, r| instance::stop(s, r)
+    }
+    StartInstances(InstanceIdsRequest) -> StartInstancesResponse {
+        mutates: true, flush_flows: false, state: |s, _, r| instance::start(s, r)
+    }
+    ModifyInstanceAttribute(ModifyInstanceAttributeRequest) -> EmptyResponse {
+        mutates: true, flush_flows: true, state: |s, _, r| instance::modify_attribute(s, r)
+    }
+    CreateManagedPrefixList(CreateManagedPrefixListRequest) -> PrefixListResponse {
+        mutates: true, flush_flows: false, state: prefix_list::create
+    }
+    ModifyManagedPrefixList(ModifyManagedPrefixListRequest) -> PrefixListResponse {
+        mutates: true, flush_flows: false, state: |s, _, r| prefix_list::modify(s, r)
+    }
+    DescribeManagedPrefixLists(DescribeManagedPrefixListsRequest) -> DescribeManagedPrefixListsResponse {
+        mutates: false, flush_flows: false, state: |s, _, r| prefix_list::describe(s, r)
+    }
+    GetManagedPrefixListEntries(PrefixListIdRequest) -> GetManagedPrefixListEntriesResponse {
+        mutates: false, flush_flows: false, state: |s, _, r| prefix_list::get_entries(s, r)
+    }
+    DeleteManagedPrefixList(PrefixListIdRequest) -> PrefixListResponse {
+        mutates: true, flush_flows: false, state: |s, _, r| prefix_list::delete(s, r)
+    }
+    CreateVpc(CreateVpcRequest) -> CreateVpcResponse {
+        mutates: true, flush_flows: false, state: vpc::create
+    }
+    DescribeVpcs(DescribeVpcsRequest) -> DescribeVpcsResponse {
+        mutates: false, flush_flows: false, state: |s, _, r| vpc::describe(s, r)
+    }
+    DeleteVpc(DeleteVpcRequest) -> EmptyResponse {
+        mutates: true, flush_flows: false, state: |s, _, r| vpc::delete(s, r)
+    }
+    CreateTags(ChangeTagsRequest) -> EmptyResponse {
+        mutates: true, flush_flows: false, state: |s, _, r| tags::create(s, r)
+    }
+    DeleteTags(ChangeTagsRequest) -> EmptyResponse {
+        mutates: true, flush_flows: false, state: |s, _, r| tags::delete(s, r)
+    }
+    DescribeTags(DescribeTagsRequest) -> DescribeTagsResponse {
+        mutates: false, flush_flows: false, state: |s, _, r| tags::describe(s, r)
+    }
+    CreateLaunchTemplate(CreateLaunchTemplateRequest) -> LaunchTemplateResponse {
+        mutates: true, flush_flows: false, state: launch_template::create
+    }
+    DescribeLaunchTemplates(DescribeLaunchTemplatesRequest) -> DescribeLaunchTemplatesResponse {
+        mutates: false, flush_flows: false, state: |s, _, r| launch_template::describe(s, r)
+    }
+    DeleteLaunchTemplate(DeleteLaunchTemplateRequest) -> LaunchTemplateResponse {
+        mutates: true, flush_flows: false, state: |s, _, r| launch_template::delete(s, r)
+    }
+    /// Ours: drops and passes by reason, hits per rule, tracked flows.
+    GetDataplaneStatistics(EmptyRequest) -> DataplaneStatistics {
+        mutates: false, flush_flows: false, dataplane: |d, _| d.statistics()
+    }
+    /// Ours: the same policy as an nftables ruleset.
+    ExportNftables(ExportNftablesRequest) -> ExportNftablesResponse {
+        mutates: false, flush_flows: false, state: |s, _, r| super::ours::export_nftables(s, r)
+    }
+}
+
+/// Runs one action of the state on JSON members (the JSON front end's in-process entry, used by
+/// tests and tools that hold a `State`); data-plane actions are the agent's.
+pub fn call_json(
+    state: &mut State,
+    ids: &mut dyn IdSource,
+    action: &str,
+    request: Value,
+) -> ApiResult<Value> {
+    match find(action)?.handler {
+        Handler::State(run) => run(state, ids, request),
+        Handler::Dataplane(_) => Err(ApiError::new(
+            "InvalidAction",
+            format!("The action {action} needs the agent's data plane."),
+        )),
+    }
+}

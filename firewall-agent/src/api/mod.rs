@@ -1,0 +1,12 @@
+//! The catalogue of operations: the one place an action's name is spelled, with its typed
+//! request and response ([`types`]), whether it mutates the state, whether it takes our
+//! `FlushFlows` member, and its handler ([`catalogue`]). Every front end (the JSON socket, the
+//! CLI, later EC2 Query/XML, the console and CNI) translates to and from these types only.
+
+pub mod catalogue;
+pub mod error;
+mod ours;
+pub mod types;
+
+pub use catalogue::{ACTIONS, Action, DataplaneView, Handler, Operation, StateOperation, find};
+pub use error::{ApiError, ApiResult};

@@ -1,0 +1,155 @@
+//! Instances (workloads): run, describe, stop, start, terminate, and group changes.
+
+use serde::{Deserialize, Serialize};
+
+use super::launch_templates::LaunchTemplateSpecification;
+
+/// One entry of `Ipv6Addresses`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct InstanceIpv6Address {
+    pub ipv6_address: String,
+}
+
+/// `run-instances`. `HostInterface` (the workload's host-side veth) is ours.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct RunInstancesRequest {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_group_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_ip_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ipv6_addresses: Vec<InstanceIpv6Address>,
+    /// Ours: the workload's host-side veth.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_interface: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_template: Option<LaunchTemplateSpecification>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_count: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_count: Option<u32>,
+}
+
+/// A reservation: the answer of `run-instances`, an element of `describe-instances`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Reservation {
+    pub groups: Vec<GroupIdentifier>,
+    pub instances: Vec<Instance>,
+    pub owner_id: String,
+    pub reservation_id: String,
+}
+
+/// An instance as `describe-instances` prints it; a terminated one keeps only its ID, type,
+/// launch time and state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Instance {
+    pub instance_id: String,
+    pub instance_type: String,
+    pub launch_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_ip_address: Option<String>,
+    pub state: InstanceState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    pub network_interfaces: Vec<NetworkInterface>,
+    pub security_groups: Vec<GroupIdentifier>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct InstanceState {
+    pub code: u32,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct GroupIdentifier {
+    pub group_id: String,
+    pub group_name: String,
+}
+
+/// The instance's one interface. `HostInterface` is ours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct NetworkInterface {
+    pub groups: Vec<GroupIdentifier>,
+    pub ipv6_addresses: Vec<InterfaceIpv6Address>,
+    pub network_interface_id: String,
+    pub owner_id: String,
+    pub private_ip_address: String,
+    pub private_ip_addresses: Vec<PrivateIpAddress>,
+    pub status: String,
+    pub vpc_id: String,
+    pub interface_type: String,
+    pub host_interface: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct InterfaceIpv6Address {
+    pub ipv6_address: String,
+    pub is_primary_ipv6: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct PrivateIpAddress {
+    pub primary: bool,
+    pub private_ip_address: String,
+}
+
+/// `describe-instances`, `terminate-instances`, `stop-instances`, `start-instances`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct InstanceIdsRequest {
+    #[serde(default)]
+    pub instance_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DescribeInstancesResponse {
+    pub reservations: Vec<Reservation>,
+}
+
+/// One `InstanceStateChange`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct InstanceStateChange {
+    pub current_state: InstanceState,
+    pub instance_id: String,
+    pub previous_state: InstanceState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct TerminateInstancesResponse {
+    pub terminating_instances: Vec<InstanceStateChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct StopInstancesResponse {
+    pub stopping_instances: Vec<InstanceStateChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct StartInstancesResponse {
+    pub starting_instances: Vec<InstanceStateChange>,
+}
+
+/// `modify-instance-attribute --groups`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ModifyInstanceAttributeRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}

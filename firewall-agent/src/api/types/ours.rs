@@ -1,0 +1,40 @@
+//! Our own actions, beside EC2's: the data plane's counters and the nftables export.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A request without members.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyRequest {}
+
+/// Drops and passes by reason (the kernel's closed sets, `DropReason` and `PassReason`), packets
+/// admitted per `sgr-` rule, and the number of tracked flows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DataplaneStatistics {
+    pub drops: BTreeMap<String, u64>,
+    pub passes: BTreeMap<String, u64>,
+    pub rule_hits: BTreeMap<String, u64>,
+    pub tracked_flows: u64,
+}
+
+/// `export --format nftables [--linear]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ExportNftablesRequest {
+    /// Only `nftables`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// `sets` (the default) or `linear`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ExportNftablesResponse {
+    /// The ruleset, for `nft -f`.
+    pub ruleset: String,
+}

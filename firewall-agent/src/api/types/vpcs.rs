@@ -1,0 +1,89 @@
+//! VPCs: create, describe, delete.
+
+use serde::{Deserialize, Serialize};
+
+use super::common::{Filter, Tag, TagSpecification};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CreateVpcRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cidr_block: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amazon_provided_ipv6_cidr_block: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_tenancy: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_specifications: Vec<TagSpecification>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CreateVpcResponse {
+    pub vpc: Vpc,
+}
+
+/// A VPC as `describe-vpcs` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Vpc {
+    pub cidr_block: String,
+    pub dhcp_options_id: String,
+    pub state: String,
+    pub vpc_id: String,
+    pub owner_id: String,
+    pub instance_tenancy: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ipv6_cidr_block_association_set: Vec<Ipv6CidrBlockAssociation>,
+    pub cidr_block_association_set: Vec<CidrBlockAssociation>,
+    pub is_default: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+}
+
+/// `{"State": "associated"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CidrBlockState {
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Ipv6CidrBlockAssociation {
+    pub association_id: String,
+    pub ipv6_cidr_block: String,
+    pub ipv6_cidr_block_state: CidrBlockState,
+    pub network_border_group: String,
+    pub ipv6_pool: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CidrBlockAssociation {
+    pub association_id: String,
+    pub cidr_block: String,
+    pub cidr_block_state: CidrBlockState,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DescribeVpcsRequest {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vpc_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<Filter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DescribeVpcsResponse {
+    pub vpcs: Vec<Vpc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DeleteVpcRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+}

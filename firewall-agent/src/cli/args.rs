@@ -1,0 +1,387 @@
+//! The verbs and their options, named as the AWS CLI names them.
+
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Subcommand)]
+pub enum Verb {
+    /// Creates a security group (with the default outbound rules).
+    CreateSecurityGroup(CreateSecurityGroup),
+    /// Deletes a security group.
+    DeleteSecurityGroup(GroupTarget),
+    /// Describes security groups (grouped IpPermissions view).
+    DescribeSecurityGroups(DescribeSecurityGroups),
+    /// Describes security-group rules, one per peer.
+    DescribeSecurityGroupRules(DescribeSecurityGroupRules),
+    /// Adds inbound rules.
+    AuthorizeSecurityGroupIngress(RuleChange),
+    /// Adds outbound rules.
+    AuthorizeSecurityGroupEgress(RuleChange),
+    /// Removes inbound rules.
+    RevokeSecurityGroupIngress(RuleChange),
+    /// Removes outbound rules.
+    RevokeSecurityGroupEgress(RuleChange),
+    /// Registers a workload (its host-side veth and addresses) with security groups.
+    RunInstances(RunInstances),
+    /// Describes workloads.
+    DescribeInstances(InstanceIds),
+    /// Unregisters workloads: their interfaces are detached and their flows forgotten.
+    TerminateInstances(InstanceIds),
+    /// Stops workloads: no traffic at all, tracked flows forgotten, no longer group members.
+    StopInstances(InstanceIds),
+    /// Starts stopped workloads: enforcement is back.
+    StartInstances(InstanceIds),
+    /// Replaces a workload's security groups (`--groups`).
+    ModifyInstanceAttribute(ModifyInstanceAttribute),
+    /// Creates a customer-managed prefix list.
+    CreateManagedPrefixList(CreatePrefixList),
+    /// Adds and removes prefix-list entries (a new version), renames or resizes.
+    ModifyManagedPrefixList(ModifyPrefixList),
+    /// Describes prefix lists.
+    DescribeManagedPrefixLists(DescribePrefixLists),
+    /// Lists the entries of a prefix list (of its current or a given version).
+    GetManagedPrefixListEntries(PrefixListEntries),
+    /// Deletes an unreferenced prefix list.
+    DeleteManagedPrefixList(PrefixListId),
+    /// Shows the data plane's drop and pass counters and the number of tracked flows (ours).
+    GetDataplaneStatistics,
+    /// Ours: the same policy as an nftables ruleset (`nft -f` loads it).
+    Export(Export),
+    /// Creates a VPC (with its default security group).
+    CreateVpc(CreateVpc),
+    /// Describes VPCs.
+    DescribeVpcs(DescribeVpcs),
+    /// Deletes a VPC that holds nothing but its default group.
+    DeleteVpc(VpcId),
+    /// Adds or overwrites tags on resources.
+    CreateTags(ChangeTags),
+    /// Removes tags from resources.
+    DeleteTags(ChangeTags),
+    /// Describes tags.
+    DescribeTags(FiltersOnly),
+    /// Creates a launch template (its security groups are used by run-instances --launch-template).
+    CreateLaunchTemplate(CreateLaunchTemplate),
+    /// Describes launch templates.
+    DescribeLaunchTemplates(DescribeLaunchTemplates),
+    /// Deletes a launch template.
+    DeleteLaunchTemplate(LaunchTemplateRef),
+    /// Ours (the console's "copy to new security group"): a new group with the same rules.
+    CopySecurityGroup(CopySecurityGroup),
+    /// Changes rules in place (same sgr- ID).
+    ModifySecurityGroupRules(ModifySecurityGroupRules),
+    /// Sets inbound rule descriptions.
+    UpdateSecurityGroupRuleDescriptionsIngress(UpdateDescriptions),
+    /// Sets outbound rule descriptions.
+    UpdateSecurityGroupRuleDescriptionsEgress(UpdateDescriptions),
+    /// Describes the VPCs (across peerings) that reference the groups.
+    DescribeSecurityGroupReferences(GroupIdList),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateSecurityGroup {
+    #[arg(long)]
+    pub group_name: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    #[arg(long)]
+    pub vpc_id: Option<String>,
+    /// JSON, e.g. '[{"ResourceType":"security-group","Tags":[{"Key":"k","Value":"v"}]}]'.
+    #[arg(long)]
+    pub tag_specifications: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GroupTarget {
+    #[arg(long)]
+    pub group_id: Option<String>,
+    #[arg(long)]
+    pub group_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeSecurityGroups {
+    #[arg(long, num_args = 1..)]
+    pub group_ids: Vec<String>,
+    #[arg(long, num_args = 1..)]
+    pub group_names: Vec<String>,
+    /// `Name=group-name,Values=web,db` (repeatable) or JSON.
+    #[arg(long, num_args = 1..)]
+    pub filters: Vec<String>,
+    /// Page size (5-1000); without it, everything in one answer.
+    #[arg(long)]
+    pub max_results: Option<i64>,
+    #[arg(long)]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeSecurityGroupRules {
+    #[arg(long, num_args = 1..)]
+    pub security_group_rule_ids: Vec<String>,
+    #[arg(long, num_args = 1..)]
+    pub filters: Vec<String>,
+    #[arg(long)]
+    pub max_results: Option<i64>,
+    #[arg(long)]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Export {
+    /// The only format: nftables.
+    #[arg(long, value_parser = ["nftables"])]
+    pub format: String,
+    /// One rule per rule and peer instead of interval sets.
+    #[arg(long)]
+    pub linear: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateVpc {
+    #[arg(long)]
+    pub cidr_block: Option<String>,
+    #[arg(long)]
+    pub amazon_provided_ipv6_cidr_block: bool,
+    #[arg(long)]
+    pub instance_tenancy: Option<String>,
+    #[arg(long)]
+    pub tag_specifications: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeVpcs {
+    #[arg(long, num_args = 1..)]
+    pub vpc_ids: Vec<String>,
+    #[arg(long, num_args = 1..)]
+    pub filters: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VpcId {
+    #[arg(long)]
+    pub vpc_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChangeTags {
+    #[arg(long, num_args = 1..)]
+    pub resources: Vec<String>,
+    /// `Key=env,Value=prod` (repeatable) or JSON.
+    #[arg(long, num_args = 1..)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FiltersOnly {
+    #[arg(long, num_args = 1..)]
+    pub filters: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateLaunchTemplate {
+    #[arg(long)]
+    pub launch_template_name: Option<String>,
+    #[arg(long)]
+    pub version_description: Option<String>,
+    /// JSON, e.g. '{"SecurityGroupIds":["sg-…"]}' (or file://path).
+    #[arg(long)]
+    pub launch_template_data: Option<String>,
+    #[arg(long)]
+    pub tag_specifications: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeLaunchTemplates {
+    #[arg(long, num_args = 1..)]
+    pub launch_template_ids: Vec<String>,
+    #[arg(long, num_args = 1..)]
+    pub launch_template_names: Vec<String>,
+    #[arg(long, num_args = 1..)]
+    pub filters: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LaunchTemplateRef {
+    #[arg(long)]
+    pub launch_template_id: Option<String>,
+    #[arg(long)]
+    pub launch_template_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CopySecurityGroup {
+    /// The group to copy.
+    #[arg(long)]
+    pub group_id: Option<String>,
+    /// The new group's name.
+    #[arg(long)]
+    pub group_name: Option<String>,
+    /// Defaults to the source group's description.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Defaults to the source group's VPC.
+    #[arg(long)]
+    pub vpc_id: Option<String>,
+    #[arg(long)]
+    pub tag_specifications: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModifySecurityGroupRules {
+    #[arg(long)]
+    pub group_id: Option<String>,
+    /// JSON: '[{"SecurityGroupRuleId":"sgr-…","SecurityGroupRule":{"IpProtocol":"tcp",…}}]'.
+    #[arg(long)]
+    pub security_group_rules: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateDescriptions {
+    #[arg(long)]
+    pub group_id: Option<String>,
+    #[arg(long)]
+    pub group_name: Option<String>,
+    /// JSON list of IpPermission, matched like revoke.
+    #[arg(long)]
+    pub ip_permissions: Option<String>,
+    /// `SecurityGroupRuleId=sgr-…,Description=…` (repeatable) or JSON.
+    #[arg(long, num_args = 1..)]
+    pub security_group_rule_descriptions: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GroupIdList {
+    #[arg(long, num_args = 1..)]
+    pub group_id: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RuleChange {
+    #[arg(long)]
+    pub group_id: Option<String>,
+    #[arg(long)]
+    pub group_name: Option<String>,
+    /// Shorthand: tcp, udp, icmp, all, or a protocol number.
+    #[arg(long, allow_hyphen_values = true)]
+    pub protocol: Option<String>,
+    /// Shorthand: a port, a range `from-to`, or -1.
+    #[arg(long, allow_hyphen_values = true)]
+    pub port: Option<String>,
+    /// Shorthand: the peer CIDR.
+    #[arg(long)]
+    pub cidr: Option<String>,
+    /// Shorthand: the peer security group (ID or name).
+    #[arg(long)]
+    pub source_group: Option<String>,
+    /// Accepted for compatibility; the account is always this agent's.
+    #[arg(long)]
+    pub group_owner: Option<String>,
+    /// JSON list of IpPermission (or file://path).
+    #[arg(long)]
+    pub ip_permissions: Option<String>,
+    /// Revoke only.
+    #[arg(long, num_args = 1..)]
+    pub security_group_rule_ids: Vec<String>,
+    /// Revoke only (ours): also cut the tracked flows the remaining rules no longer allow
+    /// (AWS keeps them until they idle out).
+    #[arg(long)]
+    pub flush_flows: bool,
+    /// JSON tag specifications for the new rules (authorize only).
+    #[arg(long)]
+    pub tag_specifications: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunInstances {
+    #[arg(long, num_args = 1..)]
+    pub security_group_ids: Vec<String>,
+    #[arg(long)]
+    pub private_ip_address: Option<String>,
+    /// Ours: an IPv6 address of the workload.
+    #[arg(long)]
+    pub ipv6_address: Option<String>,
+    /// Ours: the host-side veth of the workload.
+    #[arg(long)]
+    pub interface: Option<String>,
+    /// Accepted for compatibility and ignored: a workload is whatever runs behind its veth.
+    #[arg(long)]
+    pub image_id: Option<String>,
+    #[arg(long)]
+    pub count: Option<u32>,
+    /// `LaunchTemplateId=lt-…,Version=1` or `LaunchTemplateName=…` (or JSON).
+    #[arg(long)]
+    pub launch_template: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModifyInstanceAttribute {
+    #[arg(long)]
+    pub instance_id: Option<String>,
+    /// The new security groups (replace the current ones).
+    #[arg(long, num_args = 1..)]
+    pub groups: Vec<String>,
+    /// Ours: also cut the tracked flows the new groups no longer allow.
+    #[arg(long)]
+    pub flush_flows: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CreatePrefixList {
+    #[arg(long)]
+    pub prefix_list_name: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub max_entries: Option<i64>,
+    /// IPv4 or IPv6.
+    #[arg(long)]
+    pub address_family: Option<String>,
+    /// `Cidr=10.0.0.0/8,Description=hq` (repeatable) or JSON.
+    #[arg(long, num_args = 1..)]
+    pub entries: Vec<String>,
+    #[arg(long)]
+    pub tag_specifications: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModifyPrefixList {
+    #[arg(long)]
+    pub prefix_list_id: Option<String>,
+    #[arg(long)]
+    pub current_version: Option<u64>,
+    #[arg(long)]
+    pub prefix_list_name: Option<String>,
+    /// `Cidr=…,Description=…` (repeatable) or JSON.
+    #[arg(long, num_args = 1..)]
+    pub add_entries: Vec<String>,
+    /// `Cidr=…` (repeatable) or JSON.
+    #[arg(long, num_args = 1..)]
+    pub remove_entries: Vec<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub max_entries: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribePrefixLists {
+    #[arg(long, num_args = 1..)]
+    pub prefix_list_ids: Vec<String>,
+    #[arg(long, num_args = 1..)]
+    pub filters: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PrefixListEntries {
+    #[arg(long)]
+    pub prefix_list_id: Option<String>,
+    #[arg(long)]
+    pub target_version: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct PrefixListId {
+    #[arg(long)]
+    pub prefix_list_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InstanceIds {
+    #[arg(long, num_args = 1..)]
+    pub instance_ids: Vec<String>,
+}

@@ -1,0 +1,76 @@
+//! The `aws ec2`-shaped command line: each verb's options become its typed request
+//! (`requests`, `params`), the call goes to the agent over its socket, and the answer prints as
+//! the AWS CLI prints it (4-space indented JSON; errors as `An error occurred (Code) when calling
+//! the X operation: …` on stderr with exit status 254).
+
+mod args;
+mod params;
+mod requests;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+pub use self::args::Verb;
+use self::params::ParamError;
+pub use self::requests::{Failure, request};
+use crate::{api::ApiError, client};
+
+/// Exit status of the AWS CLI when the service returns an error.
+pub const EXIT_SERVICE_ERROR: i32 = 254;
+/// Exit status of the AWS CLI for bad command-line parameters.
+pub const EXIT_PARAMETER_ERROR: i32 = 252;
+
+/// JSON as the AWS CLI prints it (4-space indentation).
+pub fn to_aws_json(value: &Value) -> String {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    serde::Serialize::serialize(value, &mut serializer).expect("serialising a Value cannot fail");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// Runs a verb against the agent; returns the process exit status.
+pub async fn run(socket: PathBuf, verb: Verb) -> i32 {
+    let call = match requests::request(&verb) {
+        Ok(call) => call,
+        Err(Failure {
+            error: ParamError::Options(e),
+            ..
+        }) => {
+            eprintln!("\n{e:#}\n");
+            return EXIT_PARAMETER_ERROR;
+        }
+        Err(Failure {
+            action,
+            error: ParamError::Api(error),
+        }) => return service_error(action, &error),
+    };
+    match client::call(&socket, &call).await {
+        Ok(Ok(answer)) => {
+            // Like the AWS CLI, an empty response prints nothing.
+            if let Some(ruleset) = answer.get("Ruleset").and_then(Value::as_str) {
+                print!("{ruleset}");
+            } else if answer != json!({}) {
+                println!("{}", to_aws_json(&answer));
+            }
+            0
+        }
+        Ok(Err(error)) => service_error(call.action.name, &error),
+        Err(e) => {
+            eprintln!("\n{e}\n");
+            255
+        }
+    }
+}
+
+/// Prints an error as the AWS CLI prints the service's errors.
+fn service_error(action: &str, error: &ApiError) -> i32 {
+    eprintln!(
+        "\nAn error occurred ({}) when calling the {action} operation: {}",
+        error.code, error.message
+    );
+    EXIT_SERVICE_ERROR
+}

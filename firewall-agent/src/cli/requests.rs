@@ -1,0 +1,296 @@
+//! Each verb's typed request: the options become the request members (no member is spelled
+//! here; serde spells them from the types), and the verb names its action by its marker type.
+
+use anyhow::anyhow;
+
+use super::{
+    args::{RuleChange, Verb},
+    params::{ParamError, Params, filters, json_list, json_opt, permissions, structures},
+};
+use crate::{
+    api::{
+        Operation, catalogue as op,
+        types::{
+            groups::*, instances::*, launch_templates::*, ours::*, prefix_lists::*, rules::*,
+            tags::*, vpcs::*,
+        },
+    },
+    front::json::Call,
+};
+
+/// A verb's call could not be made: why, and for which action.
+#[derive(Debug)]
+pub struct Failure {
+    pub action: &'static str,
+    pub error: ParamError,
+}
+
+fn call<O: Operation>(build: impl FnOnce() -> Params<O::Request>) -> Result<Call, Failure> {
+    let fail = |error| Failure {
+        action: O::NAME,
+        error,
+    };
+    let request = build().map_err(fail)?;
+    Call::new::<O>(&request).map_err(|e| fail(ParamError::Api(e)))
+}
+
+fn authorize(change: &RuleChange) -> Params<AuthorizeRequest> {
+    if change.flush_flows {
+        return Err(anyhow!("--flush-flows applies only to revoke").into());
+    }
+    if !change.security_group_rule_ids.is_empty() {
+        return Err(anyhow!("--security-group-rule-ids applies only to revoke").into());
+    }
+    Ok(AuthorizeRequest {
+        group_id: change.group_id.clone(),
+        group_name: change.group_name.clone(),
+        ip_permissions: permissions(change)?,
+        tag_specifications: json_list("tag-specifications", &change.tag_specifications)?,
+    })
+}
+
+fn revoke(change: &RuleChange) -> Params<RevokeRequest> {
+    Ok(RevokeRequest {
+        group_id: change.group_id.clone(),
+        group_name: change.group_name.clone(),
+        ip_permissions: permissions(change)?,
+        security_group_rule_ids: change.security_group_rule_ids.clone(),
+    })
+}
+
+fn instance_ids(ids: &[String]) -> InstanceIdsRequest {
+    InstanceIdsRequest {
+        instance_ids: ids.to_vec(),
+    }
+}
+
+/// The call a verb makes.
+pub fn request(verb: &Verb) -> Result<Call, Failure> {
+    match verb {
+        Verb::CreateSecurityGroup(a) => call::<op::CreateSecurityGroup>(|| {
+            Ok(CreateSecurityGroupRequest {
+                group_name: a.group_name.clone(),
+                description: a.description.clone(),
+                vpc_id: a.vpc_id.clone(),
+                tag_specifications: json_list("tag-specifications", &a.tag_specifications)?,
+            })
+        }),
+        Verb::DeleteSecurityGroup(a) => call::<op::DeleteSecurityGroup>(|| {
+            Ok(DeleteSecurityGroupRequest {
+                group_id: a.group_id.clone(),
+                group_name: a.group_name.clone(),
+            })
+        }),
+        Verb::DescribeSecurityGroups(a) => call::<op::DescribeSecurityGroups>(|| {
+            Ok(DescribeSecurityGroupsRequest {
+                group_ids: a.group_ids.clone(),
+                group_names: a.group_names.clone(),
+                filters: filters(&a.filters)?,
+                max_results: a.max_results,
+                next_token: a.next_token.clone(),
+            })
+        }),
+        Verb::DescribeSecurityGroupRules(a) => call::<op::DescribeSecurityGroupRules>(|| {
+            Ok(DescribeSecurityGroupRulesRequest {
+                security_group_rule_ids: a.security_group_rule_ids.clone(),
+                filters: filters(&a.filters)?,
+                max_results: a.max_results,
+                next_token: a.next_token.clone(),
+            })
+        }),
+        Verb::AuthorizeSecurityGroupIngress(c) => {
+            call::<op::AuthorizeSecurityGroupIngress>(|| authorize(c))
+        }
+        Verb::AuthorizeSecurityGroupEgress(c) => {
+            call::<op::AuthorizeSecurityGroupEgress>(|| authorize(c))
+        }
+        Verb::RevokeSecurityGroupIngress(c) => call::<op::RevokeSecurityGroupIngress>(|| revoke(c))
+            .map(|x| x.with_flush_flows(c.flush_flows)),
+        Verb::RevokeSecurityGroupEgress(c) => call::<op::RevokeSecurityGroupEgress>(|| revoke(c))
+            .map(|x| x.with_flush_flows(c.flush_flows)),
+        Verb::RunInstances(a) => call::<op::RunInstances>(|| {
+            let launch_template = match &a.launch_template {
+                Some(spec) => structures("launch-template", std::slice::from_ref(spec))?
+                    .into_iter()
+                    .next(),
+                None => None,
+            };
+            let count = a.count.unwrap_or(1);
+            Ok(RunInstancesRequest {
+                security_group_ids: a.security_group_ids.clone(),
+                private_ip_address: a.private_ip_address.clone(),
+                ipv6_addresses: a
+                    .ipv6_address
+                    .iter()
+                    .map(|v6| InstanceIpv6Address {
+                        ipv6_address: v6.clone(),
+                    })
+                    .collect(),
+                host_interface: a.interface.clone(),
+                launch_template,
+                min_count: Some(count),
+                max_count: Some(count),
+            })
+        }),
+        Verb::DescribeInstances(a) => {
+            call::<op::DescribeInstances>(|| Ok(instance_ids(&a.instance_ids)))
+        }
+        Verb::TerminateInstances(a) => {
+            call::<op::TerminateInstances>(|| Ok(instance_ids(&a.instance_ids)))
+        }
+        Verb::StopInstances(a) => call::<op::StopInstances>(|| Ok(instance_ids(&a.instance_ids))),
+        Verb::StartInstances(a) => call::<op::StartInstances>(|| Ok(instance_ids(&a.instance_ids))),
+        Verb::ModifyInstanceAttribute(a) => call::<op::ModifyInstanceAttribute>(|| {
+            Ok(ModifyInstanceAttributeRequest {
+                instance_id: a.instance_id.clone(),
+                groups: a.groups.clone(),
+            })
+        })
+        .map(|x| x.with_flush_flows(a.flush_flows)),
+        Verb::CreateManagedPrefixList(a) => call::<op::CreateManagedPrefixList>(|| {
+            Ok(CreateManagedPrefixListRequest {
+                prefix_list_name: a.prefix_list_name.clone(),
+                max_entries: a.max_entries,
+                address_family: a.address_family.clone(),
+                entries: structures("entries", &a.entries)?,
+                tag_specifications: json_list("tag-specifications", &a.tag_specifications)?,
+            })
+        }),
+        Verb::ModifyManagedPrefixList(a) => call::<op::ModifyManagedPrefixList>(|| {
+            Ok(ModifyManagedPrefixListRequest {
+                prefix_list_id: a.prefix_list_id.clone(),
+                current_version: a.current_version,
+                prefix_list_name: a.prefix_list_name.clone(),
+                add_entries: structures("add-entries", &a.add_entries)?,
+                remove_entries: structures("remove-entries", &a.remove_entries)?,
+                max_entries: a.max_entries,
+            })
+        }),
+        Verb::DescribeManagedPrefixLists(a) => call::<op::DescribeManagedPrefixLists>(|| {
+            Ok(DescribeManagedPrefixListsRequest {
+                prefix_list_ids: a.prefix_list_ids.clone(),
+                filters: filters(&a.filters)?,
+            })
+        }),
+        Verb::GetManagedPrefixListEntries(a) => call::<op::GetManagedPrefixListEntries>(|| {
+            Ok(PrefixListIdRequest {
+                prefix_list_id: a.prefix_list_id.clone(),
+                target_version: a.target_version,
+            })
+        }),
+        Verb::DeleteManagedPrefixList(a) => call::<op::DeleteManagedPrefixList>(|| {
+            Ok(PrefixListIdRequest {
+                prefix_list_id: a.prefix_list_id.clone(),
+                target_version: None,
+            })
+        }),
+        Verb::GetDataplaneStatistics => call::<op::GetDataplaneStatistics>(|| Ok(EmptyRequest {})),
+        Verb::Export(a) => call::<op::ExportNftables>(|| {
+            Ok(ExportNftablesRequest {
+                format: Some(a.format.clone()),
+                layout: Some(if a.linear { "linear" } else { "sets" }.into()),
+            })
+        }),
+        Verb::CreateVpc(a) => call::<op::CreateVpc>(|| {
+            Ok(CreateVpcRequest {
+                cidr_block: a.cidr_block.clone(),
+                amazon_provided_ipv6_cidr_block: a.amazon_provided_ipv6_cidr_block.then_some(true),
+                instance_tenancy: a.instance_tenancy.clone(),
+                tag_specifications: json_list("tag-specifications", &a.tag_specifications)?,
+            })
+        }),
+        Verb::DescribeVpcs(a) => call::<op::DescribeVpcs>(|| {
+            Ok(DescribeVpcsRequest {
+                vpc_ids: a.vpc_ids.clone(),
+                filters: filters(&a.filters)?,
+            })
+        }),
+        Verb::DeleteVpc(a) => call::<op::DeleteVpc>(|| {
+            Ok(DeleteVpcRequest {
+                vpc_id: a.vpc_id.clone(),
+            })
+        }),
+        Verb::CreateTags(a) => call::<op::CreateTags>(|| {
+            Ok(ChangeTagsRequest {
+                resources: a.resources.clone(),
+                tags: (!a.tags.is_empty())
+                    .then(|| structures("tags", &a.tags))
+                    .transpose()?,
+            })
+        }),
+        Verb::DeleteTags(a) => call::<op::DeleteTags>(|| {
+            Ok(ChangeTagsRequest {
+                resources: a.resources.clone(),
+                tags: (!a.tags.is_empty())
+                    .then(|| structures("tags", &a.tags))
+                    .transpose()?,
+            })
+        }),
+        Verb::DescribeTags(a) => call::<op::DescribeTags>(|| {
+            Ok(DescribeTagsRequest {
+                filters: filters(&a.filters)?,
+            })
+        }),
+        Verb::CreateLaunchTemplate(a) => call::<op::CreateLaunchTemplate>(|| {
+            Ok(CreateLaunchTemplateRequest {
+                launch_template_name: a.launch_template_name.clone(),
+                version_description: a.version_description.clone(),
+                launch_template_data: json_opt("launch-template-data", &a.launch_template_data)?,
+                tag_specifications: json_list("tag-specifications", &a.tag_specifications)?,
+            })
+        }),
+        Verb::DescribeLaunchTemplates(a) => call::<op::DescribeLaunchTemplates>(|| {
+            Ok(DescribeLaunchTemplatesRequest {
+                launch_template_ids: a.launch_template_ids.clone(),
+                launch_template_names: a.launch_template_names.clone(),
+                filters: filters(&a.filters)?,
+            })
+        }),
+        Verb::DeleteLaunchTemplate(a) => call::<op::DeleteLaunchTemplate>(|| {
+            Ok(DeleteLaunchTemplateRequest {
+                launch_template_id: a.launch_template_id.clone(),
+                launch_template_name: a.launch_template_name.clone(),
+            })
+        }),
+        Verb::CopySecurityGroup(a) => call::<op::CopySecurityGroup>(|| {
+            Ok(CopySecurityGroupRequest {
+                group_id: a.group_id.clone(),
+                group_name: a.group_name.clone(),
+                description: a.description.clone(),
+                vpc_id: a.vpc_id.clone(),
+                tag_specifications: json_list("tag-specifications", &a.tag_specifications)?,
+            })
+        }),
+        Verb::ModifySecurityGroupRules(a) => call::<op::ModifySecurityGroupRules>(|| {
+            Ok(ModifySecurityGroupRulesRequest {
+                group_id: a.group_id.clone(),
+                security_group_rules: json_list("security-group-rules", &a.security_group_rules)?,
+            })
+        }),
+        Verb::UpdateSecurityGroupRuleDescriptionsIngress(a) => {
+            call::<op::UpdateSecurityGroupRuleDescriptionsIngress>(|| descriptions(a))
+        }
+        Verb::UpdateSecurityGroupRuleDescriptionsEgress(a) => {
+            call::<op::UpdateSecurityGroupRuleDescriptionsEgress>(|| descriptions(a))
+        }
+        Verb::DescribeSecurityGroupReferences(a) => {
+            call::<op::DescribeSecurityGroupReferences>(|| {
+                Ok(DescribeSecurityGroupReferencesRequest {
+                    group_id: a.group_id.clone(),
+                })
+            })
+        }
+    }
+}
+
+fn descriptions(a: &super::args::UpdateDescriptions) -> Params<UpdateDescriptionsRequest> {
+    Ok(UpdateDescriptionsRequest {
+        group_id: a.group_id.clone(),
+        group_name: a.group_name.clone(),
+        ip_permissions: json_list("ip-permissions", &a.ip_permissions)?,
+        security_group_rule_descriptions: structures(
+            "security-group-rule-descriptions",
+            &a.security_group_rule_descriptions,
+        )?,
+    })
+}

@@ -1,0 +1,4 @@
+//! Front ends: they translate their wire to and from the catalogue of typed operations, and
+//! nothing else.
+
+pub mod json;

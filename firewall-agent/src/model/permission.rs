@@ -1,0 +1,141 @@
+//! Turning a request's `IpPermission` into validated rules (one per peer), and the checks a
+//! group's rules must pass together: no duplicates, the per-group quota.
+
+use super::{
+    ids::check_group_id_format,
+    lookup,
+    rule::{Peer, Protocol, Rule, normalise_ports, parse_cidr4, parse_cidr6},
+    state::{AddressFamily, State},
+    text::checked_description,
+};
+use crate::api::{ApiError, ApiResult, types::rules::IpPermission};
+
+/// Validates one permission of a request against `state` (for referenced groups, which must be
+/// in `vpc_id`) and expands it into one rule per peer, without IDs yet.
+pub fn rules_from_permission(
+    state: &State,
+    vpc_id: &str,
+    permission: &IpPermission,
+) -> ApiResult<Vec<Rule>> {
+    let protocol_text = permission
+        .ip_protocol
+        .as_deref()
+        .ok_or_else(|| ApiError::missing("IpProtocol"))?;
+    let protocol = Protocol::parse(protocol_text)?;
+    let ports = normalise_ports(protocol, permission.from_port, permission.to_port)?;
+
+    let mut peers: Vec<(Peer, Option<String>)> = Vec::new();
+    for range in &permission.ip_ranges {
+        let text = range
+            .cidr_ip
+            .as_deref()
+            .ok_or_else(|| ApiError::missing("CidrIp"))?;
+        peers.push((
+            Peer::Cidr4(parse_cidr4(text)?),
+            checked_description(&range.description)?,
+        ));
+    }
+    for range in &permission.ipv6_ranges {
+        let text = range
+            .cidr_ipv6
+            .as_deref()
+            .ok_or_else(|| ApiError::missing("CidrIpv6"))?;
+        peers.push((
+            Peer::Cidr6(parse_cidr6(text)?),
+            checked_description(&range.description)?,
+        ));
+    }
+    for list in &permission.prefix_list_ids {
+        let id = list
+            .prefix_list_id
+            .as_deref()
+            .ok_or_else(|| ApiError::missing("PrefixListId"))?;
+        lookup::prefix_list(state, id)?;
+        peers.push((
+            Peer::PrefixList(id.to_string()),
+            checked_description(&list.description)?,
+        ));
+    }
+    for pair in &permission.user_id_group_pairs {
+        let group = match (&pair.group_id, &pair.group_name) {
+            (Some(id), _) => {
+                check_group_id_format(id)?;
+                state
+                    .groups
+                    .get(id)
+                    .filter(|g| g.vpc_id == vpc_id)
+                    .ok_or_else(|| lookup::group_not_in_vpc(id, vpc_id))?
+            }
+            (None, Some(name)) => state
+                .groups
+                .values()
+                .find(|g| g.vpc_id == vpc_id && g.name.eq_ignore_ascii_case(name))
+                .ok_or_else(|| lookup::group_not_in_vpc(name, vpc_id))?,
+            (None, None) => return Err(ApiError::missing("GroupId")),
+        };
+        peers.push((
+            Peer::Group(group.id.clone()),
+            checked_description(&pair.description)?,
+        ));
+    }
+    if peers.is_empty() {
+        return Err(ApiError::missing(
+            "IpRanges, Ipv6Ranges, PrefixListIds or UserIdGroupPairs",
+        ));
+    }
+    Ok(peers
+        .into_iter()
+        .map(|(peer, description)| Rule {
+            id: String::new(),
+            protocol,
+            ports,
+            peer,
+            description,
+            tags: Vec::new(),
+        })
+        .collect())
+}
+
+/// Rules of one direction in one address family count against the quota separately; a group
+/// reference counts in both families, a prefix list as its `MaxEntries` in its family.
+pub fn check_rule_quota(state: &State, rules: &[Rule]) -> ApiResult<()> {
+    let (mut v4, mut v6) = (0usize, 0usize);
+    for rule in rules {
+        match &rule.peer {
+            Peer::Cidr4(_) => v4 += 1,
+            Peer::Cidr6(_) => v6 += 1,
+            Peer::Group(_) => {
+                v4 += 1;
+                v6 += 1;
+            }
+            Peer::PrefixList(id) => match state.prefix_lists.get(id) {
+                Some(list) if list.family == AddressFamily::IPv6 => v6 += list.max_entries as usize,
+                Some(list) => v4 += list.max_entries as usize,
+                None => v4 += 1,
+            },
+        }
+    }
+    if v4.max(v6) > state.quotas.rules_per_group {
+        return Err(ApiError::new(
+            "RulesPerSecurityGroupLimitExceeded",
+            "The maximum number of rules per security group has been reached.",
+        ));
+    }
+    Ok(())
+}
+
+/// No two rules of `rules` are the same rule; the later one of a pair is reported.
+pub fn check_unique(rules: &[Rule]) -> ApiResult<()> {
+    for (i, rule) in rules.iter().enumerate() {
+        if rules[..i].iter().any(|r| r.same_rule(rule)) {
+            return Err(ApiError::new(
+                "InvalidPermission.Duplicate",
+                format!(
+                    "the specified rule \"{}\" already exists",
+                    rule.aws_summary()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! The desired state: VPCs, security groups with their rules, instances (workloads), prefix
+//! lists and launch templates. Plain data, persisted as it is (the store's format: renaming a
+//! field here changes what the store reads), with the few derived facts every part needs.
+
+use std::{
+    collections::BTreeMap,
+    net::{Ipv4Addr, Ipv6Addr},
+};
+
+use firewall_common::Direction;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ids::IdSource,
+    rule::{Peer, Protocol, Rule},
+    tagging::Tag,
+};
+use crate::api::{ApiError, ApiResult, types::launch_templates::LaunchTemplateData};
+
+/// Limits that AWS calls quotas; configurable in the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quotas {
+    /// Inbound rules per group per address family (outbound likewise).
+    pub rules_per_group: usize,
+    pub groups_per_instance: usize,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas {
+            rules_per_group: 60,
+            groups_per_instance: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vpc {
+    pub id: String,
+    pub cidr: Ipv4Net,
+    pub ipv6_cidr: Option<Ipv6Net>,
+    pub is_default: bool,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub vpc_id: String,
+    pub ingress: Vec<Rule>,
+    pub egress: Vec<Rule>,
+    pub tags: Vec<Tag>,
+}
+
+impl SecurityGroup {
+    /// The inbound (ingress) or outbound (egress) rules.
+    pub fn rules(&self, direction: Direction) -> &Vec<Rule> {
+        match direction {
+            Direction::Inbound => &self.ingress,
+            Direction::Outbound => &self.egress,
+        }
+    }
+    pub fn rules_mut(&mut self, direction: Direction) -> &mut Vec<Rule> {
+        match direction {
+            Direction::Inbound => &mut self.ingress,
+            Direction::Outbound => &mut self.egress,
+        }
+    }
+}
+
+/// EC2 instance states with their API codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceState {
+    Pending,
+    Running,
+    ShuttingDown,
+    Terminated,
+    Stopping,
+    Stopped,
+}
+
+impl InstanceState {
+    pub fn code(self) -> u32 {
+        match self {
+            InstanceState::Pending => 0,
+            InstanceState::Running => 16,
+            InstanceState::ShuttingDown => 32,
+            InstanceState::Terminated => 48,
+            InstanceState::Stopping => 64,
+            InstanceState::Stopped => 80,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            InstanceState::Pending => "pending",
+            InstanceState::Running => "running",
+            InstanceState::ShuttingDown => "shutting-down",
+            InstanceState::Terminated => "terminated",
+            InstanceState::Stopping => "stopping",
+            InstanceState::Stopped => "stopped",
+        }
+    }
+}
+
+/// A workload: our `run-instances` registers an existing host-side veth and its addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: String,
+    pub reservation_id: String,
+    pub eni_id: String,
+    pub vpc_id: String,
+    pub state: InstanceState,
+    pub private_ip: Ipv4Addr,
+    pub ipv6: Option<Ipv6Addr>,
+    /// The host-side veth of the workload.
+    pub interface: String,
+    pub group_ids: Vec<String>,
+    /// RFC 3339 launch time.
+    pub launch_time: String,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// The whole desired state. Maps are ordered so every describe is deterministic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub account_id: String,
+    pub region: String,
+    pub quotas: Quotas,
+    pub vpcs: BTreeMap<String, Vpc>,
+    pub groups: BTreeMap<String, SecurityGroup>,
+    pub instances: BTreeMap<String, Instance>,
+    #[serde(default)]
+    pub prefix_lists: BTreeMap<String, PrefixList>,
+    #[serde(default)]
+    pub launch_templates: BTreeMap<String, LaunchTemplate>,
+}
+
+impl State {
+    /// The state at first start: a default VPC (with an IPv6 block) and its default group.
+    pub fn initial(ids: &mut dyn IdSource) -> State {
+        let mut state = State {
+            account_id: "000000000000".into(),
+            region: "local".into(),
+            quotas: Quotas::default(),
+            vpcs: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            instances: BTreeMap::new(),
+            prefix_lists: BTreeMap::new(),
+            launch_templates: BTreeMap::new(),
+        };
+        let vpc = Vpc {
+            id: ids.next_id("vpc"),
+            cidr: "172.31.0.0/16".parse().expect("constant CIDR"),
+            ipv6_cidr: Some("fd00:ec2::/56".parse().expect("constant CIDR")),
+            is_default: true,
+            tags: Vec::new(),
+        };
+        state.add_vpc(vpc, ids);
+        state
+    }
+
+    /// Adds a VPC with its `default` group (self-referencing inbound, all outbound).
+    pub fn add_vpc(&mut self, vpc: Vpc, ids: &mut dyn IdSource) {
+        let group_id = ids.next_id("sg");
+        let egress = Rule::default_egress(ids, vpc.ipv6_cidr.is_some());
+        let ingress = vec![Rule::new(
+            ids.next_id("sgr"),
+            Protocol::All,
+            Peer::Group(group_id.clone()),
+        )];
+        self.groups.insert(
+            group_id.clone(),
+            SecurityGroup {
+                id: group_id,
+                name: "default".into(),
+                description: "default VPC security group".into(),
+                vpc_id: vpc.id.clone(),
+                ingress,
+                egress,
+                tags: Vec::new(),
+            },
+        );
+        self.vpcs.insert(vpc.id.clone(), vpc);
+    }
+
+    pub fn default_vpc(&self) -> Option<&Vpc> {
+        self.vpcs.values().find(|v| v.is_default)
+    }
+
+    pub fn group_arn(&self, group_id: &str) -> String {
+        format!(
+            "arn:aws:ec2:{}:{}:security-group/{group_id}",
+            self.region, self.account_id
+        )
+    }
+
+    pub fn rule_arn(&self, rule_id: &str) -> String {
+        format!(
+            "arn:aws:ec2:{}:{}:security-group-rule/{rule_id}",
+            self.region, self.account_id
+        )
+    }
+
+    /// Instances whose addresses count as members of `group_id` for referencing rules: running
+    /// instances with the group attached.
+    pub fn members_of<'a>(&'a self, group_id: &'a str) -> impl Iterator<Item = &'a Instance> + 'a {
+        self.instances.values().filter(move |i| {
+            i.state == InstanceState::Running && i.group_ids.iter().any(|g| g == group_id)
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AddressFamily {
+    IPv4,
+    IPv6,
+}
+
+impl AddressFamily {
+    pub fn parse(text: &str) -> ApiResult<AddressFamily> {
+        match text {
+            "IPv4" => Ok(AddressFamily::IPv4),
+            "IPv6" => Ok(AddressFamily::IPv6),
+            other => Err(ApiError::invalid_value(format!(
+                "Invalid value '{other}' for AddressFamily. Valid values: IPv4, IPv6"
+            ))),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            AddressFamily::IPv4 => "IPv4",
+            AddressFamily::IPv6 => "IPv6",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub cidr: IpNet,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrefixList {
+    pub id: String,
+    pub name: String,
+    pub family: AddressFamily,
+    pub max_entries: u32,
+    /// Entries of every version; `versions[v - 1]` is version `v`, the last one is current.
+    pub versions: Vec<Vec<Entry>>,
+    pub tags: Vec<Tag>,
+}
+
+impl PrefixList {
+    pub fn version(&self) -> u64 {
+        self.versions.len() as u64
+    }
+    pub fn entries(&self) -> &[Entry] {
+        self.versions.last().map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchTemplate {
+    pub id: String,
+    pub name: String,
+    pub create_time: String,
+    pub version_description: Option<String>,
+    pub data: LaunchTemplateData,
+    pub tags: Vec<Tag>,
+}

@@ -1,0 +1,169 @@
+//! Instances: run (also from a launch template), states and group changes.
+
+use serde_json::json;
+
+use super::Fixture;
+
+#[test]
+fn run_instances_checks_groups_addresses_and_interfaces() {
+    let mut f = Fixture::new();
+    let web = f.group("web");
+    let run = |ip: &str, ifname: &str| json!({"SecurityGroupIds": [web], "PrivateIpAddress": ip, "HostInterface": ifname});
+    let out = f.ok("RunInstances", run("172.31.0.10", "veth-a"));
+    let instance = &out["Instances"][0];
+    assert_eq!(instance["State"], json!({"Code": 16, "Name": "running"}));
+    assert_eq!(instance["SecurityGroups"][0]["GroupName"], "web");
+    f.fails(
+        "RunInstances",
+        run("172.31.0.10", "veth-b"),
+        "InvalidIPAddress.InUse",
+    );
+    f.fails(
+        "RunInstances",
+        run("172.31.0.11", "veth-a"),
+        "InvalidParameterValue",
+    );
+    f.fails(
+        "RunInstances",
+        run("10.0.0.1", "veth-b"),
+        "InvalidParameterValue",
+    );
+    f.fails("RunInstances", json!({"SecurityGroupIds": ["sg-00000000000000fff"], "PrivateIpAddress": "172.31.0.12", "HostInterface": "x"}), "InvalidGroup.NotFound");
+    f.fails(
+        "RunInstances",
+        json!({"PrivateIpAddress": "172.31.0.12"}),
+        "MissingParameter",
+    );
+    f.fails(
+        "DeleteSecurityGroup",
+        json!({"GroupId": web}),
+        "DependencyViolation",
+    );
+
+    let id = instance["InstanceId"].as_str().unwrap().to_string();
+    let out = f.ok("TerminateInstances", json!({"InstanceIds": [id]}));
+    assert_eq!(
+        out["TerminatingInstances"][0]["CurrentState"]["Name"],
+        "terminated"
+    );
+    // A terminated instance frees its address, interface and groups.
+    f.ok("RunInstances", run("172.31.0.10", "veth-a"));
+    f.fails(
+        "TerminateInstances",
+        json!({"InstanceIds": ["i-00000000000000fff"]}),
+        "InvalidInstanceID.NotFound",
+    );
+    f.fails(
+        "TerminateInstances",
+        json!({"InstanceIds": ["bogus"]}),
+        "InvalidInstanceID.Malformed",
+    );
+}
+
+#[test]
+fn stop_start_and_group_changes_follow_instance_states() {
+    let mut f = Fixture::new();
+    let web = f.group("web");
+    let db = f.group("db");
+    let out = f.ok("RunInstances", json!({"SecurityGroupIds": [web], "PrivateIpAddress": "172.31.0.10", "HostInterface": "veth-a"}));
+    let id = out["Instances"][0]["InstanceId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = f.ok("StopInstances", json!({"InstanceIds": [id]}));
+    assert_eq!(
+        out["StoppingInstances"][0]["CurrentState"],
+        json!({"Code": 80, "Name": "stopped"})
+    );
+    assert_eq!(
+        out["StoppingInstances"][0]["PreviousState"]["Name"],
+        "running"
+    );
+    assert_eq!(
+        f.ok(
+            "ModifyInstanceAttribute",
+            json!({"InstanceId": id, "Groups": [web, db]})
+        ),
+        json!({})
+    );
+    assert_eq!(
+        f.state.instances[&id].group_ids,
+        vec![web.clone(), db.clone()]
+    );
+    let out = f.ok("StartInstances", json!({"InstanceIds": [id]}));
+    assert_eq!(
+        out["StartingInstances"][0]["CurrentState"]["Name"],
+        "running"
+    );
+
+    f.fails(
+        "ModifyInstanceAttribute",
+        json!({"InstanceId": id, "Groups": []}),
+        "MissingParameter",
+    );
+    f.fails(
+        "ModifyInstanceAttribute",
+        json!({"InstanceId": id, "Groups": ["sg-00000000000000fff"]}),
+        "InvalidGroup.NotFound",
+    );
+    f.state.quotas.groups_per_instance = 1;
+    f.fails(
+        "ModifyInstanceAttribute",
+        json!({"InstanceId": id, "Groups": [web, db]}),
+        "SecurityGroupsPerInterfaceLimitExceeded",
+    );
+    f.ok("TerminateInstances", json!({"InstanceIds": [id]}));
+    f.fails(
+        "StartInstances",
+        json!({"InstanceIds": [id]}),
+        "IncorrectInstanceState",
+    );
+    f.fails(
+        "StopInstances",
+        json!({"InstanceIds": [id]}),
+        "IncorrectInstanceState",
+    );
+    f.fails(
+        "ModifyInstanceAttribute",
+        json!({"InstanceId": id, "Groups": [web]}),
+        "IncorrectInstanceState",
+    );
+}
+
+#[test]
+fn run_instances_takes_its_groups_from_a_launch_template() {
+    let mut f = Fixture::new();
+    let web = f.group("web");
+    let out = f.ok("CreateLaunchTemplate", json!({"LaunchTemplateName": "web-tier", "LaunchTemplateData": {"SecurityGroupIds": [web], "ImageId": "ami-1"}}));
+    let lt = out["LaunchTemplate"]["LaunchTemplateId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(out["LaunchTemplate"]["LatestVersionNumber"], 1);
+    f.fails(
+        "CreateLaunchTemplate",
+        json!({"LaunchTemplateName": "web-tier", "LaunchTemplateData": {}}),
+        "InvalidLaunchTemplateName.AlreadyExistsException",
+    );
+    f.fails(
+        "CreateLaunchTemplate",
+        json!({"LaunchTemplateName": "x", "LaunchTemplateData": {}}),
+        "InvalidLaunchTemplateName.MalformedException",
+    );
+    let out = f.ok("RunInstances", json!({"LaunchTemplate": {"LaunchTemplateName": "web-tier"}, "PrivateIpAddress": "172.31.0.9", "HostInterface": "v1"}));
+    assert_eq!(
+        out["Instances"][0]["SecurityGroups"][0]["GroupId"],
+        web.as_str()
+    );
+    f.fails("RunInstances", json!({"LaunchTemplate": {"LaunchTemplateId": lt, "Version": "2"}, "PrivateIpAddress": "172.31.0.8", "HostInterface": "v2"}), "InvalidLaunchTemplateId.VersionNotFound");
+    f.fails(
+        "DescribeLaunchTemplates",
+        json!({"LaunchTemplateIds": ["lt-00000000000000fff"]}),
+        "InvalidLaunchTemplateId.NotFound",
+    );
+    f.ok("DeleteLaunchTemplate", json!({"LaunchTemplateId": lt}));
+    assert_eq!(
+        f.ok("DescribeLaunchTemplates", json!({})),
+        json!({"LaunchTemplates": []})
+    );
+}

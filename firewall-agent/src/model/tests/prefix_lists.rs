@@ -1,0 +1,124 @@
+//! Prefix lists: versions, the weight in quotas, dependencies.
+
+#[allow(unused_imports)]
+use serde_json::{Value, json};
+
+use crate::{
+    api::catalogue::call_json as dispatch,
+    model::{State, testing::SeqIds},
+};
+
+fn setup() -> (State, SeqIds, String) {
+    let mut ids = SeqIds::default();
+    let mut state = State::initial(&mut ids);
+    let out = dispatch(
+        &mut state,
+        &mut ids,
+        "CreateManagedPrefixList",
+        json!({
+        "PrefixListName": "office", "MaxEntries": 2, "AddressFamily": "IPv4",
+        "Entries": [{"Cidr": "10.0.0.5/8", "Description": "hq"}]}),
+    )
+    .unwrap();
+    let id = out["PrefixList"]["PrefixListId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(out["PrefixList"]["Version"], 1);
+    (state, ids, id)
+}
+
+#[test]
+fn entries_change_in_versions_guarded_by_current_version() {
+    let (mut state, mut ids, id) = setup();
+    let add = |v: u64, cidr: &str| json!({"PrefixListId": id, "CurrentVersion": v, "AddEntries": [{"Cidr": cidr}]});
+    let out = dispatch(
+        &mut state,
+        &mut ids,
+        "ModifyManagedPrefixList",
+        add(1, "192.168.0.0/24"),
+    )
+    .unwrap();
+    assert_eq!(out["PrefixList"]["Version"], 2);
+    let err = dispatch(
+        &mut state,
+        &mut ids,
+        "ModifyManagedPrefixList",
+        add(1, "172.16.0.0/12"),
+    )
+    .unwrap_err();
+    assert_eq!(err.code, "PrefixListVersionMismatch");
+    let err = dispatch(
+        &mut state,
+        &mut ids,
+        "ModifyManagedPrefixList",
+        add(2, "172.16.0.0/12"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.code, "InvalidParameterValue",
+        "MaxEntries is 2: {}",
+        err.message
+    );
+    let err = dispatch(
+        &mut state,
+        &mut ids,
+        "ModifyManagedPrefixList",
+        add(2, "::/0"),
+    )
+    .unwrap_err();
+    assert_eq!(err.code, "InvalidParameterValue", "wrong family");
+    let v1 = dispatch(
+        &mut state,
+        &mut ids,
+        "GetManagedPrefixListEntries",
+        json!({"PrefixListId": id, "TargetVersion": 1}),
+    )
+    .unwrap();
+    assert_eq!(
+        v1,
+        json!({"Entries": [{"Cidr": "10.0.0.0/8", "Description": "hq"}]})
+    );
+    let now = dispatch(
+        &mut state,
+        &mut ids,
+        "GetManagedPrefixListEntries",
+        json!({"PrefixListId": id}),
+    )
+    .unwrap();
+    assert_eq!(now["Entries"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_referenced_list_weighs_its_max_entries_and_cannot_be_deleted() {
+    let (mut state, mut ids, id) = setup();
+    state.quotas.rules_per_group = 3;
+    let group = state.groups.keys().next().unwrap().clone();
+    let rule = json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "PrefixListIds": [{"PrefixListId": id}]}]});
+    // The default group has 1 inbound rule (self-reference, both families): 1 + 2 = 3.
+    dispatch(&mut state, &mut ids, "AuthorizeSecurityGroupIngress", rule).unwrap();
+    let err = dispatch(
+        &mut state,
+        &mut ids,
+        "ModifyManagedPrefixList",
+        json!({"PrefixListId": id, "MaxEntries": 5}),
+    )
+    .unwrap_err();
+    assert_eq!(err.code, "RulesPerSecurityGroupLimitExceeded");
+    let err = dispatch(
+        &mut state,
+        &mut ids,
+        "DeleteManagedPrefixList",
+        json!({"PrefixListId": id}),
+    )
+    .unwrap_err();
+    assert_eq!(err.code, "DependencyViolation");
+    let err = dispatch(
+        &mut state,
+        &mut ids,
+        "DescribeManagedPrefixLists",
+        json!({"PrefixListIds": ["pl-00000000000000fff"]}),
+    )
+    .unwrap_err();
+    assert_eq!(err.code, "InvalidPrefixListID.NotFound");
+}

@@ -1,0 +1,76 @@
+//! VPCs: create with an IPv6 block, ranges, dependencies on delete.
+
+#[allow(unused_imports)]
+use serde_json::{Value, json};
+
+use crate::{
+    api::catalogue::call_json as dispatch,
+    model::{State, testing::SeqIds},
+};
+
+#[test]
+fn a_new_vpc_has_its_default_group_an_ipv6_block_on_request_and_deletes_cleanly() {
+    let mut ids = SeqIds::default();
+    let mut state = State::initial(&mut ids);
+    let out = dispatch(
+        &mut state,
+        &mut ids,
+        "CreateVpc",
+        json!({"CidrBlock": "10.0.0.0/16", "AmazonProvidedIpv6CidrBlock": true}),
+    )
+    .unwrap();
+    let vpc = out["Vpc"]["VpcId"].as_str().unwrap().to_string();
+    assert_eq!(
+        out["Vpc"]["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"],
+        "fd00:ec2:0:100::/56"
+    );
+    assert_eq!(out["Vpc"]["IsDefault"], false);
+    let default = state.groups.values().find(|g| g.vpc_id == vpc).unwrap();
+    assert_eq!(
+        (default.name.as_str(), default.egress.len()),
+        ("default", 2)
+    );
+    for (cidr, code) in [
+        ("10.0.0.0/8", "InvalidVpc.Range"),
+        ("10.0.0.1/16", "InvalidParameterValue"),
+        ("::/0", "InvalidParameterValue"),
+    ] {
+        let err = dispatch(
+            &mut state,
+            &mut ids,
+            "CreateVpc",
+            json!({"CidrBlock": cidr}),
+        )
+        .unwrap_err();
+        assert_eq!(err.code, code, "{cidr}");
+    }
+    let g = dispatch(
+        &mut state,
+        &mut ids,
+        "CreateSecurityGroup",
+        json!({"GroupName": "x", "Description": "x", "VpcId": vpc}),
+    )
+    .unwrap();
+    let err = dispatch(&mut state, &mut ids, "DeleteVpc", json!({"VpcId": vpc})).unwrap_err();
+    assert_eq!(err.code, "DependencyViolation");
+    dispatch(
+        &mut state,
+        &mut ids,
+        "DeleteSecurityGroup",
+        json!({"GroupId": g["GroupId"]}),
+    )
+    .unwrap();
+    dispatch(&mut state, &mut ids, "DeleteVpc", json!({"VpcId": vpc})).unwrap();
+    assert!(
+        state.groups.values().all(|g| g.vpc_id != vpc),
+        "its default group went with it"
+    );
+    let out = dispatch(
+        &mut state,
+        &mut ids,
+        "DescribeVpcs",
+        json!({"Filters": [{"Name": "is-default", "Values": ["true"]}]}),
+    )
+    .unwrap();
+    assert_eq!(out["Vpcs"].as_array().unwrap().len(), 1);
+}
