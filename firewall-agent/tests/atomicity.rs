@@ -2,8 +2,6 @@
 //! through the loaded program from another thread, and every verdict must be the verdict of the
 //! policy before or after the change in flight, never anything else.
 
-mod common;
-
 use std::{
     net::IpAddr,
     sync::{
@@ -13,9 +11,9 @@ use std::{
 };
 
 use aya::programs::{SchedClassifier, TestRun as _, TestRunOptions};
-use common::*;
 use firewall_agent::{compiler, dataplane::programs};
 use firewall_common::direction;
+use firewall_testkit::{frame::*, harness::*, model::create_group, netns::in_private_netns};
 use serde_json::json;
 
 const CHANGES: usize = 1000;

@@ -3,10 +3,13 @@
 //! private network namespace whose `lo` (ifindex 1, the device test runs use) is the workload's
 //! interface, so attaching there touches nothing outside the test.
 
-mod common;
-
-use common::*;
 use firewall_agent::dataplane::{LoadOptions, programs};
+use firewall_testkit::{
+    frame::*,
+    harness::*,
+    model::{call, create_group},
+    netns::{in_private_netns, ip_here},
+};
 use serde_json::json;
 
 #[test]

@@ -1,8 +1,8 @@
 //! The CLI against a running agent: AWS verbs, options, exit codes, error codes and JSON, and
 //! durability (kill -9, then byte-identical describes).
 
+use firewall_testkit::{agent::Agent, topology::Topology};
 use serde_json::json;
-use tests::{Agent, Topology};
 
 #[test]
 fn vpcs_tags_launch_templates_and_group_operations_behave_like_aws() {

@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
-use tests::{Agent, EchoServer, Topology, echoes, tcp_connect};
+use firewall_testkit::{
+    agent::Agent,
+    topology::Topology,
+    traffic::{EchoServer, echoes, tcp_connect},
+};
 
 const SHORT: Duration = Duration::from_millis(700);
 

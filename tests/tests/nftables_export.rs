@@ -4,7 +4,12 @@
 
 use std::time::Duration;
 
-use tests::{Agent, EchoServer, Topology, ns_sh, ping, tcp_round_trip};
+use firewall_testkit::{
+    agent::Agent,
+    shell::{ns_sh, unique},
+    topology::Topology,
+    traffic::{EchoServer, ping, tcp_round_trip},
+};
 
 const SHORT: Duration = Duration::from_millis(700);
 
@@ -56,7 +61,7 @@ fn same_verdicts_under_nftables(linear: bool) {
     }
     let ruleset = agent.cli_raw(&export);
     drop(agent); // the eBPF programs go with it
-    let file = std::env::temp_dir().join(tests::unique("fw-nft-"));
+    let file = std::env::temp_dir().join(unique("fw-nft-"));
     std::fs::write(&file, &ruleset).unwrap();
     ns_sh(&topo.host.name, &["nft", "-f", &file.display().to_string()]);
     let _ = std::fs::remove_file(&file);

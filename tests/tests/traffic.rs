@@ -4,7 +4,13 @@
 
 use std::{net::IpAddr, time::Duration};
 
-use tests::{Agent, EchoServer, HOST_IP, Netns, Topology, eventually, ping, tcp_round_trip};
+use firewall_testkit::{
+    agent::Agent,
+    netns::Netns,
+    shell::ns_sh,
+    topology::{HOST_IP, Topology},
+    traffic::{EchoServer, echoes, eventually, ping, tcp_connect, tcp_round_trip},
+};
 
 const SHORT: Duration = Duration::from_millis(700);
 
@@ -205,11 +211,11 @@ fn path_mtu_discovery_works_without_any_icmp_rule() {
     agent.run_instance(a, &[&group]);
     agent.run_instance(b, &[&group]);
     // The path to B narrows at the host: its veth carries 1280 bytes.
-    tests::ns_sh(
+    ns_sh(
         &topo.host.name,
         &["ip", "link", "set", &b.host_if, "mtu", "1280"],
     );
-    tests::ns_sh(&b.ns.name, &["ip", "link", "set", "eth0", "mtu", "1280"]);
+    ns_sh(&b.ns.name, &["ip", "link", "set", "eth0", "mtu", "1280"]);
 
     assert_eq!(
         learnt_path_mtu(&a.ns, b.ip.into(), 1400),
@@ -262,8 +268,8 @@ fn stop_cuts_all_traffic_start_restores_it_and_group_changes_apply_live() {
         "prints nothing, like the AWS CLI: {out:?}"
     );
     assert!(tcp_round_trip(&a.ns, b.ip, 8080, SHORT), "A joined lb");
-    let mut established = tests::tcp_connect(&a.ns, b.ip, 8080, SHORT).expect("connects");
-    assert!(tests::echoes(&mut established, "hello\n"));
+    let mut established = tcp_connect(&a.ns, b.ip, 8080, SHORT).expect("connects");
+    assert!(echoes(&mut established, "hello\n"));
 
     let out = agent.cli(&["stop-instances", "--instance-ids", &b_id]);
     assert_eq!(
@@ -271,7 +277,7 @@ fn stop_cuts_all_traffic_start_restores_it_and_group_changes_apply_live() {
         "stopped"
     );
     assert!(
-        !tests::echoes(&mut established, "stopped?\n"),
+        !echoes(&mut established, "stopped?\n"),
         "a stopped workload has no traffic"
     );
     assert!(!ping(&b.ns, a.ip, SHORT), "not even outbound");
@@ -283,8 +289,8 @@ fn stop_cuts_all_traffic_start_restores_it_and_group_changes_apply_live() {
 
     agent.cli(&["stop-instances", "--instance-ids", &a_id]);
     agent.cli(&["start-instances", "--instance-ids", &a_id]);
-    let mut tracked = tests::tcp_connect(&a.ns, b.ip, 8080, SHORT).expect("connects");
-    assert!(tests::echoes(&mut tracked, "hello\n"));
+    let mut tracked = tcp_connect(&a.ns, b.ip, 8080, SHORT).expect("connects");
+    assert!(echoes(&mut tracked, "hello\n"));
     agent.cli(&[
         "modify-instance-attribute",
         "--instance-id",
@@ -294,7 +300,7 @@ fn stop_cuts_all_traffic_start_restores_it_and_group_changes_apply_live() {
     ]);
     assert!(!tcp_round_trip(&a.ns, b.ip, 8080, SHORT), "A left lb");
     assert!(
-        tests::echoes(&mut tracked, "still\n"),
+        echoes(&mut tracked, "still\n"),
         "its tracked flow survives (AWS)"
     );
     agent.cli(&[
@@ -312,10 +318,7 @@ fn stop_cuts_all_traffic_start_restores_it_and_group_changes_apply_live() {
         &plain,
         "--flush-flows",
     ]);
-    assert!(
-        !tests::echoes(&mut tracked, "cut?\n"),
-        "--flush-flows cuts it"
-    );
+    assert!(!echoes(&mut tracked, "cut?\n"), "--flush-flows cuts it");
 }
 
 #[test]

@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
-use tests::{
-    Agent, EchoServer, Topology, echoes, eventually, tcp_connect, tcp_round_trip, udp_round_trip,
+use firewall_testkit::{
+    agent::Agent,
+    topology::Topology,
+    traffic::{EchoServer, echoes, eventually, tcp_connect, tcp_round_trip, udp_round_trip},
 };
 
 const SHORT: Duration = Duration::from_millis(700);

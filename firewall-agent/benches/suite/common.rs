@@ -1,12 +1,14 @@
-//! Shared by the benchmark sections: the seeded AWS-shaped rule generator, packet frames,
-//! namespaces, and the kernel's own accounting of map memory.
+//! Shared by the benchmark sections: the seeded AWS-shaped rule generator, the benchmarks' probe
+//! frames, statistics, and the kernel's own accounting of map and nftables memory.
 
-use std::{
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    process::Command,
-};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use firewall_agent::model::{Instance, InstanceState, RandomIds, State, ops::dispatch};
+use firewall_testkit::{
+    frame::{tcp, udp},
+    model::{call, initial_state},
+    shell::{ns_sh, sh},
+};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use serde_json::{Value, json};
 
@@ -60,10 +62,6 @@ fn generate_permissions(rng: &mut StdRng, count: usize, referenced: &[String]) -
         .collect()
 }
 
-fn call(state: &mut State, action: &str, request: Value) -> Value {
-    dispatch(state, &mut RandomIds, action, request).unwrap_or_else(|e| panic!("{action}: {e}"))
-}
-
 /// A workload of the generated state.
 pub struct WorkloadSpec<'a> {
     pub interface: &'a str,
@@ -77,7 +75,7 @@ pub struct WorkloadSpec<'a> {
 /// (172.31.1.0–19) whose interfaces do not exist.
 pub fn build_state(rules: usize, seed: u64, workloads: &[WorkloadSpec]) -> State {
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut state = State::initial(&mut RandomIds);
+    let mut state = initial_state();
     state.quotas.rules_per_group = usize::MAX;
     let groups: Vec<String> = (0..GROUPS)
         .map(|g| {
@@ -156,7 +154,8 @@ pub fn build_state(rules: usize, seed: u64, workloads: &[WorkloadSpec]) -> State
     state
 }
 
-/// Ethernet + IPv4/IPv6 + TCP (`flags`) or UDP (`flags` = None), 64 bytes or more.
+/// Ethernet + IPv4 (don't fragment)/IPv6 + TCP (`flags`) or UDP (`flags` = None), 64 bytes or
+/// more.
 pub fn frame(
     dst_mac: [u8; 6],
     src: IpAddr,
@@ -165,118 +164,14 @@ pub fn frame(
     dport: u16,
     tcp_flags: Option<u8>,
 ) -> Vec<u8> {
-    let l4 = match tcp_flags {
-        Some(flags) => {
-            let mut l4 = vec![0u8; 20];
-            l4[0..2].copy_from_slice(&sport.to_be_bytes());
-            l4[2..4].copy_from_slice(&dport.to_be_bytes());
-            l4[12] = 5 << 4;
-            l4[13] = flags;
-            l4
-        }
-        None => {
-            let mut l4 = vec![0u8; 18];
-            l4[0..2].copy_from_slice(&sport.to_be_bytes());
-            l4[2..4].copy_from_slice(&dport.to_be_bytes());
-            l4[4..6].copy_from_slice(&18u16.to_be_bytes());
-            l4
-        }
-    };
-    let proto = if tcp_flags.is_some() { 6 } else { 17 };
-    let mut out = dst_mac.to_vec();
-    out.extend_from_slice(&[0x02, 0, 0, 0, 0, 2]);
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            out.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
-            out.extend_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
-            out.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0]);
-            out.extend_from_slice(&s.octets());
-            out.extend_from_slice(&d.octets());
-            // A valid header checksum: the stack checks it on the forwarding path.
-            let sum = ipv4_checksum(&out[14..34]);
-            out[24..26].copy_from_slice(&sum.to_be_bytes());
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            out.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
-            out.extend_from_slice(&(l4.len() as u16).to_be_bytes());
-            out.extend_from_slice(&[proto, 64]);
-            out.extend_from_slice(&s.octets());
-            out.extend_from_slice(&d.octets());
-        }
-        _ => panic!("same family"),
+    let (src, dst) = (&src.to_string(), &dst.to_string());
+    match tcp_flags {
+        Some(flags) => tcp(src, sport, dst, dport, flags),
+        None => udp(src, sport, dst, dport).with_udp_payload(10),
     }
-    out.extend_from_slice(&l4);
-    out
-}
-
-fn ipv4_checksum(header: &[u8]) -> u16 {
-    let mut sum: u32 = header
-        .chunks(2)
-        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-        .sum();
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-/// Runs a command and panics with its output when it fails.
-pub fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-pub fn ns_sh(ns: &str, args: &[&str]) -> String {
-    let mut all = vec!["ip", "netns", "exec", ns];
-    all.extend_from_slice(args);
-    sh(&all)
-}
-
-/// A named namespace for the benchmark, deleted on drop.
-pub struct Netns(pub String);
-
-impl Netns {
-    pub fn new(name: &str) -> Netns {
-        let _ = Command::new("ip").args(["netns", "del", name]).status();
-        sh(&["ip", "netns", "add", name]);
-        ns_sh(name, &["ip", "link", "set", "lo", "up"]);
-        ns_sh(
-            name,
-            &["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"],
-        );
-        Netns(name.to_string())
-    }
-
-    /// Runs `f` on a thread inside this namespace.
-    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/run/netns/{}", self.0);
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(&path).expect("netns");
-            use std::os::fd::AsRawFd as _;
-            // SAFETY: a namespace fd; only this thread moves.
-            assert_eq!(
-                unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
-                0
-            );
-            f()
-        })
-        .join()
-        .expect("thread in namespace")
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
+    .with_dst_mac(dst_mac)
+    .dont_fragment()
+    .bytes()
 }
 
 /// `bytes_memlock` of every live map with this name (the kernel's own accounting).

@@ -18,19 +18,20 @@ use firewall_agent::{
     dataplane::{self, Dataplane, DataplaneError, EBPF_OBJECT, LoadOptions},
     nft::{self, Layout},
 };
+use firewall_testkit::shell::ns_sh;
 use serde_json::json;
 
 use crate::{
     common::{frame, median},
     report::Report,
-    topo::Topo,
+    topo,
 };
 
 const A: Ipv4Addr = Ipv4Addr::new(172, 31, 80, 10);
 const B: Ipv4Addr = Ipv4Addr::new(172, 31, 81, 10);
 
 fn mac_of(ns: &str, dev: &str) -> [u8; 6] {
-    let text = crate::common::ns_sh(ns, &["cat", &format!("/sys/class/net/{dev}/address")]);
+    let text = ns_sh(ns, &["cat", &format!("/sys/class/net/{dev}/address")]);
     let mut mac = [0u8; 6];
     for (i, part) in text.trim().split(':').enumerate().take(6) {
         mac[i] = u8::from_str_radix(part, 16).unwrap_or(0);
@@ -79,11 +80,14 @@ pub fn run(report: &mut Report, quick: bool) {
     } else {
         &[10, 1_000, 10_000]
     };
-    let topo = Topo::new("fwbm", &[A, B]);
-    let (a_if, b_if) = (topo.workloads[0].2.clone(), topo.workloads[1].2.clone());
-    let b_mac = mac_of(&topo.workloads[1].0.0, "eth0");
-    crate::common::ns_sh(
-        &topo.host.0,
+    let topo = topo::topology(&[A, B]);
+    let (a_if, b_if) = (
+        topo.workloads[0].host_if.clone(),
+        topo.workloads[1].host_if.clone(),
+    );
+    let b_mac = mac_of(&topo.workloads[1].ns.name, "eth0");
+    ns_sh(
+        &topo.host.name,
         &[
             "ip",
             "neigh",
@@ -99,7 +103,7 @@ pub fn run(report: &mut Report, quick: bool) {
             &b_if,
         ],
     );
-    let a_mac = mac_of(&topo.host.0, &a_if);
+    let a_mac = mac_of(&topo.host.name, &a_if);
     let data = frame(a_mac, A.into(), B.into(), 40000, 9, None);
     let extra = json!([{"IpProtocol": "udp", "FromPort": 9, "ToPort": 9, "IpRanges": [{"CidrIp": format!("{A}/32")}]}]);
 
@@ -133,7 +137,7 @@ pub fn run(report: &mut Report, quick: bool) {
         Some(("no filter", none)),
     );
     for &rules in counts {
-        let state = topo.state(rules, extra.clone());
+        let state = topo::state(&topo, rules, extra.clone());
         let (ai, d, st) = (a_if.clone(), data.clone(), state.clone());
         let ours = topo.host.run(move || {
             let mut dp = Dataplane::load(&LoadOptions::default()).unwrap();
@@ -143,26 +147,26 @@ pub fn run(report: &mut Report, quick: bool) {
             }
             inject(&ai, &d, repeat, trials)
         });
-        topo.load_nft(&nft::render(&state, Layout::Sets));
+        topo::load_nft(&topo, &nft::render(&state, Layout::Sets));
         let (ai, d) = (a_if.clone(), data.clone());
-        let tx_before = tx_packets(&topo.host.0, &b_if);
+        let tx_before = tx_packets(&topo.host.name, &b_if);
         let sets = topo.host.run(move || inject(&ai, &d, repeat, trials));
-        let forwarded = tx_packets(&topo.host.0, &b_if) - tx_before;
-        let tracked = crate::common::ns_sh(&topo.host.0, &["conntrack", "-C"]);
+        let forwarded = tx_packets(&topo.host.name, &b_if) - tx_before;
+        let tracked = ns_sh(&topo.host.name, &["conntrack", "-C"]);
         report.note(format!(
             "B2 check, nft sets at {rules} rules: {forwarded} of {} injected packets left B's veth; conntrack entries: {}.",
             u64::from(repeat) * trials as u64,
             tracked.trim()
         ));
-        topo.flush_nft();
-        topo.load_nft(&nft::render(&state, Layout::Linear));
+        topo::flush_nft(&topo);
+        topo::load_nft(&topo, &nft::render(&state, Layout::Linear));
         let (ai, d) = (a_if.clone(), data.clone());
         // Linear chains are slow at large counts: fewer packets, same method.
         let linear_repeat = (repeat / (rules as u32 / 10).max(1)).max(2_000);
         let linear = topo
             .host
             .run(move || inject(&ai, &d, linear_repeat, trials));
-        topo.flush_nft();
+        topo::flush_nft(&topo);
         report.row(
             "B2 per hook",
             format!("ours, {rules} rules (tracked flow)"),
@@ -214,7 +218,7 @@ pub fn run(report: &mut Report, quick: bool) {
 
 /// Packets transmitted by an interface (its statistics), in a namespace.
 fn tx_packets(ns: &str, dev: &str) -> u64 {
-    crate::common::ns_sh(
+    ns_sh(
         ns,
         &[
             "cat",

@@ -12,6 +12,8 @@ mod update;
 
 use std::path::PathBuf;
 
+use firewall_testkit::netns::in_private_netns;
+
 fn main() -> anyhow::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
     let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
@@ -22,11 +24,17 @@ fn main() -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     if wanted("program") {
         eprintln!("bench: program cost and memory (B1, B6, B8)");
-        report = in_private_netns(report, move |r| program::run(r, quick));
+        report = in_private_netns(move || {
+            program::run(&mut report, quick);
+            report
+        });
     }
     if wanted("update") {
         eprintln!("bench: update latency (B7)");
-        report = in_private_netns(report, move |r| update::run(r, quick));
+        report = in_private_netns(move || {
+            update::run(&mut report, quick);
+            report
+        });
     }
     if wanted("hook") {
         eprintln!("bench: per-hook cost against nftables (B2)");
@@ -64,23 +72,4 @@ fn main() -> anyhow::Result<()> {
     println!("{}", report.table());
     println!("report: {}", out_dir.join("report.md").display());
     Ok(())
-}
-
-/// Runs a section on a thread in a private network namespace (its `lo` is the workload).
-fn in_private_netns(
-    mut report: report::Report,
-    section: impl FnOnce(&mut report::Report) + Send + 'static,
-) -> report::Report {
-    std::thread::spawn(move || {
-        // SAFETY: only this thread changes namespace.
-        assert_eq!(
-            unsafe { libc::unshare(libc::CLONE_NEWNET) },
-            0,
-            "unshare (needs root)"
-        );
-        section(&mut report);
-        report
-    })
-    .join()
-    .expect("benchmark section")
 }

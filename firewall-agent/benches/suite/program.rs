@@ -16,6 +16,7 @@ use firewall_agent::{
     compiler::{self, Ids},
     dataplane::{Dataplane, DataplaneError, EBPF_OBJECT, LoadOptions, programs},
 };
+use firewall_testkit::frame::{ACK, SYN};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 
 use crate::{
@@ -25,8 +26,6 @@ use crate::{
 
 const ME: Ipv4Addr = Ipv4Addr::new(172, 31, 0, 5);
 const ME6: &str = "fd00:ec2::5";
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
 
 /// Median over `trials` of the kernel's average ns per run.
 fn ns_per_run(program: &SchedClassifier, data: &[u8], repeat: u32, trials: usize) -> (f64, u32) {
@@ -315,7 +314,7 @@ pub fn run(report: &mut Report, quick: bool) {
 
 /// Instruction count and sizes of the loaded program, from bpftool.
 fn note_program_size(report: &mut Report) {
-    let out = crate::common::sh(&["bpftool", "-j", "prog", "show"]);
+    let out = firewall_testkit::shell::sh(&["bpftool", "-j", "prog", "show"]);
     if let Ok(serde_json::Value::Array(progs)) = serde_json::from_str::<serde_json::Value>(&out)
         && let Some(p) = progs.iter().rev().find(|p| p["name"] == "sg_to_workload")
     {

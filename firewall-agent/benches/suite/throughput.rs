@@ -9,9 +9,10 @@ use firewall_agent::{
     dataplane::{Dataplane, DataplaneError, LoadOptions},
     nft::{self, Layout},
 };
+use firewall_testkit::topology::Topology;
 use serde_json::{Value, json};
 
-use crate::{common::median, report::Report, topo::Topo};
+use crate::{common::median, report::Report, topo};
 
 const A: Ipv4Addr = Ipv4Addr::new(172, 31, 90, 10);
 const B: Ipv4Addr = Ipv4Addr::new(172, 31, 91, 10);
@@ -34,8 +35,8 @@ fn cpu_jiffies() -> (u64, u64) {
 
 /// One iperf3 run from A to B: (Gbit/s or packets/s, CPU busy fraction, CPU ns per packet for
 /// UDP).
-fn iperf(topo: &Topo, udp: bool, seconds: u32) -> (f64, f64, f64) {
-    let server_ns = topo.workloads[1].0.0.clone();
+fn iperf(topo: &Topology, udp: bool, seconds: u32) -> (f64, f64, f64) {
+    let server_ns = topo.workloads[1].ns.name.clone();
     let mut server = Command::new("ip")
         .args([
             "netns", "exec", &server_ns, "iperf3", "-s", "-1", "-p", "5201",
@@ -49,7 +50,7 @@ fn iperf(topo: &Topo, udp: bool, seconds: u32) -> (f64, f64, f64) {
     let mut args = vec![
         "netns".to_string(),
         "exec".into(),
-        topo.workloads[0].0.0.clone(),
+        topo.workloads[0].ns.name.clone(),
         "iperf3".into(),
         "-c".into(),
         B.to_string(),
@@ -99,11 +100,11 @@ fn iperf(topo: &Topo, udp: bool, seconds: u32) -> (f64, f64, f64) {
 pub fn run(report: &mut Report, quick: bool) {
     let (seconds, trials) = if quick { (3, 1) } else { (10, 3) };
     let rules = 1_000;
-    let topo = Topo::new("fwbt", &[A, B]);
+    let topo = topo::topology(&[A, B]);
     let extra = json!([{"IpProtocol": "tcp", "FromPort": 5201, "ToPort": 5201, "IpRanges": [{"CidrIp": format!("{A}/32")}]},
                        {"IpProtocol": "udp", "FromPort": 5201, "ToPort": 5201, "IpRanges": [{"CidrIp": format!("{A}/32")}]}]);
-    let state = topo.state(rules, extra);
-    let measure = |topo: &Topo| -> [(f64, f64, f64); 2] {
+    let state = topo::state(&topo, rules, extra);
+    let measure = |topo: &Topology| -> [(f64, f64, f64); 2] {
         [false, true].map(|udp| {
             let runs: Vec<(f64, f64, f64)> =
                 (0..trials).map(|_| iperf(topo, udp, seconds)).collect();
@@ -116,18 +117,10 @@ pub fn run(report: &mut Report, quick: bool) {
     };
     let none = measure(&topo);
     // Ours: the data plane attached on the host veths, held while iperf3 runs.
-    let host = topo.host.0.clone();
     let st = state.clone();
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        let file = std::fs::File::open(format!("/run/netns/{host}")).unwrap();
-        use std::os::fd::AsRawFd as _;
-        // SAFETY: a namespace fd; only this thread moves.
-        assert_eq!(
-            unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
+    let holder = topo.host.spawn(move || {
         let mut dp = Dataplane::load(&LoadOptions::default()).unwrap();
         match dp.apply(&compiler::compile(&st, &mut Ids::default())) {
             Ok(()) | Err(DataplaneError::Interface { .. }) => {}
@@ -140,9 +133,9 @@ pub fn run(report: &mut Report, quick: bool) {
     let ours = measure(&topo);
     tx.send(()).unwrap();
     holder.join().unwrap();
-    topo.load_nft(&nft::render(&state, Layout::Sets));
+    topo::load_nft(&topo, &nft::render(&state, Layout::Sets));
     let nft = measure(&topo);
-    topo.flush_nft();
+    topo::flush_nft(&topo);
 
     report.row(
         "B3 throughput",

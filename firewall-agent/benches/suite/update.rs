@@ -17,15 +17,15 @@ use firewall_agent::{
     dataplane::{Dataplane, DataplaneError, LoadOptions, programs},
     model::{Instance, InstanceState, RandomIds, State, ops::dispatch},
 };
+use firewall_testkit::{frame::ACK, netns::Netns, shell::ns_sh};
 use serde_json::json;
 
 use crate::{
-    common::{Netns, WorkloadSpec, build_state, frame, ns_sh, percentile},
+    common::{WorkloadSpec, build_state, frame, percentile},
     report::Report,
 };
 
 const ME: Ipv4Addr = Ipv4Addr::new(172, 31, 0, 5);
-const ACK: u8 = 0x10;
 
 struct Live {
     state: State,
@@ -446,7 +446,7 @@ fn slab_and_percpu_bytes() -> u64 {
 
 /// Returns (bulk `nft -f` ms, `nft add element` p50 ms, kernel memory of the ruleset in bytes).
 fn nft_update(state: &State, trials: usize) -> (f64, f64, u64) {
-    let ns = Netns::new("fwbench-nft");
+    let ns = Netns::new("fwbn");
     // The same state, but with the workload on a device nft can name.
     let mut state = state.clone();
     for i in state.instances.values_mut() {
@@ -454,7 +454,7 @@ fn nft_update(state: &State, trials: usize) -> (f64, f64, u64) {
     }
     let ruleset = firewall_agent::nft::render(&state, firewall_agent::nft::Layout::Sets);
     let before = slab_and_percpu_bytes();
-    let bulk = crate::common::load_nft(&ns.0, &ruleset);
+    let bulk = crate::common::load_nft(&ns.name, &ruleset);
     let memory = slab_and_percpu_bytes().saturating_sub(before);
     // The inbound ports set of the workload's policy.
     let set = ruleset
@@ -472,7 +472,7 @@ fn nft_update(state: &State, trials: usize) -> (f64, f64, u64) {
             let verb = if trial % 2 == 0 { "add" } else { "delete" };
             let t0 = Instant::now();
             ns_sh(
-                &ns.0,
+                &ns.name,
                 &[
                     "nft",
                     verb,

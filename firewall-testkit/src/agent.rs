@@ -1,0 +1,245 @@
+//! The agent binary run as a process inside a namespace, with its own state directory, socket
+//! and bpffs (unmounted on drop, so nothing stays attached), and its CLI: JSON results, AWS
+//! error codes, restarts and SIGKILL.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use crate::{
+    netns::Netns,
+    shell::{sh, unique},
+    topology::Workload,
+};
+
+/// The agent binary under test (built by `cargo xtask test`).
+pub fn agent_binary() -> PathBuf {
+    std::env::var_os("FIREWALL_AGENT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/firewall-agent")
+        })
+}
+
+/// An agent serving from inside a namespace, with its own state directory and socket.
+pub struct Agent {
+    child: Child,
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    /// Set by [`Agent::restart`]: the state directory outlives this process.
+    keep_dir: bool,
+}
+
+/// A failed CLI call: exit status and stderr.
+#[derive(Debug)]
+pub struct CliError {
+    pub status: i32,
+    pub stderr: String,
+}
+
+impl CliError {
+    /// The AWS error code in `An error occurred (Code) when calling …`.
+    pub fn code(&self) -> &str {
+        self.stderr
+            .split_once("An error occurred (")
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(code, _)| code)
+            .unwrap_or("")
+    }
+}
+
+impl Agent {
+    pub fn start(ns: &Netns) -> Agent {
+        Self::start_with(ns, &[])
+    }
+
+    /// Starts an agent with extra `serve` options.
+    pub fn start_with(ns: &Netns, options: &[&str]) -> Agent {
+        Self::launch(ns, std::env::temp_dir().join(unique("fw-agent-")), options)
+    }
+
+    /// Kills the agent with SIGKILL (no chance to clean up), keeping its state directory.
+    pub fn kill9(mut self) -> PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.keep_dir = true;
+        self.dir.clone()
+    }
+
+    /// The exact bytes a CLI call prints on stdout (it must succeed).
+    pub fn cli_raw(&self, args: &[&str]) -> String {
+        let out = self.run_cli(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("UTF-8")
+    }
+
+    /// Stops the agent process and leaves its state directory and bpffs (pinned maps and
+    /// links: enforcement goes on) for [`Agent::start_in`].
+    pub fn stop(mut self) -> PathBuf {
+        self.keep_dir = true;
+        self.dir.clone()
+    }
+
+    /// Starts an agent on `dir`, with a bpffs of its own mounted at `dir/bpffs` (in the test's
+    /// mount namespace, so it outlives the agent's `ip netns exec` one).
+    pub fn start_in(ns: &Netns, dir: PathBuf) -> Agent {
+        Self::launch(ns, dir, &[])
+    }
+
+    fn launch(ns: &Netns, dir: PathBuf, options: &[&str]) -> Agent {
+        let bpffs = dir.join("bpffs");
+        std::fs::create_dir_all(&bpffs).expect("agent dir");
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        if !mounts.contains(&format!(" {} bpf ", bpffs.display())) {
+            sh(&["mount", "-t", "bpf", "bpf", &bpffs.display().to_string()]);
+        }
+        let socket = dir.join("agent.sock");
+        // A killed agent leaves its socket behind; wait for the new one's.
+        let _ = std::fs::remove_file(&socket);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("agent.log"))
+            .expect("agent log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.name])
+            .arg(agent_binary())
+            .arg("--socket")
+            .arg(&socket)
+            .arg("serve")
+            .arg("--state-dir")
+            .arg(dir.join("state"))
+            .arg("--bpffs")
+            .arg(&bpffs)
+            .args(options)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting the agent");
+        let agent = Agent {
+            child,
+            dir,
+            socket,
+            keep_dir: false,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !agent.socket.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "agent did not start: {}",
+                agent.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        agent
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("agent.log")).unwrap_or_default()
+    }
+
+    /// Runs the CLI against this agent's socket.
+    fn run_cli(&self, args: &[&str]) -> Output {
+        Command::new(agent_binary())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("running the CLI")
+    }
+
+    /// Runs a CLI verb against this agent.
+    pub fn try_cli(&self, args: &[&str]) -> Result<Value, CliError> {
+        let out = self.run_cli(args);
+        if out.status.success() && out.stdout.is_empty() {
+            Ok(Value::Null)
+        } else if out.status.success() {
+            Ok(serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+                panic!(
+                    "{args:?} printed non-JSON ({e}): {}",
+                    String::from_utf8_lossy(&out.stdout)
+                )
+            }))
+        } else {
+            Err(CliError {
+                status: out.status.code().unwrap_or(-1),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            })
+        }
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Value {
+        self.try_cli(args)
+            .unwrap_or_else(|e| panic!("{args:?} failed: {}\nagent log:\n{}", e.stderr, self.log()))
+    }
+
+    /// Creates a group and returns its ID.
+    pub fn create_group(&self, name: &str) -> String {
+        let out = self.cli(&[
+            "create-security-group",
+            "--group-name",
+            name,
+            "--description",
+            name,
+        ]);
+        out["GroupId"].as_str().expect("GroupId").to_string()
+    }
+
+    /// Registers a workload with groups and returns the instance ID.
+    pub fn run_instance(&self, workload: &Workload, groups: &[&str]) -> String {
+        let ip = workload.ip.to_string();
+        let ip6 = workload.ip6.to_string();
+        let mut args = vec![
+            "run-instances",
+            "--private-ip-address",
+            &ip,
+            "--ipv6-address",
+            &ip6,
+            "--interface",
+            &workload.host_if,
+        ];
+        if !groups.is_empty() {
+            args.push("--security-group-ids");
+            args.extend_from_slice(groups);
+        }
+        let out = self.cli(&args);
+        out["Instances"][0]["InstanceId"]
+            .as_str()
+            .expect("InstanceId")
+            .to_string()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        // SAFETY: plain kill(2) on our child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if self.keep_dir {
+            return; // the next agent takes over
+        }
+        // Unmounting drops the pinned maps and links: nothing stays attached.
+        let _ = Command::new("umount").arg(self.dir.join("bpffs")).status();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("agent log ({}):\n{}", self.dir.display(), self.log());
+        }
+    }
+}

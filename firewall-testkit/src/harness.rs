@@ -1,0 +1,102 @@
+//! The BPF_PROG_TEST_RUN harness: the data plane loaded with one workload on `lo` (run it inside
+//! [`crate::netns::in_private_netns`], so attaching there touches nothing outside the test), its
+//! maps written by the real compiler and data-plane code, and frames run through its programs.
+//! The kit's only calls into `firewall_agent::{compiler, dataplane}`.
+
+use aya::programs::{TestRun as _, TestRunOptions};
+use firewall_agent::{
+    compiler::{self, Ids},
+    dataplane::{Dataplane, LoadOptions, programs},
+    model::State,
+};
+use serde_json::{Value, json};
+
+use crate::{
+    frame::Frame,
+    model::{call, initial_state},
+};
+
+pub const PASS: u32 = u32::MAX; // TCX_NEXT (-1): no objection
+pub const DROP: u32 = 2; // TC_ACT_SHOT
+
+pub const WORKLOAD: &str = "172.31.0.5";
+pub const WORKLOAD6: &str = "fd00:ec2::5";
+
+/// The data plane loaded, with one workload on `lo` whose groups `setup` configures.
+pub struct Harness {
+    pub dataplane: Dataplane,
+    pub state: State,
+    pub ids: Ids,
+    /// What the last sync applied.
+    pub last: compiler::Desired,
+}
+
+impl Harness {
+    pub fn new(setup: impl FnOnce(&mut State) -> Vec<String>) -> Harness {
+        Self::with_options(&LoadOptions::default(), setup)
+    }
+
+    pub fn with_options(
+        options: &LoadOptions,
+        setup: impl FnOnce(&mut State) -> Vec<String>,
+    ) -> Harness {
+        let mut state = initial_state();
+        let groups = setup(&mut state);
+        call(
+            &mut state,
+            "RunInstances",
+            json!({
+                "SecurityGroupIds": groups, "PrivateIpAddress": WORKLOAD,
+                "Ipv6Addresses": [{"Ipv6Address": WORKLOAD6}], "HostInterface": "lo",
+            }),
+        );
+        let mut harness = Harness {
+            dataplane: Dataplane::load(options).expect("load"),
+            state,
+            ids: Ids::default(),
+            last: compiler::Desired::default(),
+        };
+        harness.sync();
+        harness
+    }
+
+    pub fn sync(&mut self) {
+        let desired = compiler::compile(&self.state, &mut self.ids);
+        self.dataplane.apply(&desired).expect("apply");
+        self.last = desired;
+    }
+
+    pub fn change(&mut self, action: &str, request: Value) {
+        call(&mut self.state, action, request);
+        self.sync();
+    }
+
+    pub fn run(&mut self, program: &'static str, frame: &Frame) -> u32 {
+        let data = frame.bytes();
+        self.run_raw(program, &data)
+    }
+
+    pub fn run_raw(&mut self, program: &'static str, data: &[u8]) -> u32 {
+        let mut out = vec![0u8; data.len() + 256];
+        let opts = TestRunOptions {
+            data_in: Some(data),
+            data_out: Some(&mut out),
+            ..TestRunOptions::default()
+        };
+        self.dataplane
+            .program(program)
+            .test_run(opts)
+            .expect("BPF_PROG_TEST_RUN")
+            .return_value
+    }
+
+    /// A packet delivered to the workload (inbound rules).
+    pub fn inbound(&mut self, frame: &Frame) -> u32 {
+        self.run(programs::TO_WORKLOAD, frame)
+    }
+
+    /// A packet sent by the workload (outbound rules).
+    pub fn outbound(&mut self, frame: &Frame) -> u32 {
+        self.run(programs::FROM_WORKLOAD, frame)
+    }
+}

@@ -1,0 +1,25 @@
+//! The test kit shared by the netns integration tests (`tests/`), the packet-level tests
+//! (`firewall-agent/tests`) and the benchmarks (`firewall-agent/benches/suite`), one concern per
+//! module:
+//!
+//! * [`shell`] — unique names and running commands (also inside a namespace);
+//! * [`netns`] — network namespaces, deleted on drop (also on panic), and threads inside them;
+//! * [`topology`] — a host namespace routing between one namespace per workload;
+//! * [`frame`] — the one builder of Ethernet + IPv4/IPv6 + L4 frames;
+//! * [`agent`] — the agent binary run as a process, and its CLI;
+//! * [`harness`] — the data plane loaded for BPF_PROG_TEST_RUN, one workload on `lo`;
+//! * [`model`] — requests run directly on the agent's model;
+//! * [`traffic`] — echo servers, TCP/UDP round trips, ping, `eventually`.
+//!
+//! Test traffic stays between the namespaces a test creates, or on loopback: nothing here adds a
+//! route out of them. The kit calls the agent library only from [`model`] (the model's
+//! operations) and [`harness`] (compiler and data plane).
+
+pub mod agent;
+pub mod frame;
+pub mod harness;
+pub mod model;
+pub mod netns;
+pub mod shell;
+pub mod topology;
+pub mod traffic;

@@ -1,0 +1,35 @@
+//! Requests run directly on the agent's model (no server, no data plane), as the agent's
+//! operations would run them. The kit's only calls into `firewall_agent::model`.
+
+use firewall_agent::model::{RandomIds, State, ops::dispatch};
+use serde_json::{Value, json};
+
+/// The agent's initial state: the default VPC and its `default` group.
+pub fn initial_state() -> State {
+    State::initial(&mut RandomIds)
+}
+
+/// Runs one action (`"AuthorizeSecurityGroupIngress"`, …) on `state`; it must succeed.
+pub fn call(state: &mut State, action: &str, request: Value) -> Value {
+    dispatch(state, &mut RandomIds, action, request).unwrap_or_else(|e| panic!("{action}: {e}"))
+}
+
+/// Creates a group with these inbound permissions and returns its ID.
+pub fn create_group(state: &mut State, name: &str, ingress: Value) -> String {
+    let id = call(
+        state,
+        "CreateSecurityGroup",
+        json!({"GroupName": name, "Description": name}),
+    )["GroupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    if ingress.as_array().is_some_and(|a| !a.is_empty()) {
+        call(
+            state,
+            "AuthorizeSecurityGroupIngress",
+            json!({"GroupId": id, "IpPermissions": ingress}),
+        );
+    }
+    id
+}
