@@ -1,7 +1,10 @@
 //! Requests run directly on the agent's model (no server, no data plane), as the agent's
 //! operations would run them. The kit's only calls into `firewall_agent::model`.
 
-use firewall_agent::model::{RandomIds, State, ops::dispatch};
+use firewall_agent::{
+    api::catalogue::call_json,
+    model::{RandomIds, State},
+};
 use serde_json::{Value, json};
 
 /// The agent's initial state: the default VPC and its `default` group.
@@ -11,7 +14,7 @@ pub fn initial_state() -> State {
 
 /// Runs one action (`"AuthorizeSecurityGroupIngress"`, …) on `state`; it must succeed.
 pub fn call(state: &mut State, action: &str, request: Value) -> Value {
-    dispatch(state, &mut RandomIds, action, request).unwrap_or_else(|e| panic!("{action}: {e}"))
+    call_json(state, &mut RandomIds, action, request).unwrap_or_else(|e| panic!("{action}: {e}"))
 }
 
 /// Creates a group with these inbound permissions and returns its ID.

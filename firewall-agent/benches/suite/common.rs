@@ -3,7 +3,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use firewall_agent::model::{Instance, InstanceState, RandomIds, State, ops::dispatch};
+use firewall_agent::{
+    api::catalogue::call_json as dispatch,
+    model::{Instance, InstanceState, RandomIds, State},
+};
 use firewall_testkit::{
     frame::{tcp, udp},
     model::{call, initial_state},

@@ -13,9 +13,10 @@ use std::{
 
 use aya::programs::{SchedClassifier, TestRun as _, TestRunOptions};
 use firewall_agent::{
+    api::catalogue::call_json as dispatch,
     compiler::{self, Ids},
     dataplane::{Dataplane, DataplaneError, LoadOptions, programs},
-    model::{Instance, InstanceState, RandomIds, State, ops::dispatch},
+    model::{Instance, InstanceState, RandomIds, State},
 };
 use firewall_testkit::{frame::ACK, netns::Netns, shell::ns_sh};
 use serde_json::json;
