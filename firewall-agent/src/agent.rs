@@ -13,7 +13,7 @@ use crate::{
     dataplane::{self, Dataplane},
     front::json::Call,
     model::{InstanceState, Quotas, RandomIds, State},
-    store::Store,
+    store::{RedbStore, Store},
 };
 
 #[derive(Debug, Clone, clap::Args)]
@@ -45,7 +45,7 @@ pub struct ServeArgs {
 /// Everything one request may touch, behind one lock: requests apply one at a time.
 pub struct Agent {
     state: State,
-    store: Store,
+    store: Box<dyn Store>,
     dataplane: Dataplane,
     compiler_ids: Ids,
 }
@@ -55,7 +55,8 @@ impl Agent {
         std::fs::create_dir_all(&args.state_dir)
             .with_context(|| format!("creating {}", args.state_dir.display()))?;
         dataplane::ensure_bpffs(&args.bpffs)?;
-        let store = Store::open(&args.state_dir.join("state.redb")).context("opening the store")?;
+        let store =
+            RedbStore::open(&args.state_dir.join("state.redb")).context("opening the store")?;
         let mut state = match store.load().context("reading the store")? {
             Some(state) => state,
             None => State::initial(&mut RandomIds),
@@ -90,7 +91,7 @@ impl Agent {
         };
         let mut agent = Agent {
             state,
-            store,
+            store: Box::new(store),
             dataplane,
             compiler_ids,
         };

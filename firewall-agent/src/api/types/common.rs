@@ -14,21 +14,20 @@ pub struct Filter {
 
 /// `Tag`: in requests the value may be absent (`delete-tags` then removes the key whatever its
 /// value; a tag specification takes it as empty); answers always carry it.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Tag {
     pub key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }
 
 /// `TagSpecification`: tags for the resource an operation creates.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct TagSpecification {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_type: Option<String>,
-    #[serde(default)]
     pub tags: Vec<Tag>,
 }
 

@@ -9,16 +9,13 @@ use super::{
     rules::IpPermission,
 };
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct CreateSecurityGroupRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vpc_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tag_specifications: Vec<TagSpecification>,
 }
 
@@ -34,28 +31,23 @@ pub struct CreateSecurityGroupResponse {
 
 /// Ours, the console's "Copy to new security group": the source group, the new name and
 /// optionally another description and VPC.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct CopySecurityGroupRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vpc_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tag_specifications: Vec<TagSpecification>,
 }
 
 /// The group an operation acts on: `GroupId`, or `GroupName` in the default VPC.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DeleteSecurityGroupRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_name: Option<String>,
 }
 
@@ -66,26 +58,22 @@ pub struct DeleteSecurityGroupResponse {
     pub group_id: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DescribeSecurityGroupsRequest {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_ids: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_names: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<Filter>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_results: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DescribeSecurityGroupsResponse {
     pub security_groups: Vec<SecurityGroup>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
 }
 

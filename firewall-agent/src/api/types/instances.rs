@@ -12,23 +12,17 @@ pub struct InstanceIpv6Address {
 }
 
 /// `run-instances`. `HostInterface` (the workload's host-side veth) is ours.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct RunInstancesRequest {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_group_ids: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub private_ip_address: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ipv6_addresses: Vec<InstanceIpv6Address>,
     /// Ours: the workload's host-side veth.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub host_interface: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub launch_template: Option<LaunchTemplateSpecification>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_count: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_count: Option<u32>,
 }
 
@@ -44,16 +38,15 @@ pub struct Reservation {
 
 /// An instance as `describe-instances` prints it; a terminated one keeps only its ID, type,
 /// launch time and state.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Instance {
     pub instance_id: String,
     pub instance_type: String,
     pub launch_time: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_ip_address: Option<String>,
     pub state: InstanceState,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc_id: Option<String>,
     pub network_interfaces: Vec<NetworkInterface>,
     pub security_groups: Vec<GroupIdentifier>,
@@ -104,10 +97,10 @@ pub struct PrivateIpAddress {
 }
 
 /// `describe-instances`, `terminate-instances`, `stop-instances`, `start-instances`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct InstanceIdsRequest {
-    #[serde(default)]
     pub instance_ids: Vec<String>,
 }
 
@@ -145,11 +138,10 @@ pub struct StartInstancesResponse {
 }
 
 /// `modify-instance-attribute --groups`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ModifyInstanceAttributeRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
-    #[serde(default)]
     pub groups: Vec<String>,
 }

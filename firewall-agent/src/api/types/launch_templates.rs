@@ -6,29 +6,24 @@ use super::common::{Filter, Tag, TagSpecification};
 
 /// What a template can carry. Only `SecurityGroupIds` affects enforcement; the rest is kept and
 /// shown as given. Also the stored form (the members are the store's too).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct LaunchTemplateData {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_group_ids: Vec<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct CreateLaunchTemplateRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub launch_template_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub version_description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub launch_template_data: Option<LaunchTemplateData>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tag_specifications: Vec<TagSpecification>,
 }
 
@@ -53,14 +48,12 @@ pub struct LaunchTemplate {
     pub tags: Vec<Tag>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DescribeLaunchTemplatesRequest {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub launch_template_ids: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub launch_template_names: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<Filter>,
 }
 
@@ -71,24 +64,21 @@ pub struct DescribeLaunchTemplatesResponse {
 }
 
 /// `delete-launch-template`: a template by ID or by name.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DeleteLaunchTemplateRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub launch_template_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub launch_template_name: Option<String>,
 }
 
 /// The `LaunchTemplateSpecification` of `run-instances`: a template by ID or by name, and
 /// optionally a version.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct LaunchTemplateSpecification {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub launch_template_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub launch_template_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
 }

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// A request without members.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct EmptyRequest {}
 
 /// Drops and passes by reason (the kernel's closed sets, `DropReason` and `PassReason`), packets
@@ -21,14 +22,13 @@ pub struct DataplaneStatistics {
 }
 
 /// `export --format nftables [--linear]`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ExportNftablesRequest {
     /// Only `nftables`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// `sets` (the default) or `linear`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub layout: Option<String>,
 }
 

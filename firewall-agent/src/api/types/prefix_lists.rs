@@ -5,44 +5,34 @@ use serde::{Deserialize, Serialize};
 use super::common::{Filter, Tag, TagSpecification};
 
 /// `AddPrefixListEntry` / `RemovePrefixListEntry`, and an entry of `get-managed-prefix-list-entries`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct PrefixListEntry {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cidr: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct CreateManagedPrefixListRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix_list_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_entries: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub address_family: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<PrefixListEntry>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tag_specifications: Vec<TagSpecification>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ModifyManagedPrefixListRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix_list_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix_list_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub add_entries: Vec<PrefixListEntry>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remove_entries: Vec<PrefixListEntry>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_entries: Option<i64>,
 }
 
@@ -70,12 +60,11 @@ pub struct ManagedPrefixList {
 }
 
 /// `get-managed-prefix-list-entries` and `delete-managed-prefix-list`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct PrefixListIdRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix_list_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub target_version: Option<u64>,
 }
 
@@ -85,12 +74,11 @@ pub struct GetManagedPrefixListEntriesResponse {
     pub entries: Vec<PrefixListEntry>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DescribeManagedPrefixListsRequest {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prefix_list_ids: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<Filter>,
 }
 

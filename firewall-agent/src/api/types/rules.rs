@@ -8,78 +8,62 @@ use super::common::{Filter, Tag, TagSpecification};
 /// `IpPermission`: one protocol and port range with its peers. In requests and in the grouped
 /// `describe-security-groups` view; absent members are left out when echoed
 /// (`UnknownIpPermissions`), as AWS does.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct IpPermission {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_protocol: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub from_port: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub to_port: Option<i64>,
-    #[serde(default)]
     pub user_id_group_pairs: Vec<UserIdGroupPair>,
-    #[serde(default)]
     pub ip_ranges: Vec<IpRange>,
-    #[serde(default)]
     pub ipv6_ranges: Vec<Ipv6Range>,
-    #[serde(default)]
     pub prefix_list_ids: Vec<PrefixListId>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct IpRange {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cidr_ip: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Ipv6Range {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cidr_ipv6: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct PrefixListId {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix_list_id: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct UserIdGroupPair {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vpc_id: Option<String>,
 }
 
 /// `authorize-security-group-ingress` / `-egress`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct AuthorizeRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip_permissions: Vec<IpPermission>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tag_specifications: Vec<TagSpecification>,
 }
 
@@ -91,16 +75,13 @@ pub struct AuthorizeResponse {
 }
 
 /// `revoke-security-group-ingress` / `-egress`: by exact permission or by rule ID.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct RevokeRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip_permissions: Vec<IpPermission>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_group_rule_ids: Vec<String>,
 }
 
@@ -124,6 +105,7 @@ pub struct ReferencedGroup {
 
 /// One `SecurityGroupRule` (one peer): `describe-security-group-rules` and authorize answers.
 /// Exactly one of the four peer members is present.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct SecurityGroupRule {
@@ -134,21 +116,17 @@ pub struct SecurityGroupRule {
     pub ip_protocol: String,
     pub from_port: i64,
     pub to_port: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cidr_ipv4: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cidr_ipv6: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_list_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referenced_group_info: Option<ReferencedGroup>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub tags: Vec<Tag>,
     pub security_group_rule_arn: String,
 }
 
 /// One `RevokedSecurityGroupRule` (note `ReferencedGroupId`, not `ReferencedGroupInfo`).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct RevokedSecurityGroupRule {
@@ -158,109 +136,88 @@ pub struct RevokedSecurityGroupRule {
     pub ip_protocol: String,
     pub from_port: i64,
     pub to_port: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cidr_ipv4: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cidr_ipv6: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_list_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referenced_group_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DescribeSecurityGroupRulesRequest {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_group_rule_ids: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<Filter>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_results: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DescribeSecurityGroupRulesResponse {
     pub security_group_rules: Vec<SecurityGroupRule>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
 }
 
 /// `SecurityGroupRuleRequest` of `modify-security-group-rules`: one peer member.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct SecurityGroupRuleRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_protocol: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub from_port: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub to_port: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cidr_ipv4: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cidr_ipv6: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix_list_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub referenced_group_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
 /// `SecurityGroupRuleUpdate`: which rule, and what it becomes.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct SecurityGroupRuleUpdate {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub security_group_rule_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub security_group_rule: Option<SecurityGroupRuleRequest>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ModifySecurityGroupRulesRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_group_rules: Vec<SecurityGroupRuleUpdate>,
 }
 
 /// `SecurityGroupRuleDescription`: a rule ID and its new description (none removes it).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct SecurityGroupRuleDescription {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub security_group_rule_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
 /// `update-security-group-rule-descriptions-ingress` / `-egress`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct UpdateDescriptionsRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip_permissions: Vec<IpPermission>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_group_rule_descriptions: Vec<SecurityGroupRuleDescription>,
 }
 
 /// `describe-security-group-references` (the member is `GroupId`, a list).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DescribeSecurityGroupReferencesRequest {
-    #[serde(default)]
     pub group_id: Vec<String>,
 }
 

@@ -5,19 +5,18 @@ use serde::{Deserialize, Serialize};
 use super::common::{Filter, Tag};
 
 /// `create-tags` / `delete-tags`: the resources and the tags (for delete, no tags means all).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ChangeTagsRequest {
-    #[serde(default)]
     pub resources: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DescribeTagsRequest {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<Filter>,
 }
 

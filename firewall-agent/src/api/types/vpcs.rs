@@ -4,16 +4,13 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{Filter, Tag, TagSpecification};
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct CreateVpcRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cidr_block: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub amazon_provided_ipv6_cidr_block: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_tenancy: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tag_specifications: Vec<TagSpecification>,
 }
 
@@ -66,12 +63,11 @@ pub struct CidrBlockAssociation {
     pub cidr_block_state: CidrBlockState,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DescribeVpcsRequest {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vpc_ids: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<Filter>,
 }
 
@@ -81,9 +77,9 @@ pub struct DescribeVpcsResponse {
     pub vpcs: Vec<Vpc>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DeleteVpcRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub vpc_id: Option<String>,
 }

@@ -1,5 +1,5 @@
-//! Durable desired state in redb (an embedded, crash-safe database): every acknowledged change
-//! is committed (fsync'd) before the API replies.
+//! The embedded store: redb, a crash-safe database in one file. Every save is one write
+//! transaction, committed (fsync'd) before it returns.
 //!
 //! The state is one JSON document under one key, so a change is one atomic write transaction.
 
@@ -7,51 +7,47 @@ use std::path::Path;
 
 use redb::{Database, TableDefinition};
 
-use crate::model::State;
+use super::{Store, StoreError};
+use crate::{compiler::Ids, model::State};
 
 const STATE_TABLE: TableDefinition<&str, &str> = TableDefinition::new("state");
 const DESIRED_KEY: &str = "desired";
 /// The compiler's ID assignment matching what the kernel maps hold.
 const DATAPLANE_IDS_KEY: &str = "dataplane-ids";
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database: {0}")]
-    Database(Box<redb::Error>),
-    #[error("stored state is not readable: {0}")]
-    Decode(#[from] serde_json::Error),
-}
-
 /// redb has one error type per operation; they all convert into `redb::Error`.
 fn db<T, E: Into<redb::Error>>(result: Result<T, E>) -> Result<T, StoreError> {
     result.map_err(|e| StoreError::Database(Box::new(e.into())))
 }
 
-pub struct Store {
+pub struct RedbStore {
     db: Database,
 }
 
-impl Store {
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Ok(Store {
-            db: db(Database::create(path))?,
-        })
-    }
-
-    pub fn load(&self) -> Result<Option<State>, StoreError> {
+impl Store for RedbStore {
+    fn load(&self) -> Result<Option<State>, StoreError> {
         self.get(DESIRED_KEY)
     }
 
-    pub fn save(&self, state: &State) -> Result<(), StoreError> {
+    fn save(&self, state: &State) -> Result<(), StoreError> {
         self.put(DESIRED_KEY, state)
     }
 
-    pub fn load_dataplane_ids(&self) -> Result<Option<crate::compiler::Ids>, StoreError> {
+    fn load_dataplane_ids(&self) -> Result<Option<Ids>, StoreError> {
         self.get(DATAPLANE_IDS_KEY)
     }
 
-    pub fn save_dataplane_ids(&self, ids: &crate::compiler::Ids) -> Result<(), StoreError> {
+    fn save_dataplane_ids(&self, ids: &Ids) -> Result<(), StoreError> {
         self.put(DATAPLANE_IDS_KEY, ids)
+    }
+}
+
+impl RedbStore {
+    /// Opens the database at `path`, creating it when missing.
+    pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
+        Ok(RedbStore {
+            db: db(Database::create(path))?,
+        })
     }
 
     fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
@@ -93,11 +89,11 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         let state = State::initial(&mut SeqIds::default());
         {
-            let store = Store::open(&path).unwrap();
+            let store = RedbStore::open(&path).unwrap();
             assert_eq!(store.load().unwrap(), None);
             store.save(&state).unwrap();
         }
-        let store = Store::open(&path).unwrap();
+        let store = RedbStore::open(&path).unwrap();
         assert_eq!(store.load().unwrap(), Some(state));
         std::fs::remove_dir_all(&dir).unwrap();
     }
