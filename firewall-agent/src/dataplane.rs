@@ -20,8 +20,8 @@ use aya::{
     },
 };
 use firewall_common::{
-    CtKey, CtTimeouts, CtValue, DropReason, IFACE_ENFORCING, IFACE_MANAGED, IfaceConfig, PeerKey,
-    PeerValue, PortKey, PortValue, direction, family, pass_reason, proto,
+    CtKey, CtTimeouts, CtValue, Direction, DropReason, IFACE_ENFORCING, IFACE_MANAGED, IfaceConfig,
+    PassReason, PeerKey, PeerValue, PortKey, PortValue, family, proto,
 };
 
 use crate::compiler::{self, Desired};
@@ -736,9 +736,12 @@ impl Dataplane {
             .collect();
         self.flush_conntrack(|key, value| match policies.get(&key.ifindex) {
             Some(policy) => {
-                let (peer, proto, port) = origin_packet(key, value);
-                compiler::evaluate(desired, *policy, value.origin_direction, peer, proto, port)
-                    .is_none()
+                // A direction the compiler never writes matches no rule.
+                let Some(direction) = Direction::from_u8(value.origin_direction) else {
+                    return true;
+                };
+                let (peer, proto, port) = origin_packet(key, direction, value);
+                compiler::evaluate(desired, *policy, direction, peer, proto, port).is_none()
             }
             None => false,
         })
@@ -780,14 +783,10 @@ impl Dataplane {
                 .rule_hits
                 .insert(rule.clone(), read("RULE_HITS", *slot)?);
         }
-        for (name, index) in [
-            ("conntrack", pass_reason::CONNTRACK),
-            ("rule", pass_reason::RULE),
-            ("exempt", pass_reason::EXEMPT),
-            ("related", pass_reason::RELATED),
-            ("fragment", pass_reason::FRAGMENT),
-        ] {
-            counters.passes.insert(name, read("PASSES", index)?);
+        for reason in PassReason::ALL {
+            counters
+                .passes
+                .insert(reason.name(), read("PASSES", reason as u32)?);
         }
         Ok(counters)
     }
@@ -795,14 +794,14 @@ impl Dataplane {
 
 /// What the rules saw of the packet that opened a tracked flow: the peer address (the initiator
 /// for inbound flows, the responder for outbound ones), the protocol and the matched port.
-fn origin_packet(key: &CtKey, value: &CtValue) -> (IpAddr, u8, u16) {
+fn origin_packet(key: &CtKey, direction: Direction, value: &CtValue) -> (IpAddr, u8, u16) {
     let origin_is_hi = value.origin_is_hi != 0;
     let (initiator, responder, responder_port) = if origin_is_hi {
         (key.addr_hi, key.addr_lo, key.port_lo)
     } else {
         (key.addr_lo, key.addr_hi, key.port_hi)
     };
-    let peer_bytes = if value.origin_direction == direction::INBOUND {
+    let peer_bytes = if direction == Direction::Inbound {
         initiator
     } else {
         responder

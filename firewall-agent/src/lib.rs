@@ -9,6 +9,6 @@ pub mod client;
 pub mod compiler;
 pub mod dataplane;
 pub mod model;
-pub mod nft;
+pub use compiler::nft;
 pub mod server;
 pub mod store;
