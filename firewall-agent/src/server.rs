@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 
 use crate::{
     compiler::{self, Ids},
-    dataplane::{self, Dataplane},
+    dataplane::{self, Dataplane, KernelDataplane},
     model::{ApiError, ApiResult, InstanceState, Quotas, RandomIds, State, ops},
     store::Store,
 };
@@ -53,7 +53,7 @@ pub struct ServeArgs {
 pub struct Agent {
     state: State,
     store: Store,
-    dataplane: Dataplane,
+    dataplane: KernelDataplane,
     compiler_ids: Ids,
 }
 
@@ -77,7 +77,7 @@ impl Agent {
             tcp_established: args.tcp_established_timeout,
             ..CtTimeouts::AWS_DEFAULT
         };
-        let mut dataplane = Dataplane::load(&dataplane::LoadOptions {
+        let mut dataplane = KernelDataplane::load(&dataplane::LoadOptions {
             timeouts,
             pins: Some(args.bpffs.join("firewall-agent")),
             conntrack_capacity: args.conntrack_capacity,

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use firewall_agent::dataplane::{LoadOptions, programs};
+use firewall_agent::dataplane::{Dataplane as _, LoadOptions, programs};
 use serde_json::json;
 
 #[test]

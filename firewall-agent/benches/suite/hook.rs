@@ -15,7 +15,10 @@ use aya::{
 };
 use firewall_agent::{
     compiler::{self, Ids},
-    dataplane::{self, Dataplane, DataplaneError, EBPF_OBJECT, LoadOptions},
+    dataplane::{
+        self, Dataplane as _, DataplaneError, EBPF_OBJECT, KernelDataplane as Dataplane,
+        LoadOptions,
+    },
     nft::{self, Layout},
 };
 use serde_json::json;

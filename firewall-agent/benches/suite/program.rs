@@ -14,7 +14,10 @@ use aya::{
 };
 use firewall_agent::{
     compiler::{self, Ids},
-    dataplane::{Dataplane, DataplaneError, EBPF_OBJECT, LoadOptions, programs},
+    dataplane::{
+        Dataplane as _, DataplaneError, EBPF_OBJECT, KernelDataplane as Dataplane, LoadOptions,
+        programs,
+    },
 };
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 

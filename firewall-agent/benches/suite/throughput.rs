@@ -6,7 +6,7 @@ use std::{net::Ipv4Addr, process::Command, time::Duration};
 
 use firewall_agent::{
     compiler::{self, Ids},
-    dataplane::{Dataplane, DataplaneError, LoadOptions},
+    dataplane::{Dataplane as _, DataplaneError, KernelDataplane as Dataplane, LoadOptions},
     nft::{self, Layout},
 };
 use serde_json::{Value, json};

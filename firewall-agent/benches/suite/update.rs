@@ -14,7 +14,9 @@ use std::{
 use aya::programs::{SchedClassifier, TestRun as _, TestRunOptions};
 use firewall_agent::{
     compiler::{self, Ids},
-    dataplane::{Dataplane, DataplaneError, LoadOptions, programs},
+    dataplane::{
+        Dataplane as _, DataplaneError, KernelDataplane as Dataplane, LoadOptions, programs,
+    },
     model::{Instance, InstanceState, RandomIds, State, ops::dispatch},
 };
 use serde_json::json;

@@ -5,7 +5,7 @@
 use aya::programs::{TestRun as _, TestRunOptions};
 use firewall_agent::{
     compiler::{self, Ids},
-    dataplane::{Dataplane, LoadOptions, programs},
+    dataplane::{Dataplane as _, KernelDataplane as Dataplane, LoadOptions, programs},
     model::{RandomIds, State, ops::dispatch},
 };
 use serde_json::{Value, json};
