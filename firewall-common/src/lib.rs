@@ -204,7 +204,7 @@ pub struct CtValue {
     pub last_seen_ns: u64,
     /// Which normalised endpoint opened the flow: 0 = `lo`, 1 = `hi`.
     pub origin_is_hi: u8,
-    /// Direction (see [`direction`]) of the packet that opened the flow.
+    /// [`Direction`] of the packet that opened the flow, as its `u8`.
     pub origin_direction: u8,
     /// One of [`ct_state`].
     pub state: u8,

@@ -11,7 +11,7 @@
 //! The output is plain data with no IDs and no map layout, so a later incremental compiler can
 //! diff two resolutions.
 
-use std::net::IpAddr;
+use std::{collections::BTreeMap, net::IpAddr};
 
 use firewall_common::Direction;
 use ipnet::IpNet;
@@ -90,6 +90,7 @@ pub struct Workload {
 /// Resolves `state` into policies.
 pub fn resolve(state: &State) -> Resolved {
     let mut resolved = Resolved::default();
+    let mut index_of: BTreeMap<Vec<String>, usize> = BTreeMap::new();
     for instance in state.instances.values() {
         let running = match instance.state {
             InstanceState::Running => true,
@@ -98,8 +99,8 @@ pub fn resolve(state: &State) -> Resolved {
         };
         let mut groups = instance.group_ids.clone();
         groups.sort();
-        let policy = match resolved.policies.iter().position(|p| p.groups == groups) {
-            Some(index) => index,
+        let policy = match index_of.get(&groups) {
+            Some(index) => *index,
             None => {
                 let grants = |direction: Direction| -> Vec<Grant> {
                     groups
@@ -109,11 +110,13 @@ pub fn resolve(state: &State) -> Resolved {
                         .flat_map(|rule| grants_of(state, rule))
                         .collect()
                 };
-                resolved.policies.push(Policy {
+                let policy = Policy {
                     inbound: grants(Direction::Inbound),
                     outbound: grants(Direction::Outbound),
-                    groups,
-                });
+                    groups: groups.clone(),
+                };
+                resolved.policies.push(policy);
+                index_of.insert(groups, resolved.policies.len() - 1);
                 resolved.policies.len() - 1
             }
         };
@@ -174,5 +177,49 @@ fn port_item(rule: &Rule) -> PortItem {
             to: to as u16,
         },
         (Protocol::Number(proto), None) => PortItem::Proto(proto),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::{ops::dispatch, testing::SeqIds};
+
+    #[test]
+    fn workloads_share_policies_and_group_peers_expand_to_running_members() {
+        let mut ids = SeqIds::default();
+        let mut state = State::initial(&mut ids);
+        let group = state.groups.keys().next().unwrap().clone();
+        let mut run = |state: &mut State, ip: &str, interface: &str| {
+            let request = json!({"PrivateIpAddress": ip, "HostInterface": interface});
+            let out = dispatch(state, &mut ids, "RunInstances", request).unwrap();
+            out["Instances"][0]["InstanceId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        run(&mut state, "172.31.0.5", "a");
+        let stopped = run(&mut state, "172.31.0.6", "b");
+        dispatch(
+            &mut state,
+            &mut ids,
+            "StopInstances",
+            json!({"InstanceIds": [stopped]}),
+        )
+        .unwrap();
+        let resolved = resolve(&state);
+        assert_eq!(resolved.policies.len(), 1, "the same groups, one policy");
+        let policy = &resolved.policies[0];
+        assert_eq!(policy.groups, [group]);
+        let running: Vec<_> = resolved.workloads.iter().map(|w| w.running).collect();
+        assert_eq!(running, [true, false]);
+        // The default group: inbound from its own members (the running one only), all outbound.
+        let inbound: Vec<_> = policy.inbound.iter().map(|g| g.prefix).collect();
+        assert_eq!(inbound, ["172.31.0.5/32".parse::<IpNet>().unwrap()]);
+        assert!(policy.inbound.iter().all(|g| g.item == PortItem::All));
+        let outbound: Vec<_> = policy.grants(Direction::Outbound).iter().collect();
+        assert_eq!(outbound.len(), 2, "0.0.0.0/0 and ::/0");
     }
 }
