@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::{
     api::{ApiError, ApiResult, DataplaneView, Handler, types::ours::DataplaneStatistics},
     compiler::{self, Ids},
-    dataplane::{self, Dataplane},
+    dataplane::{self, Dataplane, KernelDataplane},
     front::json::Call,
     model::{InstanceState, Quotas, RandomIds, State},
     store::{RedbStore, Store},
@@ -46,37 +46,49 @@ pub struct ServeArgs {
 pub struct Agent {
     state: State,
     store: Box<dyn Store>,
-    dataplane: Dataplane,
+    dataplane: Box<dyn Dataplane + Send>,
     compiler_ids: Ids,
 }
 
 impl Agent {
+    /// Opens the store under `--state-dir`, loads (or takes over) the kernel data plane and
+    /// enforces the stored state.
     pub fn start(args: &ServeArgs) -> anyhow::Result<Agent> {
         std::fs::create_dir_all(&args.state_dir)
             .with_context(|| format!("creating {}", args.state_dir.display()))?;
         dataplane::ensure_bpffs(&args.bpffs)?;
         let store =
             RedbStore::open(&args.state_dir.join("state.redb")).context("opening the store")?;
-        let mut state = match store.load().context("reading the store")? {
-            Some(state) => state,
-            None => State::initial(&mut RandomIds),
-        };
-        // The quotas are configuration: the command line wins over what was stored.
-        state.quotas = Quotas {
-            rules_per_group: args.rules_per_group,
-            groups_per_instance: args.groups_per_instance,
-        };
-        store.save(&state).context("saving the state")?;
         let timeouts = CtTimeouts {
             tcp_established: args.tcp_established_timeout,
             ..CtTimeouts::AWS_DEFAULT
         };
-        let mut dataplane = Dataplane::load(&dataplane::LoadOptions {
+        let dataplane = KernelDataplane::load(&dataplane::LoadOptions {
             timeouts,
             pins: Some(args.bpffs.join("firewall-agent")),
             conntrack_capacity: args.conntrack_capacity,
         })
         .context("loading the data plane")?;
+        let quotas = Quotas {
+            rules_per_group: args.rules_per_group,
+            groups_per_instance: args.groups_per_instance,
+        };
+        Agent::new(Box::new(store), Box::new(dataplane), quotas)
+    }
+
+    /// The agent on `store` and `dataplane`: the stored state (or the first-start state) with
+    /// `quotas` (configuration: they win over what was stored), enforced.
+    pub fn new(
+        store: Box<dyn Store>,
+        mut dataplane: Box<dyn Dataplane + Send>,
+        quotas: Quotas,
+    ) -> anyhow::Result<Agent> {
+        let mut state = match store.load().context("reading the store")? {
+            Some(state) => state,
+            None => State::initial(&mut RandomIds),
+        };
+        state.quotas = quotas;
+        store.save(&state).context("saving the state")?;
         let compiler_ids = if dataplane.restored() {
             // Same state, same IDs: the first apply after a restart then changes nothing.
             let mut ids = store
@@ -91,7 +103,7 @@ impl Agent {
         };
         let mut agent = Agent {
             state,
-            store: Box::new(store),
+            store,
             dataplane,
             compiler_ids,
         };
@@ -123,7 +135,7 @@ impl Agent {
         };
         let mut next = self.state.clone();
         let response = run(&mut next, &mut RandomIds, call.request)?;
-        check_interfaces(&self.state, &next)?;
+        check_interfaces(&self.state, &next, self.dataplane.as_ref())?;
         self.store.save(&next).map_err(|e| {
             tracing::error!(error = %e, "store write failed");
             ApiError::internal(format!("The state could not be saved: {e}"))
@@ -176,7 +188,11 @@ impl DataplaneView for Agent {
 }
 
 /// A workload that starts being enforced must have its interface in our namespace.
-fn check_interfaces(before: &State, after: &State) -> ApiResult<()> {
+fn check_interfaces(
+    before: &State,
+    after: &State,
+    dataplane: &(dyn Dataplane + Send),
+) -> ApiResult<()> {
     for instance in after.instances.values() {
         if instance.state != InstanceState::Running {
             continue;
@@ -185,7 +201,7 @@ fn check_interfaces(before: &State, after: &State) -> ApiResult<()> {
             .instances
             .get(&instance.id)
             .is_some_and(|old| old.state == InstanceState::Running);
-        if !was_enforced && dataplane::ifindex(&instance.interface).is_err() {
+        if !was_enforced && !dataplane.has_interface(&instance.interface) {
             return Err(ApiError::invalid_value(format!(
                 "The interface '{}' does not exist in the agent's network namespace.",
                 instance.interface

@@ -14,6 +14,6 @@ pub mod front;
 #[cfg(test)]
 mod golden_tests;
 pub mod model;
-pub mod nft;
+pub use compiler::nft;
 pub mod server;
 pub mod store;

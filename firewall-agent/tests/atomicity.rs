@@ -12,7 +12,7 @@ use std::{
 
 use aya::programs::{SchedClassifier, TestRun as _, TestRunOptions};
 use firewall_agent::{compiler, dataplane::programs};
-use firewall_common::direction;
+use firewall_common::Direction;
 use firewall_testkit::{frame::*, harness::*, model::create_group, netns::in_private_netns};
 use serde_json::json;
 
@@ -75,7 +75,7 @@ fn every_probe_verdict_matches_the_policy_before_or_after_the_change_in_flight()
             probes
                 .iter()
                 .map(|(_, src, proto, port)| {
-                    compiler::evaluate(d, policy, direction::INBOUND, *src, *proto, *port).is_some()
+                    compiler::evaluate(d, policy, Direction::Inbound, *src, *proto, *port).is_some()
                 })
                 .collect()
         };

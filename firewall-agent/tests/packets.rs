@@ -3,7 +3,7 @@
 //! private network namespace whose `lo` (ifindex 1, the device test runs use) is the workload's
 //! interface, so attaching there touches nothing outside the test.
 
-use firewall_agent::dataplane::{LoadOptions, programs};
+use firewall_agent::dataplane::{Dataplane as _, LoadOptions, programs};
 use firewall_testkit::{
     frame::*,
     harness::*,

@@ -204,7 +204,7 @@ pub struct CtValue {
     pub last_seen_ns: u64,
     /// Which normalised endpoint opened the flow: 0 = `lo`, 1 = `hi`.
     pub origin_is_hi: u8,
-    /// Direction (see [`direction`]) of the packet that opened the flow.
+    /// [`Direction`] of the packet that opened the flow, as its `u8`.
     pub origin_direction: u8,
     /// One of [`ct_state`].
     pub state: u8,
@@ -351,24 +351,6 @@ impl PassReason {
             PassReason::Fragment => "fragment",
         }
     }
-}
-
-/// Transitional: the old constant spellings of [`Direction`] and [`PassReason`], removed once
-/// every user takes the enums.
-pub mod direction {
-    pub const INBOUND: u8 = super::Direction::Inbound as u8;
-    pub const OUTBOUND: u8 = super::Direction::Outbound as u8;
-}
-
-/// Transitional, see [`direction`].
-pub mod pass_reason {
-    use super::PassReason;
-    pub const CONNTRACK: u32 = PassReason::Conntrack as u32;
-    pub const RULE: u32 = PassReason::Rule as u32;
-    pub const EXEMPT: u32 = PassReason::Exempt as u32;
-    pub const RELATED: u32 = PassReason::Related as u32;
-    pub const FRAGMENT: u32 = PassReason::Fragment as u32;
-    pub const COUNT: u32 = PassReason::COUNT;
 }
 
 /// Map capacities (the agent may override them at load time).

@@ -11,8 +11,8 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap},
 };
 use firewall_common::{
-    CT_FLAG_REPLIED, CT_FLAG_STREAM, CtKey, CtTimeouts, CtValue, DropReason, FragKey, capacity,
-    ct_state, proto,
+    CT_FLAG_REPLIED, CT_FLAG_STREAM, CtKey, CtTimeouts, CtValue, Direction, DropReason, FragKey,
+    capacity, ct_state, proto,
 };
 
 use crate::parse::{Packet, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
@@ -182,7 +182,7 @@ pub fn opens_flow(pkt: &Packet) -> bool {
 pub fn track_new(
     key: &CtKey,
     from_hi: bool,
-    direction: u8,
+    direction: Direction,
     pkt: &Packet,
 ) -> Result<(), DropReason> {
     // Only a SYN opens a TCP flow (see `opens_flow`).
@@ -194,7 +194,7 @@ pub fn track_new(
     let value = CtValue {
         last_seen_ns: unsafe { bpf_ktime_get_coarse_ns() },
         origin_is_hi: from_hi as u8,
-        origin_direction: direction,
+        origin_direction: direction.as_u8(),
         state,
         flags: 0,
         _pad: [0; 4],

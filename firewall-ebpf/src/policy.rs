@@ -6,8 +6,8 @@ use aya_ebpf::{
     maps::{LpmTrie, PerCpuArray, lpm_trie::Key},
 };
 use firewall_common::{
-    PEER_KEY_FIXED_BITS, PORT_KEY_PROTO_BITS, PeerKey, PeerValue, PortKey, PortValue, capacity,
-    direction, family, proto,
+    Direction, PEER_KEY_FIXED_BITS, PORT_KEY_PROTO_BITS, PeerKey, PeerValue, PortKey, PortValue,
+    capacity, family, proto,
 };
 
 use crate::parse::Packet;
@@ -25,7 +25,7 @@ static RULE_HITS: PerCpuArray<u64> = PerCpuArray::with_max_entries(capacity::RUL
 
 /// Whether a rule of the workload's policy allows this packet in this direction; counts the hit.
 #[inline(always)]
-pub fn allows(policy_id: u32, dir: u8, pkt: &Packet) -> bool {
+pub fn allows(policy_id: u32, dir: Direction, pkt: &Packet) -> bool {
     match lookup(policy_id, dir, pkt) {
         Some(slot) => {
             if let Some(hits) = RULE_HITS.get_ptr_mut(slot) {
@@ -40,8 +40,8 @@ pub fn allows(policy_id: u32, dir: u8, pkt: &Packet) -> bool {
 
 /// One `PEERS` lookup, then `PORTS` along the chain: the rule slot of the allowing entry, if any.
 #[inline(always)]
-fn lookup(policy_id: u32, dir: u8, pkt: &Packet) -> Option<u32> {
-    let peer = if dir == direction::INBOUND {
+fn lookup(policy_id: u32, dir: Direction, pkt: &Packet) -> Option<u32> {
+    let peer = if dir == Direction::Inbound {
         pkt.src
     } else {
         pkt.dst
@@ -49,7 +49,7 @@ fn lookup(policy_id: u32, dir: u8, pkt: &Packet) -> Option<u32> {
     let addr_bits = if pkt.family == family::IPV4 { 32 } else { 128 };
     let peer_key = PeerKey {
         policy_id: policy_id.to_be_bytes(),
-        direction: dir,
+        direction: dir.as_u8(),
         family: pkt.family,
         addr: peer,
         _pad: [0; 2],

@@ -8,8 +8,8 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use firewall_common::{
-    CtKey, DropReason, IFACE_ENFORCING, IFACE_MANAGED, IfaceConfig, capacity, direction,
-    pass_reason, proto,
+    CtKey, Direction, DropReason, IFACE_ENFORCING, IFACE_MANAGED, IfaceConfig, PassReason,
+    capacity, proto,
 };
 
 use crate::{
@@ -35,25 +35,25 @@ static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DropReason::COUNT, 0);
 
 #[map]
-static PASSES: PerCpuArray<u64> = PerCpuArray::with_max_entries(pass_reason::COUNT, 0);
+static PASSES: PerCpuArray<u64> = PerCpuArray::with_max_entries(PassReason::COUNT, 0);
 
 /// Packets delivered to the workload (tc egress of its host-side veth): inbound rules.
 #[classifier]
 pub fn sg_to_workload(ctx: TcContext) -> i32 {
-    verdict(&ctx, direction::INBOUND)
+    verdict(&ctx, Direction::Inbound)
 }
 
 /// Packets sent by the workload (tc ingress of its host-side veth): outbound rules.
 #[classifier]
 pub fn sg_from_workload(ctx: TcContext) -> i32 {
-    verdict(&ctx, direction::OUTBOUND)
+    verdict(&ctx, Direction::Outbound)
 }
 
 #[inline(always)]
-fn verdict(ctx: &TcContext, dir: u8) -> i32 {
+fn verdict(ctx: &TcContext, dir: Direction) -> i32 {
     match decide(ctx, dir) {
         Ok(Some(reason)) => {
-            bump(&PASSES, reason);
+            bump(&PASSES, reason as u32);
             TCX_NEXT
         }
         Ok(None) => TCX_NEXT,
@@ -74,7 +74,7 @@ fn bump(counters: &PerCpuArray<u64>, index: u32) {
 
 /// `Ok(Some(reason))`: pass and count; `Ok(None)`: not ours to judge; `Err`: drop.
 #[inline(always)]
-fn decide(ctx: &TcContext, dir: u8) -> Result<Option<u32>, DropReason> {
+fn decide(ctx: &TcContext, dir: Direction) -> Result<Option<PassReason>, DropReason> {
     // SAFETY: the context pointer is valid for the whole program run.
     let ifindex = unsafe { (*ctx.skb.skb).ifindex };
     // An array lookup: the verifier inlines it.
@@ -90,18 +90,18 @@ fn decide(ctx: &TcContext, dir: u8) -> Result<Option<u32>, DropReason> {
     // SAFETY: this CPU's slot; nothing else uses it while the program runs.
     let Scratch { pkt, key } = unsafe { &mut *scratch };
     if !parse::parse(ctx, pkt)? {
-        return Ok(Some(pass_reason::EXEMPT));
+        return Ok(Some(PassReason::Exempt));
     }
     let pkt = &*pkt;
     if iface.flags & IFACE_ENFORCING == 0 {
         return Err(DropReason::NotRunning);
     }
     if is_exempt(pkt) {
-        return Ok(Some(pass_reason::EXEMPT));
+        return Ok(Some(PassReason::Exempt));
     }
     if pkt.fragment == Fragment::Later {
         return if conntrack::later_fragment_allowed(ifindex, pkt) {
-            Ok(Some(pass_reason::FRAGMENT))
+            Ok(Some(PassReason::Fragment))
         } else {
             Err(DropReason::Fragment)
         };
@@ -118,18 +118,18 @@ fn decide(ctx: &TcContext, dir: u8) -> Result<Option<u32>, DropReason> {
 fn judge(
     ifindex: u32,
     policy_id: u32,
-    dir: u8,
+    dir: Direction,
     pkt: &Packet,
     key: &mut CtKey,
-) -> Result<u32, DropReason> {
+) -> Result<PassReason, DropReason> {
     if pkt.icmp_error {
         conntrack::related_key(ifindex, pkt, key);
         if conntrack::is_live(key) {
-            return Ok(pass_reason::RELATED);
+            return Ok(PassReason::Related);
         }
         // Unrelated errors are judged by the rules like any packet; they never open a flow.
         return if policy::allows(policy_id, dir, pkt) {
-            Ok(pass_reason::RULE)
+            Ok(PassReason::Rule)
         } else {
             Err(DropReason::NoRule)
         };
@@ -139,7 +139,7 @@ fn judge(
         || !matches!(pkt.proto, proto::ICMP | proto::ICMPV6);
     let from_hi = conntrack::flow_key(ifindex, pkt, key);
     if tracked && conntrack::track_existing(key, from_hi, pkt) {
-        return Ok(pass_reason::CONNTRACK);
+        return Ok(PassReason::Conntrack);
     }
     if !policy::allows(policy_id, dir, pkt) {
         return Err(DropReason::NoRule);
@@ -147,7 +147,7 @@ fn judge(
     if tracked && conntrack::opens_flow(pkt) {
         conntrack::track_new(key, from_hi, dir, pkt)?;
     }
-    Ok(pass_reason::RULE)
+    Ok(PassReason::Rule)
 }
 
 /// Traffic security groups never filter on AWS because the platform provides it: IPv6 neighbour

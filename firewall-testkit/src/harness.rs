@@ -6,7 +6,7 @@
 use aya::programs::{TestRun as _, TestRunOptions};
 use firewall_agent::{
     compiler::{self, Ids},
-    dataplane::{Dataplane, LoadOptions, programs},
+    dataplane::{Dataplane as _, KernelDataplane, LoadOptions, programs},
     model::State,
 };
 use serde_json::{Value, json};
@@ -24,7 +24,7 @@ pub const WORKLOAD6: &str = "fd00:ec2::5";
 
 /// The data plane loaded, with one workload on `lo` whose groups `setup` configures.
 pub struct Harness {
-    pub dataplane: Dataplane,
+    pub dataplane: KernelDataplane,
     pub state: State,
     pub ids: Ids,
     /// What the last sync applied.
@@ -51,7 +51,7 @@ impl Harness {
             }),
         );
         let mut harness = Harness {
-            dataplane: Dataplane::load(options).expect("load"),
+            dataplane: KernelDataplane::load(options).expect("load"),
             state,
             ids: Ids::default(),
             last: compiler::Desired::default(),

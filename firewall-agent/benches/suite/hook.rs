@@ -15,7 +15,7 @@ use aya::{
 };
 use firewall_agent::{
     compiler::{self, Ids},
-    dataplane::{self, Dataplane, DataplaneError, EBPF_OBJECT, LoadOptions},
+    dataplane::{self, Dataplane as _, DataplaneError, EBPF_OBJECT, KernelDataplane, LoadOptions},
     nft::{self, Layout},
 };
 use firewall_testkit::shell::ns_sh;
@@ -140,7 +140,7 @@ pub fn run(report: &mut Report, quick: bool) {
         let state = topo::state(&topo, rules, extra.clone());
         let (ai, d, st) = (a_if.clone(), data.clone(), state.clone());
         let ours = topo.host.run(move || {
-            let mut dp = Dataplane::load(&LoadOptions::default()).unwrap();
+            let mut dp = KernelDataplane::load(&LoadOptions::default()).unwrap();
             match dp.apply(&compiler::compile(&st, &mut Ids::default())) {
                 Ok(()) | Err(DataplaneError::Interface { .. }) => {}
                 Err(e) => panic!("apply: {e}"),

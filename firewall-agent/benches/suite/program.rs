@@ -14,7 +14,9 @@ use aya::{
 };
 use firewall_agent::{
     compiler::{self, Ids},
-    dataplane::{Dataplane, DataplaneError, EBPF_OBJECT, LoadOptions, programs},
+    dataplane::{
+        Dataplane as _, DataplaneError, EBPF_OBJECT, KernelDataplane, LoadOptions, programs,
+    },
 };
 use firewall_testkit::frame::{ACK, SYN};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
@@ -117,7 +119,7 @@ pub fn run(report: &mut Report, quick: bool) {
             desired.ports.len()
         );
         let options = LoadOptions::default();
-        let mut dataplane = Dataplane::load(&options).expect("load");
+        let mut dataplane = KernelDataplane::load(&options).expect("load");
         let started = Instant::now();
         match dataplane.apply(&desired) {
             // Every entry is written; only the members' (absent) interfaces could not be attached.

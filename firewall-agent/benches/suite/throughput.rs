@@ -6,7 +6,7 @@ use std::{net::Ipv4Addr, process::Command, time::Duration};
 
 use firewall_agent::{
     compiler::{self, Ids},
-    dataplane::{Dataplane, DataplaneError, LoadOptions},
+    dataplane::{Dataplane as _, DataplaneError, KernelDataplane, LoadOptions},
     nft::{self, Layout},
 };
 use firewall_testkit::topology::Topology;
@@ -121,7 +121,7 @@ pub fn run(report: &mut Report, quick: bool) {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     let holder = topo.host.spawn(move || {
-        let mut dp = Dataplane::load(&LoadOptions::default()).unwrap();
+        let mut dp = KernelDataplane::load(&LoadOptions::default()).unwrap();
         match dp.apply(&compiler::compile(&st, &mut Ids::default())) {
             Ok(()) | Err(DataplaneError::Interface { .. }) => {}
             Err(e) => panic!("apply: {e}"),

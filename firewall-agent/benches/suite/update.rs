@@ -15,7 +15,7 @@ use aya::programs::{SchedClassifier, TestRun as _, TestRunOptions};
 use firewall_agent::{
     api::catalogue::call_json as dispatch,
     compiler::{self, Ids},
-    dataplane::{Dataplane, DataplaneError, LoadOptions, programs},
+    dataplane::{Dataplane as _, DataplaneError, KernelDataplane, LoadOptions, programs},
     model::{Instance, InstanceState, RandomIds, State},
 };
 use firewall_testkit::{frame::ACK, netns::Netns, shell::ns_sh};
@@ -31,7 +31,7 @@ const ME: Ipv4Addr = Ipv4Addr::new(172, 31, 0, 5);
 struct Live {
     state: State,
     ids: Ids,
-    dataplane: Dataplane,
+    dataplane: KernelDataplane,
 }
 
 impl Live {
@@ -274,7 +274,7 @@ pub fn run(report: &mut Report, quick: bool) {
             .to_string();
         let g0 = crate::common::group_id(&state, "g0");
         dispatch(&mut state, &mut RandomIds, "AuthorizeSecurityGroupIngress", json!({"GroupId": g0, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 8888, "ToPort": 8888, "PrefixListIds": [{"PrefixListId": list}]}]})).unwrap();
-        let dataplane = Dataplane::load(&LoadOptions::default()).expect("load");
+        let dataplane = KernelDataplane::load(&LoadOptions::default()).expect("load");
         let mut live = Live {
             state,
             ids: Ids::default(),

@@ -9,13 +9,16 @@
 //! `Layout::Linear` it is one rule per (rule, peer prefix), evaluated in order.
 //!
 //! Everything rendered comes from validated values (canonical CIDRs, numbers, interface names
-//! checked at `run-instances`), so nothing user-written reaches the ruleset unescaped.
+//! checked at `run-instances`), so nothing user-written reaches the ruleset unescaped. The
+//! policies and their peer prefixes come from the front end (`resolve`), as for eBPF.
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
+use firewall_common::Direction;
 use ipnet::IpNet;
 
-use crate::model::{InstanceState, Peer, Protocol, Rule, State};
+use super::resolve::{self, Grant, Policy, PortItem};
+use crate::model::State;
 
 /// How each policy's rules are rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,46 +44,20 @@ enum Match {
     Icmp(IpNet, u8, (u8, u8), (u8, u8)),
 }
 
-fn peer_prefixes(state: &State, peer: &Peer) -> Vec<IpNet> {
-    match peer {
-        Peer::Cidr4(net) => vec![IpNet::V4(*net)],
-        Peer::Cidr6(net) => vec![IpNet::V6(*net)],
-        Peer::Group(id) => state
-            .members_of(id)
-            .flat_map(|i| {
-                let mut nets = vec![IpNet::from(std::net::IpAddr::V4(i.private_ip))];
-                nets.extend(i.ipv6.map(|a| IpNet::from(std::net::IpAddr::V6(a))));
-                nets
-            })
-            .collect(),
-        Peer::PrefixList(id) => state
-            .prefix_lists
-            .get(id)
-            .map(|l| l.entries().iter().map(|e| e.cidr).collect())
-            .unwrap_or_default(),
-    }
-}
-
-fn matches_of(state: &State, rule: &Rule) -> Vec<Match> {
-    let range = |v: i32| {
-        if v < 0 {
-            (0u8, 255u8)
-        } else {
-            (v as u8, v as u8)
+impl From<&Grant> for Match {
+    fn from(grant: &Grant) -> Match {
+        let net = grant.prefix;
+        match grant.item {
+            PortItem::All => Match::All(net),
+            PortItem::Ports { proto, from, to } => Match::Ports(net, proto, from, to),
+            PortItem::Proto(proto) => Match::Proto(net, proto),
+            PortItem::Icmp {
+                proto,
+                types,
+                codes,
+            } => Match::Icmp(net, proto, types, codes),
         }
-    };
-    peer_prefixes(state, &rule.peer)
-        .into_iter()
-        .map(|net| match (rule.protocol, rule.ports) {
-            (Protocol::All, _) => Match::All(net),
-            (Protocol::Number(p @ (1 | 58)), Some((t, c))) => {
-                let codes = if t < 0 { (0, 255) } else { range(c) };
-                Match::Icmp(net, p, range(t), codes)
-            }
-            (Protocol::Number(p), Some((from, to))) => Match::Ports(net, p, from as u16, to as u16),
-            (Protocol::Number(p), None) => Match::Proto(net, p),
-        })
-        .collect()
+    }
 }
 
 fn net_text(net: &IpNet) -> String {
@@ -109,35 +86,34 @@ fn byte_range(r: (u8, u8)) -> String {
 
 /// Renders the ruleset for every running workload of `state`.
 pub fn render(state: &State, layout: Layout) -> String {
-    // Policies: one per distinct sorted group set, as in the eBPF compiler.
-    let mut policies: BTreeMap<Vec<String>, usize> = BTreeMap::new();
+    let resolved = resolve::resolve(state);
+    // Chains are numbered by the first running workload of each policy.
+    let mut numbers: BTreeMap<usize, usize> = BTreeMap::new();
     let mut interfaces: Vec<(&str, usize)> = Vec::new();
-    for instance in state
-        .instances
-        .values()
-        .filter(|i| i.state == InstanceState::Running)
-    {
-        let mut groups = instance.group_ids.clone();
-        groups.sort();
-        let next = policies.len();
-        let id = *policies.entry(groups).or_insert(next);
-        interfaces.push((&instance.interface, id));
+    for workload in resolved.workloads.iter().filter(|w| w.running) {
+        let next = numbers.len();
+        let id = *numbers.entry(workload.policy).or_insert(next);
+        interfaces.push((&workload.interface, id));
     }
+    let mut policies: Vec<(&Policy, usize)> = numbers
+        .iter()
+        .map(|(index, id)| (&resolved.policies[*index], *id))
+        .collect();
+    policies.sort_by(|a, b| a.0.groups.cmp(&b.0.groups));
     let mut out = String::new();
     let _ = writeln!(out, "table inet {TABLE} {{");
     let mut chains = String::new();
-    for (groups, id) in &policies {
-        for (dir, egress) in [("in", false), ("out", true)] {
-            let mut all: Vec<Match> = groups
-                .iter()
-                .filter_map(|g| state.groups.get(g))
-                .flat_map(|g| g.rules(firewall_common::Direction::from_egress(egress)))
-                .flat_map(|r| matches_of(state, r))
-                .collect();
+    for (policy, id) in policies {
+        for (dir, direction) in [("in", Direction::Inbound), ("out", Direction::Outbound)] {
+            let mut all: Vec<Match> = policy.grants(direction).iter().map(Match::from).collect();
             all.sort();
             all.dedup();
             let chain = format!("p{id}_{dir}");
-            let peer = if egress { "daddr" } else { "saddr" };
+            let peer = if direction.is_egress() {
+                "daddr"
+            } else {
+                "saddr"
+            };
             let _ = writeln!(chains, "  chain {chain} {{");
             match layout {
                 Layout::Sets => render_sets(&mut out, &mut chains, &chain, peer, &all),

@@ -1,0 +1,382 @@
+//! The eBPF back end: resolved policies → the exact contents of the data plane's maps.
+//!
+//! * For each policy, direction and family, every peer prefix of every grant becomes one `PEERS`
+//!   entry holding the chain of port sets of that prefix and of its nearest covering prefixes
+//!   (see `firewall_common`): each port set holds the rules written at exactly its prefix, so a
+//!   rule's entries exist once.
+//! * Port sets are content-addressed: equal contents share one ID and one set of `PORTS` entries.
+//!   IDs are never reused while the agent runs, so entries of an old set are never overwritten
+//!   in place (make-before-break; see `dataplane::apply`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use firewall_common::{
+    Direction, IFACE_ENFORCING, IFACE_MANAGED, IfaceConfig, NO_RULE_SLOT, PEER_CHAIN,
+    PEER_KEY_FIXED_BITS, PORT_KEY_PROTO_BITS, PORT_KEY_SET_BITS, PeerKey, PeerValue, PortKey,
+    PortValue, capacity, family,
+};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use super::resolve::{self, Grant, PortItem};
+use crate::model::State;
+
+/// An LPM trie entry key: prefix length and key data.
+pub type LpmKey<K> = (u32, K);
+
+/// What the maps must contain.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Desired {
+    /// By interface name; the data plane resolves the ifindex when it attaches.
+    pub ifaces: BTreeMap<String, IfaceConfig>,
+    pub peers: BTreeMap<LpmKey<PeerKey>, PeerValue>,
+    pub ports: BTreeMap<LpmKey<PortKey>, PortValue>,
+    /// Hit-counter slot of every rule (`RULE_HITS` index → `sgr-` ID).
+    pub rule_slots: BTreeMap<u32, String>,
+}
+
+/// One allowed (protocol, port range) item as `PORTS` matches it; `proto: None` is protocol
+/// `-1`, ICMP uses `type << 8 | code` as the port. Serialized inside [`Ids`] (field names kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+struct PortRange {
+    proto: Option<u8>,
+    lo: u16,
+    hi: u16,
+}
+
+impl From<PortItem> for PortRange {
+    fn from(item: PortItem) -> Self {
+        let icmp = |ty: u8, code: u8| (u16::from(ty) << 8) | u16::from(code);
+        let (proto, lo, hi) = match item {
+            PortItem::All => (None, 0, u16::MAX),
+            PortItem::Ports { proto, from, to } => (Some(proto), from, to),
+            PortItem::Proto(proto) => (Some(proto), 0, u16::MAX),
+            PortItem::Icmp {
+                proto,
+                types,
+                codes,
+            } => (Some(proto), icmp(types.0, codes.0), icmp(types.1, codes.1)),
+        };
+        PortRange { proto, lo, hi }
+    }
+}
+
+/// A port-set member: the item, the rule it is counted against, and how specific that rule's
+/// peer is (where two rules allow the same item, the hit goes to the more specific peer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+struct SetItem {
+    item: PortRange,
+    /// Negated peer prefix length, so sorting puts the most specific rule first.
+    specificity: i16,
+    slot: u32,
+}
+
+/// Stable IDs for policies, port sets and rule counter slots across compilations. Persisted
+/// by the agent, so that after a restart the same state compiles to the same entries.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "IdsSnapshot", into = "IdsSnapshot")]
+pub struct Ids {
+    policies: BTreeMap<Vec<String>, u32>,
+    port_sets: BTreeMap<Vec<SetItem>, u32>,
+    rule_slots: BTreeMap<String, u32>,
+    free_slots: Vec<u32>,
+    next_policy: u32,
+    next_port_set: u32,
+    next_slot: u32,
+}
+
+/// [`Ids`] with its maps as lists of pairs (JSON object keys must be strings).
+#[derive(Serialize, Deserialize)]
+struct IdsSnapshot {
+    policies: Vec<(Vec<String>, u32)>,
+    port_sets: Vec<(Vec<SetItem>, u32)>,
+    rule_slots: Vec<(String, u32)>,
+    free_slots: Vec<u32>,
+    next_policy: u32,
+    next_port_set: u32,
+    next_slot: u32,
+}
+
+impl From<Ids> for IdsSnapshot {
+    fn from(ids: Ids) -> Self {
+        IdsSnapshot {
+            policies: ids.policies.into_iter().collect(),
+            port_sets: ids.port_sets.into_iter().collect(),
+            rule_slots: ids.rule_slots.into_iter().collect(),
+            free_slots: ids.free_slots,
+            next_policy: ids.next_policy,
+            next_port_set: ids.next_port_set,
+            next_slot: ids.next_slot,
+        }
+    }
+}
+
+impl From<IdsSnapshot> for Ids {
+    fn from(s: IdsSnapshot) -> Self {
+        Ids {
+            policies: s.policies.into_iter().collect(),
+            port_sets: s.port_sets.into_iter().collect(),
+            rule_slots: s.rule_slots.into_iter().collect(),
+            free_slots: s.free_slots,
+            next_policy: s.next_policy,
+            next_port_set: s.next_port_set,
+            next_slot: s.next_slot,
+        }
+    }
+}
+
+impl Ids {
+    /// Makes sure new IDs start above `policy` and `port_set` (the highest in the kernel).
+    pub fn skip_past(&mut self, (policy, port_set): (u32, u32)) {
+        self.next_policy = self.next_policy.max(policy);
+        self.next_port_set = self.next_port_set.max(port_set);
+    }
+
+    /// Which rule each counter slot counts for.
+    pub fn slot_map(&self) -> BTreeMap<u32, String> {
+        self.rule_slots
+            .iter()
+            .filter(|(_, slot)| **slot != NO_RULE_SLOT)
+            .map(|(rule, slot)| (*slot, rule.clone()))
+            .collect()
+    }
+
+    fn policy(&mut self, groups: &[String]) -> u32 {
+        let next = &mut self.next_policy;
+        *self.policies.entry(groups.to_vec()).or_insert_with(|| {
+            *next += 1;
+            *next
+        })
+    }
+
+    fn port_set(&mut self, items: &[SetItem]) -> u32 {
+        let next = &mut self.next_port_set;
+        *self.port_sets.entry(items.to_vec()).or_insert_with(|| {
+            *next += 1;
+            *next
+        })
+    }
+
+    fn rule_slot(&mut self, rule_id: &str) -> u32 {
+        if let Some(slot) = self.rule_slots.get(rule_id) {
+            return *slot;
+        }
+        let slot = match self.free_slots.pop() {
+            Some(slot) => slot,
+            None if self.next_slot < capacity::RULE_HITS => {
+                self.next_slot += 1;
+                self.next_slot - 1
+            }
+            None => NO_RULE_SLOT,
+        };
+        self.rule_slots.insert(rule_id.to_string(), slot);
+        slot
+    }
+
+    /// Forgets what the last compilation did not use. Policy and port-set numbers are never
+    /// handed out again; freed rule slots only from the next compilation on (their old entries
+    /// are deleted at the end of this one).
+    fn retain(
+        &mut self,
+        policies: &BTreeSet<u32>,
+        port_sets: &BTreeSet<u32>,
+        rules: &BTreeSet<&str>,
+    ) {
+        self.policies.retain(|_, id| policies.contains(id));
+        self.port_sets.retain(|_, id| port_sets.contains(id));
+        let freed: Vec<u32> = self
+            .rule_slots
+            .iter()
+            .filter(|(rule, slot)| !rules.contains(rule.as_str()) && **slot != NO_RULE_SLOT)
+            .map(|(_, slot)| *slot)
+            .collect();
+        self.rule_slots
+            .retain(|rule, _| rules.contains(rule.as_str()));
+        self.free_slots.splice(0..0, freed);
+    }
+}
+
+/// Compiles `state` into map contents, reusing and updating `ids`.
+pub fn compile(state: &State, ids: &mut Ids) -> Desired {
+    let resolved = resolve::resolve(state);
+    let mut desired = Desired::default();
+    let mut live_rules: BTreeSet<&str> = BTreeSet::new();
+    for rule in state
+        .groups
+        .values()
+        .flat_map(|g| g.ingress.iter().chain(&g.egress))
+    {
+        live_rules.insert(&rule.id);
+        let slot = ids.rule_slot(&rule.id);
+        if slot != NO_RULE_SLOT {
+            desired.rule_slots.insert(slot, rule.id.clone());
+        }
+    }
+    let policy_ids: Vec<u32> = resolved
+        .policies
+        .iter()
+        .map(|policy| ids.policy(&policy.groups))
+        .collect();
+    for workload in &resolved.workloads {
+        let flags = if workload.running {
+            IFACE_MANAGED | IFACE_ENFORCING
+        } else {
+            IFACE_MANAGED
+        };
+        desired.ifaces.insert(
+            workload.interface.clone(),
+            IfaceConfig {
+                policy_id: policy_ids[workload.policy],
+                flags,
+            },
+        );
+    }
+    let mut sets: BTreeMap<u32, Vec<SetItem>> = BTreeMap::new();
+    for (policy, policy_id) in resolved.policies.iter().zip(&policy_ids) {
+        for direction in Direction::ALL {
+            let mut compiler = DirectionCompiler {
+                ids: &mut *ids,
+                sets: &mut sets,
+                policy_id: *policy_id,
+                direction,
+            };
+            compiler.compile(policy.grants(direction), &mut desired);
+        }
+    }
+    for (set_id, items) in &sets {
+        // Items are sorted most specific rule first: the first writer of an entry keeps it.
+        for set_item in items {
+            for (prefix_len, key) in port_entries(*set_id, set_item.item) {
+                desired.ports.entry((prefix_len, key)).or_insert(PortValue {
+                    rule_slot: set_item.slot,
+                });
+            }
+        }
+    }
+    let used_policies = policy_ids.into_iter().collect();
+    let used_sets = sets.keys().copied().collect();
+    ids.retain(&used_policies, &used_sets, &live_rules);
+    desired
+}
+
+/// Compiles one policy direction: its `PEERS` entries and the port sets they chain.
+struct DirectionCompiler<'a> {
+    ids: &'a mut Ids,
+    sets: &'a mut BTreeMap<u32, Vec<SetItem>>,
+    policy_id: u32,
+    direction: Direction,
+}
+
+impl DirectionCompiler<'_> {
+    fn compile(&mut self, grants: &[Grant], desired: &mut Desired) {
+        // Items by the exact prefix they were written for: each becomes one port set, written once.
+        let mut by_prefix: HashMap<IpNet, Vec<SetItem>> = HashMap::new();
+        for grant in grants {
+            by_prefix.entry(grant.prefix).or_default().push(SetItem {
+                item: grant.item.into(),
+                specificity: -i16::from(grant.prefix.prefix_len()),
+                slot: self.ids.rule_slot(&grant.rule),
+            });
+        }
+        let mut own: HashMap<IpNet, u32> = HashMap::new();
+        for (prefix, items) in &by_prefix {
+            own.insert(*prefix, self.intern_set(items.clone()));
+        }
+        let prefixes: BTreeSet<IpNet> = by_prefix.keys().copied().collect();
+        for prefix in prefixes {
+            // The prefix itself, then its covering prefixes that have rules, nearest first.
+            let ancestors: Vec<IpNet> = (0..=prefix.prefix_len())
+                .rev()
+                .map(|len| {
+                    IpNet::new(prefix.addr(), len)
+                        .expect("shorter prefix")
+                        .trunc()
+                })
+                .filter(|ancestor| own.contains_key(ancestor))
+                .collect();
+            let mut chain: Vec<u32> = ancestors.iter().take(PEER_CHAIN).map(|a| own[a]).collect();
+            if ancestors.len() > PEER_CHAIN {
+                // Too deep: the last link carries everything from there up.
+                let tail: Vec<SetItem> = ancestors[PEER_CHAIN - 1..]
+                    .iter()
+                    .flat_map(|a| by_prefix[a].iter().copied())
+                    .collect();
+                chain[PEER_CHAIN - 1] = self.intern_set(tail);
+            }
+            let mut port_sets = [0u32; PEER_CHAIN];
+            port_sets[..chain.len()].copy_from_slice(&chain);
+            desired
+                .peers
+                .insert(self.peer_key(prefix), PeerValue { port_sets });
+        }
+    }
+
+    /// The `PEERS` key of one prefix of this policy direction.
+    fn peer_key(&self, prefix: IpNet) -> LpmKey<PeerKey> {
+        let (fam, addr, bits) = match prefix {
+            IpNet::V4(net) => {
+                let mut addr = [0u8; 16];
+                addr[..4].copy_from_slice(&net.network().octets());
+                (family::IPV4, addr, net.prefix_len())
+            }
+            IpNet::V6(net) => (family::IPV6, net.network().octets(), net.prefix_len()),
+        };
+        let key = PeerKey {
+            policy_id: self.policy_id.to_be_bytes(),
+            direction: self.direction.as_u8(),
+            family: fam,
+            addr,
+            _pad: [0; 2],
+        };
+        (PEER_KEY_FIXED_BITS + u32::from(bits), key)
+    }
+
+    /// The content-addressed ID of a port set of these items: one member per item, the most
+    /// specific rule's (that is the one its hits count for).
+    fn intern_set(&mut self, mut items: Vec<SetItem>) -> u32 {
+        items.sort_by_key(|i| (i.specificity, i.slot, i.item));
+        let mut seen = BTreeSet::new();
+        items.retain(|i| seen.insert(i.item));
+        let id = self.ids.port_set(&items);
+        self.sets.entry(id).or_insert(items);
+        id
+    }
+}
+
+/// The `PORTS` entries of one item: the port range split into aligned power-of-two blocks.
+fn port_entries(set_id: u32, item: PortRange) -> Vec<LpmKey<PortKey>> {
+    let key = |proto: u8, port: u16| PortKey {
+        port_set: set_id.to_be_bytes(),
+        proto,
+        port: port.to_be_bytes(),
+        _pad: 0,
+    };
+    let Some(proto) = item.proto else {
+        return vec![(PORT_KEY_SET_BITS, key(0, 0))];
+    };
+    range_to_prefixes(item.lo, item.hi)
+        .into_iter()
+        .map(|(start, len)| (PORT_KEY_PROTO_BITS + len, key(proto, start)))
+        .collect()
+}
+
+/// Splits `lo..=hi` into the fewest aligned blocks, as `(start, prefix length in bits of 16)`.
+pub fn range_to_prefixes(lo: u16, hi: u16) -> Vec<(u16, u32)> {
+    let mut out = Vec::new();
+    let mut start = u32::from(lo);
+    let end = u32::from(hi);
+    while start <= end {
+        // Largest block aligned at `start` that does not pass `end`.
+        let mut size: u32 = if start == 0 {
+            1 << 16
+        } else {
+            1 << start.trailing_zeros()
+        };
+        while start + size - 1 > end {
+            size >>= 1;
+        }
+        out.push((start as u16, 16 - size.trailing_zeros()));
+        start += size;
+    }
+    out
+}

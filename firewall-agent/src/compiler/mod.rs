@@ -1,0 +1,17 @@
+//! Compiles the desired state into what enforces it (pure, no I/O), in two stages:
+//!
+//! * the front end, [`resolve`], turns the state into policies: per distinct set of attached
+//!   groups and per direction, the peer prefixes with what each rule allows of them;
+//! * the back ends consume those policies: [`ebpf`] into the exact contents of the data plane's
+//!   maps ([`compile`], with stable [`Ids`]), [`nft`] into an nftables ruleset; [`evaluate`]
+//!   mirrors the kernel's lookups on compiled map contents.
+
+pub mod ebpf;
+mod evaluate;
+pub mod nft;
+pub mod resolve;
+#[cfg(test)]
+mod tests;
+
+pub use ebpf::{Desired, Ids, LpmKey, compile, range_to_prefixes};
+pub use evaluate::evaluate;

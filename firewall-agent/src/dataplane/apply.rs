@@ -1,0 +1,173 @@
+//! Writing a [`Desired`] as the difference from what the maps hold, make-before-break: `PORTS`
+//! entries first (port sets are content-addressed and never rewritten in place), then `PEERS`
+//! (repointing at the new sets), then `IFACES` (attaching new interfaces), and only then the
+//! deletions, `PEERS` before `PORTS`. Each packet meets either the old or the new policy.
+//!
+//! The order lives here once, over a [`Target`]: the kernel maps or their in-memory stand-in.
+
+use firewall_common::{IFACE_ENFORCING, IfaceConfig, PeerKey, PeerValue, PortKey, PortValue};
+
+use super::Result;
+use crate::compiler::{Desired, LpmKey};
+
+/// An `IFACES` slot no workload uses.
+pub(super) const UNUSED_IFACE: IfaceConfig = IfaceConfig {
+    policy_id: 0,
+    flags: 0,
+};
+
+/// The writes `apply` makes, on the kernel's maps or on a stand-in.
+pub(super) trait Target {
+    /// What the maps hold now; `apply` updates it after each successful write.
+    fn current(&mut self) -> &mut Desired;
+    /// Zeroes the hit counters of these `RULE_HITS` slots.
+    fn clear_rule_hits(&mut self, slots: &[u32]) -> Result<()>;
+    fn write_port(&mut self, key: &LpmKey<PortKey>, value: &PortValue) -> Result<()>;
+    fn write_peer(&mut self, key: &LpmKey<PeerKey>, value: &PeerValue) -> Result<()>;
+    fn delete_peer(&mut self, key: &LpmKey<PeerKey>) -> Result<()>;
+    fn delete_port(&mut self, key: &LpmKey<PortKey>) -> Result<()>;
+    /// The ifindex of an interface the programs are attached to.
+    fn attached(&self, interface: &str) -> Option<u32>;
+    /// Every interface the programs are attached to.
+    fn attached_interfaces(&self) -> Vec<String>;
+    /// Writes `IFACES[index]`.
+    fn set_iface(&mut self, index: u32, config: IfaceConfig) -> Result<()>;
+    /// Starts enforcing on an interface: writes its `IFACES` slot before attaching the programs,
+    /// so the policy is in place before the first packet reaches them.
+    fn attach(&mut self, interface: &str, config: IfaceConfig) -> Result<()>;
+    /// Detaches the programs from an interface; the ifindex it had, if attached.
+    fn detach(&mut self, interface: &str) -> Option<u32>;
+    /// Deletes the tracked flows of one interface; returns how many.
+    fn flush_interface(&mut self, index: u32) -> Result<usize>;
+}
+
+/// Writes `desired` into `target` (see the module documentation for the order).
+pub(super) fn apply(target: &mut impl Target, desired: &Desired) -> Result<()> {
+    let current = target.current();
+    let ports: Vec<_> = changed(&desired.ports, &current.ports);
+    let peers: Vec<_> = changed(&desired.peers, &current.peers);
+    let stale_peers: Vec<_> = stale(&current.peers, &desired.peers);
+    let stale_ports: Vec<_> = stale(&current.ports, &desired.ports);
+    tracing::debug!(
+        written = ports.len() + peers.len(),
+        removed = stale_peers.len() + stale_ports.len(),
+        "applying policy entries"
+    );
+    // A slot starts counting from zero for the rule it is (re)assigned to, before any entry
+    // attributes hits to it.
+    let fresh: Vec<u32> = desired
+        .rule_slots
+        .iter()
+        .filter(|(slot, rule)| current.rule_slots.get(slot) != Some(rule))
+        .map(|(slot, _)| *slot)
+        .collect();
+    if !fresh.is_empty() {
+        target.clear_rule_hits(&fresh)?;
+    }
+    target.current().rule_slots = desired.rule_slots.clone();
+    for (key, value) in ports {
+        target.write_port(&key, &value)?;
+        target.current().ports.insert(key, value);
+    }
+    for (key, value) in peers {
+        target.write_peer(&key, &value)?;
+        target.current().peers.insert(key, value);
+    }
+    let mut first_error = None;
+    for (name, config) in &desired.ifaces {
+        if let Err(e) = enforce(target, name, *config) {
+            tracing::error!(interface = %name, error = %e, "cannot enforce on interface");
+            first_error.get_or_insert(e);
+        }
+    }
+    for name in target.attached_interfaces() {
+        if !desired.ifaces.contains_key(&name) {
+            release(target, &name)?;
+        }
+    }
+    for key in stale_peers {
+        target.delete_peer(&key)?;
+        target.current().peers.remove(&key);
+    }
+    for key in stale_ports {
+        target.delete_port(&key)?;
+        target.current().ports.remove(&key);
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The entries of `desired` that `current` lacks or holds with another value.
+fn changed<K: Ord + Copy, V: PartialEq + Copy>(
+    desired: &std::collections::BTreeMap<K, V>,
+    current: &std::collections::BTreeMap<K, V>,
+) -> Vec<(K, V)> {
+    desired
+        .iter()
+        .filter(|(k, v)| current.get(k) != Some(v))
+        .map(|(k, v)| (*k, *v))
+        .collect()
+}
+
+/// The keys of `current` that `desired` no longer has.
+fn stale<K: Ord + Copy, V>(
+    current: &std::collections::BTreeMap<K, V>,
+    desired: &std::collections::BTreeMap<K, V>,
+) -> Vec<K> {
+    current
+        .keys()
+        .filter(|k| !desired.contains_key(k))
+        .copied()
+        .collect()
+}
+
+/// Makes one interface enforce `config`: attaches it, or rewrites its `IFACES` slot.
+fn enforce(target: &mut impl Target, name: &str, config: IfaceConfig) -> Result<()> {
+    let Some(index) = target.attached(name) else {
+        target.attach(name, config)?;
+        target.current().ifaces.insert(name.to_string(), config);
+        return Ok(());
+    };
+    let previous = target.current().ifaces.get(name).copied();
+    if previous != Some(config) {
+        target.set_iface(index, config)?;
+        target.current().ifaces.insert(name.to_string(), config);
+        let stopped = config.flags & IFACE_ENFORCING == 0;
+        if stopped && previous.is_some_and(|p| p.flags & IFACE_ENFORCING != 0) {
+            // A stopped workload keeps no connections.
+            target.flush_interface(index)?;
+        }
+    }
+    Ok(())
+}
+
+/// Detaches from a workload interface and forgets its policy and tracked flows.
+fn release(target: &mut impl Target, name: &str) -> Result<()> {
+    let Some(index) = target.detach(name) else {
+        return Ok(());
+    };
+    // The interface may be gone already, taking the links with it.
+    let _ = target.set_iface(index, UNUSED_IFACE);
+    target.current().ifaces.remove(name);
+    target.flush_interface(index)?;
+    tracing::info!(interface = %name, "detached");
+    Ok(())
+}
+
+/// The highest policy and port-set IDs in `current` (new IDs must start above them).
+pub(super) fn highest_ids(current: &Desired) -> (u32, u32) {
+    let policy = current
+        .peers
+        .keys()
+        .map(|(_, k)| u32::from_be_bytes(k.policy_id))
+        .max()
+        .unwrap_or(0);
+    let sets = current
+        .ports
+        .keys()
+        .map(|(_, k)| u32::from_be_bytes(k.port_set));
+    let peer_sets = current.peers.values().flat_map(|v| v.port_sets);
+    (policy, sets.chain(peer_sets).max().unwrap_or(0))
+}

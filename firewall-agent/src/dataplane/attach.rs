@@ -1,0 +1,139 @@
+//! Attaching the two programs to a workload's host-side veth: tcx first in the chain (pinned
+//! when pinning, so the link outlives the agent), falling back to a netlink `clsact` filter on
+//! kernels without tcx (not kept across restarts).
+
+use std::{ffi::CString, io};
+
+use aya::programs::{
+    LinkOrder, TcAttachType,
+    links::FdLink,
+    tc::{self, NlOptions, SchedClassifierLink, SchedClassifierLinkId, TcAttachOptions},
+};
+use firewall_common::IfaceConfig;
+
+use super::{
+    DataplaneError, KernelDataplane, Result,
+    maps::{self, map_err},
+    pins::{link_pin_name, pin_err},
+    programs,
+};
+
+/// A workload interface with our programs attached.
+pub(super) struct Attachment {
+    pub ifindex: u32,
+    pub to_workload: SchedClassifierLinkId,
+    pub from_workload: SchedClassifierLinkId,
+}
+
+/// The ifindex of an interface in the agent's network namespace.
+pub fn ifindex(name: &str) -> io::Result<u32> {
+    let c_name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: a valid NUL-terminated string.
+    match unsafe { libc::if_nametoindex(c_name.as_ptr()) } {
+        0 => Err(io::Error::last_os_error()),
+        index => Ok(index),
+    }
+}
+
+/// `lookup`'s answer for interface `name`, if `IFACES` (an array by ifindex) has its slot.
+pub(super) fn checked_ifindex(name: &str, lookup: io::Result<u32>) -> Result<u32> {
+    let err = |source| DataplaneError::Interface {
+        name: name.to_string(),
+        source,
+    };
+    let index = lookup.map_err(err)?;
+    if index >= firewall_common::capacity::IFACES {
+        return Err(err(io::Error::other(format!(
+            "ifindex {index} is beyond the data plane's interface table"
+        ))));
+    }
+    Ok(index)
+}
+
+/// The program of a hook: tc ingress of the host veth sees what the workload sends.
+pub(super) fn program_for(attach_type: TcAttachType) -> &'static str {
+    if attach_type == TcAttachType::Ingress {
+        programs::FROM_WORKLOAD
+    } else {
+        programs::TO_WORKLOAD
+    }
+}
+
+impl KernelDataplane {
+    /// Writes the interface's `IFACES` slot, then attaches both programs (neither or both).
+    pub(super) fn attach_interface(&mut self, name: &str, config: IfaceConfig) -> Result<()> {
+        let index = checked_ifindex(name, ifindex(name))?;
+        // The policy is in place before the first packet reaches the programs.
+        self.maps
+            .ifaces
+            .set(index, config, 0)
+            .map_err(map_err(maps::IFACES))?;
+        let to_workload = self.attach_program(name, TcAttachType::Egress)?;
+        let from_workload = match self.attach_program(name, TcAttachType::Ingress) {
+            Ok(link) => link,
+            Err(e) => {
+                let _ = self.program(programs::TO_WORKLOAD).detach(to_workload);
+                return Err(e);
+            }
+        };
+        self.attached.insert(
+            name.to_string(),
+            Attachment {
+                ifindex: index,
+                to_workload,
+                from_workload,
+            },
+        );
+        tracing::info!(interface = %name, ifindex = index, policy = config.policy_id, "attached");
+        Ok(())
+    }
+
+    fn attach_program(
+        &mut self,
+        interface: &str,
+        attach_type: TcAttachType,
+    ) -> Result<SchedClassifierLinkId> {
+        let pin = self.pins.as_ref().map(|dir| {
+            dir.join("links")
+                .join(link_pin_name(interface, attach_type))
+        });
+        let name = program_for(attach_type);
+        let program = self.program(name);
+        let program_err = |source| DataplaneError::Program { name, source };
+        let tcx = TcAttachOptions::TcxOrder(LinkOrder::first());
+        match program.attach_with_options(interface, attach_type, tcx) {
+            Ok(id) => {
+                let Some(pin) = pin else { return Ok(id) };
+                // Pin the tcx link so it outlives this process; the program keeps owning it.
+                let link = program.take_link(id).map_err(program_err)?;
+                let fd_link = FdLink::try_from(link).map_err(|e| pin_err(&pin, e))?;
+                let _ = std::fs::remove_file(&pin); // a stale pin of a vanished interface
+                let pinned = fd_link.pin(&pin).map_err(|e| pin_err(&pin, e))?;
+                let link = SchedClassifierLink::try_from(FdLink::from(pinned))
+                    .map_err(|e| pin_err(&pin, e))?;
+                program.attach_to_link(link).map_err(program_err)
+            }
+            Err(error) => {
+                tracing::warn!(%interface, %error, "tcx attach failed; falling back to netlink clsact (not kept across restarts)");
+                let _ = tc::qdisc_add_clsact(interface); // already present is fine
+                let netlink = TcAttachOptions::Netlink(NlOptions::default());
+                program
+                    .attach_with_options(interface, attach_type, netlink)
+                    .map_err(program_err)
+            }
+        }
+    }
+
+    /// Detaches both programs from an interface; its ifindex, if they were attached.
+    pub(super) fn detach_interface(&mut self, name: &str) -> Option<u32> {
+        let attachment = self.attached.remove(name)?;
+        // The interface may be gone already, taking the links with it.
+        let _ = self
+            .program(programs::TO_WORKLOAD)
+            .detach(attachment.to_workload);
+        let _ = self
+            .program(programs::FROM_WORKLOAD)
+            .detach(attachment.from_workload);
+        Some(attachment.ifindex)
+    }
+}

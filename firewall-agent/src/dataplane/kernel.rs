@@ -1,0 +1,190 @@
+//! [`KernelDataplane`]: the [`Dataplane`] of the running kernel, through aya.
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use aya::{
+    Ebpf,
+    maps::{PerCpuValues, lpm_trie::Key},
+    programs::SchedClassifier,
+};
+use firewall_common::{CtTimeouts, IfaceConfig, PeerKey, PeerValue, PortKey, PortValue};
+
+use super::{
+    Counters, Dataplane, DataplaneError, Result,
+    apply::{self, Target},
+    attach::Attachment,
+    conntrack, counters,
+    load::{self, LoadOptions},
+    maps::{self, Maps, map_err},
+};
+use crate::compiler::{Desired, LpmKey};
+
+pub struct KernelDataplane {
+    pub(super) ebpf: Ebpf,
+    pub(super) maps: Maps,
+    pub(super) attached: BTreeMap<String, Attachment>,
+    /// What the maps hold now (the last successfully applied [`Desired`], entry by entry).
+    pub(super) current: Desired,
+    timeouts: CtTimeouts,
+    /// Where maps and links are pinned (`<bpffs>/firewall-agent/v<N>`), if anywhere.
+    pub(super) pins: Option<PathBuf>,
+    /// The maps were found pinned: this agent took over from a previous one.
+    restored: bool,
+}
+
+impl KernelDataplane {
+    /// Loads the programs. Without `pins`, creates fresh maps and attaches nothing. With `pins`
+    /// (a directory on bpffs), reuses the maps pinned there and takes over the pinned links of a
+    /// previous agent: the new programs replace the old ones in place (`bpf_link_update`), so
+    /// enforcement and tracked flows continue without a gap.
+    pub fn load(options: &LoadOptions) -> Result<KernelDataplane> {
+        let load::Loaded {
+            mut ebpf,
+            pins,
+            restored,
+        } = load::load(options)?;
+        let maps = Maps::take(&mut ebpf)?;
+        let mut dataplane = KernelDataplane {
+            ebpf,
+            maps,
+            attached: BTreeMap::new(),
+            current: Desired::default(),
+            timeouts: options.timeouts,
+            pins: pins.clone(),
+            restored,
+        };
+        if let (true, Some(dir)) = (restored, pins) {
+            dataplane.restore(&dir)?;
+        }
+        Ok(dataplane)
+    }
+
+    /// The loaded program for `name` (one of [`super::programs`]), for `BPF_PROG_TEST_RUN`.
+    pub fn program(&mut self, name: &'static str) -> &mut SchedClassifier {
+        self.ebpf
+            .program_mut(name)
+            .and_then(|p| p.try_into().ok())
+            .expect("programs are loaded in KernelDataplane::load")
+    }
+}
+
+impl Dataplane for KernelDataplane {
+    fn apply(&mut self, desired: &Desired) -> Result<()> {
+        apply::apply(self, desired)
+    }
+
+    fn flush_disallowed_flows(&mut self, desired: &Desired) -> Result<usize> {
+        let attached = self.attached.iter().map(|(name, a)| (name, a.ifindex));
+        let doomed = conntrack::disallowed(desired, attached);
+        Ok(conntrack::flush(&mut self.maps.conntrack, doomed))
+    }
+
+    fn collect_expired_flows(&mut self) -> Result<usize> {
+        let expired = conntrack::expired(self.timeouts, conntrack::monotonic_ns());
+        Ok(conntrack::flush(&mut self.maps.conntrack, expired))
+    }
+
+    fn tracked_flows(&self) -> usize {
+        self.maps.conntrack.keys().count()
+    }
+
+    fn has_interface(&self, name: &str) -> bool {
+        super::attach::ifindex(name).is_ok()
+    }
+
+    fn counters(&self) -> Result<Counters> {
+        counters::collect(&self.current.rule_slots, |counter| {
+            counters::read(&self.maps, counter)
+        })
+    }
+
+    fn restored(&self) -> bool {
+        self.restored
+    }
+
+    fn highest_ids(&self) -> (u32, u32) {
+        apply::highest_ids(&self.current)
+    }
+
+    fn assume_rule_slots(&mut self, slots: BTreeMap<u32, String>) {
+        self.current.rule_slots = slots;
+    }
+}
+
+impl Target for KernelDataplane {
+    fn current(&mut self) -> &mut Desired {
+        &mut self.current
+    }
+
+    fn clear_rule_hits(&mut self, slots: &[u32]) -> Result<()> {
+        let cpus_err = |source| DataplaneError::Interface {
+            name: "possible CPUs".into(),
+            source,
+        };
+        let cpus = aya::util::nr_cpus().map_err(|(_, source)| cpus_err(source))?;
+        for slot in slots {
+            let zeros = PerCpuValues::try_from(vec![0u64; cpus]).map_err(cpus_err)?;
+            self.maps
+                .rule_hits
+                .set(*slot, zeros, 0)
+                .map_err(map_err(maps::RULE_HITS))?;
+        }
+        Ok(())
+    }
+
+    fn write_port(&mut self, key: &LpmKey<PortKey>, value: &PortValue) -> Result<()> {
+        self.maps
+            .ports
+            .insert(&Key::new(key.0, key.1), value, 0)
+            .map_err(map_err(maps::PORTS))
+    }
+
+    fn write_peer(&mut self, key: &LpmKey<PeerKey>, value: &PeerValue) -> Result<()> {
+        self.maps
+            .peers
+            .insert(&Key::new(key.0, key.1), value, 0)
+            .map_err(map_err(maps::PEERS))
+    }
+
+    fn delete_peer(&mut self, key: &LpmKey<PeerKey>) -> Result<()> {
+        self.maps
+            .peers
+            .remove(&Key::new(key.0, key.1))
+            .map_err(map_err(maps::PEERS))
+    }
+
+    fn delete_port(&mut self, key: &LpmKey<PortKey>) -> Result<()> {
+        self.maps
+            .ports
+            .remove(&Key::new(key.0, key.1))
+            .map_err(map_err(maps::PORTS))
+    }
+
+    fn attached(&self, interface: &str) -> Option<u32> {
+        self.attached.get(interface).map(|a| a.ifindex)
+    }
+
+    fn attached_interfaces(&self) -> Vec<String> {
+        self.attached.keys().cloned().collect()
+    }
+
+    fn set_iface(&mut self, index: u32, config: IfaceConfig) -> Result<()> {
+        self.maps
+            .ifaces
+            .set(index, config, 0)
+            .map_err(map_err(maps::IFACES))
+    }
+
+    fn attach(&mut self, interface: &str, config: IfaceConfig) -> Result<()> {
+        self.attach_interface(interface, config)
+    }
+
+    fn detach(&mut self, interface: &str) -> Option<u32> {
+        self.detach_interface(interface)
+    }
+
+    fn flush_interface(&mut self, index: u32) -> Result<usize> {
+        let doomed = conntrack::on_interface(index);
+        Ok(conntrack::flush(&mut self.maps.conntrack, doomed))
+    }
+}

@@ -1,0 +1,78 @@
+//! Loading the embedded eBPF object: global configuration, map sizes, pinned maps reused, both
+//! programs loaded (verified) before anything is attached.
+
+use std::path::PathBuf;
+
+use aya::{
+    Ebpf, EbpfLoader,
+    programs::{ProgramError, SchedClassifier},
+};
+use firewall_common::CtTimeouts;
+
+use super::{DataplaneError, Result, maps, pins, programs};
+
+/// The data-plane object, built by `build.rs` from `firewall-ebpf` (public for the benchmarks,
+/// which also load its `bench_*` programs).
+pub static EBPF_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/firewall-ebpf"));
+
+/// How to load the data plane.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub timeouts: CtTimeouts,
+    /// A directory on bpffs to pin maps and links in (None: nothing outlives the process).
+    pub pins: Option<PathBuf>,
+    /// Tracked flows across all workloads; when full, new flows are refused.
+    pub conntrack_capacity: u32,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            timeouts: CtTimeouts::AWS_DEFAULT,
+            pins: None,
+            conntrack_capacity: firewall_common::capacity::CONNTRACK,
+        }
+    }
+}
+
+/// The loaded object and where its maps and links are pinned.
+pub(super) struct Loaded {
+    pub ebpf: Ebpf,
+    /// `<pins>/v<layout version>`, if pinning.
+    pub pins: Option<PathBuf>,
+    /// Maps were found pinned there: a previous agent's, reused.
+    pub restored: bool,
+}
+
+/// Loads the object and its programs. Maps pinned under `options.pins` are reused (a pinned map
+/// keeps the size it was created with), missing ones created and pinned.
+pub(super) fn load(options: &LoadOptions) -> Result<Loaded> {
+    let mut loader = EbpfLoader::new();
+    loader.override_global("CT_TIMEOUTS", &options.timeouts, true);
+    loader.map_max_entries(maps::CONNTRACK, options.conntrack_capacity);
+    let pins = options.pins.as_deref().map(pins::versioned);
+    let restored = match &pins {
+        Some(dir) => pins::pin_maps(&mut loader, dir)?,
+        None => false,
+    };
+    let mut ebpf = loader.load(EBPF_OBJECT)?;
+    for name in [programs::TO_WORKLOAD, programs::FROM_WORKLOAD] {
+        let program: &mut SchedClassifier = ebpf
+            .program_mut(name)
+            .ok_or(DataplaneError::Program {
+                name,
+                source: ProgramError::UnexpectedProgramType,
+            })?
+            .try_into()
+            .map_err(|source| DataplaneError::Program { name, source })?;
+        program
+            .load()
+            .map_err(|source| DataplaneError::Program { name, source })?;
+    }
+    Ok(Loaded {
+        ebpf,
+        pins,
+        restored,
+    })
+}

@@ -1,0 +1,114 @@
+//! The kernel side. [`Dataplane`] is what the agent needs of it; [`KernelDataplane`] does it
+//! through aya (loads the embedded eBPF object, attaches its two TC programs to each workload's
+//! host-side veth with tcx, falling back to netlink `clsact`, writes the compiler's map contents
+//! as a make-before-break diff, garbage-collects expired conntrack entries), [`MemoryDataplane`]
+//! keeps the same entries in memory, for tests without root.
+//!
+//! One module per concern: `load` (object, maps, options), `maps` (the typed map handles),
+//! `pins` (pinning, takeover), `attach` (tcx / clsact), `apply` (the diff), `conntrack`,
+//! `counters`.
+
+use std::{collections::BTreeMap, io, path::PathBuf};
+
+use aya::{maps::MapError, programs::ProgramError};
+
+use crate::compiler::Desired;
+
+mod apply;
+mod attach;
+mod conntrack;
+mod counters;
+mod kernel;
+mod load;
+mod maps;
+mod memory;
+mod pins;
+
+pub use attach::ifindex;
+pub use counters::Counters;
+pub use kernel::KernelDataplane;
+pub use load::{EBPF_OBJECT, LoadOptions};
+pub use memory::MemoryDataplane;
+pub use pins::ensure_bpffs;
+
+/// What the agent needs of the data plane.
+pub trait Dataplane {
+    /// Makes the maps hold `desired`: new port sets, then peers, then interfaces (attaching new
+    /// ones), and only then deletes what is no longer wanted, so no packet ever meets a
+    /// half-applied change. An interface that cannot be enforced does not stop the others; the
+    /// first such error is returned.
+    fn apply(&mut self, desired: &Desired) -> Result<()>;
+
+    /// Deletes the tracked flows on enforced workloads that `desired` would not admit as new
+    /// flows (the explicit "cut what the change no longer allows"; AWS itself keeps them).
+    /// Returns how many.
+    fn flush_disallowed_flows(&mut self, desired: &Desired) -> Result<usize>;
+
+    /// Removes expired conntrack entries (the kernel only expires entries it meets again);
+    /// returns how many.
+    fn collect_expired_flows(&mut self) -> Result<usize>;
+
+    /// Number of conntrack entries.
+    fn tracked_flows(&self) -> usize;
+
+    /// Whether an interface called `name` exists where the data plane attaches (the agent's
+    /// network namespace): a workload can only be enforced on an interface that exists.
+    fn has_interface(&self, name: &str) -> bool;
+
+    /// Drop, pass and rule-hit counters summed over CPUs.
+    fn counters(&self) -> Result<Counters>;
+
+    /// Whether this data plane took over maps and links pinned by a previous agent.
+    fn restored(&self) -> bool;
+
+    /// The highest policy and port-set IDs in the maps (new IDs must start above them).
+    fn highest_ids(&self) -> (u32, u32);
+
+    /// Tells the data plane which rule each hit-counter slot already counts for (after a
+    /// restart), so those counters are kept rather than reset.
+    fn assume_rule_slots(&mut self, slots: BTreeMap<u32, String>);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataplaneError {
+    #[error("loading the eBPF object failed")]
+    Load(#[from] aya::EbpfError),
+    #[error("program {name}: {source}")]
+    Program {
+        name: &'static str,
+        #[source]
+        source: ProgramError,
+    },
+    #[error("map {name}: {source}")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: MapError,
+    },
+    #[error("map {name} is missing from the eBPF object")]
+    MissingMap { name: &'static str },
+    #[error("interface {name}: {source}")]
+    Interface {
+        name: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("bpffs at {path}: {source}")]
+    Bpffs {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("pinning {path}: {message}")]
+    Pin { path: PathBuf, message: String },
+}
+
+type Result<T, E = DataplaneError> = std::result::Result<T, E>;
+
+/// Programs by direction, for tests that run them through `BPF_PROG_TEST_RUN`.
+pub mod programs {
+    /// Sees packets delivered to the workload (attached at tc egress of the host veth).
+    pub const TO_WORKLOAD: &str = "sg_to_workload";
+    /// Sees packets the workload sends (attached at tc ingress of the host veth).
+    pub const FROM_WORKLOAD: &str = "sg_from_workload";
+}
