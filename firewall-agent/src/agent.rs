@@ -210,3 +210,6 @@ fn check_interfaces(
     }
     Ok(())
 }
+#[cfg(test)]
+#[path = "agent_tests.rs"]
+mod tests;

@@ -210,4 +210,4 @@ impl Target for MemoryDataplane {
 
 #[cfg(test)]
 #[path = "memory_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -58,7 +58,7 @@ impl Fixture {
 }
 
 /// An inbound TCP flow from `peer` to port `port` of a workload at 172.31.0.5 on `ifindex`.
-fn inbound_tcp(ifindex: u32, peer: [u8; 4], port: u16) -> (CtKey, CtValue) {
+pub(crate) fn inbound_tcp(ifindex: u32, peer: [u8; 4], port: u16) -> (CtKey, CtValue) {
     let mut lo = [0u8; 16];
     lo[..4].copy_from_slice(&peer);
     let mut hi = [0u8; 16];

@@ -29,6 +29,9 @@ pub use counters::Counters;
 pub use kernel::KernelDataplane;
 pub use load::{EBPF_OBJECT, LoadOptions};
 pub use memory::MemoryDataplane;
+/// A tracked inbound TCP flow, as the kernel records it, for tests.
+#[cfg(test)]
+pub(crate) use memory::tests::inbound_tcp;
 pub use pins::ensure_bpffs;
 
 /// What the agent needs of the data plane.

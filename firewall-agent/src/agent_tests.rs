@@ -1,0 +1,224 @@
+//! The agent's path of a call on a real store (redb in a temporary directory) and the in-memory
+//! data plane: a change is validated, persisted and applied, a failing one touches nothing, our
+//! `FlushFlows` cuts the flows a change disallows, and a restarted agent finds its state.
+
+use std::path::PathBuf;
+
+use firewall_common::CtTimeouts;
+use serde_json::{Value, json};
+
+use super::Agent;
+use crate::{
+    api::ApiError,
+    dataplane::{MemoryDataplane, inbound_tcp},
+    front::json::Call,
+    model::Quotas,
+    store::RedbStore,
+};
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("fw-agent-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("temporary directory");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The ifindex of the one workload interface, `veth-web`.
+const WEB_IFINDEX: u32 = 7;
+
+fn agent(dir: &TempDir, dataplane: MemoryDataplane) -> Agent {
+    let store = RedbStore::open(&dir.0.join("state.redb")).expect("store");
+    Agent::new(Box::new(store), Box::new(dataplane), Quotas::default()).expect("agent")
+}
+
+fn dataplane() -> MemoryDataplane {
+    let mut dataplane = MemoryDataplane::new(CtTimeouts::AWS_DEFAULT);
+    dataplane.add_interface("veth-web", WEB_IFINDEX);
+    dataplane
+}
+
+fn call(agent: &mut Agent, action: &str, body: Value) -> Result<Value, ApiError> {
+    let call = Call::decode(action, body.to_string().as_bytes())?;
+    agent.handle(call)
+}
+
+fn ok(agent: &mut Agent, action: &str, body: Value) -> Value {
+    call(agent, action, body).unwrap_or_else(|e| panic!("{action}: {e}"))
+}
+
+fn code(agent: &mut Agent, action: &str, body: Value) -> String {
+    call(agent, action, body).expect_err(action).code
+}
+
+/// A `web` group admitting tcp/80 from 10.0.0.0/8, with one instance on `veth-web`.
+fn web(agent: &mut Agent) -> String {
+    let group = ok(
+        agent,
+        "CreateSecurityGroup",
+        json!({"GroupName": "web", "Description": "web"}),
+    )["GroupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(
+        agent,
+        "AuthorizeSecurityGroupIngress",
+        json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]}),
+    );
+    ok(
+        agent,
+        "RunInstances",
+        json!({"SecurityGroupIds": [group], "PrivateIpAddress": "172.31.0.5", "HostInterface": "veth-web"}),
+    );
+    group
+}
+
+#[test]
+fn a_change_is_applied_and_a_restarted_agent_finds_it() {
+    let dir = TempDir::new("restart");
+    let mut first = agent(&dir, dataplane());
+    let group = web(&mut first);
+    let stats = ok(&mut first, "GetDataplaneStatistics", json!({}));
+    let rule = ok(
+        &mut first,
+        "DescribeSecurityGroupRules",
+        json!({"Filters": [{"Name": "group-id", "Values": [group]}]}),
+    )["SecurityGroupRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["IsEgress"] == false)
+        .unwrap()["SecurityGroupRuleId"]
+        .clone();
+    assert_eq!(
+        stats["RuleHits"][rule.as_str().unwrap()],
+        0,
+        "the new rule has a hit counter in the data plane: {stats}"
+    );
+    let before = ok(&mut first, "DescribeSecurityGroups", json!({}));
+    drop(first);
+    let mut second = agent(&dir, dataplane());
+    assert_eq!(ok(&mut second, "DescribeSecurityGroups", json!({})), before);
+}
+
+#[test]
+fn a_failing_change_is_neither_stored_nor_applied() {
+    let dir = TempDir::new("failing");
+    let mut agent = agent(&dir, dataplane());
+    let group = web(&mut agent);
+    let before = ok(&mut agent, "DescribeSecurityGroups", json!({}));
+    let stats = ok(&mut agent, "GetDataplaneStatistics", json!({}));
+    assert_eq!(
+        code(
+            &mut agent,
+            "AuthorizeSecurityGroupIngress",
+            json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]}),
+        ),
+        "InvalidPermission.Duplicate"
+    );
+    // An interface the data plane does not have cannot be enforced: refused before storing.
+    assert_eq!(
+        code(
+            &mut agent,
+            "RunInstances",
+            json!({"SecurityGroupIds": [group], "PrivateIpAddress": "172.31.0.6", "HostInterface": "veth-none"}),
+        ),
+        "InvalidParameterValue"
+    );
+    assert_eq!(ok(&mut agent, "DescribeSecurityGroups", json!({})), before);
+    assert_eq!(ok(&mut agent, "GetDataplaneStatistics", json!({})), stats);
+    drop(agent);
+    let mut restarted = self::agent(&dir, dataplane());
+    assert_eq!(
+        ok(&mut restarted, "DescribeSecurityGroups", json!({})),
+        before
+    );
+}
+
+#[test]
+fn flush_flows_cuts_what_a_revoke_disallows_and_only_where_the_catalogue_takes_it() {
+    let dir = TempDir::new("flush");
+    let mut dataplane = dataplane();
+    let (key, value) = inbound_tcp(WEB_IFINDEX, [10, 1, 2, 3], 80);
+    dataplane.track(key, value);
+    let mut agent = agent(&dir, dataplane);
+    let group = web(&mut agent);
+    let revoke = json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]});
+    let flows =
+        |agent: &mut Agent| ok(agent, "GetDataplaneStatistics", json!({}))["TrackedFlows"].clone();
+    assert_eq!(flows(&mut agent), 1);
+    assert_eq!(
+        code(
+            &mut agent,
+            "AuthorizeSecurityGroupEgress",
+            json!({"GroupId": group, "FlushFlows": true}),
+        ),
+        "InvalidParameterCombination"
+    );
+    assert_eq!(
+        code(
+            &mut agent,
+            "DescribeSecurityGroups",
+            json!({"FlushFlows": true}),
+        ),
+        "UnknownParameter"
+    );
+    let mut with_flush = revoke.clone();
+    with_flush["FlushFlows"] = json!("yes");
+    assert_eq!(
+        code(&mut agent, "RevokeSecurityGroupIngress", with_flush.clone()),
+        "InvalidParameterValue"
+    );
+    // Without it, a revoke keeps the flow (as AWS does).
+    ok(&mut agent, "RevokeSecurityGroupIngress", revoke.clone());
+    assert_eq!(flows(&mut agent), 1);
+    ok(&mut agent, "AuthorizeSecurityGroupIngress", revoke.clone());
+    with_flush["FlushFlows"] = json!(true);
+    ok(&mut agent, "RevokeSecurityGroupIngress", with_flush);
+    assert_eq!(flows(&mut agent), 0, "the revoked rule's flow is cut");
+}
+
+#[test]
+fn the_data_plane_statistics_name_every_reason() {
+    let dir = TempDir::new("stats");
+    let mut agent = agent(&dir, dataplane());
+    let stats = ok(&mut agent, "GetDataplaneStatistics", json!({}));
+    let names = |member: &str| -> Vec<String> {
+        stats[member].as_object().unwrap().keys().cloned().collect()
+    };
+    assert_eq!(
+        names("Drops"),
+        [
+            "conntrack-full",
+            "fragment",
+            "malformed",
+            "no-rule",
+            "not-running"
+        ]
+    );
+    assert_eq!(
+        names("Passes"),
+        ["conntrack", "exempt", "fragment", "related", "rule"]
+    );
+    assert_eq!(stats["TrackedFlows"], 0);
+    assert_eq!(
+        code(
+            &mut agent,
+            "GetDataplaneStatistics",
+            json!({"Verbose": true})
+        ),
+        "UnknownParameter"
+    );
+    assert_eq!(code(&mut agent, "Frobnicate", json!({})), "InvalidAction");
+}
