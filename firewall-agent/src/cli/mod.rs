@@ -4,6 +4,8 @@
 //! the X operation: …` on stderr with exit status 254).
 
 mod args;
+#[cfg(test)]
+mod golden_tests;
 mod params;
 mod requests;
 #[cfg(test)]
