@@ -1,8 +1,9 @@
-//! The firewall agent: desired state (`model`), its compilation into map entries (`compiler`),
-//! the kernel side (`dataplane`), durability (`store`), the control API (`server`) and its
-//! AWS-shaped command line (`cli`, `client`).
+//! The firewall agent: the catalogue of operations (`api`), the desired state and its AWS
+//! semantics (`model`), its compilation into map entries (`compiler`), the kernel side
+//! (`dataplane`), durability (`store`), the agent that ties them (`agent`), the daemon and its
+//! JSON front end (`server`, `front`), and the AWS-shaped command line (`cli`, `client`).
 //!
-//! Data flows one way: request → model → compiler → map diff → kernel.
+//! Data flows one way: request → typed operation → model → compiler → map delta → kernel.
 
 pub mod agent;
 pub mod api;

@@ -3,7 +3,8 @@
 
 use serde_json::json;
 
-use crate::golden_tests::{canonical, check_golden};
+use super::tests::request_for;
+use crate::golden_tests::check_golden;
 
 /// Every CLI verb with its options: the action and the request members it sends.
 const CLI_CALLS: &[&[&str]] = &[
@@ -308,24 +309,12 @@ const CLI_CALLS: &[&[&str]] = &[
     ],
 ];
 
-#[derive(clap::Parser)]
-struct VerbOnly {
-    #[command(subcommand)]
-    verb: crate::cli::Verb,
-}
-
 #[test]
 fn every_cli_verb_sends_the_same_request() {
-    use clap::Parser as _;
     let mut out = Vec::new();
     for args in CLI_CALLS {
-        let parsed =
-            VerbOnly::try_parse_from(std::iter::once("firewall-agent").chain(args.iter().copied()))
-                .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        let call = crate::cli::request(&parsed.verb).unwrap_or_else(|e| panic!("{args:?}: {e:?}"));
-        out.push(
-            json!({"argv": args, "action": call.action.name, "request": canonical(&call.body())}),
-        );
+        let (action, request) = request_for(args);
+        out.push(json!({"argv": args, "action": action, "request": request}));
     }
     let mut text = serde_json::to_string_pretty(&out).expect("serialising");
     text.push('\n');

@@ -13,7 +13,7 @@ struct TestCli {
 }
 
 /// The action and the request members (empty lists left out) a command line sends.
-fn request_for(args: &[&str]) -> (&'static str, Value) {
+pub(super) fn request_for(args: &[&str]) -> (&'static str, Value) {
     let cli = TestCli::try_parse_from(std::iter::once("x").chain(args.iter().copied())).unwrap();
     let call = request(&cli.verb).unwrap();
     (
