@@ -46,7 +46,7 @@ pub struct ServeArgs {
 pub struct Agent {
     state: State,
     store: Box<dyn Store>,
-    dataplane: Box<dyn Dataplane + Send>,
+    dataplane: Box<dyn Dataplane>,
     compiler_ids: Ids,
 }
 
@@ -80,7 +80,7 @@ impl Agent {
     /// `quotas` (configuration: they win over what was stored), enforced.
     pub fn new(
         store: Box<dyn Store>,
-        mut dataplane: Box<dyn Dataplane + Send>,
+        mut dataplane: Box<dyn Dataplane>,
         quotas: Quotas,
     ) -> anyhow::Result<Agent> {
         let mut state = match store.load().context("reading the store")? {
@@ -123,8 +123,8 @@ impl Agent {
         Ok(desired)
     }
 
-    /// Handles one call: reads answer from the state (or the data plane); changes are made on a
-    /// copy, checked, persisted, then applied to the kernel.
+    /// Handles one call. A read is answered from the state (or the data plane); a change is made
+    /// on a copy, checked, persisted, then applied to the kernel.
     pub fn handle(&mut self, call: Call) -> ApiResult<Value> {
         let run = match call.action.handler {
             Handler::Dataplane(run) => return run(self, call.request),
@@ -188,11 +188,7 @@ impl DataplaneView for Agent {
 }
 
 /// A workload that starts being enforced must have its interface in our namespace.
-fn check_interfaces(
-    before: &State,
-    after: &State,
-    dataplane: &(dyn Dataplane + Send),
-) -> ApiResult<()> {
+fn check_interfaces(before: &State, after: &State, dataplane: &(dyn Dataplane)) -> ApiResult<()> {
     for instance in after.instances.values() {
         if instance.state != InstanceState::Running {
             continue;
@@ -210,6 +206,7 @@ fn check_interfaces(
     }
     Ok(())
 }
+
 #[cfg(test)]
 #[path = "agent_tests.rs"]
 mod tests;

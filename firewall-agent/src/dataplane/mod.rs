@@ -35,7 +35,7 @@ pub(crate) use memory::tests::inbound_tcp;
 pub use pins::ensure_bpffs;
 
 /// What the agent needs of the data plane.
-pub trait Dataplane {
+pub trait Dataplane: Send {
     /// Makes the maps hold `desired`: new port sets, then peers, then interfaces (attaching new
     /// ones), and only then deletes what is no longer wanted, so no packet ever meets a
     /// half-applied change. An interface that cannot be enforced does not stop the others; the

@@ -187,7 +187,8 @@ pub fn describe(state: &State, req: InstanceIdsRequest) -> ApiResult<DescribeIns
     Ok(DescribeInstancesResponse { reservations })
 }
 
-/// Moves every instance of `ids` to `target`, all or none; `allowed` says from which states.
+/// Moves every instance of `ids` to `target`, all or none; `refused` answers the error for an
+/// instance whose current state forbids the move.
 fn change_states(
     state: &mut State,
     ids: &[String],
