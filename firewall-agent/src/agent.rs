@@ -188,7 +188,7 @@ impl DataplaneView for Agent {
 }
 
 /// A workload that starts being enforced must have its interface in our namespace.
-fn check_interfaces(before: &State, after: &State, dataplane: &(dyn Dataplane)) -> ApiResult<()> {
+fn check_interfaces(before: &State, after: &State, dataplane: &dyn Dataplane) -> ApiResult<()> {
     for instance in after.instances.values() {
         if instance.state != InstanceState::Running {
             continue;
