@@ -1,19 +1,20 @@
 //! The agent: owns the desired state, and for each call validates on a copy, persists the result
 //! (durable before the reply), compiles it and applies the difference to the kernel.
 
-use std::path::PathBuf;
+use std::{collections::BTreeMap, path::PathBuf};
 
 use anyhow::Context as _;
 use firewall_common::CtTimeouts;
 use serde_json::Value;
 
 use crate::{
-    api::{ApiError, ApiResult, DataplaneView, Handler, types::ours::DataplaneStatistics},
+    api::{
+        ApiError, ApiResult, Call, DataplaneView, Handler, Scope, types::ours::DataplaneStatistics,
+    },
     compiler::{self, Ids},
     dataplane::{self, Dataplane, KernelDataplane},
-    front::json::Call,
     model::{InstanceState, Quotas, RandomIds, State},
-    store::{RedbStore, Store},
+    store::{RedbStore, Store, StoreError},
 };
 
 #[derive(Debug, Clone, clap::Args)]
@@ -44,7 +45,10 @@ pub struct ServeArgs {
 
 /// Everything one request may touch, behind one lock: requests apply one at a time.
 pub struct Agent {
-    state: State,
+    /// The state of every account and region used so far.
+    states: BTreeMap<Scope, State>,
+    /// Configuration: they win over what was stored, in every scope.
+    quotas: Quotas,
     store: Box<dyn Store>,
     dataplane: Box<dyn Dataplane>,
     compiler_ids: Ids,
@@ -76,19 +80,27 @@ impl Agent {
         Agent::new(Box::new(store), Box::new(dataplane), quotas)
     }
 
-    /// The agent on `store` and `dataplane`: the stored state (or the first-start state) with
-    /// `quotas` (configuration: they win over what was stored), enforced.
+    /// The agent on `store` and `dataplane`: the stored states (or, at first start, the local
+    /// region's) with `quotas`, enforced.
     pub fn new(
         store: Box<dyn Store>,
         mut dataplane: Box<dyn Dataplane>,
         quotas: Quotas,
     ) -> anyhow::Result<Agent> {
-        let mut state = match store.load().context("reading the store")? {
-            Some(state) => state,
-            None => State::initial(&mut RandomIds),
-        };
-        state.quotas = quotas;
-        store.save(&state).context("saving the state")?;
+        let mut states: BTreeMap<Scope, State> = store
+            .load()
+            .context("reading the store")?
+            .into_iter()
+            .map(|state| (state.scope(), state))
+            .collect();
+        if states.is_empty() {
+            let state = State::initial(&mut RandomIds);
+            states.insert(state.scope(), state);
+        }
+        for state in states.values_mut() {
+            state.quotas = quotas;
+            store.save(state).context("saving the state")?;
+        }
         let compiler_ids = if dataplane.restored() {
             // Same state, same IDs: the first apply after a restart then changes nothing.
             let mut ids = store
@@ -102,7 +114,8 @@ impl Agent {
             Ids::default()
         };
         let mut agent = Agent {
-            state,
+            states,
+            quotas,
             store,
             dataplane,
             compiler_ids,
@@ -113,9 +126,15 @@ impl Agent {
         Ok(agent)
     }
 
-    /// Compiles the state and applies it; returns what was applied.
+    /// Compiles the state of every scope and applies it; returns what was applied.
     fn sync(&mut self) -> Result<compiler::Desired, dataplane::DataplaneError> {
-        let desired = compiler::compile(&self.state, &mut self.compiler_ids);
+        let desired = match self.states.len() {
+            1 => compiler::compile(
+                self.states.values().next().expect("one state"),
+                &mut self.compiler_ids,
+            ),
+            _ => compiler::compile(&combined(&self.states), &mut self.compiler_ids),
+        };
         self.dataplane.apply(&desired)?;
         if let Err(e) = self.store.save_dataplane_ids(&self.compiler_ids) {
             tracing::warn!(error = %e, "could not save the data-plane IDs; a restart will rewrite the maps");
@@ -123,24 +142,45 @@ impl Agent {
         Ok(desired)
     }
 
+    /// The state of `scope`; a region used for the first time gets its default VPC and group,
+    /// stored at once so its IDs stay the same.
+    fn state(&mut self, scope: &Scope) -> ApiResult<&mut State> {
+        if !self.states.contains_key(scope) {
+            let mut state = State::initial_in(&scope.account_id, &scope.region, &mut RandomIds);
+            state.quotas = self.quotas;
+            self.store.save(&state).map_err(store_failed)?;
+            self.states.insert(scope.clone(), state);
+        }
+        Ok(self.states.get_mut(scope).expect("inserted above"))
+    }
+
     /// Handles one call. A read is answered from the state (or the data plane); a change is made
-    /// on a copy, checked, persisted, then applied to the kernel.
+    /// on a copy, checked, persisted, then applied to the kernel. With `DryRun`, the call runs
+    /// on a copy and answers `DryRunOperation` where it would have succeeded.
     pub fn handle(&mut self, call: Call) -> ApiResult<Value> {
         let run = match call.action.handler {
-            Handler::Dataplane(run) => return run(self, call.request),
-            Handler::State(run) if !call.action.mutates => {
-                return run(&mut self.state, &mut RandomIds, call.request);
+            Handler::Dataplane(run) => {
+                let response = run(self, call.request)?;
+                return if call.dry_run {
+                    Err(dry_run_succeeded())
+                } else {
+                    Ok(response)
+                };
             }
             Handler::State(run) => run,
         };
-        let mut next = self.state.clone();
+        let current = self.state(&call.scope)?;
+        if !call.action.mutates && !call.dry_run {
+            return run(current, &mut RandomIds, call.request);
+        }
+        let mut next = current.clone();
         let response = run(&mut next, &mut RandomIds, call.request)?;
-        check_interfaces(&self.state, &next, self.dataplane.as_ref())?;
-        self.store.save(&next).map_err(|e| {
-            tracing::error!(error = %e, "store write failed");
-            ApiError::internal(format!("The state could not be saved: {e}"))
-        })?;
-        self.state = next;
+        if call.dry_run {
+            return Err(dry_run_succeeded());
+        }
+        check_interfaces(&self.states, &next, self.dataplane.as_ref())?;
+        self.store.save(&next).map_err(store_failed)?;
+        self.states.insert(call.scope, next);
         let applied = self.sync().map_err(|e| {
             ApiError::internal(format!(
                 "The change was saved but could not be applied to the data plane: {e}"
@@ -169,6 +209,33 @@ impl Agent {
     }
 }
 
+fn store_failed(e: StoreError) -> ApiError {
+    tracing::error!(error = %e, "store write failed");
+    ApiError::internal(format!("The state could not be saved: {e}"))
+}
+
+/// EC2's answer to a `DryRun` call that would have succeeded.
+fn dry_run_succeeded() -> ApiError {
+    ApiError::new(
+        "DryRunOperation",
+        "Request would have succeeded, but DryRun flag is set.",
+    )
+}
+
+/// Every scope's resources in one state, for the compiler: IDs are unique across scopes, and a
+/// rule only ever references resources of its own scope.
+fn combined(states: &BTreeMap<Scope, State>) -> State {
+    let mut all = states.values().next().expect("at least one scope").clone();
+    for state in states.values().skip(1) {
+        all.vpcs.extend(state.vpcs.clone());
+        all.groups.extend(state.groups.clone());
+        all.instances.extend(state.instances.clone());
+        all.prefix_lists.extend(state.prefix_lists.clone());
+        all.launch_templates.extend(state.launch_templates.clone());
+    }
+    all
+}
+
 impl DataplaneView for Agent {
     fn statistics(&self) -> ApiResult<DataplaneStatistics> {
         let counters = self
@@ -187,20 +254,44 @@ impl DataplaneView for Agent {
     }
 }
 
-/// A workload that starts being enforced must have its interface in our namespace.
-fn check_interfaces(before: &State, after: &State, dataplane: &dyn Dataplane) -> ApiResult<()> {
+/// A workload that starts being enforced must have its interface in our namespace, and no
+/// other account or region may have registered that interface (within one, `run-instances`
+/// checks it).
+fn check_interfaces(
+    states: &BTreeMap<Scope, State>,
+    after: &State,
+    dataplane: &dyn Dataplane,
+) -> ApiResult<()> {
+    let before = states.get(&after.scope());
     for instance in after.instances.values() {
-        if instance.state != InstanceState::Running {
+        if instance.state == InstanceState::Terminated {
             continue;
         }
-        let was_enforced = before
-            .instances
-            .get(&instance.id)
-            .is_some_and(|old| old.state == InstanceState::Running);
-        if !was_enforced && !dataplane.has_interface(&instance.interface) {
+        let old = before.and_then(|b| b.instances.get(&instance.id));
+        let was_enforced = old.is_some_and(|old| old.state == InstanceState::Running);
+        if instance.state == InstanceState::Running
+            && !was_enforced
+            && !dataplane.has_interface(&instance.interface)
+        {
             return Err(ApiError::invalid_value(format!(
                 "The interface '{}' does not exist in the agent's network namespace.",
                 instance.interface
+            )));
+        }
+        if old.is_some() {
+            continue;
+        }
+        let elsewhere = states
+            .iter()
+            .filter(|(scope, _)| **scope != after.scope())
+            .flat_map(|(_, state)| state.instances.values())
+            .find(|other| {
+                other.state != InstanceState::Terminated && other.interface == instance.interface
+            });
+        if let Some(other) = elsewhere {
+            return Err(ApiError::invalid_value(format!(
+                "Interface {} is already registered to instance {}.",
+                instance.interface, other.id
             )));
         }
     }

@@ -11,7 +11,7 @@ use super::Agent;
 use crate::{
     api::ApiError,
     dataplane::{MemoryDataplane, inbound_tcp},
-    front::json::Call,
+    front::json,
     model::Quotas,
     store::RedbStore,
 };
@@ -49,7 +49,7 @@ fn dataplane() -> MemoryDataplane {
 }
 
 fn call(agent: &mut Agent, action: &str, body: Value) -> Result<Value, ApiError> {
-    let call = Call::decode(action, body.to_string().as_bytes())?;
+    let call = json::decode(action, None, body.to_string().as_bytes())?;
     agent.handle(call)
 }
 

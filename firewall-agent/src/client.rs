@@ -7,7 +7,10 @@ use hyper::{Request, body::Bytes};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-use crate::{api::ApiResult, front::json};
+use crate::{
+    api::{ApiResult, Call},
+    front::json,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -26,7 +29,7 @@ pub enum ClientError {
 }
 
 /// Sends `call`; the outer error is transport, the inner one the API's answer.
-pub async fn call(socket: &Path, call: &json::Call) -> Result<ApiResult<Value>, ClientError> {
+pub async fn call(socket: &Path, call: &Call) -> Result<ApiResult<Value>, ClientError> {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|source| ClientError::Connect {
@@ -39,7 +42,8 @@ pub async fn call(socket: &Path, call: &json::Call) -> Result<ApiResult<Value>, 
     let request = Request::post(format!("/{}", call.action.name))
         .header("host", "firewall-agent")
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(serde_json::to_vec(&call.body())?)))?;
+        .header(json::REGION_HEADER, &call.scope.region)
+        .body(Full::new(Bytes::from(serde_json::to_vec(&call.members())?)))?;
     let response = sender.send_request(request).await?;
     let ok = response.status().is_success();
     let bytes = response.into_body().collect().await?.to_bytes();

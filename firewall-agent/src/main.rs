@@ -20,6 +20,9 @@ struct Cli {
         default_value = "/run/firewall-agent.sock"
     )]
     socket: PathBuf,
+    /// The region a verb acts in (each region has its own resources); our `local` when absent.
+    #[arg(long, global = true, env = "FIREWALL_AGENT_REGION")]
+    region: Option<String>,
     /// Output format; like the AWS CLI's default, only `json`.
     #[arg(long, global = true, default_value = "json", value_parser = ["json"])]
     output: String,
@@ -60,7 +63,7 @@ fn main() {
                 }
             }
         }
-        Command::Verb(verb) => runtime.block_on(cli::run(args.socket, verb)),
+        Command::Verb(verb) => runtime.block_on(cli::run(args.socket, args.region, verb)),
     };
     std::process::exit(code);
 }

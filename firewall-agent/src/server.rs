@@ -7,22 +7,25 @@ use anyhow::Context as _;
 use axum::{
     Router,
     extract::{Path, State as AxumState},
+    http::HeaderMap,
     routing::post,
 };
 use tokio::sync::Mutex;
 
 use crate::{
     agent::{Agent, ServeArgs},
-    front::json::{Call, Reply},
+    front::json::{self, REGION_HEADER, Reply},
 };
 
 /// The JSON front end's handler: decode the call, run it, encode the answer.
 async fn call(
     AxumState(agent): AxumState<Arc<Mutex<Agent>>>,
     Path(action): Path<String>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Reply {
-    let call = match Call::decode(&action, &body) {
+    let region = headers.get(REGION_HEADER).and_then(|v| v.to_str().ok());
+    let call = match json::decode(&action, region, &body) {
         Ok(call) => call,
         Err(e) => return Reply(Err(e)),
     };

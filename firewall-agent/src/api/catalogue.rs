@@ -8,12 +8,12 @@ use serde_json::Value;
 use super::{
     error::{ApiError, ApiResult, decode},
     types::{
-        common::*, groups::*, instances::*, launch_templates::*, ours::*, prefix_lists::*,
-        rules::*, tags::*, vpcs::*,
+        account::*, common::*, groups::*, instances::*, launch_templates::*, ours::*,
+        prefix_lists::*, rules::*, tags::*, vpcs::*,
     },
 };
 use crate::model::{
-    IdSource, State, group, group_rules, instance, launch_template, prefix_list, tags, vpc,
+    IdSource, State, account, group, group_rules, instance, launch_template, prefix_list, tags, vpc,
 };
 use firewall_common::Direction;
 
@@ -57,10 +57,19 @@ pub enum Handler {
     Dataplane(fn(&dyn DataplaneView, Value) -> ApiResult<Value>),
 }
 
+/// The AWS service an action belongs to: it decides the protocol version and the answer's
+/// envelope on the Query endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Ec2,
+    Sts,
+}
+
 /// One row of the table.
 #[derive(Clone, Copy)]
 pub struct Action {
     pub name: &'static str,
+    pub service: Service,
     pub mutates: bool,
     pub flush_flows: bool,
     pub handler: Handler,
@@ -100,6 +109,7 @@ macro_rules! catalogue {
     ($(
         $(#[doc = $doc:literal])*
         $name:ident($request:ty) -> $response:ty {
+            $(service: $service:ident,)?
             mutates: $mutates:literal, flush_flows: $flush:literal, $kind:ident: $handler:expr
         }
     )*) => {
@@ -122,6 +132,7 @@ macro_rules! catalogue {
         pub static ACTIONS: &[Action] = &[$(
             Action {
                 name: stringify!($name),
+                service: catalogue!(@service $($service)?),
                 mutates: $mutates,
                 flush_flows: $flush,
                 handler: catalogue!(@entry $kind $name),
@@ -153,6 +164,8 @@ macro_rules! catalogue {
             }
         }
     };
+    (@service) => { Service::Ec2 };
+    (@service $service:ident) => { Service::$service };
     (@entry state $name:ident) => { Handler::State(on_state::<$name>) };
     (@entry dataplane $name:ident) => { Handler::Dataplane(on_dataplane::<$name>) };
 }
@@ -263,6 +276,22 @@ catalogue! {
     }
     DeleteLaunchTemplate(DeleteLaunchTemplateRequest) -> LaunchTemplateResponse {
         mutates: true, flush_flows: false, state: |s, _, r| launch_template::delete(s, r)
+    }
+    DescribeRegions(DescribeRegionsRequest) -> DescribeRegionsResponse {
+        mutates: false, flush_flows: false, state: |_, _, r| account::describe_regions(r)
+    }
+    DescribeAvailabilityZones(DescribeAvailabilityZonesRequest) -> DescribeAvailabilityZonesResponse {
+        mutates: false, flush_flows: false,
+        state: |s, _, r| account::describe_availability_zones(s, r)
+    }
+    DescribeAccountAttributes(DescribeAccountAttributesRequest) -> DescribeAccountAttributesResponse {
+        mutates: false, flush_flows: false,
+        state: |s, _, r| account::describe_account_attributes(s, r)
+    }
+    /// STS: the account a request was signed for.
+    GetCallerIdentity(EmptyRequest) -> GetCallerIdentityResponse {
+        service: Sts,
+        mutates: false, flush_flows: false, state: |s, _, _| Ok(account::caller_identity(s))
     }
     /// Ours: drops and passes by reason, hits per rule, tracked flows.
     GetDataplaneStatistics(EmptyRequest) -> DataplaneStatistics {

@@ -18,7 +18,10 @@ use serde_json::{Value, json};
 pub use self::args::Verb;
 use self::params::ParamError;
 pub use self::requests::{Failure, request};
-use crate::{api::ApiError, client};
+use crate::{
+    api::{ApiError, Call},
+    client,
+};
 
 /// Exit status of the AWS CLI when the service returns an error.
 pub const EXIT_SERVICE_ERROR: i32 = 254;
@@ -35,8 +38,8 @@ pub fn to_aws_json(value: &Value) -> String {
 }
 
 /// Runs a verb against the agent; returns the process exit status.
-pub async fn run(socket: PathBuf, verb: Verb) -> i32 {
-    let call = match requests::request(&verb) {
+pub async fn run(socket: PathBuf, region: Option<String>, verb: Verb) -> i32 {
+    let call = match requests::request(&verb).and_then(|call| in_region(call, region.as_deref())) {
         Ok(call) => call,
         Err(Failure {
             error: ParamError::Options(e),
@@ -66,6 +69,18 @@ pub async fn run(socket: PathBuf, verb: Verb) -> i32 {
             255
         }
     }
+}
+
+/// The call in `region`, when one is given.
+fn in_region(call: Call, region: Option<&str>) -> Result<Call, Failure> {
+    let Some(region) = region else {
+        return Ok(call);
+    };
+    let action = call.action.name;
+    call.in_region(region).map_err(|error| Failure {
+        action,
+        error: ParamError::Api(error),
+    })
 }
 
 /// Prints an error as the AWS CLI prints the service's errors.

@@ -7,15 +7,12 @@ use super::{
     args::{RuleChange, Verb},
     params::{ParamError, Params, filters, json_list, json_opt, permissions, structures},
 };
-use crate::{
-    api::{
-        Operation, catalogue as op,
-        types::{
-            groups::*, instances::*, launch_templates::*, ours::*, prefix_lists::*, rules::*,
-            tags::*, vpcs::*,
-        },
+use crate::api::{
+    Call, Operation, catalogue as op,
+    types::{
+        groups::*, instances::*, launch_templates::*, ours::*, prefix_lists::*, rules::*, tags::*,
+        vpcs::*,
     },
-    front::json::Call,
 };
 
 /// A verb's call could not be made: why, and for which action.

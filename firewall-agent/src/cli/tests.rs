@@ -18,7 +18,7 @@ pub(super) fn request_for(args: &[&str]) -> (&'static str, Value) {
     let call = request(&cli.verb).unwrap();
     (
         call.action.name,
-        crate::golden_tests::canonical(&call.body()),
+        crate::golden_tests::canonical(&call.members()),
     )
 }
 

@@ -1,7 +1,7 @@
 //! The JSON wire of the control socket: `POST /{Action}` with the AWS request members as the
-//! body, answered with the response members (200) or `{"Error": {"Code", "Message"}}` (400).
-//! Our `FlushFlows` member rides in the body of the actions whose catalogue row takes it. Both
-//! sides of the socket — the agent's handler and the CLI's client — use this file.
+//! body (with `DryRun` and our `FlushFlows` where set) and the region in a header, answered with
+//! the response members (200) or `{"Error": {"Code", "Message"}}` (400). Both sides of the
+//! socket — the agent's handler and the CLI's client — use this file.
 
 use axum::{
     Json,
@@ -11,78 +11,25 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::api::{Action, ApiError, ApiResult, Operation, find};
+use crate::api::{ApiError, ApiResult, Call, Scope};
 
-/// Our request member: also cut the tracked flows that the change no longer allows.
-const FLUSH_FLOWS: &str = "FlushFlows";
+/// The header that names the region a call acts in (absent: our `local` region).
+pub const REGION_HEADER: &str = "x-firewall-region";
 
-/// One call as it travels: the action, its request members, and our `FlushFlows`.
-pub struct Call {
-    pub action: &'static Action,
-    pub request: Value,
-    pub flush_flows: bool,
-}
-
-impl Call {
-    /// A typed request for the action `O`.
-    pub fn new<O: Operation>(request: &O::Request) -> ApiResult<Call> {
-        let request = serde_json::to_value(request).map_err(ApiError::malformed)?;
-        Ok(Call {
-            action: find(O::NAME)?,
-            request,
-            flush_flows: false,
-        })
-    }
-
-    pub fn with_flush_flows(mut self, flush_flows: bool) -> Call {
-        self.flush_flows = flush_flows;
-        self
-    }
-
-    /// Reads a call from the socket's path and body; an empty body is an empty request.
-    pub fn decode(action: &str, body: &[u8]) -> ApiResult<Call> {
-        let action = find(action)?;
-        let mut request: Value = if body.is_empty() {
-            Value::Object(Map::new())
-        } else {
-            serde_json::from_slice(body).map_err(|e| {
-                ApiError::invalid_value(format!("The request body is not JSON: {e}"))
-            })?
-        };
-        // Reads leave the member in place: for them it is an unknown parameter like any other.
-        let taken = match request.as_object_mut() {
-            Some(members) if action.mutates => members.remove(FLUSH_FLOWS),
-            _ => None,
-        };
-        let flush_flows = match taken {
-            None => false,
-            Some(_) if !action.flush_flows => {
-                return Err(ApiError::new(
-                    "InvalidParameterCombination",
-                    format!("FlushFlows is not supported by {}", action.name),
-                ));
-            }
-            Some(flag) => flag
-                .as_bool()
-                .ok_or_else(|| ApiError::invalid_value("FlushFlows must be true or false"))?,
-        };
-        Ok(Call {
-            action,
-            request,
-            flush_flows,
-        })
-    }
-
-    /// The body the socket carries.
-    pub fn body(&self) -> Value {
-        let mut body = self.request.clone();
-        if self.flush_flows
-            && let Some(members) = body.as_object_mut()
-        {
-            members.insert(FLUSH_FLOWS.into(), Value::Bool(true));
-        }
-        body
-    }
+/// Reads a call from the socket's path, region header and body; an empty body is an empty
+/// request.
+pub fn decode(action: &str, region: Option<&str>, body: &[u8]) -> ApiResult<Call> {
+    let request: Value = if body.is_empty() {
+        Value::Object(Map::new())
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::invalid_value(format!("The request body is not JSON: {e}")))?
+    };
+    let scope = match region {
+        Some(region) => Scope::new(Scope::DEFAULT_ACCOUNT, region)?,
+        None => Scope::local(),
+    };
+    Call::from_members(action, request, scope)
 }
 
 /// The error body.

@@ -10,6 +10,7 @@
 //! - `group`, `group_rules`, `instance`, `vpc`, `prefix_list`, `launch_template`, `tags`: the
 //!   operations, one resource each.
 
+pub mod account;
 pub mod group;
 pub mod group_rules;
 pub mod ids;
@@ -19,6 +20,7 @@ pub mod lookup;
 pub mod permission;
 pub mod prefix_list;
 pub mod query;
+pub mod regions;
 pub mod rule;
 pub mod state;
 pub mod tagging;

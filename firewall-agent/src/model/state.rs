@@ -11,12 +11,13 @@ use firewall_common::Direction;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
+use super::regions::LOCAL;
 use super::{
     ids::IdSource,
     rule::{Peer, Protocol, Rule},
     tagging::Tag,
 };
-use crate::api::{ApiError, ApiResult, types::launch_templates::LaunchTemplateData};
+use crate::api::{ApiError, ApiResult, Scope, types::launch_templates::LaunchTemplateData};
 
 /// Limits that AWS calls quotas; configurable in the agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,9 +145,15 @@ pub struct State {
 impl State {
     /// The state at first start: a default VPC (with an IPv6 block) and its default group.
     pub fn initial(ids: &mut dyn IdSource) -> State {
+        State::initial_in(Scope::DEFAULT_ACCOUNT, LOCAL, ids)
+    }
+
+    /// The state of an account in a region when it is first used: its default VPC (with an IPv6
+    /// block) and the VPC's default group.
+    pub fn initial_in(account_id: &str, region: &str, ids: &mut dyn IdSource) -> State {
         let mut state = State {
-            account_id: "000000000000".into(),
-            region: "local".into(),
+            account_id: account_id.into(),
+            region: region.into(),
             quotas: Quotas::default(),
             vpcs: BTreeMap::new(),
             groups: BTreeMap::new(),
@@ -187,6 +194,14 @@ impl State {
             },
         );
         self.vpcs.insert(vpc.id.clone(), vpc);
+    }
+
+    /// The account and region this state belongs to.
+    pub fn scope(&self) -> Scope {
+        Scope {
+            account_id: self.account_id.clone(),
+            region: self.region.clone(),
+        }
     }
 
     pub fn default_vpc(&self) -> Option<&Vpc> {

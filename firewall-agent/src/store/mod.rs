@@ -17,8 +17,9 @@ pub enum StoreError {
 
 /// Durable desired state. Each save is atomic and durable when it returns.
 pub trait Store: Send {
-    /// The saved state; `None` before the first save.
-    fn load(&self) -> Result<Option<State>, StoreError>;
+    /// The saved state of every account and region (none before the first save).
+    fn load(&self) -> Result<Vec<State>, StoreError>;
+    /// Saves the state of one account and region (its own `account_id` and `region`).
     fn save(&self, state: &State) -> Result<(), StoreError>;
     /// The compiler's ID assignment matching what the kernel maps hold (for a takeover).
     fn load_dataplane_ids(&self) -> Result<Option<Ids>, StoreError>;

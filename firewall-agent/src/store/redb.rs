@@ -1,14 +1,20 @@
 //! The embedded store: redb, a crash-safe database in one file. Every save is one write
 //! transaction, committed (fsync'd) before it returns.
 //!
-//! The state is one JSON document under one key, so a change is one atomic write transaction.
+//! Each account and region's state is one JSON document under its own key (`desired` for the
+//! default account in `local`, as earlier versions wrote it; `desired/<account>/<region>` for
+//! the others), so a change is one atomic write transaction of the state it changed.
 
 use std::path::Path;
 
 use redb::{Database, TableDefinition};
 
 use super::{Store, StoreError};
-use crate::{compiler::Ids, model::State};
+use crate::{
+    api::Scope,
+    compiler::Ids,
+    model::{State, regions::LOCAL},
+};
 
 const STATE_TABLE: TableDefinition<&str, &str> = TableDefinition::new("state");
 const DESIRED_KEY: &str = "desired";
@@ -24,13 +30,37 @@ pub struct RedbStore {
     db: Database,
 }
 
+/// The key of a scope's state.
+fn state_key(scope: &Scope) -> String {
+    if scope.account_id == Scope::DEFAULT_ACCOUNT && scope.region == LOCAL {
+        DESIRED_KEY.to_string()
+    } else {
+        format!("{DESIRED_KEY}/{}/{}", scope.account_id, scope.region)
+    }
+}
+
 impl Store for RedbStore {
-    fn load(&self) -> Result<Option<State>, StoreError> {
-        self.get(DESIRED_KEY)
+    fn load(&self) -> Result<Vec<State>, StoreError> {
+        let txn = db(self.db.begin_read())?;
+        let table = match txn.open_table(STATE_TABLE) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::Database(Box::new(e.into()))),
+        };
+        let mut states = Vec::new();
+        for entry in db(table.range(DESIRED_KEY..))? {
+            let (key, json) = db(entry)?;
+            let key = key.value();
+            if key != DESIRED_KEY && !key.starts_with("desired/") {
+                break;
+            }
+            states.push(serde_json::from_str(json.value())?);
+        }
+        Ok(states)
     }
 
     fn save(&self, state: &State) -> Result<(), StoreError> {
-        self.put(DESIRED_KEY, state)
+        self.put(&state_key(&state.scope()), state)
     }
 
     fn load_dataplane_ids(&self) -> Result<Option<Ids>, StoreError> {
@@ -82,19 +112,21 @@ mod tests {
     use crate::model::testing::SeqIds;
 
     #[test]
-    fn saved_state_reads_back_identically_after_reopening() {
+    fn saved_states_of_every_scope_read_back_identically_after_reopening() {
         let dir = std::env::temp_dir().join(format!("fw-store-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("state.redb");
         let _ = std::fs::remove_file(&path);
         let state = State::initial(&mut SeqIds::default());
+        let other = State::initial_in("123456789012", "eu-west-1", &mut SeqIds::at(100));
         {
             let store = RedbStore::open(&path).unwrap();
-            assert_eq!(store.load().unwrap(), None);
+            assert_eq!(store.load().unwrap(), Vec::new());
             store.save(&state).unwrap();
+            store.save(&other).unwrap();
         }
         let store = RedbStore::open(&path).unwrap();
-        assert_eq!(store.load().unwrap(), Some(state));
+        assert_eq!(store.load().unwrap(), vec![state, other]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -65,6 +65,7 @@ pub struct DescribeSecurityGroupsRequest {
     pub group_ids: Vec<String>,
     pub group_names: Vec<String>,
     pub filters: Vec<Filter>,
+    #[serde(deserialize_with = "super::common::scalar")]
     pub max_results: Option<i64>,
     pub next_token: Option<String>,
 }

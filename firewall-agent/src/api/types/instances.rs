@@ -22,7 +22,9 @@ pub struct RunInstancesRequest {
     /// Ours: the workload's host-side veth.
     pub host_interface: Option<String>,
     pub launch_template: Option<LaunchTemplateSpecification>,
+    #[serde(deserialize_with = "super::common::scalar")]
     pub min_count: Option<u32>,
+    #[serde(deserialize_with = "super::common::scalar")]
     pub max_count: Option<u32>,
 }
 

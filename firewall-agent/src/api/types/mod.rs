@@ -3,6 +3,7 @@
 //! AWS CLI prints), so each member is spelled once, and every front end (the JSON socket, the
 //! CLI, later EC2 Query/XML) reads and writes these types.
 
+pub mod account;
 pub mod common;
 pub mod groups;
 pub mod instances;

@@ -18,6 +18,7 @@ pub struct PrefixListEntry {
 #[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct CreateManagedPrefixListRequest {
     pub prefix_list_name: Option<String>,
+    #[serde(deserialize_with = "super::common::scalar")]
     pub max_entries: Option<i64>,
     pub address_family: Option<String>,
     pub entries: Vec<PrefixListEntry>,
@@ -29,10 +30,12 @@ pub struct CreateManagedPrefixListRequest {
 #[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ModifyManagedPrefixListRequest {
     pub prefix_list_id: Option<String>,
+    #[serde(deserialize_with = "super::common::scalar")]
     pub current_version: Option<u64>,
     pub prefix_list_name: Option<String>,
     pub add_entries: Vec<PrefixListEntry>,
     pub remove_entries: Vec<PrefixListEntry>,
+    #[serde(deserialize_with = "super::common::scalar")]
     pub max_entries: Option<i64>,
 }
 
@@ -65,6 +68,7 @@ pub struct ManagedPrefixList {
 #[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct PrefixListIdRequest {
     pub prefix_list_id: Option<String>,
+    #[serde(deserialize_with = "super::common::scalar")]
     pub target_version: Option<u64>,
 }
 

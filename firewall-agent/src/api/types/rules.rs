@@ -13,7 +13,9 @@ use super::common::{Filter, Tag, TagSpecification};
 #[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct IpPermission {
     pub ip_protocol: Option<String>,
+    #[serde(deserialize_with = "super::common::scalar")]
     pub from_port: Option<i64>,
+    #[serde(deserialize_with = "super::common::scalar")]
     pub to_port: Option<i64>,
     pub user_id_group_pairs: Vec<UserIdGroupPair>,
     pub ip_ranges: Vec<IpRange>,
@@ -149,6 +151,7 @@ pub struct RevokedSecurityGroupRule {
 pub struct DescribeSecurityGroupRulesRequest {
     pub security_group_rule_ids: Vec<String>,
     pub filters: Vec<Filter>,
+    #[serde(deserialize_with = "super::common::scalar")]
     pub max_results: Option<i64>,
     pub next_token: Option<String>,
 }
@@ -167,7 +170,9 @@ pub struct DescribeSecurityGroupRulesResponse {
 #[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct SecurityGroupRuleRequest {
     pub ip_protocol: Option<String>,
+    #[serde(deserialize_with = "super::common::scalar")]
     pub from_port: Option<i64>,
+    #[serde(deserialize_with = "super::common::scalar")]
     pub to_port: Option<i64>,
     pub cidr_ipv4: Option<String>,
     pub cidr_ipv6: Option<String>,

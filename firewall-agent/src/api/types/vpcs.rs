@@ -9,6 +9,7 @@ use super::common::{Filter, Tag, TagSpecification};
 #[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct CreateVpcRequest {
     pub cidr_block: Option<String>,
+    #[serde(deserialize_with = "super::common::scalar")]
     pub amazon_provided_ipv6_cidr_block: Option<bool>,
     pub instance_tenancy: Option<String>,
     pub tag_specifications: Vec<TagSpecification>,
