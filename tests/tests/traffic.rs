@@ -25,7 +25,7 @@ fn icmp_echo_follows_type_rules_in_both_families() {
     agent.run_instance(b, &[&server]);
 
     assert!(!ping(&a.ns, b.ip, SHORT), "no ICMP rule yet");
-    let a4 = format!("{}/32", a.ip);
+    let a4 = a.cidr();
     let a6 = format!("{}/128", a.ip6);
     // Timestamp requests (13) are not echo requests (8).
     agent.cli(&["authorize-security-group-ingress", "--group-id", &server, "--ip-permissions",
@@ -60,39 +60,9 @@ fn port_ranges_and_overlapping_cidrs_across_two_groups_union_exactly() {
     let clients = agent.create_group("clients");
     let wide = agent.create_group("wide");
     let narrow = agent.create_group("narrow");
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &wide,
-        "--protocol",
-        "tcp",
-        "--port",
-        "7000-7010",
-        "--cidr",
-        "172.0.0.0/8",
-    ]);
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &wide,
-        "--protocol",
-        "tcp",
-        "--port",
-        "7000-7010",
-        "--cidr",
-        "fd00:ec2::/56",
-    ]);
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &narrow,
-        "--protocol",
-        "tcp",
-        "--port",
-        "7020",
-        "--cidr",
-        &format!("{}/32", a.ip),
-    ]);
+    agent.authorize_ingress(&wide, "tcp", "7000-7010", "172.0.0.0/8");
+    agent.authorize_ingress(&wide, "tcp", "7000-7010", "fd00:ec2::/56");
+    agent.authorize_ingress(&narrow, "tcp", "7020", &a.cidr());
     agent.run_instance(a, &[&clients]);
     agent.run_instance(c, &[&clients]);
     agent.run_instance(b, &[&wide, &narrow]);
@@ -139,17 +109,7 @@ fn referenced_group_membership_changes_reach_running_traffic_at_once() {
     let lb_group = agent.create_group("lb");
     let web = agent.create_group("web");
     let other = agent.create_group("other");
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &web,
-        "--protocol",
-        "tcp",
-        "--port",
-        "8443",
-        "--source-group",
-        &lb_group,
-    ]);
+    agent.authorize_ingress(&web, "tcp", "8443", &lb_group);
     agent.run_instance(a, &[&other]);
     agent.run_instance(b, &[&web]);
     let lb_instance = agent.run_instance(lb, &[&lb_group]);
@@ -239,17 +199,7 @@ fn stop_cuts_all_traffic_start_restores_it_and_group_changes_apply_live() {
     let lb = agent.create_group("lb");
     let web = agent.create_group("web");
     let plain = agent.create_group("plain");
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &web,
-        "--protocol",
-        "tcp",
-        "--port",
-        "8080",
-        "--source-group",
-        &lb,
-    ]);
+    agent.authorize_ingress(&web, "tcp", "8080", &lb);
     let a_id = agent.run_instance(a, &[&plain]);
     let b_id = agent.run_instance(b, &[&web]);
     let _server = EchoServer::tcp(&b.ns, b.ip, 8080);
@@ -359,7 +309,7 @@ fn prefix_list_edits_apply_to_referencing_rules_at_once() {
         !tcp_round_trip(&a.ns, b.ip, 9443, SHORT),
         "A is not in the list"
     );
-    let a_cidr = format!("Cidr={}/32", a.ip);
+    let a_cidr = format!("Cidr={}", a.cidr());
     let out = agent.cli(&[
         "modify-managed-prefix-list",
         "--prefix-list-id",
