@@ -193,6 +193,11 @@ impl Agent {
         out["GroupId"].as_str().expect("GroupId").to_string()
     }
 
+    /// Creates one group per name and returns their IDs, in the same order.
+    pub fn create_groups<const N: usize>(&self, names: [&str; N]) -> [String; N] {
+        names.map(|name| self.create_group(name))
+    }
+
     /// `authorize-security-group-ingress` in the CLI's shorthand: `group` lets in `protocol` on
     /// `port` (a port, a `from-to` range or an ICMP type) from `peer`, a CIDR or a group ID.
     pub fn authorize_ingress(&self, group: &str, protocol: &str, port: &str, peer: &str) -> Value {

@@ -306,8 +306,7 @@ fn quotas_come_from_the_agent_configuration() {
         &topo.host,
         &["--rules-per-group", "2", "--groups-per-instance", "1"],
     );
-    let web = agent.create_group("web");
-    let db = agent.create_group("db");
+    let [web, db] = agent.create_groups(["web", "db"]);
     agent.authorize_ingress(&web, "tcp", "1", "10.0.0.0/8");
     agent.authorize_ingress(&web, "tcp", "2", "10.0.0.0/8");
     let err = agent

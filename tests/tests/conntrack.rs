@@ -15,8 +15,7 @@ fn flush_flows_cuts_the_flows_a_revoke_no_longer_allows_and_keeps_the_others() {
     let topo = Topology::new(&["172.31.10.10", "172.31.11.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let agent = Agent::start(&topo.host);
-    let client = agent.create_group("client");
-    let server = agent.create_group("server");
+    let [client, server] = agent.create_groups(["client", "server"]);
     for port in ["8080", "8081"] {
         agent.authorize_ingress(&server, "tcp", port, &a.cidr());
     }

@@ -17,8 +17,7 @@ fn same_verdicts_under_nftables(linear: bool) {
     let topo = Topology::new(&["172.31.50.10", "172.31.51.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let agent = Agent::start(&topo.host);
-    let ga = agent.create_group("a");
-    let gb = agent.create_group("b");
+    let [ga, gb] = agent.create_groups(["a", "b"]);
     agent.authorize_ingress(&gb, "tcp", "8080", &a.cidr());
     // (The shorthand `--protocol icmp --port 8` would mean type 8 *code 8*, as in the AWS CLI.)
     let echo_from_a = format!(

@@ -19,8 +19,7 @@ fn icmp_echo_follows_type_rules_in_both_families() {
     let topo = Topology::new(&["172.31.20.10", "172.31.21.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let agent = Agent::start(&topo.host);
-    let client = agent.create_group("pinger");
-    let server = agent.create_group("pinged");
+    let [client, server] = agent.create_groups(["pinger", "pinged"]);
     agent.run_instance(a, &[&client]);
     agent.run_instance(b, &[&server]);
 
@@ -57,9 +56,7 @@ fn port_ranges_and_overlapping_cidrs_across_two_groups_union_exactly() {
     let topo = Topology::new(&["172.31.22.10", "172.31.23.10", "172.31.24.10"]);
     let (a, b, c) = (&topo.workloads[0], &topo.workloads[1], &topo.workloads[2]);
     let agent = Agent::start(&topo.host);
-    let clients = agent.create_group("clients");
-    let wide = agent.create_group("wide");
-    let narrow = agent.create_group("narrow");
+    let [clients, wide, narrow] = agent.create_groups(["clients", "wide", "narrow"]);
     agent.authorize_ingress(&wide, "tcp", "7000-7010", "172.0.0.0/8");
     agent.authorize_ingress(&wide, "tcp", "7000-7010", "fd00:ec2::/56");
     agent.authorize_ingress(&narrow, "tcp", "7020", &a.cidr());
@@ -106,9 +103,7 @@ fn referenced_group_membership_changes_reach_running_traffic_at_once() {
     let topo = Topology::new(&["172.31.25.10", "172.31.26.10", "172.31.27.10"]);
     let (a, b, lb) = (&topo.workloads[0], &topo.workloads[1], &topo.workloads[2]);
     let agent = Agent::start(&topo.host);
-    let lb_group = agent.create_group("lb");
-    let web = agent.create_group("web");
-    let other = agent.create_group("other");
+    let [lb_group, web, other] = agent.create_groups(["lb", "web", "other"]);
     agent.authorize_ingress(&web, "tcp", "8443", &lb_group);
     agent.run_instance(a, &[&other]);
     agent.run_instance(b, &[&web]);
@@ -196,9 +191,7 @@ fn stop_cuts_all_traffic_start_restores_it_and_group_changes_apply_live() {
     let topo = Topology::new(&["172.31.30.10", "172.31.31.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let agent = Agent::start(&topo.host);
-    let lb = agent.create_group("lb");
-    let web = agent.create_group("web");
-    let plain = agent.create_group("plain");
+    let [lb, web, plain] = agent.create_groups(["lb", "web", "plain"]);
     agent.authorize_ingress(&web, "tcp", "8080", &lb);
     let a_id = agent.run_instance(a, &[&plain]);
     let b_id = agent.run_instance(b, &[&web]);
@@ -292,8 +285,7 @@ fn prefix_list_edits_apply_to_referencing_rules_at_once() {
         .unwrap()
         .to_string();
     assert_eq!(out["PrefixList"]["State"], "create-complete");
-    let clients = agent.create_group("clients");
-    let server = agent.create_group("server");
+    let [clients, server] = agent.create_groups(["clients", "server"]);
     agent.cli(&["authorize-security-group-ingress", "--group-id", &server, "--ip-permissions",
         &format!(r#"[{{"IpProtocol":"tcp","FromPort":9443,"ToPort":9443,"PrefixListIds":[{{"PrefixListId":"{list}","Description":"partners"}}]}}]"#)]);
     let described = agent.cli(&["describe-security-groups", "--group-ids", &server]);

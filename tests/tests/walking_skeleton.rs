@@ -17,8 +17,7 @@ fn b_allows_tcp_8080_from_a_only_and_rule_changes_apply_live_without_cutting_tra
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let agent = Agent::start(&topo.host);
 
-    let group_a = agent.create_group("group-a");
-    let group_b = agent.create_group("group-b");
+    let [group_a, group_b] = agent.create_groups(["group-a", "group-b"]);
     agent.authorize_ingress(&group_b, "tcp", "8080", &a.cidr());
     // A accepts tcp/7070 from B, so B can open a connection to A.
     agent.authorize_ingress(&group_a, "tcp", "7070", &b.cidr());
@@ -79,8 +78,7 @@ fn udp_replies_come_back_through_conntrack_and_unlisted_ports_stay_closed() {
     let topo = Topology::new(&["172.31.3.10", "172.31.4.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let agent = Agent::start(&topo.host);
-    let group_a = agent.create_group("client");
-    let group_b = agent.create_group("dns");
+    let [group_a, group_b] = agent.create_groups(["client", "dns"]);
     agent.authorize_ingress(&group_b, "udp", "5353", &a.cidr());
     agent.run_instance(a, &[&group_a]);
     agent.run_instance(b, &[&group_b]);
@@ -102,8 +100,7 @@ fn removing_the_default_outbound_rule_blocks_new_outbound_flows_and_terminate_de
     let topo = Topology::new(&["172.31.5.10", "172.31.6.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let agent = Agent::start(&topo.host);
-    let group_a = agent.create_group("no-egress");
-    let group_b = agent.create_group("open");
+    let [group_a, group_b] = agent.create_groups(["no-egress", "open"]);
     agent.authorize_ingress(&group_b, "tcp", "80", "172.31.0.0/16");
     agent.run_instance(a, &[&group_a]);
     let b_instance = agent.run_instance(b, &[&group_b]);
