@@ -198,6 +198,18 @@ impl Agent {
         names.map(|name| self.create_group(name))
     }
 
+    /// `modify-instance-attribute --groups`: the instance's groups become `groups`.
+    pub fn modify_instance_groups(&self, instance: &str, groups: &[&str]) -> Value {
+        let mut args = vec![
+            "modify-instance-attribute",
+            "--instance-id",
+            instance,
+            "--groups",
+        ];
+        args.extend_from_slice(groups);
+        self.cli(&args)
+    }
+
     /// `authorize-security-group-ingress` in the CLI's shorthand: `group` lets in `protocol` on
     /// `port` (a port, a `from-to` range or an ICMP type) from `peer`, a CIDR or a group ID.
     pub fn authorize_ingress(&self, group: &str, protocol: &str, port: &str, peer: &str) -> Value {

@@ -198,18 +198,8 @@ fn stop_cuts_all_traffic_start_restores_it_and_group_changes_apply_live() {
     let _server = EchoServer::tcp(&b.ns, b.ip, 8080);
 
     assert!(!tcp_round_trip(&a.ns, b.ip, 8080, SHORT), "A is not in lb");
-    let out = agent.try_cli(&[
-        "modify-instance-attribute",
-        "--instance-id",
-        &a_id,
-        "--groups",
-        &lb,
-        &plain,
-    ]);
-    assert!(
-        matches!(&out, Ok(v) if v.is_null()),
-        "prints nothing, like the AWS CLI: {out:?}"
-    );
+    let out = agent.modify_instance_groups(&a_id, &[&lb, &plain]);
+    assert!(out.is_null(), "prints nothing, like the AWS CLI: {out}");
     assert!(tcp_round_trip(&a.ns, b.ip, 8080, SHORT), "A joined lb");
     let mut established = tcp_connect(&a.ns, b.ip, 8080, SHORT).expect("connects");
     assert!(echoes(&mut established, "hello\n"));
@@ -234,25 +224,13 @@ fn stop_cuts_all_traffic_start_restores_it_and_group_changes_apply_live() {
     agent.cli(&["start-instances", "--instance-ids", &a_id]);
     let mut tracked = tcp_connect(&a.ns, b.ip, 8080, SHORT).expect("connects");
     assert!(echoes(&mut tracked, "hello\n"));
-    agent.cli(&[
-        "modify-instance-attribute",
-        "--instance-id",
-        &a_id,
-        "--groups",
-        &plain,
-    ]);
+    agent.modify_instance_groups(&a_id, &[&plain]);
     assert!(!tcp_round_trip(&a.ns, b.ip, 8080, SHORT), "A left lb");
     assert!(
         echoes(&mut tracked, "still\n"),
         "its tracked flow survives (AWS)"
     );
-    agent.cli(&[
-        "modify-instance-attribute",
-        "--instance-id",
-        &a_id,
-        "--groups",
-        &lb,
-    ]);
+    agent.modify_instance_groups(&a_id, &[&lb]);
     agent.cli(&[
         "modify-instance-attribute",
         "--instance-id",
