@@ -193,6 +193,90 @@ impl Agent {
         out["GroupId"].as_str().expect("GroupId").to_string()
     }
 
+    /// Creates one group per name and returns their IDs, in the same order.
+    pub fn create_groups<const N: usize>(&self, names: [&str; N]) -> [String; N] {
+        names.map(|name| self.create_group(name))
+    }
+
+    /// `modify-instance-attribute --groups`: the instance's groups become `groups`.
+    pub fn modify_instance_groups(&self, instance: &str, groups: &[&str]) -> Value {
+        let mut args = vec![
+            "modify-instance-attribute",
+            "--instance-id",
+            instance,
+            "--groups",
+        ];
+        args.extend_from_slice(groups);
+        self.cli(&args)
+    }
+
+    /// `authorize-security-group-ingress` in the CLI's shorthand: `group` lets in `protocol` on
+    /// `port` (a port, a `from-to` range or an ICMP type) from `peer`, a CIDR or a group ID.
+    pub fn authorize_ingress(&self, group: &str, protocol: &str, port: &str, peer: &str) -> Value {
+        self.cli(&shorthand_rule(
+            "authorize-security-group-ingress",
+            group,
+            protocol,
+            port,
+            peer,
+        ))
+    }
+
+    /// [`Agent::authorize_ingress`] that may fail.
+    pub fn try_authorize_ingress(
+        &self,
+        group: &str,
+        protocol: &str,
+        port: &str,
+        peer: &str,
+    ) -> Result<Value, CliError> {
+        self.try_cli(&shorthand_rule(
+            "authorize-security-group-ingress",
+            group,
+            protocol,
+            port,
+            peer,
+        ))
+    }
+
+    /// `revoke-security-group-ingress` in the shorthand of [`Agent::authorize_ingress`]; the
+    /// flows it tracked go on (AWS semantics).
+    pub fn revoke_ingress(&self, group: &str, protocol: &str, port: &str, peer: &str) -> Value {
+        self.cli(&shorthand_rule(
+            "revoke-security-group-ingress",
+            group,
+            protocol,
+            port,
+            peer,
+        ))
+    }
+
+    /// [`Agent::revoke_ingress`] with `--flush-flows`: it also cuts every tracked flow the
+    /// rules no longer allow.
+    pub fn revoke_ingress_flushing_flows(
+        &self,
+        group: &str,
+        protocol: &str,
+        port: &str,
+        peer: &str,
+    ) -> Value {
+        let mut args = shorthand_rule("revoke-security-group-ingress", group, protocol, port, peer);
+        args.push("--flush-flows");
+        self.cli(&args)
+    }
+
+    /// `authorize-security-group-egress` in the shorthand of [`Agent::authorize_ingress`]:
+    /// `group` lets out `protocol` on `port` to `peer`.
+    pub fn authorize_egress(&self, group: &str, protocol: &str, port: &str, peer: &str) -> Value {
+        self.cli(&shorthand_rule(
+            "authorize-security-group-egress",
+            group,
+            protocol,
+            port,
+            peer,
+        ))
+    }
+
     /// Registers a workload with groups and returns the instance ID.
     pub fn run_instance(&self, workload: &Workload, groups: &[&str]) -> String {
         let ip = workload.ip.to_string();
@@ -216,6 +300,33 @@ impl Agent {
             .expect("InstanceId")
             .to_string()
     }
+}
+
+/// A rule verb's arguments in the CLI's shorthand; a `peer` starting with `sg-` is a group
+/// (`--source-group`), anything else a CIDR (`--cidr`).
+fn shorthand_rule<'a>(
+    verb: &'a str,
+    group: &'a str,
+    protocol: &'a str,
+    port: &'a str,
+    peer: &'a str,
+) -> Vec<&'a str> {
+    let peer_option = if peer.starts_with("sg-") {
+        "--source-group"
+    } else {
+        "--cidr"
+    };
+    vec![
+        verb,
+        "--group-id",
+        group,
+        "--protocol",
+        protocol,
+        "--port",
+        port,
+        peer_option,
+        peer,
+    ]
 }
 
 impl Drop for Agent {

@@ -21,6 +21,13 @@ pub struct Workload {
     pub host_if: String,
 }
 
+impl Workload {
+    /// Its IPv4 address as a /32 CIDR, the peer of a rule for this workload alone.
+    pub fn cidr(&self) -> String {
+        format!("{}/32", self.ip)
+    }
+}
+
 /// The host namespace's own addresses (on its `lo`): the source of the ICMP errors it sends.
 pub const HOST_IP: &str = "172.31.255.1";
 pub const HOST_IP6: &str = "fd00:ec2::ffff:1";

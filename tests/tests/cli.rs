@@ -249,17 +249,7 @@ fn every_acknowledged_change_survives_kill_9_and_describes_stay_byte_identical()
     let w = &topo.workloads[0];
     let agent = Agent::start(&topo.host);
     let web = agent.create_group("web");
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &web,
-        "--protocol",
-        "tcp",
-        "--port",
-        "80",
-        "--cidr",
-        "10.0.0.0/8",
-    ]);
+    agent.authorize_ingress(&web, "tcp", "80", "10.0.0.0/8");
     agent.cli(&["create-vpc", "--cidr-block", "10.30.0.0/16"]);
     agent.cli(&[
         "create-managed-prefix-list",
@@ -316,42 +306,11 @@ fn quotas_come_from_the_agent_configuration() {
         &topo.host,
         &["--rules-per-group", "2", "--groups-per-instance", "1"],
     );
-    let web = agent.create_group("web");
-    let db = agent.create_group("db");
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &web,
-        "--protocol",
-        "tcp",
-        "--port",
-        "1",
-        "--cidr",
-        "10.0.0.0/8",
-    ]);
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &web,
-        "--protocol",
-        "tcp",
-        "--port",
-        "2",
-        "--cidr",
-        "10.0.0.0/8",
-    ]);
+    let [web, db] = agent.create_groups(["web", "db"]);
+    agent.authorize_ingress(&web, "tcp", "1", "10.0.0.0/8");
+    agent.authorize_ingress(&web, "tcp", "2", "10.0.0.0/8");
     let err = agent
-        .try_cli(&[
-            "authorize-security-group-ingress",
-            "--group-id",
-            &web,
-            "--protocol",
-            "tcp",
-            "--port",
-            "3",
-            "--cidr",
-            "10.0.0.0/8",
-        ])
+        .try_authorize_ingress(&web, "tcp", "3", "10.0.0.0/8")
         .unwrap_err();
     assert_eq!(err.code(), "RulesPerSecurityGroupLimitExceeded");
     let w = &topo.workloads[0];

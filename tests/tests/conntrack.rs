@@ -15,21 +15,9 @@ fn flush_flows_cuts_the_flows_a_revoke_no_longer_allows_and_keeps_the_others() {
     let topo = Topology::new(&["172.31.10.10", "172.31.11.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let agent = Agent::start(&topo.host);
-    let client = agent.create_group("client");
-    let server = agent.create_group("server");
-    let a_cidr = format!("{}/32", a.ip);
+    let [client, server] = agent.create_groups(["client", "server"]);
     for port in ["8080", "8081"] {
-        agent.cli(&[
-            "authorize-security-group-ingress",
-            "--group-id",
-            &server,
-            "--protocol",
-            "tcp",
-            "--port",
-            port,
-            "--cidr",
-            &a_cidr,
-        ]);
+        agent.authorize_ingress(&server, "tcp", port, &a.cidr());
     }
     agent.run_instance(a, &[&client]);
     agent.run_instance(b, &[&server]);
@@ -40,46 +28,15 @@ fn flush_flows_cuts_the_flows_a_revoke_no_longer_allows_and_keeps_the_others() {
     assert!(echoes(&mut revoked, "one\n") && echoes(&mut kept, "one\n"));
 
     // Without the option, AWS semantics: the tracked flow survives its rule.
-    agent.cli(&[
-        "revoke-security-group-ingress",
-        "--group-id",
-        &server,
-        "--protocol",
-        "tcp",
-        "--port",
-        "8080",
-        "--cidr",
-        &a_cidr,
-    ]);
+    agent.revoke_ingress(&server, "tcp", "8080", &a.cidr());
     assert!(
         echoes(&mut revoked, "two\n"),
         "tracked flow survives a plain revoke"
     );
 
     // Revoking something else with --flush-flows cuts every flow the rules no longer allow.
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &server,
-        "--protocol",
-        "udp",
-        "--port",
-        "9",
-        "--cidr",
-        &a_cidr,
-    ]);
-    agent.cli(&[
-        "revoke-security-group-ingress",
-        "--group-id",
-        &server,
-        "--protocol",
-        "udp",
-        "--port",
-        "9",
-        "--cidr",
-        &a_cidr,
-        "--flush-flows",
-    ]);
+    agent.authorize_ingress(&server, "udp", "9", &a.cidr());
+    agent.revoke_ingress_flushing_flows(&server, "udp", "9", &a.cidr());
     assert!(!echoes(&mut revoked, "three\n"), "the 8080 flow is cut");
     assert!(
         echoes(&mut kept, "three\n"),
@@ -96,7 +53,7 @@ fn flush_flows_cuts_the_flows_a_revoke_no_longer_allows_and_keeps_the_others() {
             "--port",
             "1",
             "--cidr",
-            &a_cidr,
+            &a.cidr(),
             "--flush-flows",
         ])
         .unwrap_err();

@@ -17,20 +17,8 @@ fn same_verdicts_under_nftables(linear: bool) {
     let topo = Topology::new(&["172.31.50.10", "172.31.51.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let agent = Agent::start(&topo.host);
-    let ga = agent.create_group("a");
-    let gb = agent.create_group("b");
-    let a32 = format!("{}/32", a.ip);
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &gb,
-        "--protocol",
-        "tcp",
-        "--port",
-        "8080",
-        "--cidr",
-        &a32,
-    ]);
+    let [ga, gb] = agent.create_groups(["a", "b"]);
+    agent.authorize_ingress(&gb, "tcp", "8080", &a.cidr());
     // (The shorthand `--protocol icmp --port 8` would mean type 8 *code 8*, as in the AWS CLI.)
     let echo_from_a = format!(
         r#"[{{"IpProtocol":"icmp","FromPort":8,"ToPort":-1,"UserIdGroupPairs":[{{"GroupId":"{ga}"}}]}}]"#
@@ -42,17 +30,7 @@ fn same_verdicts_under_nftables(linear: bool) {
         "--ip-permissions",
         &echo_from_a,
     ]);
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &ga,
-        "--protocol",
-        "tcp",
-        "--port",
-        "7000-7100",
-        "--source-group",
-        &gb,
-    ]);
+    agent.authorize_ingress(&ga, "tcp", "7000-7100", &gb);
     agent.run_instance(a, &[&ga]);
     agent.run_instance(b, &[&gb]);
     let mut export = vec!["export", "--format", "nftables"];

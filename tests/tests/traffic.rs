@@ -19,13 +19,12 @@ fn icmp_echo_follows_type_rules_in_both_families() {
     let topo = Topology::new(&["172.31.20.10", "172.31.21.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let agent = Agent::start(&topo.host);
-    let client = agent.create_group("pinger");
-    let server = agent.create_group("pinged");
+    let [client, server] = agent.create_groups(["pinger", "pinged"]);
     agent.run_instance(a, &[&client]);
     agent.run_instance(b, &[&server]);
 
     assert!(!ping(&a.ns, b.ip, SHORT), "no ICMP rule yet");
-    let a4 = format!("{}/32", a.ip);
+    let a4 = a.cidr();
     let a6 = format!("{}/128", a.ip6);
     // Timestamp requests (13) are not echo requests (8).
     agent.cli(&["authorize-security-group-ingress", "--group-id", &server, "--ip-permissions",
@@ -57,42 +56,10 @@ fn port_ranges_and_overlapping_cidrs_across_two_groups_union_exactly() {
     let topo = Topology::new(&["172.31.22.10", "172.31.23.10", "172.31.24.10"]);
     let (a, b, c) = (&topo.workloads[0], &topo.workloads[1], &topo.workloads[2]);
     let agent = Agent::start(&topo.host);
-    let clients = agent.create_group("clients");
-    let wide = agent.create_group("wide");
-    let narrow = agent.create_group("narrow");
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &wide,
-        "--protocol",
-        "tcp",
-        "--port",
-        "7000-7010",
-        "--cidr",
-        "172.0.0.0/8",
-    ]);
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &wide,
-        "--protocol",
-        "tcp",
-        "--port",
-        "7000-7010",
-        "--cidr",
-        "fd00:ec2::/56",
-    ]);
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &narrow,
-        "--protocol",
-        "tcp",
-        "--port",
-        "7020",
-        "--cidr",
-        &format!("{}/32", a.ip),
-    ]);
+    let [clients, wide, narrow] = agent.create_groups(["clients", "wide", "narrow"]);
+    agent.authorize_ingress(&wide, "tcp", "7000-7010", "172.0.0.0/8");
+    agent.authorize_ingress(&wide, "tcp", "7000-7010", "fd00:ec2::/56");
+    agent.authorize_ingress(&narrow, "tcp", "7020", &a.cidr());
     agent.run_instance(a, &[&clients]);
     agent.run_instance(c, &[&clients]);
     agent.run_instance(b, &[&wide, &narrow]);
@@ -136,20 +103,8 @@ fn referenced_group_membership_changes_reach_running_traffic_at_once() {
     let topo = Topology::new(&["172.31.25.10", "172.31.26.10", "172.31.27.10"]);
     let (a, b, lb) = (&topo.workloads[0], &topo.workloads[1], &topo.workloads[2]);
     let agent = Agent::start(&topo.host);
-    let lb_group = agent.create_group("lb");
-    let web = agent.create_group("web");
-    let other = agent.create_group("other");
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &web,
-        "--protocol",
-        "tcp",
-        "--port",
-        "8443",
-        "--source-group",
-        &lb_group,
-    ]);
+    let [lb_group, web, other] = agent.create_groups(["lb", "web", "other"]);
+    agent.authorize_ingress(&web, "tcp", "8443", &lb_group);
     agent.run_instance(a, &[&other]);
     agent.run_instance(b, &[&web]);
     let lb_instance = agent.run_instance(lb, &[&lb_group]);
@@ -236,37 +191,15 @@ fn stop_cuts_all_traffic_start_restores_it_and_group_changes_apply_live() {
     let topo = Topology::new(&["172.31.30.10", "172.31.31.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let agent = Agent::start(&topo.host);
-    let lb = agent.create_group("lb");
-    let web = agent.create_group("web");
-    let plain = agent.create_group("plain");
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &web,
-        "--protocol",
-        "tcp",
-        "--port",
-        "8080",
-        "--source-group",
-        &lb,
-    ]);
+    let [lb, web, plain] = agent.create_groups(["lb", "web", "plain"]);
+    agent.authorize_ingress(&web, "tcp", "8080", &lb);
     let a_id = agent.run_instance(a, &[&plain]);
     let b_id = agent.run_instance(b, &[&web]);
     let _server = EchoServer::tcp(&b.ns, b.ip, 8080);
 
     assert!(!tcp_round_trip(&a.ns, b.ip, 8080, SHORT), "A is not in lb");
-    let out = agent.try_cli(&[
-        "modify-instance-attribute",
-        "--instance-id",
-        &a_id,
-        "--groups",
-        &lb,
-        &plain,
-    ]);
-    assert!(
-        matches!(&out, Ok(v) if v.is_null()),
-        "prints nothing, like the AWS CLI: {out:?}"
-    );
+    let out = agent.modify_instance_groups(&a_id, &[&lb, &plain]);
+    assert!(out.is_null(), "prints nothing, like the AWS CLI: {out}");
     assert!(tcp_round_trip(&a.ns, b.ip, 8080, SHORT), "A joined lb");
     let mut established = tcp_connect(&a.ns, b.ip, 8080, SHORT).expect("connects");
     assert!(echoes(&mut established, "hello\n"));
@@ -291,25 +224,13 @@ fn stop_cuts_all_traffic_start_restores_it_and_group_changes_apply_live() {
     agent.cli(&["start-instances", "--instance-ids", &a_id]);
     let mut tracked = tcp_connect(&a.ns, b.ip, 8080, SHORT).expect("connects");
     assert!(echoes(&mut tracked, "hello\n"));
-    agent.cli(&[
-        "modify-instance-attribute",
-        "--instance-id",
-        &a_id,
-        "--groups",
-        &plain,
-    ]);
+    agent.modify_instance_groups(&a_id, &[&plain]);
     assert!(!tcp_round_trip(&a.ns, b.ip, 8080, SHORT), "A left lb");
     assert!(
         echoes(&mut tracked, "still\n"),
         "its tracked flow survives (AWS)"
     );
-    agent.cli(&[
-        "modify-instance-attribute",
-        "--instance-id",
-        &a_id,
-        "--groups",
-        &lb,
-    ]);
+    agent.modify_instance_groups(&a_id, &[&lb]);
     agent.cli(&[
         "modify-instance-attribute",
         "--instance-id",
@@ -342,8 +263,7 @@ fn prefix_list_edits_apply_to_referencing_rules_at_once() {
         .unwrap()
         .to_string();
     assert_eq!(out["PrefixList"]["State"], "create-complete");
-    let clients = agent.create_group("clients");
-    let server = agent.create_group("server");
+    let [clients, server] = agent.create_groups(["clients", "server"]);
     agent.cli(&["authorize-security-group-ingress", "--group-id", &server, "--ip-permissions",
         &format!(r#"[{{"IpProtocol":"tcp","FromPort":9443,"ToPort":9443,"PrefixListIds":[{{"PrefixListId":"{list}","Description":"partners"}}]}}]"#)]);
     let described = agent.cli(&["describe-security-groups", "--group-ids", &server]);
@@ -359,7 +279,7 @@ fn prefix_list_edits_apply_to_referencing_rules_at_once() {
         !tcp_round_trip(&a.ns, b.ip, 9443, SHORT),
         "A is not in the list"
     );
-    let a_cidr = format!("Cidr={}/32", a.ip);
+    let a_cidr = format!("Cidr={}", a.cidr());
     let out = agent.cli(&[
         "modify-managed-prefix-list",
         "--prefix-list-id",

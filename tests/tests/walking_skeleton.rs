@@ -17,33 +17,10 @@ fn b_allows_tcp_8080_from_a_only_and_rule_changes_apply_live_without_cutting_tra
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let agent = Agent::start(&topo.host);
 
-    let group_a = agent.create_group("group-a");
-    let group_b = agent.create_group("group-b");
-    let a_cidr = format!("{}/32", a.ip);
-    let b_cidr = format!("{}/32", b.ip);
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &group_b,
-        "--protocol",
-        "tcp",
-        "--port",
-        "8080",
-        "--cidr",
-        &a_cidr,
-    ]);
+    let [group_a, group_b] = agent.create_groups(["group-a", "group-b"]);
+    agent.authorize_ingress(&group_b, "tcp", "8080", &a.cidr());
     // A accepts tcp/7070 from B, so B can open a connection to A.
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &group_a,
-        "--protocol",
-        "tcp",
-        "--port",
-        "7070",
-        "--cidr",
-        &b_cidr,
-    ]);
+    agent.authorize_ingress(&group_a, "tcp", "7070", &b.cidr());
     agent.run_instance(a, &[&group_a]);
     agent.run_instance(b, &[&group_b]);
 
@@ -69,17 +46,7 @@ fn b_allows_tcp_8080_from_a_only_and_rule_changes_apply_live_without_cutting_tra
     let mut established = tcp_connect(&a.ns, b.ip, 8080, SHORT).expect("A→B:8080 connects");
     assert!(echoes(&mut established, "before\n"));
 
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &group_b,
-        "--protocol",
-        "tcp",
-        "--port",
-        "9090",
-        "--cidr",
-        &a_cidr,
-    ]);
+    agent.authorize_ingress(&group_b, "tcp", "9090", &a.cidr());
     let took = eventually(Duration::from_secs(1), || {
         tcp_round_trip(&a.ns, b.ip, 9090, Duration::from_millis(300))
     });
@@ -88,17 +55,7 @@ fn b_allows_tcp_8080_from_a_only_and_rule_changes_apply_live_without_cutting_tra
         "authorizing 9090 takes effect within a second"
     );
 
-    agent.cli(&[
-        "revoke-security-group-ingress",
-        "--group-id",
-        &group_b,
-        "--protocol",
-        "tcp",
-        "--port",
-        "8080",
-        "--cidr",
-        &a_cidr,
-    ]);
+    agent.revoke_ingress(&group_b, "tcp", "8080", &a.cidr());
     assert!(
         !tcp_round_trip(&a.ns, b.ip, 8080, SHORT),
         "no new 8080 connections after revoke"
@@ -121,20 +78,8 @@ fn udp_replies_come_back_through_conntrack_and_unlisted_ports_stay_closed() {
     let topo = Topology::new(&["172.31.3.10", "172.31.4.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let agent = Agent::start(&topo.host);
-    let group_a = agent.create_group("client");
-    let group_b = agent.create_group("dns");
-    let a_cidr = format!("{}/32", a.ip);
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &group_b,
-        "--protocol",
-        "udp",
-        "--port",
-        "5353",
-        "--cidr",
-        &a_cidr,
-    ]);
+    let [group_a, group_b] = agent.create_groups(["client", "dns"]);
+    agent.authorize_ingress(&group_b, "udp", "5353", &a.cidr());
     agent.run_instance(a, &[&group_a]);
     agent.run_instance(b, &[&group_b]);
     let _dns = EchoServer::udp(&b.ns, b.ip, 5353);
@@ -155,19 +100,8 @@ fn removing_the_default_outbound_rule_blocks_new_outbound_flows_and_terminate_de
     let topo = Topology::new(&["172.31.5.10", "172.31.6.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let agent = Agent::start(&topo.host);
-    let group_a = agent.create_group("no-egress");
-    let group_b = agent.create_group("open");
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &group_b,
-        "--protocol",
-        "tcp",
-        "--port",
-        "80",
-        "--cidr",
-        "172.31.0.0/16",
-    ]);
+    let [group_a, group_b] = agent.create_groups(["no-egress", "open"]);
+    agent.authorize_ingress(&group_b, "tcp", "80", "172.31.0.0/16");
     agent.run_instance(a, &[&group_a]);
     let b_instance = agent.run_instance(b, &[&group_b]);
     let _web = EchoServer::tcp(&b.ns, b.ip, 80);
@@ -187,17 +121,7 @@ fn removing_the_default_outbound_rule_blocks_new_outbound_flows_and_terminate_de
         !tcp_round_trip(&a.ns, b.ip, 80, SHORT),
         "A has no outbound rule left"
     );
-    agent.cli(&[
-        "authorize-security-group-egress",
-        "--group-id",
-        &group_a,
-        "--protocol",
-        "tcp",
-        "--port",
-        "80",
-        "--cidr",
-        "172.31.0.0/16",
-    ]);
+    agent.authorize_egress(&group_a, "tcp", "80", "172.31.0.0/16");
     assert!(
         tcp_round_trip(&a.ns, b.ip, 80, SHORT),
         "outbound tcp/80 allowed again"
@@ -207,17 +131,7 @@ fn removing_the_default_outbound_rule_blocks_new_outbound_flows_and_terminate_de
         !tcp_round_trip(&a.ns, b.ip, 81, SHORT),
         "B allows only tcp/80"
     );
-    agent.cli(&[
-        "authorize-security-group-egress",
-        "--group-id",
-        &group_a,
-        "--protocol",
-        "tcp",
-        "--port",
-        "81",
-        "--cidr",
-        "172.31.0.0/16",
-    ]);
+    agent.authorize_egress(&group_a, "tcp", "81", "172.31.0.0/16");
     let out = agent.cli(&["terminate-instances", "--instance-ids", &b_instance]);
     assert_eq!(
         out["TerminatingInstances"][0]["CurrentState"]["Name"],
@@ -236,17 +150,7 @@ fn cli_errors_look_like_the_aws_cli_and_change_nothing() {
     let before = agent.cli(&["describe-security-groups"]);
 
     let err = agent
-        .try_cli(&[
-            "authorize-security-group-ingress",
-            "--group-id",
-            "sg-0123456789abcdef0",
-            "--protocol",
-            "tcp",
-            "--port",
-            "22",
-            "--cidr",
-            "10.0.0.0/8",
-        ])
+        .try_authorize_ingress("sg-0123456789abcdef0", "tcp", "22", "10.0.0.0/8")
         .unwrap_err();
     assert_eq!(err.status, 254);
     assert_eq!(err.code(), "InvalidGroup.NotFound");
@@ -300,17 +204,7 @@ fn an_agent_restart_neither_detaches_nor_forgets_and_established_flows_never_bli
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let agent = Agent::start(&topo.host);
     let group = agent.create_group("persisted");
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &group,
-        "--protocol",
-        "tcp",
-        "--port",
-        "443",
-        "--cidr",
-        "172.31.8.0/24",
-    ]);
+    agent.authorize_ingress(&group, "tcp", "443", "172.31.8.0/24");
     agent.run_instance(a, &[&group]);
     agent.run_instance(b, &[&group]);
     let groups = agent.cli(&["describe-security-groups"]);
@@ -360,16 +254,6 @@ fn an_agent_restart_neither_detaches_nor_forgets_and_established_flows_never_bli
     );
 
     // Changes after the restart still apply, and terminate detaches what the old agent attached.
-    agent.cli(&[
-        "authorize-security-group-ingress",
-        "--group-id",
-        &group,
-        "--protocol",
-        "tcp",
-        "--port",
-        "444",
-        "--cidr",
-        "172.31.8.0/24",
-    ]);
+    agent.authorize_ingress(&group, "tcp", "444", "172.31.8.0/24");
     assert!(tcp_round_trip(&a.ns, b.ip, 444, SHORT));
 }
