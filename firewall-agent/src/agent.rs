@@ -41,6 +41,15 @@ pub struct ServeArgs {
     /// Quota: security groups per instance.
     #[arg(long, default_value_t = 5)]
     pub groups_per_instance: usize,
+    /// Where the EC2 Query API listens (for the AWS CLI, boto3 and the SDKs). Loopback unless
+    /// another address is given.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub ec2_listen: std::net::SocketAddr,
+    /// The EC2 API's keys: an AWS shared-credentials file (`aws_access_key_id`,
+    /// `aws_secret_access_key`, optional `aws_account_id` per section). Default: `credentials` in
+    /// the state directory, written with a new key pair at first start.
+    #[arg(long)]
+    pub credentials: Option<PathBuf>,
 }
 
 /// Everything one request may touch, behind one lock: requests apply one at a time.

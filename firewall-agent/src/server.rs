@@ -14,6 +14,10 @@ use tokio::sync::Mutex;
 
 use crate::{
     agent::{Agent, ServeArgs},
+    front::ec2::{
+        credentials::Credentials,
+        handler::{self, Endpoint},
+    },
     front::json::{self, REGION_HEADER, Reply},
 };
 
@@ -52,11 +56,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     });
 
+    let ec2 = ec2_endpoint(&args, agent.clone()).await?;
     let app = Router::new()
         .route("/{action}", post(call))
         .with_state(agent);
     tracing::info!(socket = %args.socket.display(), "firewall-agent listening");
     println!("firewall-agent listening on {}", args.socket.display());
+    tokio::spawn(async move {
+        if let Err(e) = ec2.await {
+            tracing::error!(error = %e, "the EC2 endpoint stopped");
+        }
+    });
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("SIGTERM handler");
@@ -70,4 +80,49 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await?;
     let _ = std::fs::remove_file(&args.socket);
     Ok(())
+}
+
+/// The EC2 Query endpoint on `--ec2-listen`, with the keys of `--credentials` (or of the state
+/// directory's `credentials`, written with a new key pair at first start).
+async fn ec2_endpoint(
+    args: &ServeArgs,
+    agent: Arc<Mutex<Agent>>,
+) -> anyhow::Result<impl std::future::Future<Output = std::io::Result<()>>> {
+    let credentials = match &args.credentials {
+        Some(path) => Credentials::load(path)
+            .with_context(|| format!("reading the credentials in {}", path.display()))?,
+        None => {
+            let path = args.state_dir.join("credentials");
+            if path.exists() {
+                Credentials::load(&path)
+                    .with_context(|| format!("reading the credentials in {}", path.display()))?
+            } else {
+                let created = Credentials::create(&path)
+                    .with_context(|| format!("writing new credentials to {}", path.display()))?;
+                println!(
+                    "firewall-agent: new EC2 API keys in {path} (mode 0600). To use them:\n  \
+                     aws configure set endpoint_url http://{addr} --profile firewall\n  \
+                     AWS_SHARED_CREDENTIALS_FILE={path} aws ec2 describe-security-groups \
+                     --profile default --endpoint-url http://{addr} --region us-east-1",
+                    path = path.display(),
+                    addr = args.ec2_listen,
+                );
+                created
+            }
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(args.ec2_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "binding the EC2 endpoint to {} (--ec2-listen chooses another address)",
+                args.ec2_listen
+            )
+        })?;
+    tracing::info!(address = %args.ec2_listen, "EC2 Query endpoint listening");
+    println!("firewall-agent EC2 endpoint on http://{}", args.ec2_listen);
+    let app = Router::new()
+        .route("/", post(handler::query))
+        .with_state(Arc::new(Endpoint { agent, credentials }));
+    Ok(axum::serve(listener, app).into_future())
 }

@@ -2,3 +2,4 @@
 //! nothing else.
 
 pub mod json;
+pub mod ec2;

@@ -1,0 +1,155 @@
+//! The EC2 Query endpoint: `POST /` with a form body, signed with SigV4. The signature is
+//! checked on the raw bytes, the form decoded into a catalogue call in the account of the key
+//! and the region the request was signed for, the agent runs it, and the answer goes back as
+//! XML (`x-amzn-requestid` carries the request ID too).
+
+use std::{sync::Arc, time::SystemTime};
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+};
+use tokio::sync::Mutex;
+
+use super::{
+    credentials::Credentials,
+    form,
+    sigv4::{self, SignedRequest},
+    xml,
+};
+use crate::{
+    agent::Agent,
+    api::{ApiError, Call, Scope, Service, find},
+};
+
+/// What the endpoint's handler needs.
+pub struct Endpoint {
+    pub agent: Arc<Mutex<Agent>>,
+    pub credentials: Credentials,
+}
+
+/// The EC2 protocol version every client of this API sends.
+const EC2_VERSION: &str = "2016-11-15";
+/// STS's, for `GetCallerIdentity`.
+const STS_VERSION: &str = "2011-06-15";
+
+fn request_id() -> String {
+    let n: u128 = rand::random();
+    let hex = format!("{n:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// The HTTP status AWS answers an API error with: 412 for a dry run that would have succeeded,
+/// 500 only for our own failures, 400 for every other client fault.
+fn status_of(error: &ApiError) -> StatusCode {
+    match error.code.as_str() {
+        "DryRunOperation" => StatusCode::PRECONDITION_FAILED,
+        "InternalError" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn xml_reply(status: StatusCode, request_id: &str, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("text/xml;charset=UTF-8"),
+    );
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    response
+}
+
+/// One Query request.
+pub async fn query(
+    State(endpoint): State<Arc<Endpoint>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let id = request_id();
+    let request = match form::decode(&body) {
+        Ok(request) => request,
+        Err(e) => return xml_reply(status_of(&e), &id, xml::error(Service::Ec2, &id, &e)),
+    };
+    let service = find(&request.action)
+        .map(|a| a.service)
+        .unwrap_or(Service::Ec2);
+    let named: Vec<(&str, &str)> = headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect();
+    let signed = SignedRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers: &named,
+        body: &body,
+    };
+    let caller = match sigv4::verify(&signed, &endpoint.credentials, SystemTime::now()) {
+        Ok(caller) => caller,
+        Err(e) => {
+            tracing::info!(error = %e, action = %request.action, "request refused");
+            let reply = e.reply(service);
+            let error = ApiError::new(reply.code, reply.message);
+            let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::FORBIDDEN);
+            return xml_reply(status, &id, xml::error(service, &id, &error));
+        }
+    };
+    let answer = run(&endpoint, &caller, service, request).await;
+    match answer {
+        Ok((action, members)) => {
+            xml_reply(StatusCode::OK, &id, xml::response(service, action, &id, &members))
+        }
+        Err(e) => xml_reply(status_of(&e), &id, xml::error(service, &id, &e)),
+    }
+}
+
+/// Checks the version and the service the request was signed for, and runs the call.
+async fn run(
+    endpoint: &Endpoint,
+    caller: &sigv4::Caller,
+    service: Service,
+    request: form::QueryRequest,
+) -> Result<(&'static str, serde_json::Value), ApiError> {
+    let (expected_service, expected_version) = match service {
+        Service::Ec2 => ("ec2", EC2_VERSION),
+        Service::Sts => ("sts", STS_VERSION),
+    };
+    if caller.service != expected_service {
+        return Err(ApiError::new(
+            "InvalidAction",
+            format!(
+                "The action {} is not valid for the service {} this request was signed for.",
+                request.action, caller.service
+            ),
+        ));
+    }
+    match request.version.as_deref() {
+        Some(v) if v == expected_version => {}
+        Some(v) => {
+            return Err(ApiError::new(
+                "InvalidParameterValue",
+                format!("Version {v} is not supported: this endpoint speaks {expected_version}."),
+            ));
+        }
+        None => return Err(ApiError::missing("Version")),
+    }
+    let scope = Scope::new(&caller.account_id, &caller.region)?;
+    let call = Call::from_members(&request.action, request.members, scope)?;
+    let action = call.action.name;
+    let members = endpoint.agent.lock().await.handle(call)?;
+    Ok((action, members))
+}
