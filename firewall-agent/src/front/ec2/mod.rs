@@ -1,0 +1,3 @@
+//! The EC2 Query front end: the key store and AWS Signature Version 4 verification.
+
+pub mod credentials;
