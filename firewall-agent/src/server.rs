@@ -87,7 +87,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn ec2_endpoint(
     args: &ServeArgs,
     agent: Arc<Mutex<Agent>>,
-) -> anyhow::Result<impl std::future::Future<Output = std::io::Result<()>>> {
+) -> anyhow::Result<impl std::future::Future<Output = std::io::Result<()>> + use<>> {
     let credentials = match &args.credentials {
         Some(path) => Credentials::load(path)
             .with_context(|| format!("reading the credentials in {}", path.display()))?,

@@ -1,5 +1,5 @@
 //! Front ends: they translate their wire to and from the catalogue of typed operations, and
 //! nothing else.
 
-pub mod json;
 pub mod ec2;
+pub mod json;

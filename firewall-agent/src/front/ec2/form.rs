@@ -130,8 +130,8 @@ fn legacy_permission(action: &str, members: &mut Value) {
         "SourceSecurityGroupName",
         "SourceSecurityGroupOwnerId",
     ];
-    let rules_action = action.starts_with("AuthorizeSecurityGroup")
-        || action.starts_with("RevokeSecurityGroup");
+    let rules_action =
+        action.starts_with("AuthorizeSecurityGroup") || action.starts_with("RevokeSecurityGroup");
     let Some(top) = members.as_object_mut().filter(|_| rules_action) else {
         return;
     };
@@ -145,7 +145,10 @@ fn legacy_permission(action: &str, members: &mut Value) {
         }
     }
     if let Some(cidr) = top.remove("CidrIp") {
-        permission.insert("IpRanges".into(), Value::Array(vec![json_object("CidrIp", cidr)]));
+        permission.insert(
+            "IpRanges".into(),
+            Value::Array(vec![json_object("CidrIp", cidr)]),
+        );
     }
     let group = top.remove("SourceSecurityGroupName");
     let owner = top.remove("SourceSecurityGroupOwnerId");
@@ -157,7 +160,10 @@ fn legacy_permission(action: &str, members: &mut Value) {
         if let Some(owner) = owner {
             pair.insert("UserId".into(), owner);
         }
-        permission.insert("UserIdGroupPairs".into(), Value::Array(vec![Value::Object(pair)]));
+        permission.insert(
+            "UserIdGroupPairs".into(),
+            Value::Array(vec![Value::Object(pair)]),
+        );
     }
     let permissions = top
         .entry("IpPermissions")
@@ -231,7 +237,13 @@ mod tests {
             decode(b"Action=X&GroupId=a&GroupId.1=b").unwrap_err().code,
             "InvalidParameterValue"
         );
-        assert_eq!(decode(b"Version=2016-11-15").unwrap_err().code, "MissingAction");
-        assert_eq!(decode(b"Action=X&A..B=c").unwrap_err().code, "InvalidParameterValue");
+        assert_eq!(
+            decode(b"Version=2016-11-15").unwrap_err().code,
+            "MissingAction"
+        );
+        assert_eq!(
+            decode(b"Action=X&A..B=c").unwrap_err().code,
+            "InvalidParameterValue"
+        );
     }
 }

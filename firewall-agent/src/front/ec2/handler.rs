@@ -110,9 +110,11 @@ pub async fn query(
     };
     let answer = run(&endpoint, &caller, service, request).await;
     match answer {
-        Ok((action, members)) => {
-            xml_reply(StatusCode::OK, &id, xml::response(service, action, &id, &members))
-        }
+        Ok((action, members)) => xml_reply(
+            StatusCode::OK,
+            &id,
+            xml::response(service, action, &id, &members),
+        ),
         Err(e) => xml_reply(status_of(&e), &id, xml::error(service, &id, &e)),
     }
 }

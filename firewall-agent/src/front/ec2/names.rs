@@ -20,20 +20,40 @@ const REQUEST: &[(&str, &str, &str)] = &[
     ("DeleteTags", "Resources", "ResourceId"),
     ("*", "UserIdGroupPairs", "Groups"),
     ("*", "SecurityGroupRuleIds", "SecurityGroupRuleId"),
-    ("*", "SecurityGroupRuleDescriptions", "SecurityGroupRuleDescription"),
+    (
+        "*",
+        "SecurityGroupRuleDescriptions",
+        "SecurityGroupRuleDescription",
+    ),
     ("*", "InstanceIds", "InstanceId"),
     ("CreateSecurityGroup", "Description", "GroupDescription"),
     ("DescribeSecurityGroups", "GroupIds", "GroupId"),
     ("DescribeSecurityGroups", "GroupNames", "GroupName"),
     ("DescribeSecurityGroupReferences", "GroupId", "GroupId"),
-    ("ModifySecurityGroupRules", "SecurityGroupRules", "SecurityGroupRule"),
+    (
+        "ModifySecurityGroupRules",
+        "SecurityGroupRules",
+        "SecurityGroupRule",
+    ),
     ("RunInstances", "SecurityGroupIds", "SecurityGroupId"),
     ("RunInstances", "Ipv6Addresses", "Ipv6Address"),
     ("ModifyInstanceAttribute", "Groups", "GroupId"),
     ("LaunchTemplateData", "SecurityGroupIds", "SecurityGroupId"),
-    ("DescribeLaunchTemplates", "LaunchTemplateIds", "LaunchTemplateId"),
-    ("DescribeLaunchTemplates", "LaunchTemplateNames", "LaunchTemplateName"),
-    ("DescribeManagedPrefixLists", "PrefixListIds", "PrefixListId"),
+    (
+        "DescribeLaunchTemplates",
+        "LaunchTemplateIds",
+        "LaunchTemplateId",
+    ),
+    (
+        "DescribeLaunchTemplates",
+        "LaunchTemplateNames",
+        "LaunchTemplateName",
+    ),
+    (
+        "DescribeManagedPrefixLists",
+        "PrefixListIds",
+        "PrefixListId",
+    ),
     ("CreateManagedPrefixList", "Entries", "Entry"),
     ("ModifyManagedPrefixList", "AddEntries", "AddEntry"),
     ("ModifyManagedPrefixList", "RemoveEntries", "RemoveEntry"),
@@ -41,7 +61,11 @@ const REQUEST: &[(&str, &str, &str)] = &[
     ("DescribeRegions", "RegionNames", "RegionName"),
     ("DescribeAvailabilityZones", "ZoneNames", "ZoneName"),
     ("DescribeAvailabilityZones", "ZoneIds", "ZoneId"),
-    ("DescribeAccountAttributes", "AttributeNames", "AttributeName"),
+    (
+        "DescribeAccountAttributes",
+        "AttributeNames",
+        "AttributeName",
+    ),
 ];
 
 /// Answer members whose XML name is not the lowerCamel member name.
@@ -50,8 +74,16 @@ const RESPONSE: &[(&str, &str, &str)] = &[
     ("*", "UserIdGroupPairs", "groups"),
     ("*", "SecurityGroupRules", "securityGroupRuleSet"),
     ("*", "UnknownIpPermissions", "unknownIpPermissionSet"),
-    ("*", "RevokedSecurityGroupRules", "revokedSecurityGroupRuleSet"),
-    ("DescribeSecurityGroups", "SecurityGroups", "securityGroupInfo"),
+    (
+        "*",
+        "RevokedSecurityGroupRules",
+        "revokedSecurityGroupRuleSet",
+    ),
+    (
+        "DescribeSecurityGroups",
+        "SecurityGroups",
+        "securityGroupInfo",
+    ),
     ("SecurityGroups", "Description", "groupDescription"),
     ("*", "Reservations", "reservationSet"),
     ("*", "Instances", "instancesSet"),
@@ -117,22 +149,46 @@ mod tests {
 
     #[test]
     fn request_names_follow_the_model_in_their_context() {
-        assert_eq!(request_member("DescribeSecurityGroups", "GroupId"), "GroupIds");
+        assert_eq!(
+            request_member("DescribeSecurityGroups", "GroupId"),
+            "GroupIds"
+        );
         assert_eq!(request_member("DeleteSecurityGroup", "GroupId"), "GroupId");
-        assert_eq!(request_member("ModifyInstanceAttribute", "GroupId"), "Groups");
-        assert_eq!(request_member("IpPermissions", "Groups"), "UserIdGroupPairs");
+        assert_eq!(
+            request_member("ModifyInstanceAttribute", "GroupId"),
+            "Groups"
+        );
+        assert_eq!(
+            request_member("IpPermissions", "Groups"),
+            "UserIdGroupPairs"
+        );
         assert_eq!(request_member("Filters", "Value"), "Values");
-        assert_eq!(request_member("CreateSecurityGroup", "GroupDescription"), "Description");
+        assert_eq!(
+            request_member("CreateSecurityGroup", "GroupDescription"),
+            "Description"
+        );
         assert_eq!(request_member("IpPermissions", "IpRanges"), "IpRanges");
     }
 
     #[test]
     fn response_names_are_lower_camel_unless_the_model_says_otherwise() {
-        assert_eq!(response_name("DescribeSecurityGroups", "SecurityGroups"), "securityGroupInfo");
+        assert_eq!(
+            response_name("DescribeSecurityGroups", "SecurityGroups"),
+            "securityGroupInfo"
+        );
         assert_eq!(response_name("Instances", "SecurityGroups"), "groupSet");
-        assert_eq!(response_name("SecurityGroups", "Description"), "groupDescription");
-        assert_eq!(response_name("SecurityGroupRules", "Description"), "description");
-        assert_eq!(response_name("SecurityGroups", "IpPermissionsEgress"), "ipPermissionsEgress");
+        assert_eq!(
+            response_name("SecurityGroups", "Description"),
+            "groupDescription"
+        );
+        assert_eq!(
+            response_name("SecurityGroupRules", "Description"),
+            "description"
+        );
+        assert_eq!(
+            response_name("SecurityGroups", "IpPermissionsEgress"),
+            "ipPermissionsEgress"
+        );
         assert_eq!(response_name("CreateSecurityGroup", "Tags"), "tagSet");
         assert_eq!(response_name("Instances", "State"), "instanceState");
         assert_eq!(response_name("Vpcs", "State"), "state");

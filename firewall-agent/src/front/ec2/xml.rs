@@ -159,7 +159,10 @@ mod tests {
 
     #[test]
     fn errors_are_aws_error_documents() {
-        let e = ApiError::new("InvalidGroup.NotFound", "The security group 'sg-1' does not exist");
+        let e = ApiError::new(
+            "InvalidGroup.NotFound",
+            "The security group 'sg-1' does not exist",
+        );
         assert_eq!(
             error(Service::Ec2, "r-3", &e),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>InvalidGroup.NotFound</Code>\
