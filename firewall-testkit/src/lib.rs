@@ -16,6 +16,7 @@
 //! operations) and [`harness`] (compiler and data plane).
 
 pub mod agent;
+pub mod aws;
 pub mod frame;
 pub mod harness;
 pub mod model;

@@ -2,7 +2,8 @@
 //! needs nothing but these commands.
 //!
 //! * `setup` — rust-src for the nightly, bpf-linker built against the nightly's own LLVM,
-//!   the Debian packages the tests use, bpffs mounted. Idempotent and quick when done.
+//!   the Debian packages the tests use, bpffs mounted, and `target/venv` with the real AWS CLI
+//!   and boto3 (pinned) for the EC2 endpoint's tests. Idempotent and quick when done.
 //! * `build` — one self-contained `target/release/firewall-agent` (the eBPF object embedded).
 //! * `run` — build, then the agent in the foreground on the embedded default state.
 //! * `test` — formatting, clippy, then every test: unit, packet-level (BPF_PROG_TEST_RUN) and
@@ -72,7 +73,18 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "netsniff-ng",
     // The benchmark plots' font.
     "fonts-dejavu-core",
+    // `python3 -m venv` for the AWS CLI and boto3 (see `ensure_aws_venv`).
+    "python3-venv",
 ];
+
+/// The real clients the EC2 endpoint's tests drive, pinned (awscli v1 is what PyPI has; it
+/// carries its own botocore, boto3 its own).
+const PIP_PINS: &[(&str, &str)] = &[("awscli", "1.46.3"), ("boto3", "1.44.8")];
+
+/// Where the virtualenv with [`PIP_PINS`] lives (passed to the tests as `FIREWALL_AWS_VENV`).
+fn aws_venv() -> PathBuf {
+    workspace_root().join("target/venv")
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -144,6 +156,7 @@ fn setup() -> anyhow::Result<()> {
     ensure_bpf_linker(llvm_major)?;
     ensure_debian_packages()?;
     ensure_bpffs()?;
+    ensure_aws_venv()?;
     Ok(())
 }
 
@@ -274,6 +287,53 @@ fn ensure_bpffs() -> anyhow::Result<()> {
     run_cmd(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]))
 }
 
+/// Whether the venv's site-packages holds `package` at `version` (pip's own install record,
+/// `<name>-<version>.dist-info`; no Python started).
+fn venv_has(venv: &Path, package: &str, version: &str) -> bool {
+    let Ok(lib) = std::fs::read_dir(venv.join("lib")) else {
+        return false;
+    };
+    let record = format!("{package}-{version}.dist-info");
+    lib.filter_map(|e| e.ok())
+        .any(|python| python.path().join("site-packages").join(&record).is_dir())
+}
+
+/// `target/venv`: Debian's python3 with the pinned AWS CLI and boto3.
+fn ensure_aws_venv() -> anyhow::Result<()> {
+    let venv = aws_venv();
+    if PIP_PINS
+        .iter()
+        .all(|(package, version)| venv_has(&venv, package, version))
+        && venv.join("bin/aws").exists()
+    {
+        return Ok(());
+    }
+    if !venv.join("bin/python").exists() {
+        step(&format!("creating the virtualenv {}", venv.display()));
+        // Debian's interpreter, not whatever a PATH shim (pyenv) puts first.
+        let python = if Path::new("/usr/bin/python3").exists() {
+            "/usr/bin/python3"
+        } else {
+            "python3"
+        };
+        run_cmd(Command::new(python).args(["-m", "venv"]).arg(&venv))?;
+    }
+    let pins: Vec<String> = PIP_PINS
+        .iter()
+        .map(|(package, version)| format!("{package}=={version}"))
+        .collect();
+    step(&format!(
+        "pip-installing {} into the virtualenv",
+        pins.join(" ")
+    ));
+    run_cmd(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(&pins)
+            .env("PIP_NO_INPUT", "1"),
+    )
+}
+
 fn build() -> anyhow::Result<()> {
     step("building target/release/firewall-agent");
     run_cmd(cargo().current_dir(workspace_root()).args([
@@ -361,6 +421,7 @@ fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {
             .env(
                 "FIREWALL_AGENT_BIN",
                 root.join("target/debug/firewall-agent"),
-            ),
+            )
+            .env("FIREWALL_AWS_VENV", aws_venv()),
     )
 }
