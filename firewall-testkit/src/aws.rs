@@ -186,7 +186,8 @@ impl Aws {
         Self::with_identity(ns, port, Identity::test())
     }
 
-    /// Like [`Aws::new`] with the clients signing as `id` (e.g. the pair the agent generated).
+    /// Like [`Aws::new`] with the clients signing as `id` (e.g. the pair the agent generated),
+    /// and `id` in the agent's credentials file.
     pub fn with_identity(ns: &Netns, port: u16, id: Identity) -> Aws {
         let dir = std::env::temp_dir().join(unique("fw-aws-"));
         std::fs::create_dir_all(&dir).expect("aws dir");
@@ -195,7 +196,7 @@ impl Aws {
             port,
             dir,
         };
-        write_credentials(&aws.agent_credentials(), &[Identity::test()]);
+        write_credentials(&aws.agent_credentials(), std::slice::from_ref(&id));
         aws.write_client_files(&id);
         aws
     }

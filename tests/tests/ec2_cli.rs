@@ -178,8 +178,8 @@ fn groups_are_created_and_described_with_query_text_and_table_output() {
     assert_eq!(
         group["IpPermissionsEgress"],
         json!([{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
-                "Ipv6Ranges": [], "PrefixListIds": [], "UserIdGroupPairs": []}]),
-        "a new group allows all outbound IPv4"
+                "Ipv6Ranges": [{"CidrIpv6": "::/0"}], "PrefixListIds": [], "UserIdGroupPairs": []}]),
+        "a new group allows all outbound traffic (the default VPC has an IPv6 block)"
     );
 
     let name = aws.text(&[
@@ -408,7 +408,7 @@ fn describe_security_group_rules_and_groups_follow_next_token_with_page_size() {
     let ns = Netns::new("fwa");
     let (_agent, aws) = start_agent(&ns);
     let web = create_group(&aws, "web");
-    // 12 CIDRs → 12 ingress rules, plus the default egress rule.
+    // 12 CIDRs → 12 ingress rules, plus the default egress rules (IPv4 and IPv6).
     let ranges: Vec<String> = (1..=12)
         .map(|i| format!(r#"{{"CidrIp":"10.{i}.0.0/16"}}"#))
         .collect();
@@ -442,10 +442,10 @@ fn describe_security_group_rules_and_groups_follow_next_token_with_page_size() {
         .iter()
         .map(|r| r["SecurityGroupRuleId"].as_str().expect("id"))
         .collect();
-    assert_eq!(ids.len(), 13, "{all}");
+    assert_eq!(ids.len(), 14, "{all}");
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), 13, "no rule twice: {all}");
+    assert_eq!(ids.len(), 14, "no rule twice: {all}");
     assert!(all.get("NextToken").is_none(), "{all}");
 
     // One page by hand: 5 rules and a token; the token gives the rest.
@@ -473,7 +473,7 @@ fn describe_security_group_rules_and_groups_follow_next_token_with_page_size() {
     ]);
     assert_eq!(
         rest["SecurityGroupRules"].as_array().map(Vec::len),
-        Some(8),
+        Some(9),
         "{rest}"
     );
 
@@ -505,7 +505,7 @@ fn describe_security_group_rules_and_groups_follow_next_token_with_page_size() {
     ]);
     assert_eq!(
         second["SecurityGroupRules"].as_array().map(Vec::len),
-        Some(6)
+        Some(7)
     );
 
     // Without MaxResults: everything in one answer, no token.
@@ -518,7 +518,7 @@ fn describe_security_group_rules_and_groups_follow_next_token_with_page_size() {
     ]);
     assert_eq!(
         plain["SecurityGroupRules"].as_array().map(Vec::len),
-        Some(13)
+        Some(14)
     );
     assert!(plain.get("NextToken").is_none(), "{plain}");
 
@@ -615,14 +615,14 @@ fn rules_are_revoked_and_modified() {
     ]);
     assert!(ingress_cidrs(&aws, &web).is_empty());
 
-    // Egress: the default allow-all rule revoked, one added.
+    // Egress: the default allow-all rules revoked, one added.
     aws.json(&[
         "ec2",
         "revoke-security-group-egress",
         "--group-id",
         &web,
         "--ip-permissions",
-        "IpProtocol=-1,IpRanges=[{CidrIp=0.0.0.0/0}]",
+        "IpProtocol=-1,IpRanges=[{CidrIp=0.0.0.0/0}],Ipv6Ranges=[{CidrIpv6=::/0}]",
     ]);
     let out = aws.json(&[
         "ec2",
@@ -1168,7 +1168,20 @@ fn generated_credentials_are_private_and_accepted() {
 fn a_rule_authorized_with_the_aws_cli_opens_real_traffic_and_revoking_it_closes_it() {
     let topo = Topology::new(&["172.31.60.10", "172.31.61.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
-    let (agent, aws) = start_agent(&topo.host);
+    // A key of the default account: the local CLI, which registers the workloads, acts in it.
+    let identity = aws::Identity {
+        account_id: None,
+        ..aws::Identity::test()
+    };
+    let aws = Aws::with_identity(&topo.host, aws::free_port(), identity);
+    let options = aws.agent_options();
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let agent = Agent::start_with(&topo.host, &options);
+    assert!(
+        aws.wait_listening(Duration::from_secs(10)),
+        "{}",
+        agent.log()
+    );
     let client = create_group(&aws, "client");
     let server = create_group(&aws, "server");
     agent.run_instance(a, &[&client]);

@@ -127,6 +127,7 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
                 launch_template,
                 min_count: Some(count),
                 max_count: Some(count),
+                client_token: None,
             })
         }),
         Verb::DescribeInstances(a) => {
@@ -151,6 +152,7 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
                 address_family: a.address_family.clone(),
                 entries: structures("entries", &a.entries)?,
                 tag_specifications: json_list("tag-specifications", &a.tag_specifications)?,
+                client_token: None,
             })
         }),
         Verb::ModifyManagedPrefixList(a) => call::<op::ModifyManagedPrefixList>(|| {
@@ -234,6 +236,7 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
                 version_description: a.version_description.clone(),
                 launch_template_data: json_opt("launch-template-data", &a.launch_template_data)?,
                 tag_specifications: json_list("tag-specifications", &a.tag_specifications)?,
+                client_token: None,
             })
         }),
         Verb::DescribeLaunchTemplates(a) => call::<op::DescribeLaunchTemplates>(|| {

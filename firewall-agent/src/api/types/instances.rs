@@ -26,6 +26,9 @@ pub struct RunInstancesRequest {
     pub min_count: Option<u32>,
     #[serde(deserialize_with = "super::common::scalar")]
     pub max_count: Option<u32>,
+    /// The idempotency token the SDKs fill in; accepted, not remembered (a retried call runs
+    /// again).
+    pub client_token: Option<String>,
 }
 
 /// A reservation: the answer of `run-instances`, an element of `describe-instances`.

@@ -25,6 +25,8 @@ pub struct CreateLaunchTemplateRequest {
     pub version_description: Option<String>,
     pub launch_template_data: Option<LaunchTemplateData>,
     pub tag_specifications: Vec<TagSpecification>,
+    /// The idempotency token the SDKs fill in; accepted, not remembered.
+    pub client_token: Option<String>,
 }
 
 /// The answer of create and delete.

@@ -23,6 +23,8 @@ pub struct CreateManagedPrefixListRequest {
     pub address_family: Option<String>,
     pub entries: Vec<PrefixListEntry>,
     pub tag_specifications: Vec<TagSpecification>,
+    /// The idempotency token the SDKs fill in; accepted, not remembered.
+    pub client_token: Option<String>,
 }
 
 #[serde_with::skip_serializing_none]

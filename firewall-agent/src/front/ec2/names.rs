@@ -19,13 +19,30 @@ const REQUEST: &[(&str, &str, &str)] = &[
     ("CreateTags", "Resources", "ResourceId"),
     ("DeleteTags", "Resources", "ResourceId"),
     ("*", "UserIdGroupPairs", "Groups"),
-    ("*", "SecurityGroupRuleIds", "SecurityGroupRuleId"),
+    (
+        "DescribeSecurityGroupRules",
+        "SecurityGroupRuleIds",
+        "SecurityGroupRuleId",
+    ),
+    (
+        "RevokeSecurityGroupIngress",
+        "SecurityGroupRuleIds",
+        "SecurityGroupRuleId",
+    ),
+    (
+        "RevokeSecurityGroupEgress",
+        "SecurityGroupRuleIds",
+        "SecurityGroupRuleId",
+    ),
     (
         "*",
         "SecurityGroupRuleDescriptions",
         "SecurityGroupRuleDescription",
     ),
-    ("*", "InstanceIds", "InstanceId"),
+    ("DescribeInstances", "InstanceIds", "InstanceId"),
+    ("TerminateInstances", "InstanceIds", "InstanceId"),
+    ("StopInstances", "InstanceIds", "InstanceId"),
+    ("StartInstances", "InstanceIds", "InstanceId"),
     ("CreateSecurityGroup", "Description", "GroupDescription"),
     ("DescribeSecurityGroups", "GroupIds", "GroupId"),
     ("DescribeSecurityGroups", "GroupNames", "GroupName"),
@@ -168,6 +185,10 @@ mod tests {
             "Description"
         );
         assert_eq!(request_member("IpPermissions", "IpRanges"), "IpRanges");
+        assert_eq!(
+            request_member("SecurityGroupRules", "SecurityGroupRuleId"),
+            "SecurityGroupRuleId"
+        );
     }
 
     #[test]
