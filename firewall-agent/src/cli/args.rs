@@ -230,8 +230,10 @@ pub struct ModifySecurityGroupRules {
     #[arg(long)]
     pub group_id: Option<String>,
     /// JSON: '[{"SecurityGroupRuleId":"sgr-…","SecurityGroupRule":{"IpProtocol":"tcp",…}}]'.
-    #[arg(long)]
-    pub security_group_rules: Option<String>,
+    /// Shorthand (`SecurityGroupRuleId=sgr-…,SecurityGroupRule={IpProtocol=tcp,…}`, one per
+    /// rule) or JSON.
+    #[arg(long, num_args = 1..)]
+    pub security_group_rules: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -240,9 +242,10 @@ pub struct UpdateDescriptions {
     pub group_id: Option<String>,
     #[arg(long)]
     pub group_name: Option<String>,
-    /// JSON list of IpPermission, matched like revoke.
-    #[arg(long)]
-    pub ip_permissions: Option<String>,
+    /// The permissions whose rules get the descriptions, matched like revoke: shorthand
+    /// (`IpProtocol=tcp,FromPort=80,ToPort=80,IpRanges=[{CidrIp=…,Description=…}]`) or JSON.
+    #[arg(long, num_args = 1..)]
+    pub ip_permissions: Vec<String>,
     /// `SecurityGroupRuleId=sgr-…,Description=…` (repeatable) or JSON.
     #[arg(long, num_args = 1..)]
     pub security_group_rule_descriptions: Vec<String>,
@@ -275,9 +278,10 @@ pub struct RuleChange {
     /// Accepted for compatibility; the account is always this agent's.
     #[arg(long)]
     pub group_owner: Option<String>,
-    /// JSON list of IpPermission (or file://path).
-    #[arg(long)]
-    pub ip_permissions: Option<String>,
+    /// Shorthand (`IpProtocol=tcp,FromPort=80,ToPort=80,IpRanges=[{CidrIp=…}]`, one per
+    /// permission), JSON, or file://path.
+    #[arg(long, num_args = 1..)]
+    pub ip_permissions: Vec<String>,
     /// Revoke only.
     #[arg(long, num_args = 1..)]
     pub security_group_rule_ids: Vec<String>,

@@ -8,6 +8,7 @@ mod args;
 mod golden_tests;
 mod params;
 mod requests;
+mod shorthand;
 #[cfg(test)]
 mod tests;
 

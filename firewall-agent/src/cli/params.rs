@@ -5,9 +5,9 @@
 
 use anyhow::{Context as _, anyhow};
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::args::RuleChange;
+use super::{args::RuleChange, shorthand};
 use crate::api::{
     ApiError,
     error::decode,
@@ -78,25 +78,20 @@ fn items(name: &str, text: &str, out: &mut Vec<Value>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// AWS shorthand for a list of structures (`Key=Value,Key=Value`, one item per argument) or JSON.
+/// A list of structures: each argument the AWS shorthand (`Key=Value,Key=[…],Key={…}`, see
+/// [`super::shorthand`]) for one item, or JSON (`file://` too) for one item or a list of them.
 pub fn structures<T: DeserializeOwned>(name: &str, values: &[String]) -> Params<Vec<T>> {
     let mut out = Vec::new();
     for value in values {
-        let text = value.trim();
+        let text = read_param(value.trim())?;
+        let text = text.trim();
         if text.starts_with('[') || text.starts_with('{') {
             items(name, text, &mut out)?;
             continue;
         }
-        let mut item = Map::new();
-        for pair in text.split(',') {
-            let (key, value) = pair.split_once('=').ok_or_else(|| {
-                anyhow!(
-                    "Error parsing parameter '--{name}': expected Key=Value[,Key=Value], got: {text}"
-                )
-            })?;
-            item.insert(key.trim().to_string(), json!(value.trim()));
-        }
-        out.push(Value::Object(item));
+        let item = shorthand::parse(text)
+            .map_err(|e| anyhow!("Error parsing parameter '--{name}': {e}"))?;
+        out.push(item);
     }
     Ok(decode(Value::Array(out))?)
 }
@@ -132,7 +127,7 @@ fn shorthand_permission(change: &RuleChange) -> anyhow::Result<Option<IpPermissi
     {
         return Ok(None);
     }
-    if change.ip_permissions.is_some() {
+    if !change.ip_permissions.is_empty() {
         return Err(anyhow!(
             "The --ip-permissions option cannot be combined with --protocol, --port, --cidr or --source-group"
         ));
@@ -188,13 +183,13 @@ fn shorthand_permission(change: &RuleChange) -> anyhow::Result<Option<IpPermissi
     Ok(Some(permission))
 }
 
-/// The permissions of a rule change: the shorthand one, then those of `--ip-permissions`.
+/// The permissions of a rule change: the one of `--protocol/--port/--cidr/--source-group`, then
+/// those of `--ip-permissions`.
 pub fn permissions(change: &RuleChange) -> Params<Vec<IpPermission>> {
     let mut out: Vec<IpPermission> = shorthand_permission(change)?.into_iter().collect();
-    if let Some(text) = &change.ip_permissions {
-        let mut given = Vec::new();
-        items("ip-permissions", text, &mut given)?;
-        out.extend(decode::<Vec<IpPermission>>(Value::Array(given))?);
-    }
+    out.extend(structures::<IpPermission>(
+        "ip-permissions",
+        &change.ip_permissions,
+    )?);
     Ok(out)
 }

@@ -264,7 +264,7 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
         Verb::ModifySecurityGroupRules(a) => call::<op::ModifySecurityGroupRules>(|| {
             Ok(ModifySecurityGroupRulesRequest {
                 group_id: a.group_id.clone(),
-                security_group_rules: json_list("security-group-rules", &a.security_group_rules)?,
+                security_group_rules: structures("security-group-rules", &a.security_group_rules)?,
             })
         }),
         Verb::UpdateSecurityGroupRuleDescriptionsIngress(a) => {
@@ -287,7 +287,7 @@ fn descriptions(a: &super::args::UpdateDescriptions) -> Params<UpdateDescription
     Ok(UpdateDescriptionsRequest {
         group_id: a.group_id.clone(),
         group_name: a.group_name.clone(),
-        ip_permissions: json_list("ip-permissions", &a.ip_permissions)?,
+        ip_permissions: structures("ip-permissions", &a.ip_permissions)?,
         security_group_rule_descriptions: structures(
             "security-group-rule-descriptions",
             &a.security_group_rule_descriptions,

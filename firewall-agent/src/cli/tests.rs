@@ -98,3 +98,34 @@ fn output_is_indented_like_the_aws_cli() {
         "{\n    \"Return\": true\n}"
     );
 }
+
+#[test]
+fn ip_permissions_and_rule_updates_take_the_aws_shorthand_too() {
+    let (_, body) = request_for(&[
+        "authorize-security-group-ingress",
+        "--group-id",
+        "sg-1",
+        "--ip-permissions",
+        "IpProtocol=tcp,FromPort=80,ToPort=80,IpRanges=[{CidrIp=10.0.0.0/8,Description=web}]",
+        "IpProtocol=udp,FromPort=53,ToPort=53,UserIdGroupPairs=[{GroupId=sg-2}]",
+    ]);
+    assert_eq!(
+        body["IpPermissions"],
+        json!([{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+                "IpRanges": [{"CidrIp": "10.0.0.0/8", "Description": "web"}]},
+               {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53,
+                "UserIdGroupPairs": [{"GroupId": "sg-2"}]}])
+    );
+    let (_, body) = request_for(&[
+        "modify-security-group-rules",
+        "--group-id",
+        "sg-1",
+        "--security-group-rules",
+        "SecurityGroupRuleId=sgr-1,SecurityGroupRule={IpProtocol=tcp,FromPort=22,ToPort=22,CidrIpv4=10.0.0.0/8}",
+    ]);
+    assert_eq!(
+        body["SecurityGroupRules"],
+        json!([{"SecurityGroupRuleId": "sgr-1", "SecurityGroupRule":
+                {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv4": "10.0.0.0/8"}}])
+    );
+}

@@ -156,12 +156,12 @@ pub fn delete(
         .instances
         .values()
         .any(|i| i.state != InstanceState::Terminated && i.group_ids.contains(&id));
+    // Its own rules count: AWS refuses to delete a group that references itself.
     let referenced = state.groups.values().any(|g| {
-        g.id != id
-            && g.ingress
-                .iter()
-                .chain(&g.egress)
-                .any(|r| r.peer == Peer::Group(id.clone()))
+        g.ingress
+            .iter()
+            .chain(&g.egress)
+            .any(|r| r.peer == Peer::Group(id.clone()))
     });
     if attached || referenced {
         return Err(lookup::has_dependent(&id));

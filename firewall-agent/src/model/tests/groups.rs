@@ -113,10 +113,20 @@ fn copy_security_group_copies_rules_under_new_ids_and_maps_self_references() {
 }
 
 #[test]
-fn a_self_reference_does_not_block_deletion_and_bad_requests_get_ec2_codes() {
+fn a_group_referenced_by_its_own_rule_is_deleted_only_after_the_rule_and_bad_requests_get_ec2_codes()
+ {
+    // "If your security group is referenced by one of its own rules, you must delete the rule
+    // before you can delete the security group" (AWS user guide).
     let mut f = Fixture::new();
     let web = f.group("web");
-    f.ok("AuthorizeSecurityGroupIngress", json!({"GroupId": web, "IpPermissions": [{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": web}]}]}));
+    let own = json!({"GroupId": web, "IpPermissions": [{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": web}]}]});
+    f.ok("AuthorizeSecurityGroupIngress", own.clone());
+    f.fails(
+        "DeleteSecurityGroup",
+        json!({"GroupId": web}),
+        "DependencyViolation",
+    );
+    f.ok("RevokeSecurityGroupIngress", own);
     f.ok("DeleteSecurityGroup", json!({"GroupId": web}));
     f.fails(
         "DescribeSecurityGroups",
