@@ -75,7 +75,7 @@ impl Parser<'_> {
                 return Ok(Value::Array(items));
             }
             loop {
-                items.push(self.value(&[b',', b']'])?);
+                items.push(self.value(b",]")?);
                 if self.eat(b']') {
                     return Ok(Value::Array(items));
                 }
