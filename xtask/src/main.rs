@@ -45,7 +45,7 @@ enum Task {
         /// The short version (about 3 minutes).
         #[arg(long)]
         quick: bool,
-        /// Only one section: program, update, hook or throughput.
+        /// Only one section: program, update, hook, api or throughput.
         #[arg(long)]
         only: Option<String>,
     },
@@ -370,9 +370,22 @@ fn run(state_dir: &Path, socket: &Path) -> anyhow::Result<()> {
 }
 
 fn bench(quick: bool, only: Option<&str>) -> anyhow::Result<()> {
+    let root = workspace_root();
+    step("building the release agent (the API latency section runs it)");
+    run_cmd(cargo().current_dir(&root).args([
+        "build",
+        "--release",
+        "--package",
+        "firewall-agent",
+    ]))?;
     step("running the benchmark suite (report in target/bench/)");
     let mut cmd = cargo();
-    cmd.current_dir(workspace_root()).args([
+    cmd.env(
+        "FIREWALL_AGENT_BIN",
+        root.join("target/release/firewall-agent"),
+    )
+    .env("FIREWALL_AWS_VENV", aws_venv());
+    cmd.current_dir(&root).args([
         "bench",
         "--package",
         "firewall-agent",

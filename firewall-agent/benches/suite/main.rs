@@ -2,6 +2,7 @@
 //! `performance.md`). Writes `target/bench/report.md`, `results.json` and PNG plots, and prints
 //! the summary table. Needs root; never part of the test suite.
 
+mod api;
 mod common;
 mod hook;
 mod program;
@@ -39,6 +40,10 @@ fn main() -> anyhow::Result<()> {
     if wanted("hook") {
         eprintln!("bench: per-hook cost against nftables (B2)");
         hook::run(&mut report, quick);
+    }
+    if wanted("api") {
+        eprintln!("bench: latency through the EC2 API (B9)");
+        api::run(&mut report, quick);
     }
     if wanted("throughput") {
         eprintln!("bench: throughput (B3)");
