@@ -181,12 +181,39 @@ def main():
     mine = [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]]
     check(mine.count("web") == 1, "and does not appear here", mine)
 
+    # A region AWS does not have.
+    nowhere = session.client("ec2", region_name="mars-north-1")
+    code, status = error_code(nowhere.describe_vpcs)
+    check((code, status) == ("InvalidParameterValue", 400), "an unknown region", code, status)
+
+    # Waiters, references, descriptions and launch templates.
+    ec2.get_waiter("security_group_exists").wait(GroupIds=[web], WaiterConfig={"Delay": 1})
+    refs = ec2.describe_security_group_references(GroupId=[web])
+    check(refs["SecurityGroupReferenceSet"] == [], "no references across peerings", refs)
+    first = ec2.describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": [web]}])["SecurityGroupRules"]
+    ingress = [r for r in first if not r["IsEgress"]][0]["SecurityGroupRuleId"]
+    ec2.update_security_group_rule_descriptions_ingress(
+        GroupId=web, SecurityGroupRuleDescriptions=[
+            {"SecurityGroupRuleId": ingress, "Description": "described by boto3"}])
+    described = ec2.describe_security_group_rules(SecurityGroupRuleIds=[ingress])
+    check(described["SecurityGroupRules"][0].get("Description") == "described by boto3",
+          "UpdateSecurityGroupRuleDescriptionsIngress", described)
+    template = ec2.create_launch_template(
+        LaunchTemplateName="web-template",
+        LaunchTemplateData={"SecurityGroupIds": [web]})["LaunchTemplate"]
+    listed = ec2.describe_launch_templates(LaunchTemplateNames=["web-template"])["LaunchTemplates"]
+    check([t["LaunchTemplateId"] for t in listed] == [template["LaunchTemplateId"]],
+          "DescribeLaunchTemplates", listed)
+
     if args.host_interface:
-        run_instance(ec2, web, args.host_interface, args.private_ip)
+        run_instance(ec2, web, groups[1], args.host_interface, args.private_ip)
+    ec2.delete_launch_template(LaunchTemplateId=template["LaunchTemplateId"])
+    check(not ec2.describe_launch_templates()["LaunchTemplates"], "DeleteLaunchTemplate")
     print("scenario passed")
 
 
-def run_instance(ec2, group, host_interface, private_ip):
+def run_instance(ec2, group, other_group, host_interface, private_ip):
     """RunInstances with our HostInterface member: not in the EC2 model, so added to the
     serialized form body after validation and before signing."""
 
@@ -205,8 +232,19 @@ def run_instance(ec2, group, host_interface, private_ip):
     pages = ec2.get_paginator("describe_instances").paginate(InstanceIds=[iid])
     found = [i for page in pages for res in page["Reservations"] for i in res["Instances"]]
     check(len(found) == 1 and found[0]["InstanceId"] == iid, "DescribeInstances", found)
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1})
+    out = ec2.stop_instances(InstanceIds=[iid])
+    check(out["StoppingInstances"][0]["CurrentState"]["Name"] == "stopped", "StopInstances", out)
+    ec2.get_waiter("instance_stopped").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1})
+    out = ec2.start_instances(InstanceIds=[iid])
+    check(out["StartingInstances"][0]["CurrentState"]["Name"] == "running", "StartInstances", out)
+    ec2.modify_instance_attribute(InstanceId=iid, Groups=[group, other_group])
+    now = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    check(sorted(g["GroupId"] for g in now["SecurityGroups"]) == sorted([group, other_group]),
+          "ModifyInstanceAttribute --groups", now)
     out = ec2.terminate_instances(InstanceIds=[iid])
     check(out["TerminatingInstances"][0]["InstanceId"] == iid, "TerminateInstances", out)
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1})
 
 
 if __name__ == "__main__":
