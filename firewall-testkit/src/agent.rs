@@ -44,12 +44,18 @@ pub struct CliError {
 impl CliError {
     /// The AWS error code in `An error occurred (Code) when calling …`.
     pub fn code(&self) -> &str {
-        self.stderr
-            .split_once("An error occurred (")
-            .and_then(|(_, rest)| rest.split_once(')'))
-            .map(|(code, _)| code)
-            .unwrap_or("")
+        error_code(&self.stderr)
     }
+}
+
+/// The AWS error code in a CLI's `An error occurred (Code) when calling …` (ours and the AWS
+/// CLI print it alike), or "".
+pub fn error_code(stderr: &str) -> &str {
+    stderr
+        .split_once("An error occurred (")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(code, _)| code)
+        .unwrap_or("")
 }
 
 impl Agent {

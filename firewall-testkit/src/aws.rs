@@ -144,11 +144,7 @@ impl ClientOutput {
 
     /// The AWS error code in `An error occurred (Code) when calling …`, or "".
     pub fn code(&self) -> &str {
-        self.stderr
-            .split_once("An error occurred (")
-            .and_then(|(_, rest)| rest.split_once(')'))
-            .map(|(code, _)| code)
-            .unwrap_or("")
+        crate::agent::error_code(&self.stderr)
     }
 
     /// Stdout as JSON (`--output json`, the profile's default).
