@@ -222,3 +222,70 @@ fn the_data_plane_statistics_name_every_reason() {
     );
     assert_eq!(code(&mut agent, "Frobnicate", json!({})), "InvalidAction");
 }
+
+#[test]
+fn every_region_is_enforced_and_a_copy_stays_in_its_region() {
+    let dir = TempDir::new("regions");
+    let mut agent = agent(&dir, dataplane());
+    let in_region = |agent: &mut Agent, action: &str, body: Value| {
+        let call = json::decode(action, Some("eu-west-1"), body.to_string().as_bytes())?;
+        agent.handle(call)
+    };
+    let group = in_region(
+        &mut agent,
+        "CreateSecurityGroup",
+        json!({"GroupName": "web", "Description": "web"}),
+    )
+    .unwrap()["GroupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rule = in_region(
+        &mut agent,
+        "AuthorizeSecurityGroupIngress",
+        json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]}),
+    )
+    .unwrap()["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    in_region(
+        &mut agent,
+        "RunInstances",
+        json!({"SecurityGroupIds": [group], "PrivateIpAddress": "172.31.0.5", "HostInterface": "veth-web"}),
+    )
+    .unwrap();
+    let stats = ok(&mut agent, "GetDataplaneStatistics", json!({}));
+    assert_eq!(
+        stats["RuleHits"][rule.as_str()],
+        0,
+        "eu-west-1's rule is in the data plane: {stats}"
+    );
+    // The local region does not know the group, and a copy cannot leave its region.
+    assert_eq!(
+        code(
+            &mut agent,
+            "DescribeSecurityGroups",
+            json!({"GroupIds": [group]})
+        ),
+        "InvalidGroup.NotFound"
+    );
+    let local_vpc = ok(&mut agent, "DescribeVpcs", json!({}))["Vpcs"][0]["VpcId"].clone();
+    let copy = in_region(
+        &mut agent,
+        "CopySecurityGroup",
+        json!({"GroupId": group, "GroupName": "web-copy", "VpcId": local_vpc}),
+    );
+    assert_eq!(copy.unwrap_err().code, "InvalidVpcID.NotFound");
+    // The same interface cannot be registered again from another region.
+    let local_default =
+        ok(&mut agent, "DescribeSecurityGroups", json!({}))["SecurityGroups"][0]["GroupId"].clone();
+    assert_eq!(
+        code(
+            &mut agent,
+            "RunInstances",
+            json!({"SecurityGroupIds": [local_default], "PrivateIpAddress": "172.31.0.6", "HostInterface": "veth-web"}),
+        ),
+        "InvalidParameterValue"
+    );
+}
