@@ -220,7 +220,7 @@ catalogue! {
     RunInstances(RunInstancesRequest) -> Reservation {
         mutates: true, flush_flows: false, state: instance::run
     }
-    DescribeInstances(InstanceIdsRequest) -> DescribeInstancesResponse {
+    DescribeInstances(DescribeInstancesRequest) -> DescribeInstancesResponse {
         mutates: false, flush_flows: false, state: |s, _, r| instance::describe(s, r)
     }
     TerminateInstances(InstanceIdsRequest) -> TerminateInstancesResponse {

@@ -23,7 +23,7 @@ pub enum Verb {
     /// Registers a workload (its host-side veth and addresses) with security groups.
     RunInstances(RunInstances),
     /// Describes workloads.
-    DescribeInstances(InstanceIds),
+    DescribeInstances(DescribeInstances),
     /// Unregisters workloads: their interfaces are detached and their flows forgotten.
     TerminateInstances(InstanceIds),
     /// Stops workloads: no traffic at all, tracked flows forgotten, no longer group members.
@@ -382,6 +382,20 @@ pub struct PrefixListEntries {
 pub struct PrefixListId {
     #[arg(long)]
     pub prefix_list_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeInstances {
+    #[arg(long, num_args = 1..)]
+    pub instance_ids: Vec<String>,
+    /// `Name=instance-state-name,Values=running` (repeatable) or JSON.
+    #[arg(long, num_args = 1..)]
+    pub filters: Vec<String>,
+    /// Page size (5-1000); without it, everything in one answer.
+    #[arg(long)]
+    pub max_results: Option<i64>,
+    #[arg(long)]
+    pub next_token: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -130,9 +130,14 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
                 client_token: None,
             })
         }),
-        Verb::DescribeInstances(a) => {
-            call::<op::DescribeInstances>(|| Ok(instance_ids(&a.instance_ids)))
-        }
+        Verb::DescribeInstances(a) => call::<op::DescribeInstances>(|| {
+            Ok(DescribeInstancesRequest {
+                instance_ids: a.instance_ids.clone(),
+                filters: filters(&a.filters)?,
+                max_results: a.max_results,
+                next_token: a.next_token.clone(),
+            })
+        }),
         Verb::TerminateInstances(a) => {
             call::<op::TerminateInstances>(|| Ok(instance_ids(&a.instance_ids)))
         }

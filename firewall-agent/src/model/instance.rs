@@ -6,16 +6,17 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::{
     ids::{IdSource, check_group_id_format},
     launch_template, lookup,
+    query::{invalid_filter, paginate},
     state::{Instance, InstanceState, State},
     views,
 };
 use crate::api::{
     ApiError, ApiResult,
     types::{
-        common::EmptyResponse,
+        common::{EmptyResponse, Filter},
         instances::{
-            DescribeInstancesResponse, InstanceIdsRequest, InstanceStateChange,
-            ModifyInstanceAttributeRequest, Reservation, RunInstancesRequest,
+            DescribeInstancesRequest, DescribeInstancesResponse, InstanceIdsRequest,
+            InstanceStateChange, ModifyInstanceAttributeRequest, Reservation, RunInstancesRequest,
             StartInstancesResponse, StopInstancesResponse, TerminateInstancesResponse,
         },
     },
@@ -176,15 +177,63 @@ pub fn run(
     ))
 }
 
-pub fn describe(state: &State, req: InstanceIdsRequest) -> ApiResult<DescribeInstancesResponse> {
+/// One describe-instances filter on `instance`.
+fn matches_filter(state: &State, instance: &Instance, filter: &Filter) -> ApiResult<bool> {
+    if let Some(hit) = filter.matches_tags(&instance.tags) {
+        return Ok(hit);
+    }
+    let any = |values: Vec<String>| values.iter().any(|v| filter.matches(v));
+    Ok(match filter.name.as_str() {
+        "instance-id" => filter.matches(&instance.id),
+        "instance-state-name" => filter.matches(instance.state.name()),
+        "instance-state-code" => filter.matches(&instance.state.code().to_string()),
+        "vpc-id" => filter.matches(&instance.vpc_id),
+        "private-ip-address" => filter.matches(&instance.private_ip.to_string()),
+        "network-interface.ipv6-addresses.ipv6-address" => {
+            any(instance.ipv6.iter().map(|a| a.to_string()).collect())
+        }
+        "reservation-id" => filter.matches(&instance.reservation_id),
+        "owner-id" => filter.matches(&state.account_id),
+        "instance.group-id" | "group-id" => any(instance.group_ids.clone()),
+        "instance.group-name" | "group-name" => any(instance
+            .group_ids
+            .iter()
+            .filter_map(|g| state.groups.get(g).map(|g| g.name.clone()))
+            .collect()),
+        other => return Err(invalid_filter(other)),
+    })
+}
+
+pub fn describe(
+    state: &State,
+    req: DescribeInstancesRequest,
+) -> ApiResult<DescribeInstancesResponse> {
+    if req.max_results.is_some() && !req.instance_ids.is_empty() {
+        return Err(ApiError::new(
+            "InvalidParameterCombination",
+            "The parameter instancesSet cannot be used with the parameter maxResults",
+        ));
+    }
     lookup::check_instances_exist(state, &req.instance_ids)?;
-    let reservations = state
-        .instances
-        .values()
-        .filter(|i| req.instance_ids.is_empty() || req.instance_ids.contains(&i.id))
-        .map(|i| views::reservation(state, &i.reservation_id, &[i]))
-        .collect();
-    Ok(DescribeInstancesResponse { reservations })
+    let mut out = Vec::new();
+    for instance in state.instances.values() {
+        if !req.instance_ids.is_empty() && !req.instance_ids.contains(&instance.id) {
+            continue;
+        }
+        let mut keep = true;
+        for filter in &req.filters {
+            keep &= matches_filter(state, instance, filter)?;
+        }
+        if keep {
+            let reservation = views::reservation(state, &instance.reservation_id, &[instance]);
+            out.push((instance.id.clone(), reservation));
+        }
+    }
+    let page = paginate(out, req.max_results, req.next_token.as_deref())?;
+    Ok(DescribeInstancesResponse {
+        reservations: page.items,
+        next_token: page.next_token,
+    })
 }
 
 /// Moves every instance of `ids` to `target`, all or none; `refused` answers the error for an

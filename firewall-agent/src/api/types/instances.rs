@@ -101,7 +101,7 @@ pub struct PrivateIpAddress {
     pub private_ip_address: String,
 }
 
-/// `describe-instances`, `terminate-instances`, `stop-instances`, `start-instances`.
+/// `terminate-instances`, `stop-instances`, `start-instances`.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
@@ -109,10 +109,24 @@ pub struct InstanceIdsRequest {
     pub instance_ids: Vec<String>,
 }
 
+/// `describe-instances`: by ID, by filter, in pages.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DescribeInstancesRequest {
+    pub instance_ids: Vec<String>,
+    pub filters: Vec<super::common::Filter>,
+    #[serde(deserialize_with = "super::common::scalar")]
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+}
+
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DescribeInstancesResponse {
     pub reservations: Vec<Reservation>,
+    pub next_token: Option<String>,
 }
 
 /// One `InstanceStateChange`.

@@ -167,3 +167,54 @@ fn run_instances_takes_its_groups_from_a_launch_template() {
         json!({"LaunchTemplates": []})
     );
 }
+
+#[test]
+fn describe_instances_filters_by_state_group_and_address_and_pages_with_max_results() {
+    let mut f = Fixture::new();
+    let web = f.group("web");
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        let out = f.ok(
+            "RunInstances",
+            json!({"SecurityGroupIds": [web], "PrivateIpAddress": format!("172.31.0.{}", 10 + n), "HostInterface": format!("veth{n}")}),
+        );
+        ids.push(
+            out["Instances"][0]["InstanceId"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    f.ok("StopInstances", json!({"InstanceIds": [ids[0]]}));
+    let count = |out: &serde_json::Value| out["Reservations"].as_array().unwrap().len();
+    let running = f.ok(
+        "DescribeInstances",
+        json!({"Filters": [{"Name": "instance-state-name", "Values": ["running"]}]}),
+    );
+    assert_eq!(count(&running), 6);
+    let by_address = f.ok(
+        "DescribeInstances",
+        json!({"Filters": [{"Name": "private-ip-address", "Values": ["172.31.0.1?"]},
+                           {"Name": "instance.group-name", "Values": ["web"]}]}),
+    );
+    assert_eq!(count(&by_address), 7);
+    let first = f.ok("DescribeInstances", json!({"MaxResults": 5}));
+    assert_eq!(count(&first), 5);
+    let token = first["NextToken"].as_str().unwrap().to_string();
+    let rest = f.ok(
+        "DescribeInstances",
+        json!({"MaxResults": 5, "NextToken": token}),
+    );
+    assert_eq!(count(&rest), 2);
+    assert!(rest.get("NextToken").is_none());
+    f.fails(
+        "DescribeInstances",
+        json!({"InstanceIds": [ids[1]], "MaxResults": 5}),
+        "InvalidParameterCombination",
+    );
+    f.fails(
+        "DescribeInstances",
+        json!({"Filters": [{"Name": "image-id", "Values": ["ami-1"]}]}),
+        "InvalidParameterValue",
+    );
+}
