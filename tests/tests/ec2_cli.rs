@@ -18,6 +18,25 @@ use serde_json::{Value, json};
 const CLI_ERROR_STATUS: i32 = 255;
 const SHORT: Duration = Duration::from_millis(700);
 
+/// An agent whose EC2 key acts in the default account: the local CLI, which registers the
+/// workloads (the AWS CLI cannot send our `HostInterface`), acts in it too.
+fn start_in_default_account(ns: &Netns) -> (Agent, Aws) {
+    let identity = aws::Identity {
+        account_id: None,
+        ..aws::Identity::test()
+    };
+    let aws = Aws::with_identity(ns, aws::free_port(), identity);
+    let options = aws.agent_options();
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let agent = Agent::start_with(ns, &options);
+    assert!(
+        aws.wait_listening(Duration::from_secs(10)),
+        "{}",
+        agent.log()
+    );
+    (agent, aws)
+}
+
 fn create_group(aws: &Aws, name: &str) -> String {
     let out = aws.json(&[
         "ec2",
@@ -1168,20 +1187,7 @@ fn generated_credentials_are_private_and_accepted() {
 fn a_rule_authorized_with_the_aws_cli_opens_real_traffic_and_revoking_it_closes_it() {
     let topo = Topology::new(&["172.31.60.10", "172.31.61.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
-    // A key of the default account: the local CLI, which registers the workloads, acts in it.
-    let identity = aws::Identity {
-        account_id: None,
-        ..aws::Identity::test()
-    };
-    let aws = Aws::with_identity(&topo.host, aws::free_port(), identity);
-    let options = aws.agent_options();
-    let options: Vec<&str> = options.iter().map(String::as_str).collect();
-    let agent = Agent::start_with(&topo.host, &options);
-    assert!(
-        aws.wait_listening(Duration::from_secs(10)),
-        "{}",
-        agent.log()
-    );
+    let (agent, aws) = start_in_default_account(&topo.host);
     let client = create_group(&aws, "client");
     let server = create_group(&aws, "server");
     agent.run_instance(a, &[&client]);
@@ -1235,5 +1241,146 @@ fn a_rule_authorized_with_the_aws_cli_opens_real_traffic_and_revoking_it_closes_
     assert!(
         echoes(&mut established, "after\n"),
         "a tracked flow outlives the revoke, as on AWS"
+    );
+}
+
+#[test]
+fn instances_templates_references_and_rule_descriptions_through_the_aws_cli() {
+    let topo = Topology::new(&["172.31.62.10"]);
+    let w = &topo.workloads[0];
+    let (agent, aws) = start_in_default_account(&topo.host);
+    let web = create_group(&aws, "web");
+    let db = create_group(&aws, "db");
+    let instance = agent.run_instance(w, &[&web]);
+
+    let query = |query: &str| {
+        aws.text(&[
+            "ec2",
+            "describe-instances",
+            "--instance-ids",
+            &instance,
+            "--query",
+            query,
+            "--output",
+            "text",
+        ])
+    };
+    assert_eq!(
+        query("Reservations[0].Instances[0].State.Name").trim(),
+        "running"
+    );
+    let running = aws.json(&[
+        "ec2",
+        "describe-instances",
+        "--filters",
+        "Name=instance-state-name,Values=running",
+        "--page-size",
+        "5",
+    ]);
+    assert_eq!(running["Reservations"].as_array().map(Vec::len), Some(1));
+    let out = aws.json(&["ec2", "stop-instances", "--instance-ids", &instance]);
+    assert_eq!(
+        out["StoppingInstances"][0]["CurrentState"]["Name"],
+        "stopped"
+    );
+    aws.text(&[
+        "ec2",
+        "wait",
+        "instance-stopped",
+        "--instance-ids",
+        &instance,
+    ]);
+    aws.json(&["ec2", "start-instances", "--instance-ids", &instance]);
+    assert_eq!(
+        query("Reservations[0].Instances[0].State.Name").trim(),
+        "running"
+    );
+    let out = aws.cli(&[
+        "ec2",
+        "modify-instance-attribute",
+        "--instance-id",
+        &instance,
+        "--groups",
+        &web,
+        &db,
+    ]);
+    assert!(out.success(), "{out}");
+    let groups = query("Reservations[0].Instances[0].SecurityGroups[].GroupName");
+    assert_eq!(groups.split_whitespace().collect::<Vec<_>>(), ["web", "db"]);
+
+    let template = aws.json(&[
+        "ec2",
+        "create-launch-template",
+        "--launch-template-name",
+        "web-template",
+        "--launch-template-data",
+        &format!(r#"{{"SecurityGroupIds":["{web}"]}}"#),
+    ]);
+    let template_id = template["LaunchTemplate"]["LaunchTemplateId"]
+        .as_str()
+        .expect("LaunchTemplateId")
+        .to_string();
+    let listed = aws.json(&["ec2", "describe-launch-templates"]);
+    assert_eq!(
+        listed["LaunchTemplates"][0]["LaunchTemplateId"],
+        template_id.as_str()
+    );
+    aws.json(&[
+        "ec2",
+        "delete-launch-template",
+        "--launch-template-id",
+        &template_id,
+    ]);
+
+    let refs = aws.json(&[
+        "ec2",
+        "describe-security-group-references",
+        "--group-id",
+        &web,
+    ]);
+    assert_eq!(refs["SecurityGroupReferenceSet"], json!([]));
+    let rule = aws.json(&[
+        "ec2",
+        "authorize-security-group-ingress",
+        "--group-id",
+        &web,
+        "--protocol",
+        "tcp",
+        "--port",
+        "443",
+        "--cidr",
+        "10.0.0.0/8",
+    ])["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+        .as_str()
+        .expect("rule ID")
+        .to_string();
+    aws.json(&[
+        "ec2",
+        "update-security-group-rule-descriptions-ingress",
+        "--group-id",
+        &web,
+        "--security-group-rule-descriptions",
+        &format!("SecurityGroupRuleId={rule},Description=https from the office"),
+    ]);
+    let described = aws.text(&[
+        "ec2",
+        "describe-security-group-rules",
+        "--security-group-rule-ids",
+        &rule,
+        "--query",
+        "SecurityGroupRules[0].Description",
+        "--output",
+        "text",
+    ]);
+    assert_eq!(described.trim(), "https from the office");
+
+    let out = aws.json(&["ec2", "terminate-instances", "--instance-ids", &instance]);
+    assert_eq!(
+        out["TerminatingInstances"][0]["CurrentState"]["Name"],
+        "terminated"
+    );
+    aws.fails(
+        "IncorrectInstanceState",
+        &["ec2", "start-instances", "--instance-ids", &instance],
     );
 }
