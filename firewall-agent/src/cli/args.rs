@@ -57,7 +57,7 @@ pub enum Verb {
     /// Removes tags from resources.
     DeleteTags(ChangeTags),
     /// Describes tags.
-    DescribeTags(FiltersOnly),
+    DescribeTags(DescribeTags),
     /// Creates a launch template (its security groups are used by run-instances --launch-template).
     CreateLaunchTemplate(CreateLaunchTemplate),
     /// Describes launch templates.
@@ -106,11 +106,8 @@ pub struct DescribeSecurityGroups {
     /// `Name=group-name,Values=web,db` (repeatable) or JSON.
     #[arg(long, num_args = 1..)]
     pub filters: Vec<String>,
-    /// Page size (5-1000); without it, everything in one answer.
-    #[arg(long)]
-    pub max_results: Option<i64>,
-    #[arg(long)]
-    pub next_token: Option<String>,
+    #[command(flatten)]
+    pub paging: Paging,
 }
 
 #[derive(Debug, Args)]
@@ -119,10 +116,8 @@ pub struct DescribeSecurityGroupRules {
     pub security_group_rule_ids: Vec<String>,
     #[arg(long, num_args = 1..)]
     pub filters: Vec<String>,
-    #[arg(long)]
-    pub max_results: Option<i64>,
-    #[arg(long)]
-    pub next_token: Option<String>,
+    #[command(flatten)]
+    pub paging: Paging,
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +148,8 @@ pub struct DescribeVpcs {
     pub vpc_ids: Vec<String>,
     #[arg(long, num_args = 1..)]
     pub filters: Vec<String>,
+    #[command(flatten)]
+    pub paging: Paging,
 }
 
 #[derive(Debug, Args)]
@@ -171,9 +168,21 @@ pub struct ChangeTags {
 }
 
 #[derive(Debug, Args)]
-pub struct FiltersOnly {
+pub struct DescribeTags {
     #[arg(long, num_args = 1..)]
     pub filters: Vec<String>,
+    #[command(flatten)]
+    pub paging: Paging,
+}
+
+/// `--max-results` and `--next-token` of the paginated describes.
+#[derive(Debug, Args)]
+pub struct Paging {
+    /// Page size (5-1000); without it, everything in one answer.
+    #[arg(long)]
+    pub max_results: Option<i64>,
+    #[arg(long)]
+    pub next_token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -391,11 +400,8 @@ pub struct DescribeInstances {
     /// `Name=instance-state-name,Values=running` (repeatable) or JSON.
     #[arg(long, num_args = 1..)]
     pub filters: Vec<String>,
-    /// Page size (5-1000); without it, everything in one answer.
-    #[arg(long)]
-    pub max_results: Option<i64>,
-    #[arg(long)]
-    pub next_token: Option<String>,
+    #[command(flatten)]
+    pub paging: Paging,
 }
 
 #[derive(Debug, Args)]

@@ -83,16 +83,16 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
                 group_ids: a.group_ids.clone(),
                 group_names: a.group_names.clone(),
                 filters: filters(&a.filters)?,
-                max_results: a.max_results,
-                next_token: a.next_token.clone(),
+                max_results: a.paging.max_results,
+                next_token: a.paging.next_token.clone(),
             })
         }),
         Verb::DescribeSecurityGroupRules(a) => call::<op::DescribeSecurityGroupRules>(|| {
             Ok(DescribeSecurityGroupRulesRequest {
                 security_group_rule_ids: a.security_group_rule_ids.clone(),
                 filters: filters(&a.filters)?,
-                max_results: a.max_results,
-                next_token: a.next_token.clone(),
+                max_results: a.paging.max_results,
+                next_token: a.paging.next_token.clone(),
             })
         }),
         Verb::AuthorizeSecurityGroupIngress(c) => {
@@ -134,8 +134,8 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
             Ok(DescribeInstancesRequest {
                 instance_ids: a.instance_ids.clone(),
                 filters: filters(&a.filters)?,
-                max_results: a.max_results,
-                next_token: a.next_token.clone(),
+                max_results: a.paging.max_results,
+                next_token: a.paging.next_token.clone(),
             })
         }),
         Verb::TerminateInstances(a) => {
@@ -207,6 +207,8 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
             Ok(DescribeVpcsRequest {
                 vpc_ids: a.vpc_ids.clone(),
                 filters: filters(&a.filters)?,
+                max_results: a.paging.max_results,
+                next_token: a.paging.next_token.clone(),
             })
         }),
         Verb::DeleteVpc(a) => call::<op::DeleteVpc>(|| {
@@ -233,6 +235,8 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
         Verb::DescribeTags(a) => call::<op::DescribeTags>(|| {
             Ok(DescribeTagsRequest {
                 filters: filters(&a.filters)?,
+                max_results: a.paging.max_results,
+                next_token: a.paging.next_token.clone(),
             })
         }),
         Verb::CreateLaunchTemplate(a) => call::<op::CreateLaunchTemplate>(|| {

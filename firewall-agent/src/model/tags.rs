@@ -2,7 +2,7 @@
 //! groups, rules, instances, VPCs, prefix lists and launch templates.
 
 use super::{
-    query::invalid_filter,
+    query::{invalid_filter, paginate},
     state::State,
     tagging::{Tag, check_tag},
 };
@@ -167,14 +167,23 @@ pub fn describe(state: &State, req: DescribeTagsRequest) -> ApiResult<DescribeTa
                 };
             }
             if keep {
-                out.push(TagDescription {
-                    key: tag.key.clone(),
-                    resource_id: id.to_string(),
-                    resource_type: kind.to_string(),
-                    value: tag.value.clone(),
-                });
+                // A page ends after a resource's tag: the token names both.
+                let token = format!("{id}/{}", tag.key);
+                out.push((
+                    token,
+                    TagDescription {
+                        key: tag.key.clone(),
+                        resource_id: id.to_string(),
+                        resource_type: kind.to_string(),
+                        value: tag.value.clone(),
+                    },
+                ));
             }
         }
     }
-    Ok(DescribeTagsResponse { tags: out })
+    let page = paginate(out, req.max_results, req.next_token.as_deref())?;
+    Ok(DescribeTagsResponse {
+        tags: page.items,
+        next_token: page.next_token,
+    })
 }

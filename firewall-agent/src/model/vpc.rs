@@ -6,7 +6,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use super::{
     ids::IdSource,
     lookup,
-    query::invalid_filter,
+    query::{invalid_filter, paginate},
     state::{InstanceState, State, Vpc},
     tagging::{self, tags_for},
 };
@@ -126,6 +126,12 @@ pub fn create(
 }
 
 pub fn describe(state: &State, req: DescribeVpcsRequest) -> ApiResult<DescribeVpcsResponse> {
+    if req.max_results.is_some() && !req.vpc_ids.is_empty() {
+        return Err(ApiError::new(
+            "InvalidParameterCombination",
+            "The parameter vpcIds cannot be used with the parameter maxResults",
+        ));
+    }
     for id in &req.vpc_ids {
         state
             .vpcs
@@ -157,10 +163,14 @@ pub fn describe(state: &State, req: DescribeVpcsRequest) -> ApiResult<DescribeVp
             };
         }
         if keep {
-            out.push(view(state, vpc));
+            out.push((vpc.id.clone(), view(state, vpc)));
         }
     }
-    Ok(DescribeVpcsResponse { vpcs: out })
+    let page = paginate(out, req.max_results, req.next_token.as_deref())?;
+    Ok(DescribeVpcsResponse {
+        vpcs: page.items,
+        next_token: page.next_token,
+    })
 }
 
 /// Deletes a VPC with its default group; anything else still in it is a dependency.

@@ -18,6 +18,9 @@ pub struct ChangeTagsRequest {
 #[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DescribeTagsRequest {
     pub filters: Vec<Filter>,
+    #[serde(deserialize_with = "super::common::scalar")]
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
 }
 
 /// One `TagDescription`.
@@ -30,8 +33,10 @@ pub struct TagDescription {
     pub value: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DescribeTagsResponse {
     pub tags: Vec<TagDescription>,
+    pub next_token: Option<String>,
 }

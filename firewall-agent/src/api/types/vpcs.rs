@@ -70,12 +70,17 @@ pub struct CidrBlockAssociation {
 pub struct DescribeVpcsRequest {
     pub vpc_ids: Vec<String>,
     pub filters: Vec<Filter>,
+    #[serde(deserialize_with = "super::common::scalar")]
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DescribeVpcsResponse {
     pub vpcs: Vec<Vpc>,
+    pub next_token: Option<String>,
 }
 
 #[serde_with::skip_serializing_none]

@@ -74,3 +74,70 @@ fn a_new_vpc_has_its_default_group_an_ipv6_block_on_request_and_deletes_cleanly(
     .unwrap();
     assert_eq!(out["Vpcs"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn vpcs_and_tags_page_with_max_results() {
+    let mut ids = SeqIds::default();
+    let mut state = State::initial(&mut ids);
+    for n in 1..=6 {
+        dispatch(
+            &mut state,
+            &mut ids,
+            "CreateVpc",
+            json!({"CidrBlock": format!("10.{n}.0.0/16"),
+                   "TagSpecifications": [{"ResourceType": "vpc", "Tags": [{"Key": "n", "Value": n.to_string()}]}]}),
+        )
+        .unwrap();
+    }
+    let first = dispatch(
+        &mut state,
+        &mut ids,
+        "DescribeVpcs",
+        json!({"MaxResults": 5}),
+    )
+    .unwrap();
+    assert_eq!(first["Vpcs"].as_array().unwrap().len(), 5);
+    let token = first["NextToken"].clone();
+    let rest = dispatch(
+        &mut state,
+        &mut ids,
+        "DescribeVpcs",
+        json!({"MaxResults": 5, "NextToken": token}),
+    )
+    .unwrap();
+    assert_eq!(
+        rest["Vpcs"].as_array().unwrap().len(),
+        2,
+        "7 VPCs with the default"
+    );
+    assert!(rest.get("NextToken").is_none());
+    let tags = dispatch(
+        &mut state,
+        &mut ids,
+        "DescribeTags",
+        json!({"MaxResults": 5}),
+    )
+    .unwrap();
+    assert_eq!(tags["Tags"].as_array().unwrap().len(), 5);
+    let rest = dispatch(
+        &mut state,
+        &mut ids,
+        "DescribeTags",
+        json!({"MaxResults": 5, "NextToken": tags["NextToken"]}),
+    )
+    .unwrap();
+    assert_eq!(rest["Tags"].as_array().unwrap().len(), 1);
+    let all = dispatch(&mut state, &mut ids, "DescribeTags", json!({})).unwrap();
+    assert!(
+        all.get("NextToken").is_none(),
+        "no token without MaxResults"
+    );
+    let err = dispatch(
+        &mut state,
+        &mut ids,
+        "DescribeVpcs",
+        json!({"MaxResults": 4}),
+    )
+    .unwrap_err();
+    assert_eq!(err.code, "InvalidParameterValue");
+}
