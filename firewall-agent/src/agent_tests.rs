@@ -49,7 +49,7 @@ fn dataplane() -> MemoryDataplane {
 }
 
 fn call(agent: &mut Agent, action: &str, body: Value) -> Result<Value, ApiError> {
-    let call = json::decode(action, None, body.to_string().as_bytes())?;
+    let call = json::decode(action, None, None, body.to_string().as_bytes())?;
     agent.handle(call)
 }
 
@@ -228,7 +228,7 @@ fn every_region_is_enforced_and_a_copy_stays_in_its_region() {
     let dir = TempDir::new("regions");
     let mut agent = agent(&dir, dataplane());
     let in_region = |agent: &mut Agent, action: &str, body: Value| {
-        let call = json::decode(action, Some("eu-west-1"), body.to_string().as_bytes())?;
+        let call = json::decode(action, Some("eu-west-1"), None, body.to_string().as_bytes())?;
         agent.handle(call)
     };
     let group = in_region(

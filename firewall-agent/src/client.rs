@@ -43,6 +43,7 @@ pub async fn call(socket: &Path, call: &Call) -> Result<ApiResult<Value>, Client
         .header("host", "firewall-agent")
         .header("content-type", "application/json")
         .header(json::REGION_HEADER, &call.scope.region)
+        .header(json::ACCOUNT_HEADER, &call.scope.account_id)
         .body(Full::new(Bytes::from(serde_json::to_vec(&call.members())?)))?;
     let response = sender.send_request(request).await?;
     let ok = response.status().is_success();

@@ -23,6 +23,9 @@ struct Cli {
     /// The region a verb acts in (each region has its own resources); our `local` when absent.
     #[arg(long, global = true, env = "FIREWALL_AGENT_REGION")]
     region: Option<String>,
+    /// The account a verb acts in (the EC2 API's keys name theirs); 000000000000 when absent.
+    #[arg(long, global = true, env = "FIREWALL_AGENT_ACCOUNT")]
+    account_id: Option<String>,
     /// Output format; like the AWS CLI's default, only `json`.
     #[arg(long, global = true, default_value = "json", value_parser = ["json"])]
     output: String,
@@ -63,7 +66,13 @@ fn main() {
                 }
             }
         }
-        Command::Verb(verb) => runtime.block_on(cli::run(args.socket, args.region, verb)),
+        Command::Verb(verb) => {
+            let scope = cli::CallScope {
+                account_id: args.account_id,
+                region: args.region,
+            };
+            runtime.block_on(cli::run(args.socket, scope, verb))
+        }
     };
     std::process::exit(code);
 }

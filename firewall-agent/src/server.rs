@@ -18,7 +18,7 @@ use crate::{
         credentials::Credentials,
         handler::{self, Endpoint},
     },
-    front::json::{self, REGION_HEADER, Reply},
+    front::json::{self, ACCOUNT_HEADER, REGION_HEADER, Reply},
 };
 
 /// The JSON front end's handler: decode the call, run it, encode the answer.
@@ -28,8 +28,13 @@ async fn call(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Reply {
-    let region = headers.get(REGION_HEADER).and_then(|v| v.to_str().ok());
-    let call = match json::decode(&action, region, &body) {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let call = match json::decode(
+        &action,
+        header(REGION_HEADER),
+        header(ACCOUNT_HEADER),
+        &body,
+    ) {
         Ok(call) => call,
         Err(e) => return Reply(Err(e)),
     };

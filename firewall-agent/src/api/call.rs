@@ -18,9 +18,14 @@ impl Scope {
     /// The account of the local socket and of keys without an `aws_account_id`.
     pub const DEFAULT_ACCOUNT: &'static str = "000000000000";
 
-    /// The default account in `region`, which must be a region we know.
+    /// `account_id` (12 digits) in `region`, which must be a region we know.
     pub fn new(account_id: &str, region: &str) -> ApiResult<Scope> {
         regions::check(region)?;
+        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::invalid_value(format!(
+                "Invalid account ID '{account_id}': 12 digits."
+            )));
+        }
         Ok(Scope {
             account_id: account_id.to_string(),
             region: region.to_string(),
@@ -100,8 +105,11 @@ impl Call {
         self
     }
 
-    pub fn in_region(mut self, region: &str) -> ApiResult<Call> {
-        self.scope = Scope::new(&self.scope.account_id, region)?;
+    /// The call in another account or region (each `None` keeps the current one).
+    pub fn in_scope(mut self, account_id: Option<&str>, region: Option<&str>) -> ApiResult<Call> {
+        let account_id = account_id.unwrap_or(&self.scope.account_id).to_string();
+        let region = region.unwrap_or(&self.scope.region).to_string();
+        self.scope = Scope::new(&account_id, &region)?;
         Ok(self)
     }
 

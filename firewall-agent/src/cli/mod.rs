@@ -39,8 +39,8 @@ pub fn to_aws_json(value: &Value) -> String {
 }
 
 /// Runs a verb against the agent; returns the process exit status.
-pub async fn run(socket: PathBuf, region: Option<String>, verb: Verb) -> i32 {
-    let call = match requests::request(&verb).and_then(|call| in_region(call, region.as_deref())) {
+pub async fn run(socket: PathBuf, scope: CallScope, verb: Verb) -> i32 {
+    let call = match requests::request(&verb).and_then(|call| scope.apply(call)) {
         Ok(call) => call,
         Err(Failure {
             error: ParamError::Options(e),
@@ -72,16 +72,23 @@ pub async fn run(socket: PathBuf, region: Option<String>, verb: Verb) -> i32 {
     }
 }
 
-/// The call in `region`, when one is given.
-fn in_region(call: Call, region: Option<&str>) -> Result<Call, Failure> {
-    let Some(region) = region else {
-        return Ok(call);
-    };
-    let action = call.action.name;
-    call.in_region(region).map_err(|error| Failure {
-        action,
-        error: ParamError::Api(error),
-    })
+/// The account and region of `--account-id` and `--region`; absent, the default account and
+/// our `local` region.
+#[derive(Debug, Default)]
+pub struct CallScope {
+    pub account_id: Option<String>,
+    pub region: Option<String>,
+}
+
+impl CallScope {
+    fn apply(&self, call: Call) -> Result<Call, Failure> {
+        let action = call.action.name;
+        call.in_scope(self.account_id.as_deref(), self.region.as_deref())
+            .map_err(|error| Failure {
+                action,
+                error: ParamError::Api(error),
+            })
+    }
 }
 
 /// Prints an error as the AWS CLI prints the service's errors.

@@ -1,5 +1,6 @@
 //! The JSON wire of the control socket: `POST /{Action}` with the AWS request members as the
-//! body (with `DryRun` and our `FlushFlows` where set) and the region in a header, answered with
+//! body (with `DryRun` and our `FlushFlows` where set), the region and account in headers,
+//! answered with
 //! the response members (200) or `{"Error": {"Code", "Message"}}` (400). Both sides of the
 //! socket — the agent's handler and the CLI's client — use this file.
 
@@ -15,21 +16,24 @@ use crate::api::{ApiError, ApiResult, Call, Scope};
 
 /// The header that names the region a call acts in (absent: our `local` region).
 pub const REGION_HEADER: &str = "x-firewall-region";
+/// The header that names the account a call acts in (absent: the default account).
+pub const ACCOUNT_HEADER: &str = "x-firewall-account";
 
-/// Reads a call from the socket's path, region header and body; an empty body is an empty
-/// request.
-pub fn decode(action: &str, region: Option<&str>, body: &[u8]) -> ApiResult<Call> {
+/// Reads a call from the socket's path, region and account headers and body; an empty body is
+/// an empty request.
+pub fn decode(
+    action: &str,
+    region: Option<&str>,
+    account: Option<&str>,
+    body: &[u8],
+) -> ApiResult<Call> {
     let request: Value = if body.is_empty() {
         Value::Object(Map::new())
     } else {
         serde_json::from_slice(body)
             .map_err(|e| ApiError::invalid_value(format!("The request body is not JSON: {e}")))?
     };
-    let scope = match region {
-        Some(region) => Scope::new(Scope::DEFAULT_ACCOUNT, region)?,
-        None => Scope::local(),
-    };
-    Call::from_members(action, request, scope)
+    Call::from_members(action, request, Scope::local())?.in_scope(account, region)
 }
 
 /// The error body.

@@ -477,3 +477,28 @@ fn instances_templates_references_and_rule_descriptions_through_the_aws_cli() {
         &["ec2", "start-instances", "--instance-ids", &instance],
     );
 }
+
+#[test]
+fn the_local_cli_reaches_the_account_and_region_of_an_ec2_key() {
+    let ns = Netns::new("fwa");
+    let (agent, aws) = start_agent(&ns);
+    let web = create_group(&aws, "web");
+    let found = agent.cli(&[
+        "--account-id",
+        ACCOUNT_ID,
+        "--region",
+        REGION,
+        "describe-security-groups",
+        "--group-ids",
+        &web,
+    ]);
+    assert_eq!(found["SecurityGroups"][0]["OwnerId"], ACCOUNT_ID);
+    let elsewhere = agent
+        .try_cli(&["describe-security-groups", "--group-ids", &web])
+        .expect_err("the default account does not have it");
+    assert_eq!(elsewhere.code(), "InvalidGroup.NotFound");
+    let bad = agent
+        .try_cli(&["--account-id", "12", "describe-security-groups"])
+        .expect_err("not an account ID");
+    assert_eq!(bad.code(), "InvalidParameterValue");
+}
