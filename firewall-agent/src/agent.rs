@@ -25,7 +25,12 @@ pub struct ServeArgs {
     /// The control socket (mode 0600); set from the global `--socket`.
     #[arg(skip)]
     pub socket: PathBuf,
-    /// Where bpffs is (mounted there when missing, e.g. under `ip netns exec`).
+    /// Set when the agent left `ip netns exec`'s mount namespace for the host's: its pins then
+    /// go in a directory of its network namespace's own.
+    #[arg(skip)]
+    pub netns_pins: bool,
+    /// Where bpffs is. Mounted there when missing; under `ip netns exec` (a private mount
+    /// namespace) the host's bpffs at this path is used, so the pins outlive the agent.
     #[arg(long, default_value = "/sys/fs/bpf")]
     pub bpffs: PathBuf,
     /// Idle timeout of established TCP flows in seconds (AWS TcpEstablishedTimeout, 60-432000).
@@ -69,7 +74,8 @@ impl Agent {
     pub fn start(args: &ServeArgs) -> anyhow::Result<Agent> {
         std::fs::create_dir_all(&args.state_dir)
             .with_context(|| format!("creating {}", args.state_dir.display()))?;
-        dataplane::ensure_bpffs(&args.bpffs)?;
+        let pins =
+            dataplane::pin_dir(&args.bpffs, args.netns_pins).context("choosing where to pin")?;
         let store =
             RedbStore::open(&args.state_dir.join("state.redb")).context("opening the store")?;
         let timeouts = CtTimeouts {
@@ -78,7 +84,7 @@ impl Agent {
         };
         let dataplane = KernelDataplane::load(&dataplane::LoadOptions {
             timeouts,
-            pins: Some(args.bpffs.join("firewall-agent")),
+            pins: Some(pins),
             conntrack_capacity: args.conntrack_capacity,
         })
         .context("loading the data plane")?;

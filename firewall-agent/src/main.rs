@@ -42,7 +42,18 @@ enum Command {
 }
 
 fn main() {
-    let args = Cli::parse();
+    let mut args = Cli::parse();
+    if let Command::Serve(serve) = &mut args.command {
+        // Before any thread exists: under `ip netns exec`, back to the host's mount namespace so
+        // the bpffs and the pins outlive the agent.
+        match firewall_agent::dataplane::leave_private_mount_namespace(&serve.bpffs) {
+            Ok(joined) => serve.netns_pins = joined,
+            Err(e) => {
+                eprintln!("firewall-agent: leaving the private mount namespace: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

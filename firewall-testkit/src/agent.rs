@@ -30,8 +30,21 @@ pub struct Agent {
     child: Child,
     pub dir: PathBuf,
     pub socket: PathBuf,
+    /// Where it pins: a bpffs of its own, or the host's (the agent's default).
+    pins: Pins,
     /// Set by [`Agent::restart`]: the state directory outlives this process.
     keep_dir: bool,
+}
+
+/// Where an agent under test pins its maps and links.
+#[derive(Clone, Debug)]
+pub enum Pins {
+    /// A bpffs of its own at `dir/bpffs`, mounted by the kit in the test's mount namespace (so
+    /// it outlives the agent's `ip netns exec` one), passed with `--bpffs`.
+    Own,
+    /// No `--bpffs`: the agent's default, the host's bpffs at `/sys/fs/bpf`, in the directory of
+    /// the namespace `netns`.
+    Host { netns: String },
 }
 
 /// A failed CLI call: exit status and stderr.
@@ -65,7 +78,34 @@ impl Agent {
 
     /// Starts an agent with extra `serve` options.
     pub fn start_with(ns: &Netns, options: &[&str]) -> Agent {
-        Self::launch(ns, std::env::temp_dir().join(unique("fw-agent-")), options)
+        Self::launch(
+            ns,
+            std::env::temp_dir().join(unique("fw-agent-")),
+            options,
+            Pins::Own,
+        )
+    }
+
+    /// Starts an agent as a user would under `ip netns exec`, without `--bpffs`: it pins in the
+    /// host's bpffs.
+    pub fn start_host_pinned(ns: &Netns) -> Agent {
+        let pins = Pins::Host {
+            netns: ns.name.clone(),
+        };
+        Self::launch(
+            ns,
+            std::env::temp_dir().join(unique("fw-agent-")),
+            &[],
+            pins,
+        )
+    }
+
+    /// Restarts an agent of [`Agent::start_host_pinned`] on its state directory.
+    pub fn restart_host_pinned(ns: &Netns, dir: PathBuf) -> Agent {
+        let pins = Pins::Host {
+            netns: ns.name.clone(),
+        };
+        Self::launch(ns, dir, &[], pins)
     }
 
     /// Kills the agent with SIGKILL (no chance to clean up), keeping its state directory.
@@ -97,15 +137,19 @@ impl Agent {
     /// Starts an agent on `dir`, with a bpffs of its own mounted at `dir/bpffs` (in the test's
     /// mount namespace, so it outlives the agent's `ip netns exec` one).
     pub fn start_in(ns: &Netns, dir: PathBuf) -> Agent {
-        Self::launch(ns, dir, &[])
+        Self::launch(ns, dir, &[], Pins::Own)
     }
 
-    fn launch(ns: &Netns, dir: PathBuf, options: &[&str]) -> Agent {
+    fn launch(ns: &Netns, dir: PathBuf, options: &[&str], pins: Pins) -> Agent {
         let bpffs = dir.join("bpffs");
         std::fs::create_dir_all(&bpffs).expect("agent dir");
-        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-        if !mounts.contains(&format!(" {} bpf ", bpffs.display())) {
-            sh(&["mount", "-t", "bpf", "bpf", &bpffs.display().to_string()]);
+        let mut pin_options = Vec::new();
+        if let Pins::Own = pins {
+            let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+            if !mounts.contains(&format!(" {} bpf ", bpffs.display())) {
+                sh(&["mount", "-t", "bpf", "bpf", &bpffs.display().to_string()]);
+            }
+            pin_options = vec!["--bpffs".to_string(), bpffs.display().to_string()];
         }
         let socket = dir.join("agent.sock");
         // A killed agent leaves its socket behind; wait for the new one's.
@@ -123,8 +167,7 @@ impl Agent {
             .arg("serve")
             .arg("--state-dir")
             .arg(dir.join("state"))
-            .arg("--bpffs")
-            .arg(&bpffs)
+            .args(&pin_options)
             .args(options)
             .stdout(Stdio::null())
             .stderr(log)
@@ -134,6 +177,7 @@ impl Agent {
             child,
             dir,
             socket,
+            pins,
             keep_dir: false,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -351,8 +395,16 @@ impl Drop for Agent {
         if self.keep_dir {
             return; // the next agent takes over
         }
-        // Unmounting drops the pinned maps and links: nothing stays attached.
-        let _ = Command::new("umount").arg(self.dir.join("bpffs")).status();
+        // Dropping the pinned maps and links: nothing stays attached.
+        match &self.pins {
+            Pins::Own => {
+                let _ = Command::new("umount").arg(self.dir.join("bpffs")).status();
+            }
+            Pins::Host { netns } => {
+                let dir = Path::new("/sys/fs/bpf/firewall-agent").join(format!("netns-{netns}"));
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         } else {

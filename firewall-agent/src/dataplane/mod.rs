@@ -16,6 +16,7 @@ use crate::compiler::Desired;
 
 mod apply;
 mod attach;
+mod bpffs;
 mod conntrack;
 mod counters;
 mod kernel;
@@ -25,6 +26,7 @@ mod memory;
 mod pins;
 
 pub use attach::ifindex;
+pub use bpffs::{leave_private_mount_namespace, pin_dir};
 pub use counters::Counters;
 pub use kernel::KernelDataplane;
 pub use load::{EBPF_OBJECT, LoadOptions};
@@ -32,7 +34,6 @@ pub use memory::MemoryDataplane;
 /// A tracked inbound TCP flow, as the kernel records it, for tests.
 #[cfg(test)]
 pub(crate) use memory::tests::inbound_tcp;
-pub use pins::ensure_bpffs;
 
 /// What the agent needs of the data plane.
 pub trait Dataplane: Send {

@@ -4,8 +4,6 @@
 
 use std::{
     collections::BTreeMap,
-    ffi::CString,
-    io,
     path::{Path, PathBuf},
 };
 
@@ -65,43 +63,6 @@ pub(super) fn link_pin_name(interface: &str, attach_type: TcAttachType) -> Strin
         "egress"
     };
     format!("{interface}@{hook}")
-}
-
-/// Mounts bpffs at `path` unless one is mounted there already (`ip netns exec` gives a fresh
-/// `/sys` without it).
-pub fn ensure_bpffs(path: &Path) -> Result<()> {
-    const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
-    let err = |source| DataplaneError::Bpffs {
-        path: path.to_path_buf(),
-        source,
-    };
-    std::fs::create_dir_all(path).map_err(err)?;
-    let c_path = CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| err(io::ErrorKind::InvalidInput.into()))?;
-    // SAFETY: statfs fills the zeroed struct; the path is NUL-terminated.
-    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(c_path.as_ptr(), &mut stat) } != 0 {
-        return Err(err(io::Error::last_os_error()));
-    }
-    if stat.f_type as i64 == BPF_FS_MAGIC {
-        return Ok(());
-    }
-    let fstype = c"bpf";
-    // SAFETY: all pointers are valid NUL-terminated strings.
-    let rc = unsafe {
-        libc::mount(
-            fstype.as_ptr(),
-            c_path.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        return Err(err(io::Error::last_os_error()));
-    }
-    tracing::info!(path = %path.display(), "mounted bpffs");
-    Ok(())
 }
 
 /// The pinned links found in `links_dir`, by interface.
