@@ -12,6 +12,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::limits;
 use crate::api::{ApiError, ApiResult, Call, Scope};
 
 /// The header that names the region a call acts in (absent: our `local` region).
@@ -57,10 +58,13 @@ impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         match self.0 {
             Ok(body) => (StatusCode::OK, Json(body)).into_response(),
-            Err(ApiError { code, message }) => (
-                StatusCode::BAD_REQUEST,
+            Err(error) => (
+                limits::status(&error).unwrap_or(StatusCode::BAD_REQUEST),
                 Json(ErrorBody {
-                    error: ErrorDetail { code, message },
+                    error: ErrorDetail {
+                        code: error.code,
+                        message: error.message,
+                    },
                 }),
             )
                 .into_response(),
