@@ -36,7 +36,12 @@ async fn call(
     let call = async {
         let Path(action) = action.map_err(|_| limits::unknown_path(uri.path()))?;
         let body = limits::read(&headers, body).await?;
-        json::decode(&action, header(REGION_HEADER), header(ACCOUNT_HEADER), &body)
+        json::decode(
+            &action,
+            header(REGION_HEADER),
+            header(ACCOUNT_HEADER),
+            &body,
+        )
     };
     match call.await {
         Ok(call) => Reply(agent.lock().await.handle(call)),

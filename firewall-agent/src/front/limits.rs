@@ -20,7 +20,7 @@ use axum::{
     http::{HeaderMap, Method, StatusCode},
     serve::Listener,
 };
-use http_body_util::{BodyExt as _, Limited, LengthLimitError};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use hyper::{body::Body as _, server::conn::http1};
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
@@ -84,7 +84,9 @@ pub async fn read(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.is::<LengthLimitError>() => Err(too_large()),
-        Ok(Err(e)) => Err(ApiError::malformed(format!("the body could not be read: {e}"))),
+        Ok(Err(e)) => Err(ApiError::malformed(format!(
+            "the body could not be read: {e}"
+        ))),
         Err(_) => Err(ApiError::new(
             "RequestTimeout",
             format!("The request body was not received within {BODY_TIMEOUT:?}."),
@@ -155,7 +157,10 @@ pub async fn serve<L: Listener>(
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("requests still in flight at shutdown");
     }
 }
