@@ -6,8 +6,10 @@ use std::{sync::Arc, time::Duration};
 use anyhow::Context as _;
 use axum::{
     Router,
-    extract::{Path, State as AxumState},
-    http::HeaderMap,
+    body::Body,
+    extract::{Path, State as AxumState, rejection::PathRejection},
+    http::{HeaderMap, Method, Uri},
+    response::{IntoResponse as _, Response},
     routing::post,
 };
 use tokio::sync::Mutex;
@@ -19,26 +21,45 @@ use crate::{
         handler::{self, Endpoint},
     },
     front::json::{self, ACCOUNT_HEADER, REGION_HEADER, Reply},
+    front::limits,
 };
 
 /// The JSON front end's handler: decode the call, run it, encode the answer.
 async fn call(
     AxumState(agent): AxumState<Arc<Mutex<Agent>>>,
-    Path(action): Path<String>,
+    action: Result<Path<String>, PathRejection>,
+    uri: Uri,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Body,
 ) -> Reply {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let call = match json::decode(
-        &action,
-        header(REGION_HEADER),
-        header(ACCOUNT_HEADER),
-        &body,
-    ) {
-        Ok(call) => call,
-        Err(e) => return Reply(Err(e)),
+    let call = async {
+        let Path(action) = action.map_err(|_| limits::unknown_path(uri.path()))?;
+        let body = limits::read(&headers, body).await?;
+        json::decode(
+            &action,
+            header(REGION_HEADER),
+            header(ACCOUNT_HEADER),
+            &body,
+        )
     };
-    Reply(agent.lock().await.handle(call))
+    match call.await {
+        Ok(call) => Reply(agent.lock().await.handle(call)),
+        Err(e) => Reply(Err(e)),
+    }
+}
+
+/// The JSON front end's answer to a request no route takes.
+async fn json_unknown_path(uri: Uri) -> Reply {
+    Reply(Err(limits::unknown_path(uri.path())))
+}
+
+async fn json_wrong_method(method: Method) -> Reply {
+    Reply(Err(limits::wrong_method(&method)))
+}
+
+async fn json_too_many() -> Response {
+    Reply(Err(limits::too_many_connections())).into_response()
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -64,13 +85,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let ec2 = ec2_endpoint(&args, agent.clone()).await?;
     let app = Router::new()
         .route("/{action}", post(call))
+        .fallback(json_unknown_path)
+        .method_not_allowed_fallback(json_wrong_method)
         .with_state(agent);
     tracing::info!(socket = %args.socket.display(), "firewall-agent listening");
     println!("firewall-agent listening on {}", args.socket.display());
     tokio::spawn(async move {
-        if let Err(e) = ec2.await {
-            tracing::error!(error = %e, "the EC2 endpoint stopped");
-        }
+        ec2.await;
+        tracing::error!("the EC2 endpoint stopped");
     });
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -80,9 +102,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             _ = term.recv() => {}
         }
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let refuse = Router::new().fallback(json_too_many);
+    limits::serve(listener, app, refuse, shutdown).await;
     let _ = std::fs::remove_file(&args.socket);
     Ok(())
 }
@@ -92,7 +113,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn ec2_endpoint(
     args: &ServeArgs,
     agent: Arc<Mutex<Agent>>,
-) -> anyhow::Result<impl std::future::Future<Output = std::io::Result<()>> + use<>> {
+) -> anyhow::Result<impl std::future::Future<Output = ()> + use<>> {
     let credentials = match &args.credentials {
         Some(path) => Credentials::load(path)
             .with_context(|| format!("reading the credentials in {}", path.display()))?,
@@ -128,6 +149,9 @@ async fn ec2_endpoint(
     println!("firewall-agent EC2 endpoint on http://{}", args.ec2_listen);
     let app = Router::new()
         .route("/", post(handler::query))
+        .fallback(handler::unknown_path)
+        .method_not_allowed_fallback(handler::wrong_method)
         .with_state(Arc::new(Endpoint { agent, credentials }));
-    Ok(axum::serve(listener, app).into_future())
+    let refuse = Router::new().fallback(handler::too_many);
+    Ok(limits::serve(listener, app, refuse, std::future::pending()))
 }

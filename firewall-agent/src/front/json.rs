@@ -12,6 +12,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::limits;
 use crate::api::{ApiError, ApiResult, Call, Scope};
 
 /// The header that names the region a call acts in (absent: our `local` region).
@@ -29,11 +30,43 @@ pub fn decode(
 ) -> ApiResult<Call> {
     let request: Value = if body.is_empty() {
         Value::Object(Map::new())
+    } else if nesting(body) > MAX_NESTING {
+        return Err(ApiError::invalid_value(format!(
+            "The request body nests more than {MAX_NESTING} levels"
+        )));
     } else {
         serde_json::from_slice(body)
             .map_err(|e| ApiError::invalid_value(format!("The request body is not JSON: {e}")))?
     };
+    if !request.is_object() {
+        return Err(ApiError::invalid_value(
+            "The request body is not a JSON object",
+        ));
+    }
     Call::from_members(action, request, Scope::local())?.in_scope(account, region)
+}
+
+/// The deepest nesting of arrays and objects a body may have (the requests' own is 5); deeper
+/// ones are refused before parsing, whose recursion would overflow the stack.
+const MAX_NESTING: usize = 32;
+
+/// The deepest nesting of `[` and `{` in a JSON text (outside strings).
+fn nesting(body: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for &byte in body {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') | (false, _, b'"') => in_string = !in_string,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// The error body.
@@ -57,10 +90,13 @@ impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         match self.0 {
             Ok(body) => (StatusCode::OK, Json(body)).into_response(),
-            Err(ApiError { code, message }) => (
-                StatusCode::BAD_REQUEST,
+            Err(error) => (
+                limits::status(&error).unwrap_or(StatusCode::BAD_REQUEST),
                 Json(ErrorBody {
-                    error: ErrorDetail { code, message },
+                    error: ErrorDetail {
+                        code: error.code,
+                        message: error.message,
+                    },
                 }),
             )
                 .into_response(),
@@ -78,4 +114,19 @@ pub fn decode_answer(success: bool, body: &[u8]) -> serde_json::Result<ApiResult
         code: error.code,
         message: error.message,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_counts_brackets_outside_strings() {
+        assert_eq!(nesting(br#"{"a":[{"b":"[[[\"{"}]}"#), 3);
+        let deep = format!("{{\"GroupIds\":{}1{}}}", "[".repeat(100), "]".repeat(100));
+        let Err(error) = decode("DescribeVpcs", None, None, deep.as_bytes()) else {
+            panic!("a body nested 100 levels was decoded");
+        };
+        assert_eq!(error.code, "InvalidParameterValue");
+    }
 }

@@ -88,6 +88,10 @@ fn empty() -> Node {
     Node::Struct(BTreeMap::new())
 }
 
+/// The most parts a parameter name has (EC2's deepest have 6, `A.1.B.1.C`): deeper ones are
+/// refused before they nest.
+const MAX_DEPTH: usize = 16;
+
 /// Reads a Query request body.
 pub fn decode(body: &[u8]) -> ApiResult<QueryRequest> {
     let mut action = None;
@@ -99,6 +103,11 @@ pub fn decode(body: &[u8]) -> ApiResult<QueryRequest> {
             "Version" => version = Some(value.into_owned()),
             _ => {
                 let path: Vec<&str> = name.split('.').collect();
+                if path.len() > MAX_DEPTH {
+                    return Err(ApiError::invalid_value(format!(
+                        "The parameter {name} has more than {MAX_DEPTH} parts"
+                    )));
+                }
                 tree.insert(&path, value.into_owned(), &name)?;
             }
         }
@@ -243,6 +252,11 @@ mod tests {
         );
         assert_eq!(
             decode(b"Action=X&A..B=c").unwrap_err().code,
+            "InvalidParameterValue"
+        );
+        let deep = format!("Action=X&{}=c", vec!["A"; 100_000].join("."));
+        assert_eq!(
+            decode(deep.as_bytes()).unwrap_err().code,
             "InvalidParameterValue"
         );
     }

@@ -6,7 +6,7 @@
 use std::{sync::Arc, time::SystemTime};
 
 use axum::{
-    body::Bytes,
+    body::Body,
     extract::State,
     http::{HeaderMap, HeaderValue, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
@@ -14,6 +14,7 @@ use axum::{
 use tokio::sync::Mutex;
 
 use super::{
+    super::limits,
     credentials::Credentials,
     form,
     sigv4::{self, SignedRequest},
@@ -51,6 +52,9 @@ fn request_id() -> String {
 /// The HTTP status AWS answers an API error with: 412 for a dry run that would have succeeded,
 /// 500 only for our own failures, 400 for every other client fault.
 fn status_of(error: &ApiError) -> StatusCode {
+    if let Some(status) = limits::status(error) {
+        return status;
+    }
     match error.code.as_str() {
         "DryRunOperation" => StatusCode::PRECONDITION_FAILED,
         "InternalError" => StatusCode::INTERNAL_SERVER_ERROR,
@@ -71,19 +75,41 @@ fn xml_reply(status: StatusCode, request_id: &str, body: String) -> Response {
     response
 }
 
+/// An EC2 error answer, for a request that never reached the signature check.
+fn refuse(error: &ApiError) -> Response {
+    let id = request_id();
+    xml_reply(status_of(error), &id, xml::error(Service::Ec2, &id, error))
+}
+
+pub async fn unknown_path(uri: Uri) -> Response {
+    refuse(&limits::unknown_path(uri.path()))
+}
+
+pub async fn wrong_method(method: Method) -> Response {
+    refuse(&limits::wrong_method(&method))
+}
+
+pub async fn too_many() -> Response {
+    refuse(&limits::too_many_connections())
+}
+
 /// One Query request.
 pub async fn query(
     State(endpoint): State<Arc<Endpoint>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    let id = request_id();
+    let body = match limits::read(&headers, body).await {
+        Ok(body) => body,
+        Err(e) => return refuse(&e),
+    };
     let request = match form::decode(&body) {
         Ok(request) => request,
-        Err(e) => return xml_reply(status_of(&e), &id, xml::error(Service::Ec2, &id, &e)),
+        Err(e) => return refuse(&e),
     };
+    let id = request_id();
     let service = find(&request.action)
         .map(|a| a.service)
         .unwrap_or(Service::Ec2);
