@@ -133,7 +133,8 @@ fn parse_ipv6(ctx: &TcContext, pkt: &mut Packet) -> Result<usize, DropReason> {
     pkt.dst = load(ctx, ETH_HLEN + 24)?;
     let mut next = hdr[6];
     let mut offset = ETH_HLEN + 40;
-    for _ in 0..IPV6_MAX_EXT_HEADERS {
+    // One more round than there are extension headers to walk: the one that finds the L4 header.
+    for _ in 0..=IPV6_MAX_EXT_HEADERS {
         match next {
             // Hop-by-hop, routing, destination options: length in 8-octet units, excluding the first.
             0 | 43 | 60 => {

@@ -97,6 +97,10 @@ fn decide(ctx: &TcContext, dir: Direction) -> Result<Option<PassReason>, DropRea
         return Err(DropReason::NotRunning);
     }
     if is_exempt(pkt) {
+        // Its later fragments follow it like those of any first fragment that passed.
+        if pkt.fragment == Fragment::First {
+            conntrack::remember_first_fragment(ifindex, pkt);
+        }
         return Ok(Some(PassReason::Exempt));
     }
     if pkt.fragment == Fragment::Later {

@@ -9,6 +9,8 @@
 //! * [`agent`] — the agent binary run as a process, and its CLI;
 //! * [`harness`] — the data plane loaded for BPF_PROG_TEST_RUN, one workload on `lo`;
 //! * [`model`] — requests run directly on the agent's model;
+//! * [`reference`] — what security groups mean, evaluated plainly, for differential tests;
+//! * [`random`] — a seeded generator of rulesets, changes and frames for those tests;
 //! * [`traffic`] — echo servers, TCP/UDP round trips, ping, `eventually`.
 //!
 //! Test traffic stays between the namespaces a test creates, or on loopback: nothing here adds a
@@ -21,6 +23,8 @@ pub mod frame;
 pub mod harness;
 pub mod model;
 pub mod netns;
+pub mod random;
+pub mod reference;
 pub mod shell;
 pub mod topology;
 pub mod traffic;

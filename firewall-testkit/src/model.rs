@@ -14,7 +14,17 @@ pub fn initial_state() -> State {
 
 /// Runs one action (`"AuthorizeSecurityGroupIngress"`, …) on `state`; it must succeed.
 pub fn call(state: &mut State, action: &str, request: Value) -> Value {
-    call_json(state, &mut RandomIds, action, request).unwrap_or_else(|e| panic!("{action}: {e}"))
+    try_call(state, action, request).unwrap_or_else(|e| panic!("{action}: {e}"))
+}
+
+/// Runs one action that may be refused, as a user's request may be; like the agent, on a copy
+/// kept only if it succeeds.
+pub fn try_call(state: &mut State, action: &str, request: Value) -> Result<Value, String> {
+    let mut copy = state.clone();
+    let answer =
+        call_json(&mut copy, &mut RandomIds, action, request).map_err(|e| e.to_string())?;
+    *state = copy;
+    Ok(answer)
 }
 
 /// Creates a group with these inbound permissions and returns its ID.

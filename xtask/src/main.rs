@@ -8,6 +8,8 @@
 //! * `run` — build, then the agent in the foreground on the embedded default state.
 //! * `test` — formatting, clippy, then every test: unit, packet-level (BPF_PROG_TEST_RUN) and
 //!   netns integration tests with real traffic.
+//! * `fuzz` — the differential test of the data plane against the reference evaluator, with a
+//!   packet budget and seed of one's choosing.
 
 use std::{
     env,
@@ -58,6 +60,15 @@ enum Task {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
+    /// Compare the data plane with the reference evaluator on N random packets.
+    Fuzz {
+        /// Packets to compare.
+        #[arg(long, default_value_t = 1_000_000)]
+        packets: u64,
+        /// The seed (default: drawn from the clock, and printed).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 /// Debian packages the tests and benchmarks use.
@@ -95,6 +106,7 @@ fn main() -> ExitCode {
             .and_then(|()| build())
             .and_then(|()| run(&state_dir, &socket)),
         Task::Test { no_lint, args } => setup().and_then(|()| test(no_lint, &args)),
+        Task::Fuzz { packets, seed } => setup().and_then(|()| fuzz(packets, seed)),
         Task::Bench { quick, only } => setup().and_then(|()| bench(quick, only.as_deref())),
     };
     match result {
@@ -436,5 +448,32 @@ fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {
                 root.join("target/debug/firewall-agent"),
             )
             .env("FIREWALL_AWS_VENV", aws_venv()),
+    )
+}
+
+/// Runs `firewall-agent/tests/differential.rs` with the budget and seed in its environment; it
+/// prints the packets compared and the mismatches (each with what reproduces it).
+fn fuzz(packets: u64, seed: Option<u64>) -> anyhow::Result<()> {
+    let seed = seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    step(&format!(
+        "differential test: {packets} packets, seed {seed}"
+    ));
+    run_cmd(
+        cargo()
+            .current_dir(workspace_root())
+            .args([
+                "test",
+                "--package",
+                "firewall-agent",
+                "--test",
+                "differential",
+            ])
+            .args(["--", "--nocapture"])
+            .env("FIREWALL_DIFF_PACKETS", packets.to_string())
+            .env("FIREWALL_DIFF_SEED", seed.to_string()),
     )
 }
