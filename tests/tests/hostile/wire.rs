@@ -188,27 +188,15 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-/// `YYYYMMDD` and `HHMMSS` in UTC.
+/// `YYYYMMDD` and `HHMMSS` in UTC (from the agent's own RFC 3339 formatting).
 fn amz_date(now: SystemTime) -> (String, String) {
     let secs = now
         .duration_since(UNIX_EPOCH)
         .expect("after 1970")
         .as_secs();
-    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        format!("{year:04}{month:02}{day:02}"),
-        format!("{:02}{:02}{:02}", rest / 3600, rest / 60 % 60, rest % 60),
-    )
+    // `YYYY-MM-DDTHH:MM:SS+00:00`
+    let text = firewall_agent::model::rfc3339(secs);
+    (text[..10].replace('-', ""), text[11..19].replace(':', ""))
 }
 
 /// The JSON front end's error shape: `{"Error": {"Code": "…", "Message": "…"}}`.
