@@ -91,7 +91,7 @@ impl IntoResponse for Reply {
         match self.0 {
             Ok(body) => (StatusCode::OK, Json(body)).into_response(),
             Err(error) => (
-                limits::status(&error).unwrap_or(StatusCode::BAD_REQUEST),
+                limits::status(&error),
                 Json(ErrorBody {
                     error: ErrorDetail {
                         code: error.code,

@@ -48,16 +48,20 @@ const READ_BUFFER: usize = 64 << 10;
 /// How long a shutdown waits for the requests in flight.
 const DRAIN: Duration = Duration::from_secs(10);
 
-/// The HTTP status of the refusals of this module (other errors are the front end's to map).
-pub fn status(error: &ApiError) -> Option<StatusCode> {
-    Some(match error.code.as_str() {
+/// The HTTP status of an API error, on every front end: this module's refusals their own, 412
+/// for a dry run that would have succeeded, 500 only for our own failures, 400 for every other
+/// client fault.
+pub fn status(error: &ApiError) -> StatusCode {
+    match error.code.as_str() {
         "RequestEntityTooLarge" => StatusCode::PAYLOAD_TOO_LARGE,
         "RequestHeaderSectionTooLarge" => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         "RequestLimitExceeded" => StatusCode::TOO_MANY_REQUESTS,
         "RequestTimeout" => StatusCode::REQUEST_TIMEOUT,
         "UnsupportedOperation" => StatusCode::METHOD_NOT_ALLOWED,
-        _ => return None,
-    })
+        "DryRunOperation" => StatusCode::PRECONDITION_FAILED,
+        "InternalError" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
 }
 
 /// The request body, within the size and time limits, after checking the head's size.

@@ -221,18 +221,7 @@ pub fn describe(
         .map(|v| v.id.clone())
         .unwrap_or_default();
     for name in &req.group_names {
-        if !state
-            .groups
-            .values()
-            .any(|g| g.vpc_id == default_vpc && &g.name == name)
-        {
-            return Err(ApiError::new(
-                "InvalidGroup.NotFound",
-                format!(
-                    "The security group '{name}' does not exist in default VPC '{default_vpc}'"
-                ),
-            ));
-        }
+        lookup::target_group_id(state, None, Some(name))?;
     }
     let mut out = Vec::new();
     for group in state.groups.values() {

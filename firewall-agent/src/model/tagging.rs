@@ -25,7 +25,8 @@ pub fn views(tags: &[Tag]) -> Vec<common::Tag> {
         .collect()
 }
 
-/// Checks a tag of `create-tags`.
+/// A tag's key and value, as every operation that sets tags checks them (`create-tags` and the
+/// tag specifications of the creating operations).
 pub fn check_tag(key: &str, value: &str) -> ApiResult<()> {
     if key.is_empty() || key.chars().count() > 127 {
         return Err(ApiError::new(
@@ -62,18 +63,8 @@ pub fn tags_for(specs: &[TagSpecification], resource_type: &str) -> ApiResult<Ve
             None => return Err(ApiError::missing("TagSpecification.ResourceType")),
         }
         for tag in &spec.tags {
-            if tag.key.is_empty() || tag.key.chars().count() > 127 || tag.key.starts_with("aws:") {
-                return Err(ApiError::invalid_value(format!(
-                    "Invalid tag key '{}': 1-127 characters, not starting with 'aws:'.",
-                    tag.key
-                )));
-            }
             let value = tag.value.clone().unwrap_or_default();
-            if value.chars().count() > 256 {
-                return Err(ApiError::invalid_value(
-                    "Tag values have at most 256 characters.",
-                ));
-            }
+            check_tag(&tag.key, &value)?;
             tags.retain(|t| t.key != tag.key);
             tags.push(Tag {
                 key: tag.key.clone(),

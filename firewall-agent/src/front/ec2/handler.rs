@@ -49,19 +49,6 @@ fn request_id() -> String {
     )
 }
 
-/// The HTTP status AWS answers an API error with: 412 for a dry run that would have succeeded,
-/// 500 only for our own failures, 400 for every other client fault.
-fn status_of(error: &ApiError) -> StatusCode {
-    if let Some(status) = limits::status(error) {
-        return status;
-    }
-    match error.code.as_str() {
-        "DryRunOperation" => StatusCode::PRECONDITION_FAILED,
-        "InternalError" => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
-    }
-}
-
 fn xml_reply(status: StatusCode, request_id: &str, body: String) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
@@ -78,7 +65,11 @@ fn xml_reply(status: StatusCode, request_id: &str, body: String) -> Response {
 /// An EC2 error answer, for a request that never reached the signature check.
 fn refuse(error: &ApiError) -> Response {
     let id = request_id();
-    xml_reply(status_of(error), &id, xml::error(Service::Ec2, &id, error))
+    xml_reply(
+        limits::status(error),
+        &id,
+        xml::error(Service::Ec2, &id, error),
+    )
 }
 
 pub async fn unknown_path(uri: Uri) -> Response {
@@ -141,7 +132,7 @@ pub async fn query(
             &id,
             xml::response(service, action, &id, &members),
         ),
-        Err(e) => xml_reply(status_of(&e), &id, xml::error(service, &id, &e)),
+        Err(e) => xml_reply(limits::status(&e), &id, xml::error(service, &id, &e)),
     }
 }
 

@@ -186,3 +186,20 @@ fn describe_filters_select_groups() {
         "InvalidParameterValue",
     );
 }
+
+#[test]
+fn tag_specifications_check_keys_and_values_as_create_tags_does() {
+    let mut f = Fixture::new();
+    for tag in [
+        json!({"Key": "aws:owner", "Value": "x"}),
+        json!({"Key": "", "Value": "x"}),
+        json!({"Key": "k", "Value": "v".repeat(257)}),
+    ] {
+        f.fails(
+            "CreateSecurityGroup",
+            json!({"GroupName": "web", "Description": "d",
+                   "TagSpecifications": [{"ResourceType": "security-group", "Tags": [tag]}]}),
+            "InvalidParameterValue",
+        );
+    }
+}
