@@ -121,6 +121,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn errors_answer_with_the_status_aws_gives_them() {
+        let status = |code: &str| {
+            Reply(Err(ApiError::new(code, "m")))
+                .into_response()
+                .status()
+        };
+        assert_eq!(status("InvalidGroup.NotFound"), StatusCode::BAD_REQUEST);
+        assert_eq!(status("DryRunOperation"), StatusCode::PRECONDITION_FAILED);
+        assert_eq!(status("InternalError"), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            status("RequestEntityTooLarge"),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+    }
+
+    #[test]
     fn nesting_counts_brackets_outside_strings() {
         assert_eq!(nesting(br#"{"a":[{"b":"[[[\"{"}]}"#), 3);
         let deep = format!("{{\"GroupIds\":{}1{}}}", "[".repeat(100), "]".repeat(100));
