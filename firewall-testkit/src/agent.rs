@@ -45,6 +45,36 @@ pub enum Pins {
     /// No `--bpffs`: the agent's default, the host's bpffs at `/sys/fs/bpf`, in the directory of
     /// the namespace `netns`.
     Host { netns: String },
+    /// Started with `nsenter --net` rather than `ip netns exec`: the agent shares the test's
+    /// (the root) mount namespace and pins in a directory of the real bpffs, passed with
+    /// `--bpffs` (a [`BpffsDir`], which removes it).
+    Root { bpffs: PathBuf },
+}
+
+/// A directory of its own in the real bpffs at `/sys/fs/bpf`, removed on drop (also on panic),
+/// which unpins whatever an agent left in it: its links detach, its maps go.
+pub struct BpffsDir {
+    pub path: PathBuf,
+}
+
+impl BpffsDir {
+    pub fn new() -> BpffsDir {
+        let path = Path::new("/sys/fs/bpf").join(unique("fwt-"));
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        BpffsDir { path }
+    }
+}
+
+impl Default for BpffsDir {
+    fn default() -> BpffsDir {
+        BpffsDir::new()
+    }
+}
+
+impl Drop for BpffsDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }
 
 /// A failed CLI call: exit status and stderr.
@@ -108,6 +138,21 @@ impl Agent {
         Self::launch(ns, dir, &[], pins)
     }
 
+    /// Starts an agent in the root mount namespace, as a service on the host would run: entered
+    /// into `ns`'s network namespace only (`nsenter --net`), pinning in `bpffs`, a directory of
+    /// the real bpffs.
+    pub fn start_root_pinned(ns: &Netns, bpffs: &BpffsDir) -> Agent {
+        Self::restart_root_pinned(ns, bpffs, std::env::temp_dir().join(unique("fw-agent-")))
+    }
+
+    /// Restarts an agent of [`Agent::start_root_pinned`] on its state directory.
+    pub fn restart_root_pinned(ns: &Netns, bpffs: &BpffsDir, dir: PathBuf) -> Agent {
+        let pins = Pins::Root {
+            bpffs: bpffs.path.clone(),
+        };
+        Self::launch(ns, dir, &[], pins)
+    }
+
     /// Kills the agent with SIGKILL (no chance to clean up), keeping its state directory.
     pub fn kill9(mut self) -> PathBuf {
         let _ = self.child.kill();
@@ -144,12 +189,23 @@ impl Agent {
         let bpffs = dir.join("bpffs");
         std::fs::create_dir_all(&bpffs).expect("agent dir");
         let mut pin_options = Vec::new();
-        if let Pins::Own = pins {
-            let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-            if !mounts.contains(&format!(" {} bpf ", bpffs.display())) {
-                sh(&["mount", "-t", "bpf", "bpf", &bpffs.display().to_string()]);
+        // `ip netns exec` gives the agent a private mount namespace; `nsenter --net` keeps ours.
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &ns.name]);
+        match &pins {
+            Pins::Own => {
+                let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+                if !mounts.contains(&format!(" {} bpf ", bpffs.display())) {
+                    sh(&["mount", "-t", "bpf", "bpf", &bpffs.display().to_string()]);
+                }
+                pin_options = vec!["--bpffs".to_string(), bpffs.display().to_string()];
             }
-            pin_options = vec!["--bpffs".to_string(), bpffs.display().to_string()];
+            Pins::Host { .. } => {}
+            Pins::Root { bpffs: real } => {
+                command = Command::new("nsenter");
+                command.arg(format!("--net=/run/netns/{}", ns.name));
+                pin_options = vec!["--bpffs".to_string(), real.display().to_string()];
+            }
         }
         let socket = dir.join("agent.sock");
         // A killed agent leaves its socket behind; wait for the new one's.
@@ -159,8 +215,7 @@ impl Agent {
             .append(true)
             .open(dir.join("agent.log"))
             .expect("agent log");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns.name])
+        let child = command
             .arg(agent_binary())
             .arg("--socket")
             .arg(&socket)
@@ -404,6 +459,8 @@ impl Drop for Agent {
                 let dir = Path::new("/sys/fs/bpf/firewall-agent").join(format!("netns-{netns}"));
                 let _ = std::fs::remove_dir_all(dir);
             }
+            // Its BpffsDir removes it.
+            Pins::Root { .. } => {}
         }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
