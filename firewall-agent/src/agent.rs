@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use crate::{
     api::{
-        ApiError, ApiResult, Call, DataplaneView, Handler, Scope, types::ours::DataplaneStatistics,
+        ApiError, ApiResult, Call, DataplaneView, Handler, Scope,
+        types::ours::{DataplaneStatistics, DataplaneVerification},
     },
     compiler::{self, Ids},
     dataplane::{self, Dataplane, KernelDataplane},
@@ -143,13 +144,7 @@ impl Agent {
 
     /// Compiles the state of every scope and applies it; returns what was applied.
     fn sync(&mut self) -> Result<compiler::Desired, dataplane::DataplaneError> {
-        let desired = match self.states.len() {
-            1 => compiler::compile(
-                self.states.values().next().expect("one state"),
-                &mut self.compiler_ids,
-            ),
-            _ => compiler::compile(&combined(&self.states), &mut self.compiler_ids),
-        };
+        let desired = compile_all(&self.states, &mut self.compiler_ids);
         self.dataplane.apply(&desired)?;
         if let Err(e) = self.store.save_dataplane_ids(&self.compiler_ids) {
             tracing::warn!(error = %e, "could not save the data-plane IDs; a restart will rewrite the maps");
@@ -237,6 +232,17 @@ fn dry_run_succeeded() -> ApiError {
     )
 }
 
+/// What every scope's state compiles to, with `ids`.
+fn compile_all(states: &BTreeMap<Scope, State>, ids: &mut Ids) -> compiler::Desired {
+    match states.len() {
+        1 => compiler::compile(states.values().next().expect("one state"), ids),
+        _ => compiler::compile(&combined(states), ids),
+    }
+}
+
+/// The most differences `verify-dataplane` lists.
+const DIFFERENCES_SHOWN: usize = 100;
+
 /// Every scope's resources in one state, for the compiler: IDs are unique across scopes, and a
 /// rule only ever references resources of its own scope.
 fn combined(states: &BTreeMap<Scope, State>) -> State {
@@ -265,6 +271,29 @@ impl DataplaneView for Agent {
             passes: named(counters.passes),
             rule_hits: counters.rule_hits,
             tracked_flows: self.dataplane.tracked_flows() as u64,
+        })
+    }
+
+    /// Compiles the state with the IDs in use (a copy: same state, same entries) and compares
+    /// the result with what the kernel's maps hold.
+    fn verify(&self) -> ApiResult<DataplaneVerification> {
+        let expected = compile_all(&self.states, &mut self.compiler_ids.clone());
+        let held = self
+            .dataplane
+            .read_back()
+            .map_err(|e| ApiError::internal(format!("The maps could not be read: {e}")))?;
+        let mut differences = dataplane::differences(&expected, &held);
+        if differences.len() > DIFFERENCES_SHOWN {
+            let more = differences.len() - DIFFERENCES_SHOWN;
+            differences.truncate(DIFFERENCES_SHOWN);
+            differences.push(format!("… and {more} more"));
+        }
+        Ok(DataplaneVerification {
+            in_sync: differences.is_empty(),
+            interfaces: held.ifaces.len() as u64,
+            peers: held.peers.len() as u64,
+            ports: held.ports.len() as u64,
+            differences,
         })
     }
 }

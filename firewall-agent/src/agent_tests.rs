@@ -289,3 +289,29 @@ fn every_region_is_enforced_and_a_copy_stays_in_its_region() {
         "InvalidParameterValue"
     );
 }
+
+#[test]
+fn verify_dataplane_compares_the_maps_read_back_with_the_compiled_state() {
+    let dir = TempDir::new("verify");
+    let mut first = agent(&dir, dataplane());
+    web(&mut first);
+    let report = ok(&mut first, "VerifyDataplane", json!({}));
+    assert_eq!(report["InSync"], true, "{report}");
+    assert_eq!(report["Differences"], json!([]));
+    assert_eq!(report["Interfaces"], 1);
+    assert!(report["Peers"].as_u64().unwrap() > 0 && report["Ports"].as_u64().unwrap() > 0);
+    drop(first);
+
+    // Restarted where veth-web does not exist: its policy cannot be enforced, and it says so.
+    let mut second = agent(&dir, MemoryDataplane::new(CtTimeouts::AWS_DEFAULT));
+    let report = ok(&mut second, "VerifyDataplane", json!({}));
+    assert_eq!(report["InSync"], false, "{report}");
+    let differences = report["Differences"].as_array().unwrap();
+    assert!(
+        differences.iter().any(|d| d
+            .as_str()
+            .unwrap()
+            .starts_with("IFACES \"veth-web\": missing")),
+        "{report}"
+    );
+}

@@ -41,6 +41,7 @@ pub trait StateOperation: Operation {
 /// What the agent's data-plane actions read.
 pub trait DataplaneView {
     fn statistics(&self) -> ApiResult<DataplaneStatistics>;
+    fn verify(&self) -> ApiResult<DataplaneVerification>;
 }
 
 /// An action the data plane answers.
@@ -296,6 +297,10 @@ catalogue! {
     /// Ours: drops and passes by reason, hits per rule, tracked flows.
     GetDataplaneStatistics(EmptyRequest) -> DataplaneStatistics {
         mutates: false, flush_flows: false, dataplane: |d, _| d.statistics()
+    }
+    /// Ours: the kernel's policy maps read back and compared with what the state compiles to.
+    VerifyDataplane(EmptyRequest) -> DataplaneVerification {
+        mutates: false, flush_flows: false, dataplane: |d, _| d.verify()
     }
     /// Ours: the same policy as an nftables ruleset.
     ExportNftables(ExportNftablesRequest) -> ExportNftablesResponse {

@@ -44,6 +44,8 @@ pub enum Verb {
     DeleteManagedPrefixList(PrefixListId),
     /// Shows the data plane's drop and pass counters and the number of tracked flows (ours).
     GetDataplaneStatistics,
+    /// Reads the kernel's policy maps back and compares them with what the state compiles to (ours).
+    VerifyDataplane,
     /// Ours: the same policy as an nftables ruleset (`nft -f` loads it).
     Export(Export),
     /// Creates a VPC (with its default security group).

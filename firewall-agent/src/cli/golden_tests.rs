@@ -209,6 +209,7 @@ const CLI_CALLS: &[&[&str]] = &[
     ],
     &["delete-managed-prefix-list", "--prefix-list-id", "pl-1"],
     &["get-dataplane-statistics"],
+    &["verify-dataplane"],
     &["export", "--format", "nftables"],
     &["export", "--format", "nftables", "--linear"],
     &[

@@ -189,6 +189,7 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
             })
         }),
         Verb::GetDataplaneStatistics => call::<op::GetDataplaneStatistics>(|| Ok(EmptyRequest {})),
+        Verb::VerifyDataplane => call::<op::VerifyDataplane>(|| Ok(EmptyRequest {})),
         Verb::Export(a) => call::<op::ExportNftables>(|| {
             Ok(ExportNftablesRequest {
                 format: Some(a.format.clone()),

@@ -16,6 +16,7 @@ use super::{
     conntrack, counters,
     load::{self, LoadOptions},
     maps::{self, Maps, map_err},
+    readback,
 };
 use crate::compiler::{Desired, LpmKey};
 
@@ -82,6 +83,15 @@ impl Dataplane for KernelDataplane {
     fn collect_expired_flows(&mut self) -> Result<usize> {
         let expired = conntrack::expired(self.timeouts, conntrack::monotonic_ns());
         Ok(conntrack::flush(&mut self.maps.conntrack, expired))
+    }
+
+    fn read_back(&self) -> Result<Desired> {
+        let attached = self
+            .attached
+            .iter()
+            .map(|(name, a)| (name.clone(), a.ifindex))
+            .collect();
+        readback::read_back(&self.maps, &attached)
     }
 
     fn tracked_flows(&self) -> usize {

@@ -16,7 +16,7 @@ use super::{
     Counters, Dataplane, Result,
     apply::{self, Target},
     attach::checked_ifindex,
-    conntrack, counters,
+    conntrack, counters, readback,
 };
 use crate::compiler::{Desired, LpmKey};
 
@@ -121,6 +121,18 @@ impl Dataplane for MemoryDataplane {
 
     fn has_interface(&self, name: &str) -> bool {
         self.interfaces.contains_key(name)
+    }
+
+    fn read_back(&self) -> Result<Desired> {
+        Ok(Desired {
+            ifaces: readback::name_ifaces(
+                self.ifaces.iter().map(|(i, c)| (*i, *c)),
+                &self.attached,
+            ),
+            peers: self.peers.clone(),
+            ports: self.ports.clone(),
+            rule_slots: BTreeMap::new(),
+        })
     }
 
     fn counters(&self) -> Result<Counters> {

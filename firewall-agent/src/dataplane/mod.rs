@@ -5,8 +5,8 @@
 //! keeps the same entries in memory, for tests without root.
 //!
 //! One module per concern: `load` (object, maps, options), `maps` (the typed map handles),
-//! `pins` (pinning, takeover), `attach` (tcx / clsact), `apply` (the diff), `conntrack`,
-//! `counters`.
+//! `pins` (pinning, takeover), `attach` (tcx / clsact), `apply` (the diff), `readback` (the
+//! maps read back and compared), `conntrack`, `counters`.
 
 use std::{collections::BTreeMap, io, path::PathBuf};
 
@@ -24,6 +24,7 @@ mod load;
 mod maps;
 mod memory;
 mod pins;
+mod readback;
 
 pub use attach::ifindex;
 pub use bpffs::{leave_private_mount_namespace, pin_dir};
@@ -34,6 +35,7 @@ pub use memory::MemoryDataplane;
 /// A tracked inbound TCP flow, as the kernel records it, for tests.
 #[cfg(test)]
 pub(crate) use memory::tests::inbound_tcp;
+pub use readback::differences;
 
 /// What the agent needs of the data plane.
 pub trait Dataplane: Send {
@@ -51,6 +53,10 @@ pub trait Dataplane: Send {
     /// Removes expired conntrack entries (the kernel only expires entries it meets again);
     /// returns how many.
     fn collect_expired_flows(&mut self) -> Result<usize>;
+
+    /// What the policy maps (`IFACES`, `PEERS`, `PORTS`) hold, read back now: for comparing with
+    /// what the state compiles to. Rule slots are left empty.
+    fn read_back(&self) -> Result<Desired>;
 
     /// Number of conntrack entries.
     fn tracked_flows(&self) -> usize;

@@ -15,13 +15,12 @@ use aya::{
         tc::SchedClassifierLink,
     },
 };
-use firewall_common::{IFACE_MANAGED, IfaceConfig};
 
 use super::{
     DataplaneError, KernelDataplane, Result,
     apply::UNUSED_IFACE,
     attach::{Attachment, ifindex, program_for},
-    maps::{self, map_err},
+    maps, readback,
 };
 
 /// Bumped whenever a persistent map's key or value layout changes, so an agent never reuses
@@ -93,26 +92,8 @@ fn pinned_links(links_dir: &Path) -> Result<BTreeMap<String, Vec<(TcAttachType, 
 impl KernelDataplane {
     /// Reads what the kernel holds and re-adopts the pinned links in `dir`.
     pub(super) fn restore(&mut self, dir: &Path) -> Result<()> {
-        for entry in self.maps.peers.iter() {
-            let (key, value) = entry.map_err(map_err(maps::PEERS))?;
-            self.current
-                .peers
-                .insert((key.prefix_len(), key.data()), value);
-        }
-        for entry in self.maps.ports.iter() {
-            let (key, value) = entry.map_err(map_err(maps::PORTS))?;
-            self.current
-                .ports
-                .insert((key.prefix_len(), key.data()), value);
-        }
-        let known: Vec<(u32, IfaceConfig)> = self
-            .maps
-            .ifaces
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| e.ok().map(|c| (i as u32, c)))
-            .filter(|(_, c)| c.flags & IFACE_MANAGED != 0)
-            .collect();
+        readback::read_policy(&self.maps, &mut self.current)?;
+        let known = readback::managed_ifaces(&self.maps);
         for (interface, links) in pinned_links(&dir.join("links"))? {
             let index = ifindex(&interface).ok();
             let mut adopted = Vec::new();

@@ -1,4 +1,5 @@
-//! Our own actions, beside EC2's: the data plane's counters and the nftables export.
+//! Our own actions, beside EC2's: the data plane's counters, its check against the state, and
+//! the nftables export.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,20 @@ pub struct DataplaneStatistics {
     pub passes: BTreeMap<String, u64>,
     pub rule_hits: BTreeMap<String, u64>,
     pub tracked_flows: u64,
+}
+
+/// The policy maps read back from the kernel against what the state compiles to: in sync when
+/// every `IFACES`, `PEERS` and `PORTS` entry is the compiled one and there are no others.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DataplaneVerification {
+    pub in_sync: bool,
+    /// Entries the kernel holds, by map.
+    pub interfaces: u64,
+    pub peers: u64,
+    pub ports: u64,
+    /// One line per entry missing, unexpected or holding another value (at most 100).
+    pub differences: Vec<String>,
 }
 
 /// `export --format nftables [--linear]`.
