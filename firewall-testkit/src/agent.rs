@@ -185,6 +185,11 @@ impl Agent {
         Self::launch(ns, dir, &[], Pins::Own)
     }
 
+    /// [`Agent::start_in`] with extra `serve` options (a restart of [`Agent::start_with`]).
+    pub fn start_in_with(ns: &Netns, dir: PathBuf, options: &[&str]) -> Agent {
+        Self::launch(ns, dir, options, Pins::Own)
+    }
+
     fn launch(ns: &Netns, dir: PathBuf, options: &[&str], pins: Pins) -> Agent {
         let bpffs = dir.join("bpffs");
         std::fs::create_dir_all(&bpffs).expect("agent dir");
@@ -253,32 +258,12 @@ impl Agent {
 
     /// Runs the CLI against this agent's socket.
     fn run_cli(&self, args: &[&str]) -> Output {
-        Command::new(agent_binary())
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("running the CLI")
+        run_cli_at(&self.socket, args)
     }
 
     /// Runs a CLI verb against this agent.
     pub fn try_cli(&self, args: &[&str]) -> Result<Value, CliError> {
-        let out = self.run_cli(args);
-        if out.status.success() && out.stdout.is_empty() {
-            Ok(Value::Null)
-        } else if out.status.success() {
-            Ok(serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-                panic!(
-                    "{args:?} printed non-JSON ({e}): {}",
-                    String::from_utf8_lossy(&out.stdout)
-                )
-            }))
-        } else {
-            Err(CliError {
-                status: out.status.code().unwrap_or(-1),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            })
-        }
+        cli_at(&self.socket, args)
     }
 
     pub fn cli(&self, args: &[&str]) -> Value {
@@ -404,6 +389,36 @@ impl Agent {
             .as_str()
             .expect("InstanceId")
             .to_string()
+    }
+}
+
+fn run_cli_at(socket: &Path, args: &[&str]) -> Output {
+    Command::new(agent_binary())
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("running the CLI")
+}
+
+/// Runs a CLI verb against the agent at `socket` (from any thread): its JSON output, or its
+/// exit status and stderr (254: the API's error; 255: the agent could not be reached).
+pub fn cli_at(socket: &Path, args: &[&str]) -> Result<Value, CliError> {
+    let out = run_cli_at(socket, args);
+    if out.status.success() && out.stdout.is_empty() {
+        Ok(Value::Null)
+    } else if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?} printed non-JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        }))
+    } else {
+        Err(CliError {
+            status: out.status.code().unwrap_or(-1),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
     }
 }
 

@@ -10,6 +10,8 @@
 //!   netns integration tests with real traffic.
 //! * `fuzz` — the differential test of the data plane against the reference evaluator, with a
 //!   packet budget and seed of one's choosing.
+//! * `crash` — the kill -9 crash-safety test (`tests/tests/crash.rs`) with more cycles, and
+//!   the conntrack flood (`firewall-agent/tests/conntrack_flood.rs`) with more flows.
 
 use std::{
     env,
@@ -69,6 +71,18 @@ enum Task {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Kill -9 the agent under concurrent writers for N cycles, then flood conntrack.
+    Crash {
+        /// Kill -9 cycles.
+        #[arg(long, default_value_t = 1000)]
+        cycles: u64,
+        /// The seed (default: drawn from the clock, and printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// New flows in the conntrack flood.
+        #[arg(long, default_value_t = 4 << 20)]
+        flows: u64,
+    },
 }
 
 /// Debian packages the tests and benchmarks use.
@@ -107,6 +121,11 @@ fn main() -> ExitCode {
             .and_then(|()| run(&state_dir, &socket)),
         Task::Test { no_lint, args } => setup().and_then(|()| test(no_lint, &args)),
         Task::Fuzz { packets, seed } => setup().and_then(|()| fuzz(packets, seed)),
+        Task::Crash {
+            cycles,
+            seed,
+            flows,
+        } => setup().and_then(|()| crash(cycles, seed, flows)),
         Task::Bench { quick, only } => setup().and_then(|()| bench(quick, only.as_deref())),
     };
     match result {
@@ -451,14 +470,59 @@ fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {
     )
 }
 
+/// Runs the crash-safety test with `cycles` and the conntrack flood with `flows`; both print
+/// what they measured.
+fn crash(cycles: u64, seed: Option<u64>, flows: u64) -> anyhow::Result<()> {
+    let root = workspace_root();
+    let seed = seed.unwrap_or_else(clock_seed);
+    step("building the agent for the crash test");
+    run_cmd(
+        cargo()
+            .current_dir(&root)
+            .args(["build", "--package", "firewall-agent"]),
+    )?;
+    step(&format!(
+        "crash safety: {cycles} kill -9 cycles, seed {seed}"
+    ));
+    run_cmd(
+        cargo()
+            .current_dir(&root)
+            .args(["test", "--package", "tests", "--test", "crash"])
+            .args(["--", "--nocapture"])
+            .env(
+                "FIREWALL_AGENT_BIN",
+                root.join("target/debug/firewall-agent"),
+            )
+            .env("FIREWALL_CRASH_CYCLES", cycles.to_string())
+            .env("FIREWALL_CRASH_SEED", seed.to_string()),
+    )?;
+    step(&format!("conntrack flood: {flows} new flows"));
+    run_cmd(
+        cargo()
+            .current_dir(&root)
+            .args([
+                "test",
+                "--package",
+                "firewall-agent",
+                "--test",
+                "conntrack_flood",
+            ])
+            .args(["--", "--nocapture"])
+            .env("FIREWALL_FLOOD_FLOWS", flows.to_string()),
+    )
+}
+
+/// A seed from the clock.
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+}
+
 /// Runs `firewall-agent/tests/differential.rs` with the budget and seed in its environment; it
 /// prints the packets compared and the mismatches (each with what reproduces it).
 fn fuzz(packets: u64, seed: Option<u64>) -> anyhow::Result<()> {
-    let seed = seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64)
-    });
+    let seed = seed.unwrap_or_else(clock_seed);
     step(&format!(
         "differential test: {packets} packets, seed {seed}"
     ));
