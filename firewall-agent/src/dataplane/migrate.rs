@@ -3,7 +3,7 @@
 //! same links (`bpf_link_update` swaps a link's program atomically: every packet runs the old
 //! or the new one, and the hook is never empty), so enforcement has no gap:
 //!
-//! 1. the new maps (pinned in `v<N>.migrating`) get the old maps' contents: `IFACES`, `PEERS`,
+//! 1. the new maps (pinned in `v<N>-migrating`) get the old maps' contents: `IFACES`, `PEERS`,
 //!    `PORTS` and `FRAGMENTS` as they are (unchanged layouts), `CONNTRACK` converted
 //!    ([`previous::upgrade`]), so the new programs enforce the same policy and know the same
 //!    flows from their first packet;
@@ -11,7 +11,7 @@
 //! 3. the flows and fragments the old programs recorded between the first copy and the swap are
 //!    copied again (an entry they refreshed in between is refreshed here too), and the counters
 //!    the old programs bumped are added to the new ones (they no longer run anywhere);
-//! 4. the link pins move to `v<N>.migrating/links`, which becomes `v<N>`, and the old maps'
+//! 4. the link pins move to `v<N>-migrating/links`, which becomes `v<N>`, and the old maps'
 //!    pins go (the old maps are freed with their last reference).
 //!
 //! Every step can be repeated: a migration interrupted before 4 is resumed by the next agent from

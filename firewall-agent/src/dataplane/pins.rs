@@ -3,7 +3,7 @@
 //! (`firewall_common::layout::VERSION`). A new agent of the same layout reuses the maps and swaps
 //! its freshly loaded programs into the pinned links (`bpf_link_update`), without a gap; one of
 //! the next layout finding only `v<N-1>` migrates it first (`migrate.rs`), pinning its new maps
-//! in `v<N>.migrating` until the migration is complete.
+//! in `v<N>-migrating` until the migration is complete.
 
 use std::{
     collections::BTreeMap,
@@ -44,6 +44,7 @@ pub(super) fn versioned(dir: &Path) -> PathBuf {
 }
 
 /// Whether `dir` holds pinned maps (of any layout: the caller names the version directory).
+#[cfg(not(feature = "previous-layout"))]
 pub(super) fn has_maps(dir: &Path) -> bool {
     maps::PERSISTENT
         .iter()
@@ -52,11 +53,16 @@ pub(super) fn has_maps(dir: &Path) -> bool {
 
 /// A migration from the previous layout's pins to this one's.
 #[derive(Debug, Clone)]
+#[cfg_attr(
+    feature = "previous-layout",
+    allow(dead_code, reason = "an agent of the previous layout has nothing to migrate from")
+)]
 pub(super) struct Migration {
     /// `<dir>/v<N-1>`: the previous layout's maps and links.
     pub from: PathBuf,
-    /// `<dir>/v<N>.migrating`: where the new maps are pinned until the migration is complete (a
-    /// crashed migration is resumed from it: every copy step is idempotent).
+    /// `<dir>/v<N>-migrating` (bpffs refuses dots in names): where the new maps are pinned until
+    /// the migration is complete (a crashed migration is resumed from it: every copy step is
+    /// idempotent).
     pub staging: PathBuf,
     /// `<dir>/v<N>`: renamed from `staging` once the links point at the new programs.
     pub to: PathBuf,
@@ -85,7 +91,7 @@ pub(super) fn pending_migration(dir: &Path) -> Option<Migration> {
     }
     Some(Migration {
         from,
-        staging: dir.join(format!("v{MAP_LAYOUT_VERSION}.migrating")),
+        staging: dir.join(format!("v{MAP_LAYOUT_VERSION}-migrating")),
         to,
     })
 }
