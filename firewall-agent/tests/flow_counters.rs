@@ -3,12 +3,7 @@
 //! frames through BPF_PROG_TEST_RUN, inside a private network namespace (see `packets.rs`).
 
 use firewall_common::{CT_ORIGINAL, CT_REPLY, ct_state};
-use firewall_testkit::{
-    frame::*,
-    harness::*,
-    model::create_group,
-    netns::in_private_netns,
-};
+use firewall_testkit::{frame::*, harness::*, model::create_group, netns::in_private_netns};
 use serde_json::json;
 
 #[test]
@@ -37,7 +32,10 @@ fn a_tracked_tcp_flow_counts_packets_bytes_and_tcp_flags_in_each_direction() {
         assert_eq!(flows.len(), 1, "one entry for both directions");
         let (_, flow) = flows[0];
         assert_eq!(flow.state, ct_state::TCP_CLOSING);
-        assert_eq!(flow.packets[CT_ORIGINAL], 3, "SYN, ACK, FIN from the opener");
+        assert_eq!(
+            flow.packets[CT_ORIGINAL], 3,
+            "SYN, ACK, FIN from the opener"
+        );
         assert_eq!(flow.packets[CT_REPLY], 1, "the SYN-ACK");
         let len = |f: &Frame| f.bytes().len() as u64;
         assert_eq!(flow.bytes[CT_ORIGINAL], len(&syn) + len(&ack) + len(&fin));

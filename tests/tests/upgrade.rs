@@ -62,12 +62,18 @@ fn an_agent_of_the_next_layout_takes_over_running_traffic_without_losing_a_packe
     assert!(old_pins.join("maps/CONNTRACK").exists(), "{}", old.log());
     let hooks_before = [&a.host_if, &b.host_if].map(|i| hooks(&topo.host, i, &old_pins));
     for hook in hooks_before.iter().flatten() {
-        assert_eq!(hook.programs.len(), 1, "one program per hook: {hooks_before:?}");
+        assert_eq!(
+            hook.programs.len(),
+            1,
+            "one program per hook: {hooks_before:?}"
+        );
     }
 
     let echo_loop = EchoLoop::start(established);
     let mut ping = Command::new("ip")
-        .args(["netns", "exec", &a.ns.name, "ping", "-n", "-q", "-i", "0.01"])
+        .args([
+            "netns", "exec", &a.ns.name, "ping", "-n", "-q", "-i", "0.01",
+        ])
         .args(["-W", "1", "-c", &PINGS.to_string(), &b.ip.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -104,7 +110,10 @@ fn an_agent_of_the_next_layout_takes_over_running_traffic_without_losing_a_packe
          {received}/{PINGS} answered; TCP echoes over the established flow {echoes_ok} ok, \
          {echoes_failed} failed; packets the data plane dropped meanwhile: {dropped}"
     );
-    assert_eq!(received, PINGS, "no echo request or reply lost: {ping_summary}");
+    assert_eq!(
+        received, PINGS,
+        "no echo request or reply lost: {ping_summary}"
+    );
     assert_eq!(echoes_failed, 0, "the established flow never stalled");
     assert!(echoes_ok > 0);
     assert_eq!(dropped, 0, "the data plane dropped nothing: {stats}");
@@ -131,7 +140,10 @@ fn an_agent_of_the_next_layout_takes_over_running_traffic_without_losing_a_packe
         for (hook, old_hook) in after.iter().zip(before) {
             assert_eq!(hook.programs.len(), 1, "nothing attached twice: {after:?}");
             assert_eq!(hook.link_id, old_hook.link_id, "the same link: {after:?}");
-            assert_ne!(hook.programs, old_hook.programs, "the new program: {after:?}");
+            assert_ne!(
+                hook.programs, old_hook.programs,
+                "the new program: {after:?}"
+            );
         }
     }
     assert!(!old_pins.exists(), "the previous layout's pins are gone");
@@ -187,14 +199,24 @@ struct Hook {
 
 /// Both hooks (egress, ingress) of `interface` in namespace `ns`, with their link pins in `pins`.
 fn hooks(ns: &Netns, interface: &str, pins: &Path) -> [Hook; 2] {
-    [(TcAttachType::Egress, "egress"), (TcAttachType::Ingress, "ingress")].map(|(hook, name)| {
+    [
+        (TcAttachType::Egress, "egress"),
+        (TcAttachType::Ingress, "ingress"),
+    ]
+    .map(|(hook, name)| {
         let owned = interface.to_string();
         let programs = ns.run(move || {
             let (_, programs) = SchedClassifier::query_tcx(&owned, hook).expect("query tcx");
             programs.iter().map(|p| p.id()).collect()
         });
         let pin = pins.join(format!("links/{interface}@{name}"));
-        let shown = sh(&["bpftool", "link", "show", "pinned", &pin.display().to_string()]);
+        let shown = sh(&[
+            "bpftool",
+            "link",
+            "show",
+            "pinned",
+            &pin.display().to_string(),
+        ]);
         let link_id = shown
             .split(':')
             .next()

@@ -7,7 +7,9 @@ use aya::{
     maps::{PerCpuValues, lpm_trie::Key},
     programs::SchedClassifier,
 };
-use firewall_common::{CtKey, CtTimeouts, CtValue, IfaceConfig, PeerKey, PeerValue, PortKey, PortValue};
+use firewall_common::{
+    CtKey, CtTimeouts, CtValue, IfaceConfig, PeerKey, PeerValue, PortKey, PortValue,
+};
 
 use super::{
     Counters, Dataplane, DataplaneError, Result,

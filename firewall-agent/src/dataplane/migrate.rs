@@ -65,8 +65,14 @@ impl Previous {
             conntrack: open(&maps, maps::CONNTRACK, HashMap::try_from)?,
             fragments: open(&maps, maps::FRAGMENTS, HashMap::try_from)?,
             counters: [
-                (maps::DROPS, open(&maps, maps::DROPS, PerCpuArray::try_from)?),
-                (maps::PASSES, open(&maps, maps::PASSES, PerCpuArray::try_from)?),
+                (
+                    maps::DROPS,
+                    open(&maps, maps::DROPS, PerCpuArray::try_from)?,
+                ),
+                (
+                    maps::PASSES,
+                    open(&maps, maps::PASSES, PerCpuArray::try_from)?,
+                ),
                 (
                     maps::RULE_HITS,
                     open(&maps, maps::RULE_HITS, PerCpuArray::try_from)?,
@@ -183,8 +189,8 @@ impl KernelDataplane {
             };
             match result {
                 Ok(()) => copied += 1,
-                Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::EEXIST) => {
-                }
+                Err(MapError::SyscallError(e))
+                    if e.io_error.raw_os_error() == Some(libc::EEXIST) => {}
                 Err(_) => lost += 1,
             }
         }
@@ -252,10 +258,11 @@ impl KernelDataplane {
                     .zip(values.iter())
                     .map(|(a, b)| a + b)
                     .collect();
-                let sum = PerCpuValues::try_from(sum).map_err(|source| DataplaneError::Interface {
-                    name: "possible CPUs".into(),
-                    source,
-                })?;
+                let sum =
+                    PerCpuValues::try_from(sum).map_err(|source| DataplaneError::Interface {
+                        name: "possible CPUs".into(),
+                        source,
+                    })?;
                 new_counters.set(index, sum, 0).map_err(map_err(name))?;
             }
         }

@@ -55,7 +55,10 @@ pub(super) fn has_maps(dir: &Path) -> bool {
 #[derive(Debug, Clone)]
 #[cfg_attr(
     feature = "previous-layout",
-    allow(dead_code, reason = "an agent of the previous layout has nothing to migrate from")
+    allow(
+        dead_code,
+        reason = "an agent of the previous layout has nothing to migrate from"
+    )
 )]
 pub(super) struct Migration {
     /// `<dir>/v<N-1>`: the previous layout's maps and links.
@@ -73,16 +76,14 @@ pub(super) struct Migration {
 /// removed.
 #[cfg(not(feature = "previous-layout"))]
 pub(super) fn pending_migration(dir: &Path) -> Option<Migration> {
-    let from = dir.join(format!(
-        "v{}",
-        firewall_common::layout::previous::VERSION
-    ));
+    let from = dir.join(format!("v{}", firewall_common::layout::previous::VERSION));
     let to = versioned(dir);
     if !has_maps(&from) {
         return None;
     }
     if has_maps(&to) {
-        let links_left = std::fs::read_dir(from.join("links")).is_ok_and(|mut d| d.next().is_some());
+        let links_left =
+            std::fs::read_dir(from.join("links")).is_ok_and(|mut d| d.next().is_some());
         if !links_left {
             tracing::info!(dir = %from.display(), "removing the previous layout's leftover pins");
             let _ = std::fs::remove_dir_all(&from);
@@ -122,7 +123,9 @@ pub(super) fn link_pin_name(interface: &str, attach_type: TcAttachType) -> Strin
 }
 
 /// The pinned links found in `links_dir`, by interface.
-pub(super) fn pinned_links(links_dir: &Path) -> Result<BTreeMap<String, Vec<(TcAttachType, PathBuf)>>> {
+pub(super) fn pinned_links(
+    links_dir: &Path,
+) -> Result<BTreeMap<String, Vec<(TcAttachType, PathBuf)>>> {
     let mut found: BTreeMap<String, Vec<(TcAttachType, PathBuf)>> = BTreeMap::new();
     for entry in std::fs::read_dir(links_dir).map_err(|e| pin_err(links_dir, e))? {
         let path = entry.map_err(|e| pin_err(links_dir, e))?.path();
