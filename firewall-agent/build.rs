@@ -19,9 +19,16 @@ fn main() -> anyhow::Result<()> {
     // One source of truth for the eBPF toolchain; the installed, undated nightly by default.
     println!("cargo:rerun-if-env-changed=FIREWALL_EBPF_TOOLCHAIN");
     let toolchain = std::env::var("FIREWALL_EBPF_TOOLCHAIN").unwrap_or_else(|_| "nightly".into());
+    // The agent's `previous-layout` feature builds the data plane of the previous map layout.
+    let features: &[&str] = if std::env::var_os("CARGO_FEATURE_PREVIOUS_LAYOUT").is_some() {
+        &["previous-layout"]
+    } else {
+        &[]
+    };
     let ebpf = aya_build::Package {
         name: package.name.as_str(),
         root_dir: root.as_str(),
+        features,
         ..Default::default()
     };
     aya_build::build_ebpf([ebpf], aya_build::Toolchain::Custom(&toolchain))

@@ -27,6 +27,8 @@
 //! new policy.
 #![no_std]
 
+pub mod layout;
+
 /// The direction of a packet relative to the workload, i.e. which security-group rules apply:
 /// a group's inbound (ingress) or outbound (egress) rules. Stored as its `u8` value in keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -196,11 +198,17 @@ pub struct FragKey {
 }
 const _: () = assert!(core::mem::size_of::<FragKey>() == 44);
 
-/// Connection-tracking value.
+/// Connection-tracking value (layout [`layout::VERSION`]; the previous one is
+/// [`layout::previous::CtValue`]).
+///
+/// The per-flow counters are statistics for flow logs: the kernel adds to them with plain,
+/// non-atomic additions on the entry it has already looked up, so two CPUs handling packets of
+/// the same flow at the same instant may lose an increment. Verdicts never depend on them.
+#[cfg(not(feature = "previous-layout"))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct CtValue {
-    /// `bpf_ktime_get_ns()` of the last packet.
+    /// `bpf_ktime_get_coarse_ns()` of the last packet.
     pub last_seen_ns: u64,
     /// Which normalised endpoint opened the flow: 0 = `lo`, 1 = `hi`.
     pub origin_is_hi: u8,
@@ -210,9 +218,62 @@ pub struct CtValue {
     pub state: u8,
     /// [`CT_FLAG_REPLIED`], [`CT_FLAG_STREAM`].
     pub flags: u8,
-    pub _pad: [u8; 4],
+    /// The OR of the TCP flags seen, by [`CT_ORIGINAL`] / [`CT_REPLY`] (0 for other protocols).
+    pub tcp_flags: [u8; 2],
+    pub _pad: [u8; 2],
+    /// Packets seen, by [`CT_ORIGINAL`] / [`CT_REPLY`], the opening packet included.
+    pub packets: [u64; 2],
+    /// Bytes of those packets as tc sees them (`skb->len`: from the Ethernet header on).
+    pub bytes: [u64; 2],
 }
-const _: () = assert!(core::mem::size_of::<CtValue>() == 16);
+#[cfg(not(feature = "previous-layout"))]
+const _: () = assert!(core::mem::size_of::<CtValue>() == 48);
+
+/// An agent or data plane built with the feature `previous-layout` has the previous map layout
+/// (the binary the upgrade test starts from).
+#[cfg(feature = "previous-layout")]
+pub use layout::previous::CtValue;
+
+/// Index of the per-direction counters of [`CtValue`]: packets from the endpoint that opened the
+/// flow, and from the other one.
+pub const CT_ORIGINAL: usize = 0;
+pub const CT_REPLY: usize = 1;
+
+#[cfg(not(feature = "previous-layout"))]
+impl CtValue {
+    /// The entry of a flow `len` bytes of its opening packet (TCP flags `tcp_flags`) have just
+    /// opened at `now_ns`.
+    #[inline(always)]
+    pub const fn opened(
+        now_ns: u64,
+        origin_is_hi: bool,
+        origin_direction: Direction,
+        state: u8,
+        len: u32,
+        tcp_flags: u8,
+    ) -> CtValue {
+        CtValue {
+            last_seen_ns: now_ns,
+            origin_is_hi: origin_is_hi as u8,
+            origin_direction: origin_direction.as_u8(),
+            state,
+            flags: 0,
+            tcp_flags: [tcp_flags, 0],
+            _pad: [0; 2],
+            packets: [1, 0],
+            bytes: [len as u64, 0],
+        }
+    }
+
+    /// Counts one more packet of `len` bytes in one direction (non-atomic: see the type's docs).
+    #[inline(always)]
+    pub fn count(&mut self, is_reply: bool, len: u32, tcp_flags: u8) {
+        let i = is_reply as usize;
+        self.packets[i] += 1;
+        self.bytes[i] += len as u64;
+        self.tcp_flags[i] |= tcp_flags;
+    }
+}
 
 /// Conntrack states (TCP follows the handshake; others use `OPEN`).
 pub mod ct_state {
@@ -376,6 +437,7 @@ mod pod {
     unsafe impl aya::Pod for PortKey {}
     unsafe impl aya::Pod for PortValue {}
     unsafe impl aya::Pod for CtKey {}
+    #[cfg(not(feature = "previous-layout"))]
     unsafe impl aya::Pod for CtValue {}
     unsafe impl aya::Pod for FragKey {}
     unsafe impl aya::Pod for CtTimeouts {}

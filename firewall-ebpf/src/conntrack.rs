@@ -3,7 +3,9 @@
 //!
 //! Races between CPUs updating the same entry only ever move `last_seen_ns` or the state forward by
 //! one packet; the worst outcome is a state that lags one packet, never a wrong verdict for an
-//! established flow.
+//! established flow. The per-flow packet, byte and TCP-flag counters are updated the same way
+//! (plain additions on the entry already looked up): statistics that may miss a concurrent
+//! increment.
 
 use aya_ebpf::{
     helpers::bpf_ktime_get_coarse_ns,
@@ -124,6 +126,7 @@ pub fn track_existing(key: &CtKey, from_hi: bool, pkt: &Packet) -> bool {
     }
     let is_reply = (from_hi as u8) != entry.origin_is_hi;
     entry.last_seen_ns = now;
+    entry.count(is_reply, pkt.len, pkt.tcp_flags);
     match pkt.proto {
         proto::TCP => entry.state = next_tcp_state(entry.state, pkt.tcp_flags, is_reply),
         proto::UDP => {
@@ -191,14 +194,8 @@ pub fn track_new(
     } else {
         ct_state::OPEN
     };
-    let value = CtValue {
-        last_seen_ns: unsafe { bpf_ktime_get_coarse_ns() },
-        origin_is_hi: from_hi as u8,
-        origin_direction: direction.as_u8(),
-        state,
-        flags: 0,
-        _pad: [0; 4],
-    };
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let value = CtValue::opened(now, from_hi, direction, state, pkt.len, pkt.tcp_flags);
     match CONNTRACK.insert(key, &value, BPF_NOEXIST) {
         Ok(()) => Ok(()),
         // Another CPU created it first: the flow is tracked either way.

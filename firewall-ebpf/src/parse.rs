@@ -34,6 +34,8 @@ pub struct Packet {
     pub icmp_type: u8,
     pub icmp_code: u8,
     pub tcp_flags: u8,
+    /// `skb->len`: the frame's length from the Ethernet header on (the per-flow byte counters).
+    pub len: u32,
     pub fragment: Fragment,
     /// IPv4 identification or IPv6 fragment identification (fragments only).
     pub frag_id: u32,
@@ -70,6 +72,7 @@ pub fn parse(ctx: &TcContext, pkt: &mut Packet) -> Result<bool, DropReason> {
     pkt.icmp_type = 0;
     pkt.icmp_code = 0;
     pkt.tcp_flags = 0;
+    pkt.len = ctx.len();
     pkt.fragment = Fragment::None;
     pkt.frag_id = 0;
     pkt.icmp_error = false;

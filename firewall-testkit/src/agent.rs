@@ -25,9 +25,27 @@ pub fn agent_binary() -> PathBuf {
         })
 }
 
+/// The agent binary of the previous map layout (`--features previous-layout`, built by `cargo
+/// xtask test` into `target/previous-layout/`): the starting point of the upgrade test.
+pub fn previous_layout_binary() -> PathBuf {
+    let binary = std::env::var_os("FIREWALL_AGENT_PREVIOUS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/previous-layout/firewall-agent")
+        });
+    assert!(
+        binary.exists(),
+        "{} is missing: `cargo xtask test` builds it (cargo build -p firewall-agent --features previous-layout)",
+        binary.display()
+    );
+    binary
+}
+
 /// An agent serving from inside a namespace, with its own state directory and socket.
 pub struct Agent {
     child: Child,
+    /// The binary it runs (and whose CLI talks to it).
+    binary: PathBuf,
     pub dir: PathBuf,
     pub socket: PathBuf,
     /// Where it pins: a bpffs of its own, or the host's (the agent's default).
@@ -190,7 +208,28 @@ impl Agent {
         Self::launch(ns, dir, options, Pins::Own)
     }
 
+    /// Starts the agent binary `binary` (e.g. [`previous_layout_binary`]) like [`Agent::start`].
+    pub fn start_binary(ns: &Netns, binary: PathBuf) -> Agent {
+        let dir = std::env::temp_dir().join(unique("fw-agent-"));
+        Self::launch_binary(ns, binary, dir, &[], Pins::Own)
+    }
+
+    /// The bpffs this agent pins in (with [`Pins::Own`]).
+    pub fn bpffs(&self) -> PathBuf {
+        self.dir.join("bpffs")
+    }
+
     fn launch(ns: &Netns, dir: PathBuf, options: &[&str], pins: Pins) -> Agent {
+        Self::launch_binary(ns, agent_binary(), dir, options, pins)
+    }
+
+    fn launch_binary(
+        ns: &Netns,
+        binary: PathBuf,
+        dir: PathBuf,
+        options: &[&str],
+        pins: Pins,
+    ) -> Agent {
         let bpffs = dir.join("bpffs");
         std::fs::create_dir_all(&bpffs).expect("agent dir");
         let mut pin_options = Vec::new();
@@ -221,7 +260,7 @@ impl Agent {
             .open(dir.join("agent.log"))
             .expect("agent log");
         let child = command
-            .arg(agent_binary())
+            .arg(&binary)
             .arg("--socket")
             .arg(&socket)
             .arg("serve")
@@ -235,6 +274,7 @@ impl Agent {
             .expect("starting the agent");
         let agent = Agent {
             child,
+            binary,
             dir,
             socket,
             pins,
@@ -258,7 +298,12 @@ impl Agent {
 
     /// Runs the CLI against this agent's socket.
     fn run_cli(&self, args: &[&str]) -> Output {
-        run_cli_at(&self.socket, args)
+        Command::new(&self.binary)
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("running the CLI")
     }
 
     /// Runs a CLI verb against this agent.

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+pub const FIN: u8 = 0x01;
 pub const SYN: u8 = 0x02;
 pub const ACK: u8 = 0x10;
 

@@ -450,6 +450,7 @@ fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {
             "warnings",
         ]))?;
     }
+    let previous = build_previous_layout_agent(&root)?;
     step("building the agent for the integration tests");
     run_cmd(
         cargo()
@@ -466,6 +467,7 @@ fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {
                 "FIREWALL_AGENT_BIN",
                 root.join("target/debug/firewall-agent"),
             )
+            .env("FIREWALL_AGENT_PREVIOUS_BIN", previous)
             .env("FIREWALL_AWS_VENV", aws_venv()),
     )
 }
@@ -517,6 +519,27 @@ fn clock_seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64)
+}
+
+/// The agent of the previous map layout (`--features previous-layout`), the starting point of
+/// `tests/tests/upgrade.rs`, copied to `target/previous-layout/firewall-agent`. Built in the same
+/// target directory (only the workspace crates differ by feature, the dependencies are shared);
+/// the current agent, built next, takes `target/debug/firewall-agent` back.
+fn build_previous_layout_agent(root: &Path) -> anyhow::Result<PathBuf> {
+    step("building the agent of the previous map layout for the upgrade test");
+    run_cmd(cargo().current_dir(root).args([
+        "build",
+        "--package",
+        "firewall-agent",
+        "--features",
+        "previous-layout",
+    ]))?;
+    let dir = root.join("target/previous-layout");
+    std::fs::create_dir_all(&dir)?;
+    let binary = dir.join("firewall-agent");
+    std::fs::copy(root.join("target/debug/firewall-agent"), &binary)
+        .with_context(|| format!("copying the agent to {}", binary.display()))?;
+    Ok(binary)
 }
 
 /// Runs `firewall-agent/tests/differential.rs` with the budget and seed in its environment; it

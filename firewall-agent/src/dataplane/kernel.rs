@@ -7,7 +7,9 @@ use aya::{
     maps::{PerCpuValues, lpm_trie::Key},
     programs::SchedClassifier,
 };
-use firewall_common::{CtTimeouts, IfaceConfig, PeerKey, PeerValue, PortKey, PortValue};
+use firewall_common::{
+    CtKey, CtTimeouts, CtValue, IfaceConfig, PeerKey, PeerValue, PortKey, PortValue,
+};
 
 use super::{
     Counters, Dataplane, DataplaneError, Result,
@@ -29,7 +31,7 @@ pub struct KernelDataplane {
     timeouts: CtTimeouts,
     /// Where maps and links are pinned (`<bpffs>/firewall-agent/v<N>`), if anywhere.
     pub(super) pins: Option<PathBuf>,
-    /// The maps were found pinned: this agent took over from a previous one.
+    /// The maps were found pinned (or migrated): this agent took over from a previous one.
     restored: bool,
 }
 
@@ -37,12 +39,14 @@ impl KernelDataplane {
     /// Loads the programs. Without `pins`, creates fresh maps and attaches nothing. With `pins`
     /// (a directory on bpffs), reuses the maps pinned there and takes over the pinned links of a
     /// previous agent: the new programs replace the old ones in place (`bpf_link_update`), so
-    /// enforcement and tracked flows continue without a gap.
+    /// enforcement and tracked flows continue without a gap. Pins of the previous map layout
+    /// are migrated first (`migrate.rs`).
     pub fn load(options: &LoadOptions) -> Result<KernelDataplane> {
         let load::Loaded {
             mut ebpf,
             pins,
             restored,
+            migration,
         } = load::load(options)?;
         let maps = Maps::take(&mut ebpf)?;
         let mut dataplane = KernelDataplane {
@@ -54,10 +58,27 @@ impl KernelDataplane {
             pins: pins.clone(),
             restored,
         };
-        if let (true, Some(dir)) = (restored, pins) {
+        if let Some(migration) = migration {
+            // The previous layout's state, converted; then taken over like this layout's own.
+            #[cfg(not(feature = "previous-layout"))]
+            dataplane.migrate(&migration)?;
+            #[cfg(feature = "previous-layout")]
+            let _ = migration;
+            dataplane.restored = true;
+        }
+        if let (true, Some(dir)) = (dataplane.restored, pins) {
             dataplane.restore(&dir)?;
         }
         Ok(dataplane)
+    }
+
+    /// Every tracked flow as the kernel holds it, per-flow counters included.
+    pub fn flows(&self) -> Vec<(CtKey, CtValue)> {
+        self.maps
+            .conntrack
+            .iter()
+            .filter_map(|entry| entry.ok())
+            .collect()
     }
 
     /// The loaded program for `name` (one of [`super::programs`]), for `BPF_PROG_TEST_RUN`.

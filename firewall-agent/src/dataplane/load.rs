@@ -43,6 +43,9 @@ pub(super) struct Loaded {
     pub pins: Option<PathBuf>,
     /// Maps were found pinned there: a previous agent's, reused.
     pub restored: bool,
+    /// Only the previous layout's pins were found: the new maps are pinned in the migration's
+    /// staging directory, and the caller migrates before anything else.
+    pub migration: Option<pins::Migration>,
 }
 
 /// Loads the object and its programs. Maps pinned under `options.pins` are reused (a pinned map
@@ -52,8 +55,14 @@ pub(super) fn load(options: &LoadOptions) -> Result<Loaded> {
     loader.override_global("CT_TIMEOUTS", &options.timeouts, true);
     loader.map_max_entries(maps::CONNTRACK, options.conntrack_capacity);
     let pins = options.pins.as_deref().map(pins::versioned);
-    let restored = match &pins {
-        Some(dir) => pins::pin_maps(&mut loader, dir)?,
+    #[cfg(not(feature = "previous-layout"))]
+    let migration = options.pins.as_deref().and_then(pins::pending_migration);
+    #[cfg(feature = "previous-layout")]
+    let migration: Option<pins::Migration> = None;
+    let pin_into = migration.as_ref().map(|m| &m.staging).or(pins.as_ref());
+    let restored = match pin_into {
+        // A staging directory's maps (a migration resumed) are the migration's business.
+        Some(dir) => pins::pin_maps(&mut loader, dir)? && migration.is_none(),
         None => false,
     };
     let mut ebpf = loader.load(EBPF_OBJECT)?;
@@ -74,5 +83,6 @@ pub(super) fn load(options: &LoadOptions) -> Result<Loaded> {
         ebpf,
         pins,
         restored,
+        migration,
     })
 }

@@ -73,14 +73,14 @@ pub(crate) fn inbound_tcp(ifindex: u32, peer: [u8; 4], port: u16) -> (CtKey, CtV
         port_lo: 40000u16.to_be_bytes(),
         port_hi: port.to_be_bytes(),
     };
-    let value = CtValue {
-        last_seen_ns: 1_000,
-        origin_is_hi: 0,
-        origin_direction: Direction::Inbound.as_u8(),
-        state: ct_state::TCP_ESTABLISHED,
-        flags: 0,
-        _pad: [0; 4],
-    };
+    let value = CtValue::opened(
+        1_000,
+        false,
+        Direction::Inbound,
+        ct_state::TCP_ESTABLISHED,
+        60,
+        0x02,
+    );
     (key, value)
 }
 

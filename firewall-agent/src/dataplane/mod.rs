@@ -5,8 +5,9 @@
 //! keeps the same entries in memory, for tests without root.
 //!
 //! One module per concern: `load` (object, maps, options), `maps` (the typed map handles),
-//! `pins` (pinning, takeover), `attach` (tcx / clsact), `apply` (the diff), `readback` (the
-//! maps read back and compared), `conntrack`, `counters`.
+//! `pins` (pinning, takeover), `migrate` (taking over the previous map layout's pins), `attach`
+//! (tcx / clsact), `apply` (the diff), `readback` (the maps read back and compared),
+//! `conntrack`, `counters`.
 
 use std::{collections::BTreeMap, io, path::PathBuf};
 
@@ -23,6 +24,8 @@ mod kernel;
 mod load;
 mod maps;
 mod memory;
+#[cfg(not(feature = "previous-layout"))]
+mod migrate;
 mod pins;
 mod readback;
 

@@ -1,6 +1,9 @@
 //! Pinning on bpffs, so enforcement outlives the agent: maps under `<dir>/v<N>/maps/<MAP>`, tcx
-//! links under `<dir>/v<N>/links/<interface>@<ingress|egress>`. A new agent reuses the maps and
-//! swaps its freshly loaded programs into the pinned links (`bpf_link_update`), without a gap.
+//! links under `<dir>/v<N>/links/<interface>@<ingress|egress>`, `N` the map layout
+//! (`firewall_common::layout::VERSION`). A new agent of the same layout reuses the maps and swaps
+//! its freshly loaded programs into the pinned links (`bpf_link_update`), without a gap; one of
+//! the next layout finding only `v<N-1>` migrates it first (`migrate.rs`), pinning its new maps
+//! in `v<N>-migrating` until the migration is complete.
 
 use std::{
     collections::BTreeMap,
@@ -25,7 +28,7 @@ use super::{
 
 /// Bumped whenever a persistent map's key or value layout changes, so an agent never reuses
 /// maps pinned by an incompatible one.
-const MAP_LAYOUT_VERSION: u32 = 3;
+use firewall_common::layout::VERSION as MAP_LAYOUT_VERSION;
 
 pub(super) fn pin_err(path: &Path, error: impl std::fmt::Display) -> DataplaneError {
     DataplaneError::Pin {
@@ -37,6 +40,60 @@ pub(super) fn pin_err(path: &Path, error: impl std::fmt::Display) -> DataplaneEr
 /// The pin directory of this map layout inside `dir`.
 pub(super) fn versioned(dir: &Path) -> PathBuf {
     dir.join(format!("v{MAP_LAYOUT_VERSION}"))
+}
+
+/// Whether `dir` holds pinned maps (of any layout: the caller names the version directory).
+#[cfg(not(feature = "previous-layout"))]
+pub(super) fn has_maps(dir: &Path) -> bool {
+    maps::PERSISTENT
+        .iter()
+        .any(|name| dir.join("maps").join(name).exists())
+}
+
+/// A migration from the previous layout's pins to this one's.
+#[derive(Debug, Clone)]
+#[cfg_attr(
+    feature = "previous-layout",
+    allow(
+        dead_code,
+        reason = "an agent of the previous layout has nothing to migrate from"
+    )
+)]
+pub(super) struct Migration {
+    /// `<dir>/v<N-1>`: the previous layout's maps and links.
+    pub from: PathBuf,
+    /// `<dir>/v<N>-migrating` (bpffs refuses dots in names): where the new maps are pinned until
+    /// the migration is complete (a crashed migration is resumed from it: every copy step is
+    /// idempotent).
+    pub staging: PathBuf,
+    /// `<dir>/v<N>`: renamed from `staging` once the links point at the new programs.
+    pub to: PathBuf,
+}
+
+/// The migration to do in `dir`: pins of the previous layout and none of this one. Leftovers of
+/// a migration that completed but crashed before removing the old maps (no links left there) are
+/// removed.
+#[cfg(not(feature = "previous-layout"))]
+pub(super) fn pending_migration(dir: &Path) -> Option<Migration> {
+    let from = dir.join(format!("v{}", firewall_common::layout::previous::VERSION));
+    let to = versioned(dir);
+    if !has_maps(&from) {
+        return None;
+    }
+    if has_maps(&to) {
+        let links_left =
+            std::fs::read_dir(from.join("links")).is_ok_and(|mut d| d.next().is_some());
+        if !links_left {
+            tracing::info!(dir = %from.display(), "removing the previous layout's leftover pins");
+            let _ = std::fs::remove_dir_all(&from);
+        }
+        return None;
+    }
+    Some(Migration {
+        from,
+        staging: dir.join(format!("v{MAP_LAYOUT_VERSION}-migrating")),
+        to,
+    })
 }
 
 /// Makes the loader pin every persistent map under `dir/maps`, reusing those pinned there;
@@ -65,7 +122,9 @@ pub(super) fn link_pin_name(interface: &str, attach_type: TcAttachType) -> Strin
 }
 
 /// The pinned links found in `links_dir`, by interface.
-fn pinned_links(links_dir: &Path) -> Result<BTreeMap<String, Vec<(TcAttachType, PathBuf)>>> {
+pub(super) fn pinned_links(
+    links_dir: &Path,
+) -> Result<BTreeMap<String, Vec<(TcAttachType, PathBuf)>>> {
     let mut found: BTreeMap<String, Vec<(TcAttachType, PathBuf)>> = BTreeMap::new();
     for entry in std::fs::read_dir(links_dir).map_err(|e| pin_err(links_dir, e))? {
         let path = entry.map_err(|e| pin_err(links_dir, e))?.path();
