@@ -25,7 +25,7 @@ use super::{
 
 /// Bumped whenever a persistent map's key or value layout changes, so an agent never reuses
 /// maps pinned by an incompatible one.
-const MAP_LAYOUT_VERSION: u32 = 3;
+const MAP_LAYOUT_VERSION: u32 = 4;
 
 pub(super) fn pin_err(path: &Path, error: impl std::fmt::Display) -> DataplaneError {
     DataplaneError::Pin {
