@@ -69,9 +69,8 @@ pub fn scrape(ns: &Netns, address: &'static str) -> Samples {
 /// Parses the text format strictly (panics, naming the line, on anything else).
 pub fn parse(text: &str) -> Samples {
     let mut samples = Samples::default();
-    let mut lines = text.lines().peekable();
     let mut ended = false;
-    while let Some(line) = lines.next() {
+    for line in text.lines() {
         assert!(!ended, "a line after # EOF: {line:?}");
         if line == "# EOF" {
             ended = true;
