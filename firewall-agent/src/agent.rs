@@ -1,7 +1,7 @@
 //! The agent: owns the desired state, and for each call validates on a copy, persists the result
 //! (durable before the reply), compiles it and applies the difference to the kernel.
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
 
 use anyhow::Context as _;
 use firewall_common::CtTimeouts;
@@ -9,12 +9,16 @@ use serde_json::Value;
 
 use crate::{
     api::{
-        ApiError, ApiResult, Call, DataplaneView, Handler, Scope,
-        types::ours::{DataplaneStatistics, DataplaneVerification},
+        ApiError, ApiResult, Call, DataplaneView, Handler, Scope, explain,
+        types::ours::{
+            ChangePreview, DataplaneStatistics, DataplaneVerification, ExplainVerdictRequest,
+            ExplainVerdictResponse,
+        },
     },
     compiler::{self, Ids},
     dataplane::{self, Dataplane, KernelDataplane},
-    model::{InstanceState, Quotas, RandomIds, State},
+    metrics::{Metrics, Snapshot},
+    model::{InstanceState, Quotas, RandomIds, State, preview},
     store::{RedbStore, Store, StoreError},
 };
 
@@ -67,6 +71,7 @@ pub struct Agent {
     store: Box<dyn Store>,
     dataplane: Box<dyn Dataplane>,
     compiler_ids: Ids,
+    metrics: Arc<Metrics>,
 }
 
 impl Agent {
@@ -135,6 +140,7 @@ impl Agent {
             store,
             dataplane,
             compiler_ids,
+            metrics: Arc::default(),
         };
         if let Err(e) = agent.sync() {
             tracing::error!(error = %e, "some workloads could not be enforced at start");
@@ -170,7 +176,7 @@ impl Agent {
     pub fn handle(&mut self, call: Call) -> ApiResult<Value> {
         let run = match call.action.handler {
             Handler::Dataplane(run) => {
-                let response = run(self, call.request)?;
+                let response = run(self, &call.scope, call.request)?;
                 return if call.dry_run {
                     Err(dry_run_succeeded())
                 } else {
@@ -186,7 +192,11 @@ impl Agent {
         let mut next = current.clone();
         let response = run(&mut next, &mut RandomIds, call.request)?;
         if call.dry_run {
-            return Err(dry_run_succeeded());
+            let mut answer = dry_run_succeeded();
+            if call.action.mutates {
+                answer.preview = Some(Box::new(self.preview(&call.scope, &next)?));
+            }
+            return Err(answer);
         }
         check_interfaces(&self.states, &next, self.dataplane.as_ref())?;
         self.store.save(&next).map_err(store_failed)?;
@@ -196,6 +206,7 @@ impl Agent {
                 "The change was saved but could not be applied to the data plane: {e}"
             ))
         })?;
+        self.metrics.enforced(call.received.elapsed());
         if call.flush_flows {
             let flushed = self
                 .dataplane
@@ -208,6 +219,53 @@ impl Agent {
             tracing::info!(flushed, "flushed flows the change no longer allows");
         }
         Ok(response)
+    }
+
+    /// What applying `next` in `scope` would do: the rules it adds and removes, and the tracked
+    /// flows the compiled result no longer allows (those `FlushFlows` cuts).
+    fn preview(&self, scope: &Scope, next: &State) -> ApiResult<ChangePreview> {
+        let before = &self.states[scope];
+        let (rules_added, rules_removed) = preview::rule_changes(before, next);
+        let mut states = self.states.clone();
+        states.insert(scope.clone(), next.clone());
+        let desired = compile_all(&states, &mut self.compiler_ids.clone());
+        let flows = self
+            .dataplane
+            .disallowed_flows(&desired)
+            .map_err(|e| ApiError::internal(format!("The flows could not be read: {e}")))?;
+        Ok(ChangePreview {
+            rules_added,
+            rules_removed,
+            flows_no_longer_allowed: flows.iter().map(explain::flow_view).collect(),
+        })
+    }
+
+    /// The instruments the front ends record requests into.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// The data plane's counters now, for a scrape.
+    pub fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        let counters = self.dataplane.counters()?;
+        let rule_groups = self
+            .states
+            .values()
+            .flat_map(|state| state.groups.values())
+            .flat_map(|group| {
+                group
+                    .ingress
+                    .iter()
+                    .chain(&group.egress)
+                    .map(|rule| (rule.id.clone(), group.id.clone()))
+            })
+            .collect();
+        Ok(Snapshot {
+            counters,
+            rule_groups,
+            tracked_flows: self.dataplane.tracked_flows() as u64,
+            conntrack_capacity: u64::from(self.dataplane.conntrack_capacity()),
+        })
     }
 
     pub fn collect_expired_flows(&mut self) {
@@ -272,6 +330,20 @@ impl DataplaneView for Agent {
             rule_hits: counters.rule_hits,
             tracked_flows: self.dataplane.tracked_flows() as u64,
         })
+    }
+
+    fn explain(
+        &self,
+        scope: &Scope,
+        request: ExplainVerdictRequest,
+    ) -> ApiResult<ExplainVerdictResponse> {
+        match self.states.get(scope) {
+            Some(state) => explain::explain(state, self.dataplane.as_ref(), request),
+            None => Err(ApiError::new(
+                "InvalidInstanceID.NotFound",
+                format!("The instance ID '{}' does not exist", request.instance_id),
+            )),
+        }
     }
 
     /// Compiles the state with the IDs in use (a copy: same state, same entries) and compares

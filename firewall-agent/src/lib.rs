@@ -14,6 +14,7 @@ pub mod dataplane;
 pub mod front;
 #[cfg(test)]
 mod golden_tests;
+pub mod metrics;
 pub mod model;
 pub use compiler::nft;
 pub mod server;

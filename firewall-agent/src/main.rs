@@ -26,6 +26,10 @@ struct Cli {
     /// The account a verb acts in (the EC2 API's keys name theirs); 000000000000 when absent.
     #[arg(long, global = true, env = "FIREWALL_AGENT_ACCOUNT")]
     account_id: Option<String>,
+    /// Checks the call would succeed and changes nothing (`DryRunOperation`, exit status 254);
+    /// for a change, our preview of what it would do prints on stdout.
+    #[arg(long, global = true)]
+    dry_run: bool,
     /// Output format; like the AWS CLI's default, only `json`.
     #[arg(long, global = true, default_value = "json", value_parser = ["json"])]
     output: String,
@@ -81,6 +85,7 @@ fn main() {
             let scope = cli::CallScope {
                 account_id: args.account_id,
                 region: args.region,
+                dry_run: args.dry_run,
             };
             runtime.block_on(cli::run(args.socket, scope, verb))
         }

@@ -1,16 +1,20 @@
 //! The daemon: the agent behind one lock (requests apply one at a time), the JSON front end on
 //! a Unix socket (mode 0600), and the periodic conntrack garbage collection.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context as _;
 use axum::{
-    Router,
+    Extension, Router,
     body::Body,
     extract::{Path, State as AxumState, rejection::PathRejection},
     http::{HeaderMap, Method, Uri},
-    response::{IntoResponse as _, Response},
-    routing::post,
+    middleware,
+    response::{IntoResponse, Response},
+    routing::{get, post},
 };
 use tokio::sync::Mutex;
 
@@ -22,7 +26,14 @@ use crate::{
     },
     front::json::{self, ACCOUNT_HEADER, REGION_HEADER, Reply},
     front::limits,
+    front::metrics::{self, Counted, outcome},
+    metrics::Metrics,
 };
+
+/// An answer of the JSON front end, with what it was for the metrics layer.
+fn counted(action: Option<&'static str>, reply: Reply) -> impl IntoResponse {
+    (Extension(outcome(action, &reply.0)), reply)
+}
 
 /// The JSON front end's handler: decode the call, run it, encode the answer.
 async fn call(
@@ -31,7 +42,8 @@ async fn call(
     uri: Uri,
     headers: HeaderMap,
     body: Body,
-) -> Reply {
+) -> impl IntoResponse {
+    let arrival = Instant::now();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let call = async {
         let Path(action) = action.map_err(|_| limits::unknown_path(uri.path()))?;
@@ -44,22 +56,34 @@ async fn call(
         )
     };
     match call.await {
-        Ok(call) => Reply(agent.lock().await.handle(call)),
-        Err(e) => Reply(Err(e)),
+        Ok(call) => {
+            let action = call.action.name;
+            let call = call.received_at(arrival);
+            counted(Some(action), Reply(agent.lock().await.handle(call)))
+        }
+        Err(e) => counted(None, Reply(Err(e))),
     }
 }
 
 /// The JSON front end's answer to a request no route takes.
-async fn json_unknown_path(uri: Uri) -> Reply {
-    Reply(Err(limits::unknown_path(uri.path())))
+async fn json_unknown_path(uri: Uri) -> impl IntoResponse {
+    counted(None, Reply(Err(limits::unknown_path(uri.path()))))
 }
 
-async fn json_wrong_method(method: Method) -> Reply {
-    Reply(Err(limits::wrong_method(&method)))
+async fn json_wrong_method(method: Method) -> impl IntoResponse {
+    counted(None, Reply(Err(limits::wrong_method(&method))))
 }
 
 async fn json_too_many() -> Response {
-    Reply(Err(limits::too_many_connections())).into_response()
+    counted(None, Reply(Err(limits::too_many_connections()))).into_response()
+}
+
+/// The layer that counts and times a front end's requests.
+fn counting(router: Router, front: &'static str, metrics: Arc<Metrics>) -> Router {
+    router.layer(middleware::from_fn_with_state(
+        Counted { front, metrics },
+        metrics::record,
+    ))
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -82,12 +106,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     });
 
-    let ec2 = ec2_endpoint(&args, agent.clone()).await?;
+    let instruments = agent.lock().await.metrics();
+    let ec2 = ec2_endpoint(&args, agent.clone(), instruments.clone()).await?;
     let app = Router::new()
         .route("/{action}", post(call))
         .fallback(json_unknown_path)
         .method_not_allowed_fallback(json_wrong_method)
         .with_state(agent);
+    let app = counting(app, "socket", instruments.clone());
+    let refuse = counting(Router::new().fallback(json_too_many), "socket", instruments);
     tracing::info!(socket = %args.socket.display(), "firewall-agent listening");
     println!("firewall-agent listening on {}", args.socket.display());
     tokio::spawn(async move {
@@ -102,17 +129,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             _ = term.recv() => {}
         }
     };
-    let refuse = Router::new().fallback(json_too_many);
     limits::serve(listener, app, refuse, shutdown).await;
     let _ = std::fs::remove_file(&args.socket);
     Ok(())
 }
 
 /// The EC2 Query endpoint on `--ec2-listen`, with the keys of `--credentials` (or of the state
-/// directory's `credentials`, written with a new key pair at first start).
+/// directory's `credentials`, written with a new key pair at first start), and `GET /metrics`.
 async fn ec2_endpoint(
     args: &ServeArgs,
     agent: Arc<Mutex<Agent>>,
+    instruments: Arc<Metrics>,
 ) -> anyhow::Result<impl std::future::Future<Output = ()> + use<>> {
     let credentials = match &args.credentials {
         Some(path) => Credentials::load(path)
@@ -147,11 +174,19 @@ async fn ec2_endpoint(
         })?;
     tracing::info!(address = %args.ec2_listen, "EC2 Query endpoint listening");
     println!("firewall-agent EC2 endpoint on http://{}", args.ec2_listen);
+    let scrape = Router::new()
+        .route("/metrics", get(metrics::scrape))
+        .with_state(agent.clone());
     let app = Router::new()
         .route("/", post(handler::query))
         .fallback(handler::unknown_path)
         .method_not_allowed_fallback(handler::wrong_method)
         .with_state(Arc::new(Endpoint { agent, credentials }));
-    let refuse = Router::new().fallback(handler::too_many);
+    let app = counting(scrape.merge(app), "ec2", instruments.clone());
+    let refuse = counting(
+        Router::new().fallback(handler::too_many),
+        "ec2",
+        instruments,
+    );
     Ok(limits::serve(listener, app, refuse, std::future::pending()))
 }

@@ -414,6 +414,19 @@ impl PassReason {
     }
 }
 
+/// Per-interface verdict counters (`IFACE_COUNTERS`, a per-CPU hash keyed by ifindex): the
+/// agent creates an interface's entry, zeroed, when it attaches the programs there and deletes
+/// it when it detaches them; the programs only count into an entry that exists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct IfaceCounters {
+    /// Indexed by `DropReason as usize`.
+    pub drops: [u64; DropReason::COUNT as usize],
+    /// Indexed by `PassReason as usize`.
+    pub passes: [u64; PassReason::COUNT as usize],
+}
+const _: () = assert!(core::mem::size_of::<IfaceCounters>() == 80);
+
 /// Map capacities (the agent may override them at load time).
 pub mod capacity {
     /// `IFACES` is an array indexed by ifindex (an inlined lookup); larger ifindexes are refused.
@@ -425,6 +438,8 @@ pub mod capacity {
     pub const CONNTRACK: u32 = 1 << 18;
     pub const FRAGMENTS: u32 = 1 << 14;
     pub const RULE_HITS: u32 = 1 << 17;
+    /// Interfaces counted one by one (preallocated per CPU); past it, only the totals count.
+    pub const IFACE_COUNTERS: u32 = 1 << 12;
 }
 
 #[cfg(feature = "user")]
@@ -441,4 +456,5 @@ mod pod {
     unsafe impl aya::Pod for CtValue {}
     unsafe impl aya::Pod for FragKey {}
     unsafe impl aya::Pod for CtTimeouts {}
+    unsafe impl aya::Pod for IfaceCounters {}
 }

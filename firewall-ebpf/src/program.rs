@@ -4,12 +4,12 @@
 use aya_ebpf::{
     bindings::{TC_ACT_SHOT, tcx_action_base::TCX_NEXT},
     macros::{classifier, map},
-    maps::{Array, PerCpuArray},
+    maps::{Array, PerCpuArray, PerCpuHashMap},
     programs::TcContext,
 };
 use firewall_common::{
-    CtKey, Direction, DropReason, IFACE_ENFORCING, IFACE_MANAGED, IfaceConfig, PassReason,
-    capacity, proto,
+    CtKey, Direction, DropReason, IFACE_ENFORCING, IFACE_MANAGED, IfaceConfig, IfaceCounters,
+    PassReason, capacity, proto,
 };
 
 use crate::{
@@ -37,6 +37,11 @@ static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DropReason::COUNT
 #[map]
 static PASSES: PerCpuArray<u64> = PerCpuArray::with_max_entries(PassReason::COUNT, 0);
 
+/// The same counts per interface, in the entries the agent creates on attach.
+#[map]
+static IFACE_COUNTERS: PerCpuHashMap<u32, IfaceCounters> =
+    PerCpuHashMap::with_max_entries(capacity::IFACE_COUNTERS, 0);
+
 /// Packets delivered to the workload (tc egress of its host-side veth): inbound rules.
 #[classifier]
 pub fn sg_to_workload(ctx: TcContext) -> i32 {
@@ -54,12 +59,27 @@ fn verdict(ctx: &TcContext, dir: Direction) -> i32 {
     match decide(ctx, dir) {
         Ok(Some(reason)) => {
             bump(&PASSES, reason as u32);
+            bump_interface(ctx, |c| c.passes.get_mut(reason as usize));
             TCX_NEXT
         }
         Ok(None) => TCX_NEXT,
         Err(reason) => {
             bump(&DROPS, reason as u32);
+            bump_interface(ctx, |c| c.drops.get_mut(reason as usize));
             TC_ACT_SHOT as i32
+        }
+    }
+}
+
+/// Counts into this interface's `IFACE_COUNTERS` entry, if the agent created one.
+#[inline(always)]
+fn bump_interface(ctx: &TcContext, counter: impl FnOnce(&mut IfaceCounters) -> Option<&mut u64>) {
+    // SAFETY: the context pointer is valid for the whole program run.
+    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+    if let Some(counters) = IFACE_COUNTERS.get_ptr_mut(&ifindex) {
+        // SAFETY: this CPU's value, no other writer on this CPU while the program runs.
+        if let Some(count) = counter(unsafe { &mut *counters }) {
+            *count += 1;
         }
     }
 }

@@ -190,6 +190,20 @@ impl Agent {
         String::from_utf8(out.stdout).expect("UTF-8")
     }
 
+    /// Runs a change with `--dry-run`: it must answer `DryRunOperation` (exit status 254), and
+    /// the preview it prints on stdout is returned (`{"RulesAdded", "RulesRemoved",
+    /// "FlowsNoLongerAllowed"}`).
+    pub fn dry_run(&self, args: &[&str]) -> Value {
+        let mut with = vec!["--dry-run"];
+        with.extend_from_slice(args);
+        let out = self.run_cli(&with);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(254), "{args:?}: {stderr}");
+        assert_eq!(error_code(&stderr), "DryRunOperation", "{args:?}: {stderr}");
+        let printed: Value = serde_json::from_slice(&out.stdout).expect("a JSON preview");
+        printed["Preview"].clone()
+    }
+
     /// Stops the agent process and leaves its state directory and bpffs (pinned maps and
     /// links: enforcement goes on) for [`Agent::start_in`].
     pub fn stop(mut self) -> PathBuf {

@@ -11,7 +11,8 @@
 //! * [`model`] — requests run directly on the agent's model;
 //! * [`reference`] — what security groups mean, evaluated plainly, for differential tests;
 //! * [`random`] — a seeded generator of rulesets, changes and frames for those tests;
-//! * [`traffic`] — echo servers, TCP/UDP round trips, ping, `eventually`.
+//! * [`traffic`] — echo servers, TCP/UDP round trips, ping, `eventually`;
+//! * [`metrics`] — an agent's `/metrics` scraped, and its text parsed strictly.
 //!
 //! Test traffic stays between the namespaces a test creates, or on loopback: nothing here adds a
 //! route out of them. The kit calls the agent library only from [`model`] (the model's
@@ -21,6 +22,7 @@ pub mod agent;
 pub mod aws;
 pub mod frame;
 pub mod harness;
+pub mod metrics;
 pub mod model;
 pub mod netns;
 pub mod random;

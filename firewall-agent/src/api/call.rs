@@ -2,6 +2,8 @@
 //! where it runs (the account and region), and the two members that are about the call rather
 //! than the operation: EC2's `DryRun` and our `FlushFlows`.
 
+use std::time::Instant;
+
 use serde_json::Value;
 
 use super::{Action, ApiError, ApiResult, Operation, find, regions};
@@ -52,6 +54,8 @@ pub struct Call {
     pub scope: Scope,
     pub dry_run: bool,
     pub flush_flows: bool,
+    /// When the request arrived (a change's "enforced" latency counts from it).
+    pub received: Instant,
 }
 
 impl Call {
@@ -64,6 +68,7 @@ impl Call {
             scope: Scope::local(),
             dry_run: false,
             flush_flows: false,
+            received: Instant::now(),
         })
     }
 
@@ -97,7 +102,14 @@ impl Call {
             scope,
             dry_run: flag(DRY_RUN, dry_run)?,
             flush_flows: flag(FLUSH_FLOWS, flush_flows)?,
+            received: Instant::now(),
         })
+    }
+
+    /// The call as received at `arrival`.
+    pub fn received_at(mut self, arrival: Instant) -> Call {
+        self.received = arrival;
+        self
     }
 
     pub fn with_flush_flows(mut self, flush_flows: bool) -> Call {

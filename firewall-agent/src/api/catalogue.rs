@@ -6,6 +6,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
 use super::{
+    call::Scope,
     error::{ApiError, ApiResult, decode},
     types::{
         account::*, common::*, groups::*, instances::*, launch_templates::*, ours::*,
@@ -42,11 +43,20 @@ pub trait StateOperation: Operation {
 pub trait DataplaneView {
     fn statistics(&self) -> ApiResult<DataplaneStatistics>;
     fn verify(&self) -> ApiResult<DataplaneVerification>;
+    fn explain(
+        &self,
+        scope: &Scope,
+        request: ExplainVerdictRequest,
+    ) -> ApiResult<ExplainVerdictResponse>;
 }
 
 /// An action the data plane answers.
 pub trait DataplaneOperation: Operation {
-    fn handle(dataplane: &dyn DataplaneView, request: Self::Request) -> ApiResult<Self::Response>;
+    fn handle(
+        dataplane: &dyn DataplaneView,
+        scope: &Scope,
+        request: Self::Request,
+    ) -> ApiResult<Self::Response>;
 }
 
 /// How an action is carried out, on JSON members (what the front ends decode into).
@@ -54,8 +64,8 @@ pub trait DataplaneOperation: Operation {
 pub enum Handler {
     /// On the desired state (pure).
     State(fn(&mut State, &mut dyn IdSource, Value) -> ApiResult<Value>),
-    /// On the data plane.
-    Dataplane(fn(&dyn DataplaneView, Value) -> ApiResult<Value>),
+    /// On the data plane (in the call's account and region).
+    Dataplane(fn(&dyn DataplaneView, &Scope, Value) -> ApiResult<Value>),
 }
 
 /// The AWS service an action belongs to: it decides the protocol version and the answer's
@@ -101,9 +111,10 @@ fn on_state<O: StateOperation>(
 
 fn on_dataplane<O: DataplaneOperation>(
     dataplane: &dyn DataplaneView,
+    scope: &Scope,
     request: Value,
 ) -> ApiResult<Value> {
-    encode(O::handle(dataplane, decode(request)?)?)
+    encode(O::handle(dataplane, scope, decode(request)?)?)
 }
 
 macro_rules! catalogue {
@@ -157,11 +168,12 @@ macro_rules! catalogue {
         impl DataplaneOperation for $name {
             fn handle(
                 dataplane: &dyn DataplaneView,
+                scope: &Scope,
                 request: Self::Request,
             ) -> ApiResult<Self::Response> {
-                let handler: fn(&dyn DataplaneView, Self::Request)
+                let handler: fn(&dyn DataplaneView, &Scope, Self::Request)
                     -> ApiResult<Self::Response> = $handler;
-                handler(dataplane, request)
+                handler(dataplane, scope, request)
             }
         }
     };
@@ -296,11 +308,16 @@ catalogue! {
     }
     /// Ours: drops and passes by reason, hits per rule, tracked flows.
     GetDataplaneStatistics(EmptyRequest) -> DataplaneStatistics {
-        mutates: false, flush_flows: false, dataplane: |d, _| d.statistics()
+        mutates: false, flush_flows: false, dataplane: |d, _, _| d.statistics()
     }
     /// Ours: the kernel's policy maps read back and compared with what the state compiles to.
     VerifyDataplane(EmptyRequest) -> DataplaneVerification {
-        mutates: false, flush_flows: false, dataplane: |d, _| d.verify()
+        mutates: false, flush_flows: false, dataplane: |d, _, _| d.verify()
+    }
+    /// Ours: allowed or denied, and the rule and group or the tracked flow that decide, as the
+    /// kernel's own maps answer.
+    ExplainVerdict(ExplainVerdictRequest) -> ExplainVerdictResponse {
+        mutates: false, flush_flows: false, dataplane: |d, scope, r| d.explain(scope, r)
     }
     /// Ours: the same policy as an nftables ruleset.
     ExportNftables(ExportNftablesRequest) -> ExportNftablesResponse {

@@ -4,12 +4,16 @@
 
 use serde::de::DeserializeOwned;
 
+use super::types::ours::ChangePreview;
+
 /// An error as the EC2 API reports it: a code such as `InvalidGroup.NotFound` and a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ApiError {
     pub code: String,
     pub message: String,
+    /// Ours, beside a `DryRunOperation`: what the change would have done.
+    pub preview: Option<Box<ChangePreview>>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -19,6 +23,7 @@ impl ApiError {
         ApiError {
             code: code.to_string(),
             message: message.into(),
+            preview: None,
         }
     }
 

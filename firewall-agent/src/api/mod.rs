@@ -6,6 +6,7 @@
 pub mod call;
 pub mod catalogue;
 pub mod error;
+pub mod explain;
 mod ours;
 pub mod types;
 

@@ -48,6 +48,9 @@ pub enum Verb {
     VerifyDataplane,
     /// Ours: the same policy as an nftables ruleset (`nft -f` loads it).
     Export(Export),
+    /// Ours: whether the kernel allows one packet to or from an instance, and the rule and group
+    /// (or the tracked flow) that decide.
+    ExplainVerdict(ExplainVerdict),
     /// Creates a VPC (with its default security group).
     CreateVpc(CreateVpc),
     /// Describes VPCs.
@@ -130,6 +133,34 @@ pub struct Export {
     /// One rule per rule and peer instead of interval sets.
     #[arg(long)]
     pub linear: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainVerdict {
+    #[arg(long)]
+    pub instance_id: String,
+    /// ingress: sent by the peer to the instance; egress: sent by the instance to the peer.
+    #[arg(long, value_parser = ["ingress", "egress"])]
+    pub direction: String,
+    /// tcp, udp, icmp, icmpv6 or a protocol number.
+    #[arg(long)]
+    pub protocol: String,
+    /// TCP/UDP: the port the rules match (the instance's for ingress, the peer's for egress).
+    #[arg(long)]
+    pub port: Option<i32>,
+    /// ICMP: the type (default: echo request).
+    #[arg(long)]
+    pub icmp_type: Option<i32>,
+    /// ICMP: the code (default 0).
+    #[arg(long)]
+    pub icmp_code: Option<i32>,
+    /// The other endpoint's address.
+    #[arg(long)]
+    pub peer: String,
+    /// TCP/UDP: the other side's port (the peer's for ingress, the instance's for egress): a
+    /// live tracked flow of these endpoints then decides.
+    #[arg(long)]
+    pub peer_port: Option<i32>,
 }
 
 #[derive(Debug, Args)]

@@ -73,16 +73,18 @@ pub async fn run(socket: PathBuf, scope: CallScope, verb: Verb) -> i32 {
 }
 
 /// The account and region of `--account-id` and `--region`; absent, the default account and
-/// our `local` region.
+/// our `local` region. With `--dry-run`, the call only checks (and previews) the change.
 #[derive(Debug, Default)]
 pub struct CallScope {
     pub account_id: Option<String>,
     pub region: Option<String>,
+    pub dry_run: bool,
 }
 
 impl CallScope {
-    fn apply(&self, call: Call) -> Result<Call, Failure> {
+    fn apply(&self, mut call: Call) -> Result<Call, Failure> {
         let action = call.action.name;
+        call.dry_run |= self.dry_run;
         call.in_scope(self.account_id.as_deref(), self.region.as_deref())
             .map_err(|error| Failure {
                 action,
@@ -91,8 +93,13 @@ impl CallScope {
     }
 }
 
-/// Prints an error as the AWS CLI prints the service's errors.
+/// Prints an error as the AWS CLI prints the service's errors; a dry run's preview (ours)
+/// first, on stdout, as `{"Preview": …}`.
 fn service_error(action: &str, error: &ApiError) -> i32 {
+    if let Some(preview) = &error.preview {
+        let preview = serde_json::to_value(preview).unwrap_or_default();
+        println!("{}", to_aws_json(&json!({ "Preview": preview })));
+    }
     eprintln!(
         "\nAn error occurred ({}) when calling the {action} operation: {}",
         error.code, error.message

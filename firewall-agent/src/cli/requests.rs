@@ -196,6 +196,18 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
                 layout: Some(if a.linear { "linear" } else { "sets" }.into()),
             })
         }),
+        Verb::ExplainVerdict(a) => call::<op::ExplainVerdict>(|| {
+            Ok(ExplainVerdictRequest {
+                instance_id: a.instance_id.clone(),
+                direction: a.direction.clone(),
+                protocol: a.protocol.clone(),
+                port: a.port,
+                icmp_type: a.icmp_type,
+                icmp_code: a.icmp_code,
+                peer: a.peer.clone(),
+                peer_port: a.peer_port,
+            })
+        }),
         Verb::CreateVpc(a) => call::<op::CreateVpc>(|| {
             Ok(CreateVpcRequest {
                 cidr_block: a.cidr_block.clone(),

@@ -14,4 +14,4 @@ pub mod resolve;
 mod tests;
 
 pub use ebpf::{Desired, Ids, LpmKey, compile, range_to_prefixes};
-pub use evaluate::evaluate;
+pub use evaluate::{PolicyLookup, evaluate};

@@ -4,12 +4,15 @@
 
 use std::{ffi::CString, io};
 
-use aya::programs::{
-    LinkOrder, TcAttachType,
-    links::FdLink,
-    tc::{self, NlOptions, SchedClassifierLink, SchedClassifierLinkId, TcAttachOptions},
+use aya::{
+    maps::PerCpuValues,
+    programs::{
+        LinkOrder, TcAttachType,
+        links::FdLink,
+        tc::{self, NlOptions, SchedClassifierLink, SchedClassifierLinkId, TcAttachOptions},
+    },
 };
-use firewall_common::IfaceConfig;
+use firewall_common::{IfaceConfig, IfaceCounters};
 
 use super::{
     DataplaneError, KernelDataplane, Result,
@@ -68,6 +71,7 @@ impl KernelDataplane {
             .ifaces
             .set(index, config, 0)
             .map_err(map_err(maps::IFACES))?;
+        self.create_interface_counters(index);
         let to_workload = self.attach_program(name, TcAttachType::Egress)?;
         let from_workload = match self.attach_program(name, TcAttachType::Ingress) {
             Ok(link) => link,
@@ -124,9 +128,25 @@ impl KernelDataplane {
         }
     }
 
+    /// A zeroed `IFACE_COUNTERS` entry for `index`; when the map is full the interface is
+    /// counted only in the totals.
+    pub(super) fn create_interface_counters(&mut self, index: u32) {
+        let zeroed = aya::util::nr_cpus()
+            .ok()
+            .and_then(|cpus| PerCpuValues::try_from(vec![IfaceCounters::default(); cpus]).ok());
+        let created = zeroed.map(|zeroed| self.maps.iface_counters.insert(index, zeroed, 0));
+        if !matches!(created, Some(Ok(()))) {
+            tracing::warn!(
+                ifindex = index,
+                "no per-interface counters for this interface"
+            );
+        }
+    }
+
     /// Detaches both programs from an interface; its ifindex, if they were attached.
     pub(super) fn detach_interface(&mut self, name: &str) -> Option<u32> {
         let attachment = self.attached.remove(name)?;
+        let _ = self.maps.iface_counters.remove(&attachment.ifindex);
         // The interface may be gone already, taking the links with it.
         let _ = self
             .program(programs::TO_WORKLOAD)

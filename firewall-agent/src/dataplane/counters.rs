@@ -1,10 +1,11 @@
-//! `DROPS`, `PASSES` (per-CPU arrays indexed by reason) and `RULE_HITS` (per-CPU array indexed
-//! by rule slot), summed over CPUs and named as `get-dataplane-statistics` reports them.
+//! `DROPS`, `PASSES` (per-CPU arrays indexed by reason), `RULE_HITS` (per-CPU array indexed
+//! by rule slot) and `IFACE_COUNTERS` (per-CPU hash by ifindex), summed over CPUs and named as
+//! `get-dataplane-statistics` and `/metrics` report them.
 
 use std::collections::BTreeMap;
 
 use aya::maps::{MapData, PerCpuArray};
-use firewall_common::{DropReason, PassReason};
+use firewall_common::{DropReason, IfaceCounters, PassReason};
 
 use super::{
     Result,
@@ -20,6 +21,42 @@ pub struct Counters {
     pub passes: BTreeMap<&'static str, u64>,
     /// Packets admitted by each rule (new flows; tracked packets count under `passes.conntrack`).
     pub rule_hits: BTreeMap<String, u64>,
+    /// The drops and passes of each attached interface, by name.
+    pub interfaces: BTreeMap<String, InterfaceCounters>,
+}
+
+/// One interface's drops and passes, by reason name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InterfaceCounters {
+    pub drops: BTreeMap<&'static str, u64>,
+    pub passes: BTreeMap<&'static str, u64>,
+}
+
+impl InterfaceCounters {
+    /// Named from the kernel's per-CPU values, summed.
+    pub(super) fn sum(per_cpu: impl IntoIterator<Item = IfaceCounters>) -> InterfaceCounters {
+        let total = per_cpu
+            .into_iter()
+            .fold(IfaceCounters::default(), |mut total, cpu| {
+                for (t, c) in total.drops.iter_mut().zip(cpu.drops) {
+                    *t += c;
+                }
+                for (t, c) in total.passes.iter_mut().zip(cpu.passes) {
+                    *t += c;
+                }
+                total
+            });
+        InterfaceCounters {
+            drops: DropReason::ALL
+                .iter()
+                .map(|r| (r.name(), total.drops[*r as usize]))
+                .collect(),
+            passes: PassReason::ALL
+                .iter()
+                .map(|r| (r.name(), total.passes[*r as usize]))
+                .collect(),
+        }
+    }
 }
 
 /// One counter of a per-CPU array.
@@ -61,4 +98,17 @@ pub(super) fn read(maps: &Maps, counter: Counter) -> Result<u64> {
         Counter::RuleHits(slot) => (&maps.rule_hits, maps::RULE_HITS, slot),
     };
     Ok(array.get(&index, 0).map_err(map_err(name))?.iter().sum())
+}
+
+/// The counters of each attached interface (`attached`: ifindex by name) that has an entry.
+pub(super) fn interfaces<'a>(
+    maps: &Maps,
+    attached: impl Iterator<Item = (&'a String, u32)>,
+) -> BTreeMap<String, InterfaceCounters> {
+    attached
+        .filter_map(|(name, index)| {
+            let values = maps.iface_counters.get(&index, 0).ok()?;
+            Some((name.clone(), InterfaceCounters::sum(values.iter().copied())))
+        })
+        .collect()
 }

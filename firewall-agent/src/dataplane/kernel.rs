@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, path::PathBuf};
 
 use aya::{
     Ebpf,
-    maps::{PerCpuValues, lpm_trie::Key},
+    maps::{IterableMap as _, PerCpuValues, lpm_trie::Key},
     programs::SchedClassifier,
 };
 use firewall_common::{
@@ -12,11 +12,12 @@ use firewall_common::{
 };
 
 use super::{
-    Counters, Dataplane, DataplaneError, Result,
+    Answer, Counters, Dataplane, DataplaneError, Probe, Result, TrackedFlow,
     apply::{self, Target},
     attach::Attachment,
     conntrack, counters,
     load::{self, LoadOptions},
+    lookup,
     maps::{self, Maps, map_err},
     readback,
 };
@@ -90,6 +91,15 @@ impl KernelDataplane {
     }
 }
 
+impl KernelDataplane {
+    fn interface_of(&self, index: u32) -> &str {
+        self.attached
+            .iter()
+            .find(|(_, a)| a.ifindex == index)
+            .map_or("", |(name, _)| name.as_str())
+    }
+}
+
 impl Dataplane for KernelDataplane {
     fn apply(&mut self, desired: &Desired) -> Result<()> {
         apply::apply(self, desired)
@@ -115,8 +125,51 @@ impl Dataplane for KernelDataplane {
         readback::read_back(&self.maps, &attached)
     }
 
+    fn disallowed_flows(&self, desired: &Desired) -> Result<Vec<TrackedFlow>> {
+        let attached = self.attached.iter().map(|(name, a)| (name, a.ifindex));
+        let doomed = conntrack::disallowed(desired, attached);
+        let mut flows: Vec<TrackedFlow> = self
+            .maps
+            .conntrack
+            .iter()
+            .filter_map(|entry| entry.ok())
+            .filter(|(k, v)| doomed(k, v))
+            .map(|(k, v)| lookup::listed(self.interface_of(k.ifindex), &k, &v))
+            .collect();
+        flows.sort();
+        Ok(flows)
+    }
+
+    fn lookup(&self, interface: &str, probe: &Probe) -> Result<Answer> {
+        let Some(index) = self.attached.get(interface).map(|a| a.ifindex) else {
+            return Ok(Answer::Unmanaged);
+        };
+        let iface = self.maps.ifaces.get(&index, 0).ok();
+        let live = conntrack::expired(self.timeouts, conntrack::monotonic_ns());
+        let tracked = |key: &CtKey| {
+            let value = self.maps.conntrack.get(key, 0).ok()?;
+            (!live(key, &value)).then_some(value)
+        };
+        let policy = lookup::KernelPolicy(&self.maps);
+        Ok(lookup::answer(
+            interface, index, iface, probe, tracked, &policy,
+        ))
+    }
+
+    fn rule_of_slot(&self, slot: u32) -> Option<String> {
+        self.current.rule_slots.get(&slot).cloned()
+    }
+
     fn tracked_flows(&self) -> usize {
         self.maps.conntrack.keys().count()
+    }
+
+    fn conntrack_capacity(&self) -> u32 {
+        self.maps
+            .conntrack
+            .map()
+            .info()
+            .map_or(0, |info| info.max_entries())
     }
 
     fn has_interface(&self, name: &str) -> bool {
@@ -124,9 +177,12 @@ impl Dataplane for KernelDataplane {
     }
 
     fn counters(&self) -> Result<Counters> {
-        counters::collect(&self.current.rule_slots, |counter| {
+        let mut all = counters::collect(&self.current.rule_slots, |counter| {
             counters::read(&self.maps, counter)
-        })
+        })?;
+        let attached = self.attached.iter().map(|(name, a)| (name, a.ifindex));
+        all.interfaces = counters::interfaces(&self.maps, attached);
+        Ok(all)
     }
 
     fn restored(&self) -> bool {

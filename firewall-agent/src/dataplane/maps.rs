@@ -3,9 +3,11 @@
 
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, LpmTrie, MapData, MapError, PerCpuArray},
+    maps::{Array, HashMap, LpmTrie, MapData, MapError, PerCpuArray, PerCpuHashMap},
 };
-use firewall_common::{CtKey, CtValue, IfaceConfig, PeerKey, PeerValue, PortKey, PortValue};
+use firewall_common::{
+    CtKey, CtValue, IfaceConfig, IfaceCounters, PeerKey, PeerValue, PortKey, PortValue,
+};
 
 use super::{DataplaneError, Result};
 
@@ -17,10 +19,19 @@ pub(super) const FRAGMENTS: &str = "FRAGMENTS";
 pub(super) const DROPS: &str = "DROPS";
 pub(super) const PASSES: &str = "PASSES";
 pub(super) const RULE_HITS: &str = "RULE_HITS";
+pub(super) const IFACE_COUNTERS: &str = "IFACE_COUNTERS";
 
 /// Maps that outlive the agent process when pinned (everything but the per-CPU scratch slot).
-pub(super) const PERSISTENT: [&str; 8] = [
-    IFACES, PEERS, PORTS, CONNTRACK, FRAGMENTS, DROPS, PASSES, RULE_HITS,
+pub(super) const PERSISTENT: [&str; 9] = [
+    IFACES,
+    PEERS,
+    PORTS,
+    CONNTRACK,
+    FRAGMENTS,
+    DROPS,
+    PASSES,
+    RULE_HITS,
+    IFACE_COUNTERS,
 ];
 
 /// The maps the agent reads or writes (`FRAGMENTS` and `SCRATCH` are the kernel's alone).
@@ -43,6 +54,9 @@ pub(super) struct Maps {
     pub passes: PerCpuArray<MapData, u64>,
     /// `RULE_HITS`: `BPF_MAP_TYPE_PERCPU_ARRAY` indexed by the rule slot of `PortValue`.
     pub rule_hits: PerCpuArray<MapData, u64>,
+    /// `IFACE_COUNTERS`: `BPF_MAP_TYPE_PERCPU_HASH` by ifindex → [`IfaceCounters`]; the agent
+    /// creates an entry on attach and deletes it on detach, the programs count into it.
+    pub iface_counters: PerCpuHashMap<MapData, u32, IfaceCounters>,
 }
 
 /// Wraps a map call's error with the map's name.
@@ -62,6 +76,7 @@ impl Maps {
             drops: take(ebpf, DROPS, PerCpuArray::try_from)?,
             passes: take(ebpf, PASSES, PerCpuArray::try_from)?,
             rule_hits: take(ebpf, RULE_HITS, PerCpuArray::try_from)?,
+            iface_counters: take(ebpf, IFACE_COUNTERS, PerCpuHashMap::try_from)?,
         })
     }
 }

@@ -13,10 +13,10 @@ use firewall_common::{
 };
 
 use super::{
-    Counters, Dataplane, Result,
+    Answer, Counters, Dataplane, Probe, Result, TrackedFlow,
     apply::{self, Target},
     attach::checked_ifindex,
-    conntrack, counters, readback,
+    conntrack, counters, lookup, readback,
 };
 use crate::compiler::{Desired, LpmKey};
 
@@ -98,6 +98,15 @@ impl MemoryDataplane {
     }
 }
 
+impl MemoryDataplane {
+    fn interface_of(&self, index: u32) -> &str {
+        self.attached
+            .iter()
+            .find(|(_, i)| **i == index)
+            .map_or("", |(name, _)| name.as_str())
+    }
+}
+
 impl Dataplane for MemoryDataplane {
     fn apply(&mut self, desired: &Desired) -> Result<()> {
         apply::apply(self, desired)
@@ -115,8 +124,47 @@ impl Dataplane for MemoryDataplane {
         Ok(self.flush(conntrack::expired(self.timeouts, self.now_ns)))
     }
 
+    fn disallowed_flows(&self, desired: &Desired) -> Result<Vec<TrackedFlow>> {
+        let doomed = conntrack::disallowed(
+            desired,
+            self.attached.iter().map(|(name, index)| (name, *index)),
+        );
+        let mut flows: Vec<TrackedFlow> = self
+            .flows
+            .iter()
+            .filter(|(k, v)| doomed(k, v))
+            .map(|(k, v)| lookup::listed(self.interface_of(k.ifindex), k, v))
+            .collect();
+        flows.sort();
+        Ok(flows)
+    }
+
+    fn lookup(&self, interface: &str, probe: &Probe) -> Result<Answer> {
+        let Some(index) = self.attached.get(interface).copied() else {
+            return Ok(Answer::Unmanaged);
+        };
+        let expired = conntrack::expired(self.timeouts, self.now_ns);
+        let tracked = |key: &CtKey| {
+            let value = self.flows.get(key)?;
+            (!expired(key, value)).then_some(*value)
+        };
+        let iface = self.ifaces.get(&index).copied();
+        let policy = self.read_back()?;
+        Ok(lookup::answer(
+            interface, index, iface, probe, tracked, &policy,
+        ))
+    }
+
+    fn rule_of_slot(&self, slot: u32) -> Option<String> {
+        self.current.rule_slots.get(&slot).cloned()
+    }
+
     fn tracked_flows(&self) -> usize {
         self.flows.len()
+    }
+
+    fn conntrack_capacity(&self) -> u32 {
+        firewall_common::capacity::CONNTRACK
     }
 
     fn has_interface(&self, name: &str) -> bool {

@@ -22,6 +22,7 @@ mod conntrack;
 mod counters;
 mod kernel;
 mod load;
+mod lookup;
 mod maps;
 mod memory;
 #[cfg(not(feature = "previous-layout"))]
@@ -31,9 +32,10 @@ mod readback;
 
 pub use attach::ifindex;
 pub use bpffs::{leave_private_mount_namespace, pin_dir};
-pub use counters::Counters;
+pub use counters::{Counters, InterfaceCounters};
 pub use kernel::KernelDataplane;
 pub use load::{EBPF_OBJECT, LoadOptions};
+pub use lookup::{Answer, Probe, TrackedFlow};
 pub use memory::MemoryDataplane;
 /// A tracked inbound TCP flow, as the kernel records it, for tests.
 #[cfg(test)]
@@ -61,8 +63,22 @@ pub trait Dataplane: Send {
     /// what the state compiles to. Rule slots are left empty.
     fn read_back(&self) -> Result<Desired>;
 
+    /// The tracked flows [`Dataplane::flush_disallowed_flows`] would delete for `desired`,
+    /// deleting none.
+    fn disallowed_flows(&self, desired: &Desired) -> Result<Vec<TrackedFlow>>;
+
+    /// What the maps decide for `probe` on `interface`, in the programs' order: its `IFACES`
+    /// slot, a live `CONNTRACK` entry, then the `PEERS`/`PORTS` lookups.
+    fn lookup(&self, interface: &str, probe: &Probe) -> Result<Answer>;
+
+    /// The `sgr-` rule a hit-counter slot counts for.
+    fn rule_of_slot(&self, slot: u32) -> Option<String>;
+
     /// Number of conntrack entries.
     fn tracked_flows(&self) -> usize;
+
+    /// How many entries the conntrack table holds at most.
+    fn conntrack_capacity(&self) -> u32;
 
     /// Whether an interface called `name` exists where the data plane attaches (the agent's
     /// network namespace): a workload can only be enforced on an interface that exists.

@@ -195,6 +195,11 @@ impl KernelDataplane {
             if let Some((_, config)) = known.iter().find(|(i, _)| *i == index) {
                 self.current.ifaces.insert(interface.clone(), *config);
             }
+            // Pins of a layout without per-interface counters (or a map that was full) left
+            // this interface none.
+            if self.maps.iface_counters.get(&index, 0).is_err() {
+                self.create_interface_counters(index);
+            }
             self.attached.insert(
                 interface,
                 Attachment {

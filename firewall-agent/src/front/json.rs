@@ -1,7 +1,8 @@
 //! The JSON wire of the control socket: `POST /{Action}` with the AWS request members as the
 //! body (with `DryRun` and our `FlushFlows` where set), the region and account in headers,
 //! answered with
-//! the response members (200) or `{"Error": {"Code", "Message"}}` (400). Both sides of the
+//! the response members (200) or `{"Error": {"Code", "Message"}}` (400); a `DryRun` of a change
+//! answers `DryRunOperation` (412) with our `"Preview"` member beside `"Error"`. Both sides of the
 //! socket — the agent's handler and the CLI's client — use this file.
 
 use axum::{
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::limits;
-use crate::api::{ApiError, ApiResult, Call, Scope};
+use crate::api::{ApiError, ApiResult, Call, Scope, types::ours::ChangePreview};
 
 /// The header that names the region a call acts in (absent: our `local` region).
 pub const REGION_HEADER: &str = "x-firewall-region";
@@ -74,6 +75,9 @@ fn nesting(body: &[u8]) -> usize {
 #[serde(rename_all = "PascalCase")]
 struct ErrorBody {
     error: ErrorDetail,
+    /// Ours, beside AWS's `DryRunOperation` error: what the change would have done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    preview: Option<Box<ChangePreview>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -97,6 +101,7 @@ impl IntoResponse for Reply {
                         code: error.code,
                         message: error.message,
                     },
+                    preview: error.preview,
                 }),
             )
                 .into_response(),
@@ -109,10 +114,11 @@ pub fn decode_answer(success: bool, body: &[u8]) -> serde_json::Result<ApiResult
     if success {
         return Ok(Ok(serde_json::from_slice(body)?));
     }
-    let ErrorBody { error } = serde_json::from_slice(body)?;
+    let ErrorBody { error, preview } = serde_json::from_slice(body)?;
     Ok(Err(ApiError {
         code: error.code,
         message: error.message,
+        preview,
     }))
 }
 

@@ -4,3 +4,4 @@
 pub mod ec2;
 pub mod json;
 pub mod limits;
+pub mod metrics;

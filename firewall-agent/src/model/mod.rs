@@ -19,6 +19,7 @@ pub mod launch_template;
 pub mod lookup;
 pub mod permission;
 pub mod prefix_list;
+pub mod preview;
 pub mod query;
 pub mod regions;
 pub mod rule;

@@ -3,7 +3,10 @@
 //! and the region the request was signed for, the agent runs it, and the answer goes back as
 //! XML (`x-amzn-requestid` carries the request ID too).
 
-use std::{sync::Arc, time::SystemTime};
+use std::{
+    sync::Arc,
+    time::{Instant, SystemTime},
+};
 
 use axum::{
     body::Body,
@@ -23,6 +26,7 @@ use super::{
 use crate::{
     agent::Agent,
     api::{ApiError, Call, Scope, Service, find},
+    metrics::Outcome,
 };
 
 /// What the endpoint's handler needs.
@@ -62,14 +66,29 @@ fn xml_reply(status: StatusCode, request_id: &str, body: String) -> Response {
     response
 }
 
+/// `response`, with what it answered for the metrics layer.
+fn counted(
+    mut response: Response,
+    action: Option<&'static str>,
+    result: &Result<(), &ApiError>,
+) -> Response {
+    let outcome = Outcome {
+        action,
+        error_code: result.err().map(|e| e.code.clone()),
+    };
+    response.extensions_mut().insert(outcome);
+    response
+}
+
 /// An EC2 error answer, for a request that never reached the signature check.
 fn refuse(error: &ApiError) -> Response {
     let id = request_id();
-    xml_reply(
+    let reply = xml_reply(
         limits::status(error),
         &id,
         xml::error(Service::Ec2, &id, error),
-    )
+    );
+    counted(reply, None, &Err(error))
 }
 
 pub async fn unknown_path(uri: Uri) -> Response {
@@ -92,6 +111,7 @@ pub async fn query(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let arrival = Instant::now();
     let body = match limits::read(&headers, body).await {
         Ok(body) => body,
         Err(e) => return refuse(&e),
@@ -101,6 +121,7 @@ pub async fn query(
         Err(e) => return refuse(&e),
     };
     let id = request_id();
+    let action = find(&request.action).ok().map(|a| a.name);
     let service = find(&request.action)
         .map(|a| a.service)
         .unwrap_or(Service::Ec2);
@@ -122,17 +143,26 @@ pub async fn query(
             let reply = e.reply(service);
             let error = ApiError::new(reply.code, reply.message);
             let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::FORBIDDEN);
-            return xml_reply(status, &id, xml::error(service, &id, &error));
+            let reply = xml_reply(status, &id, xml::error(service, &id, &error));
+            return counted(reply, action, &Err(&error));
         }
     };
-    let answer = run(&endpoint, &caller, service, request).await;
+    let answer = run(&endpoint, &caller, service, request, arrival).await;
     match answer {
-        Ok((action, members)) => xml_reply(
-            StatusCode::OK,
-            &id,
-            xml::response(service, action, &id, &members),
+        Ok((action, members)) => counted(
+            xml_reply(
+                StatusCode::OK,
+                &id,
+                xml::response(service, action, &id, &members),
+            ),
+            Some(action),
+            &Ok(()),
         ),
-        Err(e) => xml_reply(limits::status(&e), &id, xml::error(service, &id, &e)),
+        Err(e) => counted(
+            xml_reply(limits::status(&e), &id, xml::error(service, &id, &e)),
+            action,
+            &Err(&e),
+        ),
     }
 }
 
@@ -142,6 +172,7 @@ async fn run(
     caller: &sigv4::Caller,
     service: Service,
     request: form::QueryRequest,
+    arrival: Instant,
 ) -> Result<(&'static str, serde_json::Value), ApiError> {
     let (expected_service, expected_version) = match service {
         Service::Ec2 => ("ec2", EC2_VERSION),
@@ -167,7 +198,7 @@ async fn run(
         None => return Err(ApiError::missing("Version")),
     }
     let scope = Scope::new(&caller.account_id, &caller.region)?;
-    let call = Call::from_members(&request.action, request.members, scope)?;
+    let call = Call::from_members(&request.action, request.members, scope)?.received_at(arrival);
     let action = call.action.name;
     let members = endpoint.agent.lock().await.handle(call)?;
     Ok((action, members))

@@ -1,7 +1,7 @@
 //! Answers as XML: the typed response's members, named as the model names them in XML
 //! ([`super::names`]), lists as `<item>` children, under `<{Action}Response>` with its namespace
 //! and `requestId` (STS: inside `<{Action}Result>`, with `ResponseMetadata`); errors in AWS's
-//! error document. quick-xml's serde serializer writes it (and escapes the text).
+//! error document (a dry run's preview, ours, in `<preview>` after `<RequestID>`). quick-xml's serde serializer writes it (and escapes the text).
 
 use serde::{Serialize, Serializer, ser::SerializeMap};
 use serde_json::Value;
@@ -104,16 +104,25 @@ pub fn error(service: Service, request_id: &str, error: &ApiError) -> String {
         Content::Children(fields)
     };
     match service {
-        Service::Ec2 => document(
-            "Response",
-            &Content::Children(vec![
+        Service::Ec2 => {
+            let mut children = vec![
                 (
                     "Errors".into(),
                     Content::Children(vec![("Error".into(), detail(Vec::new()))]),
                 ),
                 ("RequestID".into(), text(request_id)),
-            ]),
-        ),
+            ];
+            // Ours, after AWS's members (clients read `Errors` and `RequestID` only): a dry
+            // run's preview, its members in the responses' lowerCamel.
+            let preview = error
+                .preview
+                .as_ref()
+                .and_then(|p| serde_json::to_value(p).ok());
+            if let Some(preview) = preview.and_then(|p| content("Preview", &p, &response_name)) {
+                children.push(("preview".into(), preview));
+            }
+            document("Response", &Content::Children(children))
+        }
         Service::Sts => document(
             "ErrorResponse",
             &Content::Children(vec![
@@ -155,6 +164,18 @@ mod tests {
         let members = json!({"UserId": "1", "Account": "1", "Arn": "arn:aws:iam::1:root"});
         let xml = response(Service::Sts, "GetCallerIdentity", "r-2", &members);
         assert!(xml.contains("<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><UserId>1</UserId><Account>1</Account><Arn>arn:aws:iam::1:root</Arn></GetCallerIdentityResult><ResponseMetadata><RequestId>r-2</RequestId></ResponseMetadata></GetCallerIdentityResponse>"), "{xml}");
+    }
+
+    #[test]
+    fn a_dry_runs_preview_follows_the_aws_error() {
+        let mut e = ApiError::new("DryRunOperation", "Request would have succeeded.");
+        e.preview = Some(Box::default());
+        assert_eq!(
+            error(Service::Ec2, "r-4", &e),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>DryRunOperation</Code>\
+             <Message>Request would have succeeded.</Message></Error></Errors><RequestID>r-4</RequestID>\
+             <preview><rulesAdded/><rulesRemoved/><flowsNoLongerAllowed/></preview></Response>"
+        );
     }
 
     #[test]
