@@ -105,10 +105,14 @@ fn refuse(path: &Path, why: &str) -> DataplaneError {
 }
 
 /// Whether this process has another mount namespace than the one that started it (what
-/// `ip netns exec` does).
+/// `ip netns exec` does). The first process of a PID namespace (a container's entry point) has
+/// no parent it can see (`getppid` is 0), so no mount namespace to go back to.
 fn private_mount_namespace() -> Result<bool> {
-    let parent = std::os::unix::process::parent_id().to_string();
-    Ok(namespace("self", "mnt")? != namespace(&parent, "mnt")?)
+    let parent = std::os::unix::process::parent_id();
+    if parent == 0 {
+        return Ok(false);
+    }
+    Ok(namespace("self", "mnt")? != namespace(&parent.to_string(), "mnt")?)
 }
 
 /// Under `ip netns exec` with no bpffs at `bpffs`: joins the mount namespace of the process that
