@@ -13,8 +13,9 @@ use crate::{
     },
     compiler::{self, Ids},
     dataplane::{self, Dataplane, KernelDataplane},
-    model::{InstanceState, Quotas, RandomIds, State},
+    model::{InstanceState, Quotas, RandomIds, State, local::LocalPlan},
     store::{RedbStore, Store, StoreError},
+    workloads::{self, IpLauncher, Launcher, NoLauncher},
 };
 
 #[derive(Debug, Clone, clap::Args)]
@@ -66,6 +67,8 @@ pub struct Agent {
     store: Box<dyn Store>,
     dataplane: Box<dyn Dataplane>,
     compiler_ids: Ids,
+    /// Builds and removes local instances' namespaces.
+    launcher: Box<dyn Launcher>,
 }
 
 impl Agent {
@@ -92,15 +95,31 @@ impl Agent {
             rules_per_group: args.rules_per_group,
             groups_per_instance: args.groups_per_instance,
         };
-        Agent::new(Box::new(store), Box::new(dataplane), quotas)
+        Agent::with_launcher(
+            Box::new(store),
+            Box::new(dataplane),
+            quotas,
+            Box::new(IpLauncher),
+        )
     }
 
     /// The agent on `store` and `dataplane`: the stored states (or, at first start, the local
-    /// region's) with `quotas`, enforced.
+    /// region's) with `quotas`, enforced; it launches no local instances.
     pub fn new(
+        store: Box<dyn Store>,
+        dataplane: Box<dyn Dataplane>,
+        quotas: Quotas,
+    ) -> anyhow::Result<Agent> {
+        Agent::with_launcher(store, dataplane, quotas, Box::new(NoLauncher))
+    }
+
+    /// [`Agent::new`] with local instances built by `launcher`; those of the stored state are
+    /// made to exist again (kept as they are when they do).
+    pub fn with_launcher(
         store: Box<dyn Store>,
         mut dataplane: Box<dyn Dataplane>,
         quotas: Quotas,
+        mut launcher: Box<dyn Launcher>,
     ) -> anyhow::Result<Agent> {
         let mut states: BTreeMap<Scope, State> = store
             .load()
@@ -128,12 +147,21 @@ impl Agent {
         } else {
             Ids::default()
         };
+        for plan in states
+            .values()
+            .flat_map(|state| workloads::to_launch(None, state))
+        {
+            if let Err(e) = launcher.ensure(&plan) {
+                tracing::error!(instance = %plan.instance_id, error = %e, "local instance could not be rebuilt");
+            }
+        }
         let mut agent = Agent {
             states,
             quotas,
             store,
             dataplane,
             compiler_ids,
+            launcher,
         };
         if let Err(e) = agent.sync() {
             tracing::error!(error = %e, "some workloads could not be enforced at start");
@@ -193,14 +221,24 @@ impl Agent {
         if call.dry_run {
             return Err(dry_run_succeeded());
         }
-        check_interfaces(&self.states, &next, self.dataplane.as_ref())?;
-        self.store.save(&next).map_err(store_failed)?;
+        let before = self.states.get(&call.scope);
+        let launched = workloads::to_launch(before, &next);
+        let removed = before.map_or_else(Vec::new, |before| workloads::to_remove(before, &next));
+        self.launch(&launched)?;
+        let saved = check_interfaces(&self.states, &next, self.dataplane.as_ref())
+            .and_then(|()| self.store.save(&next).map_err(store_failed));
+        if let Err(e) = saved {
+            self.unlaunch(&launched);
+            return Err(e);
+        }
         self.states.insert(call.scope, next);
         let applied = self.sync().map_err(|e| {
             ApiError::internal(format!(
                 "The change was saved but could not be applied to the data plane: {e}"
             ))
         })?;
+        // Detached by now: the namespaces and veths of terminated instances can go.
+        self.unlaunch(&removed);
         if call.flush_flows {
             let flushed = self
                 .dataplane
@@ -213,6 +251,32 @@ impl Agent {
             tracing::info!(flushed, "flushed flows the change no longer allows");
         }
         Ok(response)
+    }
+
+    /// Builds the local instances of `plans`, all or none.
+    fn launch(&mut self, plans: &[LocalPlan]) -> ApiResult<()> {
+        for (done, plan) in plans.iter().enumerate() {
+            if let Err(e) = self.launcher.ensure(plan) {
+                self.unlaunch(&plans[..done]);
+                return Err(ApiError::new(
+                    "InsufficientInstanceCapacity",
+                    format!(
+                        "The local instance {} could not be built: {e}",
+                        plan.instance_id
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes local instances, logging what could not be.
+    fn unlaunch(&mut self, plans: &[LocalPlan]) {
+        for plan in plans {
+            if let Err(e) = self.launcher.remove(plan) {
+                tracing::warn!(instance = %plan.instance_id, error = %e, "local instance not fully removed");
+            }
+        }
     }
 
     pub fn collect_expired_flows(&mut self) {

@@ -206,6 +206,7 @@ pub fn instance(state: &State, instance: &Instance) -> instances::Instance {
             vpc_id: instance.vpc_id.clone(),
             interface_type: "interface".into(),
             host_interface: instance.interface.clone(),
+            namespace: instance.netns.clone(),
         }]
     } else {
         Vec::new()
