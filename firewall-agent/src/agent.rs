@@ -99,7 +99,7 @@ impl Agent {
             Box::new(store),
             Box::new(dataplane),
             quotas,
-            Box::new(IpLauncher),
+            Box::new(IpLauncher::new()),
         )
     }
 

@@ -127,10 +127,13 @@ pub fn run(
         }
     }
 
-    let reservation_id = ids.next_id("r");
+    let mut reservation_id: Option<String> = None;
     let mut launched: Vec<String> = Vec::new();
     for _ in 0..count {
         let id = ids.next_id("i");
+        let reservation_id = reservation_id
+            .get_or_insert_with(|| ids.next_id("r"))
+            .clone();
         let placed = match &interface {
             Some(name) => Ok((private_ip.expect("checked above"), ipv6, name.clone(), None)),
             None => match private_ip {
@@ -158,7 +161,7 @@ pub fn run(
         };
         let instance = Instance {
             id: id.clone(),
-            reservation_id: reservation_id.clone(),
+            reservation_id,
             eni_id: ids.next_id("eni"),
             vpc_id: vpc_id.clone(),
             state: InstanceState::Running,
@@ -174,7 +177,8 @@ pub fn run(
         launched.push(id);
     }
     let instances: Vec<&Instance> = launched.iter().map(|id| &state.instances[id]).collect();
-    Ok(views::reservation(state, &reservation_id, &instances))
+    let reservation_id = &instances[0].reservation_id;
+    Ok(views::reservation(state, reservation_id, &instances))
 }
 
 /// How many instances a call launches: `MaxCount` (AWS launches as many as it can between
