@@ -7,6 +7,7 @@
 //! * [`topology`] — a host namespace routing between one namespace per workload;
 //! * [`frame`] — the one builder of Ethernet + IPv4/IPv6 + L4 frames;
 //! * [`agent`] — the agent binary run as a process, and its CLI;
+//! * [`cni`] — CNI plugins run as a runtime runs them, a bridge + firewall-sg chain;
 //! * [`local`] — local instances the agent launches, their namespaces deleted on drop;
 //! * [`harness`] — the data plane loaded for BPF_PROG_TEST_RUN, one workload on `lo`;
 //! * [`model`] — requests run directly on the agent's model;
@@ -20,6 +21,7 @@
 
 pub mod agent;
 pub mod aws;
+pub mod cni;
 pub mod frame;
 pub mod harness;
 pub mod local;

@@ -86,6 +86,11 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "fonts-dejavu-core",
     // `python3 -m venv` for the AWS CLI and boto3 (see `ensure_aws_venv`).
     "python3-venv",
+    // The CNI plugin's tests: the runtime (its CNI backend), the bridge/host-local plugins it
+    // chains after, and a static busybox for the local image.
+    "podman",
+    "containernetworking-plugins",
+    "busybox-static",
 ];
 
 /// The real clients the EC2 endpoint's tests drive, pinned (awscli v1 is what PyPI has; it
@@ -431,12 +436,14 @@ fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {
             "warnings",
         ]))?;
     }
-    step("building the agent for the integration tests");
-    run_cmd(
-        cargo()
-            .current_dir(&root)
-            .args(["build", "--package", "firewall-agent"]),
-    )?;
+    step("building the agent and the CNI plugin for the integration tests");
+    run_cmd(cargo().current_dir(&root).args([
+        "build",
+        "--package",
+        "firewall-agent",
+        "--package",
+        "firewall-cni",
+    ]))?;
     step("running every test (unit, BPF_PROG_TEST_RUN, netns traffic)");
     run_cmd(
         cargo()
@@ -447,6 +454,7 @@ fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {
                 "FIREWALL_AGENT_BIN",
                 root.join("target/debug/firewall-agent"),
             )
+            .env("FIREWALL_CNI_BIN", root.join("target/debug/firewall-sg"))
             .env("FIREWALL_AWS_VENV", aws_venv()),
     )
 }

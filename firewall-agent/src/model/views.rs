@@ -220,6 +220,7 @@ pub fn instance(state: &State, instance: &Instance) -> instances::Instance {
         vpc_id: live.then(|| instance.vpc_id.clone()),
         network_interfaces: interfaces,
         security_groups: if live { groups } else { Vec::new() },
+        tags: tagging::views(&instance.tags),
     }
 }
 

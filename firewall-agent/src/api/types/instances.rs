@@ -57,6 +57,9 @@ pub struct Instance {
     pub vpc_id: Option<String>,
     pub network_interfaces: Vec<NetworkInterface>,
     pub security_groups: Vec<GroupIdentifier>,
+    /// Absent when the instance has none, as on AWS.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<super::common::Tag>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
