@@ -89,6 +89,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     // The CNI plugin's tests: the runtime (its CNI backend), the bridge/host-local plugins it
     // chains after, and a static busybox for the local image.
     "podman",
+    // podman's runtime here: crun refuses the hybrid cgroup layout of a container host.
+    "runc",
     "containernetworking-plugins",
     "busybox-static",
 ];
