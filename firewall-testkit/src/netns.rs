@@ -63,6 +63,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        if !self.exists() {
+            return; // an adopted one its owner already removed
+        }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();

@@ -14,7 +14,7 @@ use std::{
     net::Ipv4Addr,
     os::unix::fs::symlink,
     path::{Path, PathBuf},
-    process::{Command, Output, Stdio},
+    process::{Command, Output},
 };
 
 use serde_json::{Value, json};
@@ -102,18 +102,16 @@ impl Podman {
             d = d.display()
         );
         std::fs::write(d.join("containers.conf"), conf).expect("containers.conf");
-        let tar = Command::new("tar")
-            .arg("-C")
-            .arg(d.join("rootfs"))
-            .args(["-c", "."])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("tar");
+        let tarball = d.join("rootfs.tar");
         must(
-            podman
-                .command(&["import", "-", IMAGE])
-                .stdin(tar.stdout.expect("tar output")),
+            Command::new("tar")
+                .arg("-C")
+                .arg(d.join("rootfs"))
+                .arg("-cf")
+                .arg(&tarball)
+                .arg("."),
         );
+        must(&mut podman.command(&["import", &tarball.display().to_string(), IMAGE]));
         podman
     }
 

@@ -168,4 +168,49 @@ fn bad_launches_answer_aws_errors_and_build_nothing() {
     );
     let links = ns_sh(&host.name, &["ip", "-o", "link", "show"]);
     assert!(!links.contains("fwbr"), "no bridge built: {links}");
+
+    // A host that cannot build the instance: an interface that is not a bridge (a veth) has
+    // the VPC bridge's name, so the instance cannot join it. The launch is refused and undone.
+    let vpcs = agent.cli(&["describe-vpcs"]);
+    let vpc = vpcs["Vpcs"][0]["VpcId"].as_str().expect("the default VPC");
+    let bridge = format!("fwbr{}", &vpc[vpc.len() - 11..]);
+    ns_sh(
+        &host.name,
+        &[
+            "ip",
+            "link",
+            "add",
+            &bridge,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "notabridge",
+        ],
+    );
+    let refused = agent
+        .try_cli(&["run-instances"])
+        .expect_err("no bridge to join");
+    assert_eq!(
+        refused.code(),
+        "InsufficientInstanceCapacity",
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains(&bridge), "{}", refused.stderr);
+    let links = ns_sh(&host.name, &["ip", "-o", "link", "show"]);
+    assert!(!links.contains("fwi"), "no veth left: {links}");
+    let out = agent.cli(&["describe-instances"]);
+    assert_eq!(
+        out["Reservations"],
+        serde_json::json!([]),
+        "no instance recorded"
+    );
+    ns_sh(&host.name, &["ip", "link", "del", &bridge]);
+    let launched = local::launch(&agent, &[]);
+    assert_eq!(
+        launched.len(),
+        1,
+        "the same launch works once the host can build it"
+    );
 }

@@ -87,6 +87,16 @@ fn netns_exists(name: &str) -> bool {
     Path::new("/run/netns").join(name).exists()
 }
 
+/// Whether `name` is a bridge (`ip -d` names the link kind).
+fn is_bridge(name: &str) -> bool {
+    Command::new("ip")
+        .args(["-d", "-o", "link", "show", "dev", name])
+        .output()
+        .is_ok_and(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains(" bridge ")
+        })
+}
+
 /// The bridge's ports, empty when it has none (or does not exist).
 fn bridge_has_ports(bridge: &str) -> bool {
     Command::new("ip")
@@ -100,6 +110,10 @@ impl IpLauncher {
         let bridge = plan.bridge.as_str();
         if !link_exists(bridge) {
             self.ip(&["link", "add", bridge, "type", "bridge"])?;
+        } else if !is_bridge(bridge) {
+            return Err(format!(
+                "the interface {bridge} (the VPC's bridge) exists and is not a bridge"
+            ));
         }
         self.ip(&["addr", "replace", &plan.gateway.to_string(), "dev", bridge])?;
         if let Some(gateway6) = plan.gateway6 {
@@ -199,7 +213,7 @@ impl Launcher for IpLauncher {
         if netns_exists(&plan.netns) {
             self.ip(&["netns", "del", &plan.netns])?;
         }
-        if link_exists(&plan.bridge) && !bridge_has_ports(&plan.bridge) {
+        if is_bridge(&plan.bridge) && !bridge_has_ports(&plan.bridge) {
             self.ip(&["link", "del", &plan.bridge])?;
         }
         Ok(())
