@@ -18,8 +18,9 @@ use crate::{
     compiler::{self, Ids},
     dataplane::{self, Dataplane, KernelDataplane},
     metrics::{Metrics, Snapshot},
-    model::{InstanceState, Quotas, RandomIds, State, preview},
+    model::{InstanceState, Quotas, RandomIds, State, local::LocalPlan, preview},
     store::{RedbStore, Store, StoreError},
+    workloads::{self, IpLauncher, Launcher, NoLauncher},
 };
 
 #[derive(Debug, Clone, clap::Args)]
@@ -72,6 +73,8 @@ pub struct Agent {
     dataplane: Box<dyn Dataplane>,
     compiler_ids: Ids,
     metrics: Arc<Metrics>,
+    /// Builds and removes local instances' namespaces.
+    launcher: Box<dyn Launcher>,
 }
 
 impl Agent {
@@ -98,15 +101,31 @@ impl Agent {
             rules_per_group: args.rules_per_group,
             groups_per_instance: args.groups_per_instance,
         };
-        Agent::new(Box::new(store), Box::new(dataplane), quotas)
+        Agent::with_launcher(
+            Box::new(store),
+            Box::new(dataplane),
+            quotas,
+            Box::new(IpLauncher::new()),
+        )
     }
 
     /// The agent on `store` and `dataplane`: the stored states (or, at first start, the local
-    /// region's) with `quotas`, enforced.
+    /// region's) with `quotas`, enforced; it launches no local instances.
     pub fn new(
+        store: Box<dyn Store>,
+        dataplane: Box<dyn Dataplane>,
+        quotas: Quotas,
+    ) -> anyhow::Result<Agent> {
+        Agent::with_launcher(store, dataplane, quotas, Box::new(NoLauncher))
+    }
+
+    /// [`Agent::new`] with local instances built by `launcher`; those of the stored state are
+    /// made to exist again (kept as they are when they do).
+    pub fn with_launcher(
         store: Box<dyn Store>,
         mut dataplane: Box<dyn Dataplane>,
         quotas: Quotas,
+        mut launcher: Box<dyn Launcher>,
     ) -> anyhow::Result<Agent> {
         let mut states: BTreeMap<Scope, State> = store
             .load()
@@ -134,6 +153,14 @@ impl Agent {
         } else {
             Ids::default()
         };
+        for plan in states
+            .values()
+            .flat_map(|state| workloads::to_launch(None, state))
+        {
+            if let Err(e) = launcher.ensure(&plan) {
+                tracing::error!(instance = %plan.instance_id, error = %e, "local instance could not be rebuilt");
+            }
+        }
         let mut agent = Agent {
             states,
             quotas,
@@ -141,6 +168,7 @@ impl Agent {
             dataplane,
             compiler_ids,
             metrics: Arc::default(),
+            launcher,
         };
         if let Err(e) = agent.sync() {
             tracing::error!(error = %e, "some workloads could not be enforced at start");
@@ -198,8 +226,16 @@ impl Agent {
             }
             return Err(answer);
         }
-        check_interfaces(&self.states, &next, self.dataplane.as_ref())?;
-        self.store.save(&next).map_err(store_failed)?;
+        let before = self.states.get(&call.scope);
+        let launched = workloads::to_launch(before, &next);
+        let removed = before.map_or_else(Vec::new, |before| workloads::to_remove(before, &next));
+        self.launch(&launched)?;
+        let saved = check_interfaces(&self.states, &next, self.dataplane.as_ref())
+            .and_then(|()| self.store.save(&next).map_err(store_failed));
+        if let Err(e) = saved {
+            self.unlaunch(&launched);
+            return Err(e);
+        }
         self.states.insert(call.scope, next);
         let applied = self.sync().map_err(|e| {
             ApiError::internal(format!(
@@ -207,6 +243,8 @@ impl Agent {
             ))
         })?;
         self.metrics.enforced(call.received.elapsed());
+        // Detached by now: the namespaces and veths of terminated instances can go.
+        self.unlaunch(&removed);
         if call.flush_flows {
             let flushed = self
                 .dataplane
@@ -266,6 +304,32 @@ impl Agent {
             tracked_flows: self.dataplane.tracked_flows() as u64,
             conntrack_capacity: u64::from(self.dataplane.conntrack_capacity()),
         })
+    }
+
+    /// Builds the local instances of `plans`, all or none.
+    fn launch(&mut self, plans: &[LocalPlan]) -> ApiResult<()> {
+        for (done, plan) in plans.iter().enumerate() {
+            if let Err(e) = self.launcher.ensure(plan) {
+                self.unlaunch(&plans[..done]);
+                return Err(ApiError::new(
+                    "InsufficientInstanceCapacity",
+                    format!(
+                        "The local instance {} could not be built: {e}",
+                        plan.instance_id
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes local instances, logging what could not be.
+    fn unlaunch(&mut self, plans: &[LocalPlan]) {
+        for plan in plans {
+            if let Err(e) = self.launcher.remove(plan) {
+                tracing::warn!(instance = %plan.instance_id, error = %e, "local instance not fully removed");
+            }
+        }
     }
 
     pub fn collect_expired_flows(&mut self) {

@@ -19,3 +19,4 @@ pub mod model;
 pub use compiler::nft;
 pub mod server;
 pub mod store;
+pub mod workloads;

@@ -7,6 +7,9 @@
 //! * [`topology`] — a host namespace routing between one namespace per workload;
 //! * [`frame`] — the one builder of Ethernet + IPv4/IPv6 + L4 frames;
 //! * [`agent`] — the agent binary run as a process, and its CLI;
+//! * [`cni`] — CNI plugins run as a runtime runs them, a bridge + firewall-sg chain;
+//! * [`podman`] — a private podman (CNI backend) with a locally built busybox image;
+//! * [`local`] — local instances the agent launches, their namespaces deleted on drop;
 //! * [`harness`] — the data plane loaded for BPF_PROG_TEST_RUN, one workload on `lo`;
 //! * [`model`] — requests run directly on the agent's model;
 //! * [`reference`] — what security groups mean, evaluated plainly, for differential tests;
@@ -20,11 +23,14 @@
 
 pub mod agent;
 pub mod aws;
+pub mod cni;
 pub mod frame;
 pub mod harness;
+pub mod local;
 pub mod metrics;
 pub mod model;
 pub mod netns;
+pub mod podman;
 pub mod random;
 pub mod reference;
 pub mod shell;

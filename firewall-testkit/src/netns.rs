@@ -30,6 +30,16 @@ impl Netns {
         ns
     }
 
+    /// Takes charge of an existing namespace (one the agent built): deleted on drop like ours.
+    pub fn adopt(name: &str) -> Netns {
+        Netns { name: name.into() }
+    }
+
+    /// Whether the namespace still exists.
+    pub fn exists(&self) -> bool {
+        std::path::Path::new("/run/netns").join(&self.name).exists()
+    }
+
     /// Runs `f` on a thread that has entered this namespace; sockets it creates stay in it.
     pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
         self.spawn(f).join().expect("thread in namespace panicked")
@@ -53,6 +63,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        if !self.exists() {
+            return; // an adopted one its owner already removed
+        }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();

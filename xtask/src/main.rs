@@ -5,7 +5,8 @@
 //!   the Debian packages the tests use, bpffs mounted, and `target/venv` with the real AWS CLI
 //!   and boto3 (pinned) for the EC2 endpoint's tests. Idempotent and quick when done.
 //! * `build` — one self-contained `target/release/firewall-agent` (the eBPF object embedded).
-//! * `run` — build, then the agent in the foreground on the embedded default state.
+//! * `run` — build, then the agent in the foreground with a demo: two local instances behind
+//!   a `web` group and the commands that show a rule change taking effect.
 //! * `test` — formatting, clippy, then every test: unit, packet-level (BPF_PROG_TEST_RUN) and
 //!   netns integration tests with real traffic.
 //! * `fuzz` — the differential test of the data plane against the reference evaluator, with a
@@ -19,6 +20,8 @@ use std::{
     path::{Path, PathBuf},
     process::{Command, ExitCode},
 };
+
+mod demo;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -35,7 +38,7 @@ enum Task {
     Setup,
     /// Build the release agent with the data plane embedded.
     Build,
-    /// Build, then run the agent in the foreground.
+    /// Build, then run the agent in the foreground with a demo (two local instances, a web group).
     Run {
         /// Where the desired state is kept.
         #[arg(long, default_value = "/var/lib/firewall-agent")]
@@ -49,7 +52,7 @@ enum Task {
         /// The short version (about 3 minutes).
         #[arg(long)]
         quick: bool,
-        /// Only one section: program, update, hook, api or throughput.
+        /// Only one section: program, update, hook, api, cni or throughput.
         #[arg(long)]
         only: Option<String>,
     },
@@ -100,6 +103,13 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "fonts-dejavu-core",
     // `python3 -m venv` for the AWS CLI and boto3 (see `ensure_aws_venv`).
     "python3-venv",
+    // The CNI plugin's tests: the runtime (its CNI backend), the bridge/host-local plugins it
+    // chains after, and a static busybox for the local image.
+    "podman",
+    // podman's runtime here: crun refuses the hybrid cgroup layout of a container host.
+    "runc",
+    "containernetworking-plugins",
+    "busybox-static",
 ];
 
 /// The real clients the EC2 endpoint's tests drive, pinned (awscli v1 is what PyPI has; it
@@ -375,39 +385,22 @@ fn build() -> anyhow::Result<()> {
     ]))
 }
 
+/// The release agent in the foreground, with the demo of `demo.rs`.
 fn run(state_dir: &Path, socket: &Path) -> anyhow::Result<()> {
     let binary = workspace_root().join("target/release/firewall-agent");
-    println!(
-        "\nfirewall-agent: socket {socket}, state in {state}\n\
-         In another terminal, for example:\n\
-         \x20 export FIREWALL_AGENT_SOCKET={socket}\n\
-         \x20 {bin} describe-security-groups\n\
-         \x20 {bin} create-security-group --group-name web --description \"web tier\"\n\
-         \x20 {bin} authorize-security-group-ingress --group-id sg-... --protocol tcp --port 80 --cidr 10.0.0.0/8\n\
-         \x20 {bin} run-instances --security-group-ids sg-... --private-ip-address 172.31.0.10 --interface <host-side veth>\n\
-         Stop with Ctrl-C.\n",
-        socket = socket.display(),
-        state = state_dir.display(),
-        bin = binary.display(),
-    );
-    run_cmd(
-        Command::new(&binary)
-            .arg("--socket")
-            .arg(socket)
-            .arg("serve")
-            .arg("--state-dir")
-            .arg(state_dir),
-    )
+    demo::run(&binary, state_dir, socket)
 }
 
 fn bench(quick: bool, only: Option<&str>) -> anyhow::Result<()> {
     let root = workspace_root();
-    step("building the release agent (the API latency section runs it)");
+    step("building the release agent and CNI plugin (the API and CNI sections run them)");
     run_cmd(cargo().current_dir(&root).args([
         "build",
         "--release",
         "--package",
         "firewall-agent",
+        "--package",
+        "firewall-cni",
     ]))?;
     step("running the benchmark suite (report in target/bench/)");
     let mut cmd = cargo();
@@ -415,6 +408,7 @@ fn bench(quick: bool, only: Option<&str>) -> anyhow::Result<()> {
         "FIREWALL_AGENT_BIN",
         root.join("target/release/firewall-agent"),
     )
+    .env("FIREWALL_CNI_BIN", root.join("target/release/firewall-sg"))
     .env("FIREWALL_AWS_VENV", aws_venv());
     cmd.current_dir(&root).args([
         "bench",
@@ -451,12 +445,14 @@ fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {
         ]))?;
     }
     let previous = build_previous_layout_agent(&root)?;
-    step("building the agent for the integration tests");
-    run_cmd(
-        cargo()
-            .current_dir(&root)
-            .args(["build", "--package", "firewall-agent"]),
-    )?;
+    step("building the agent and the CNI plugin for the integration tests");
+    run_cmd(cargo().current_dir(&root).args([
+        "build",
+        "--package",
+        "firewall-agent",
+        "--package",
+        "firewall-cni",
+    ]))?;
     step("running every test (unit, BPF_PROG_TEST_RUN, netns traffic)");
     run_cmd(
         cargo()
@@ -468,6 +464,7 @@ fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {
                 root.join("target/debug/firewall-agent"),
             )
             .env("FIREWALL_AGENT_PREVIOUS_BIN", previous)
+            .env("FIREWALL_CNI_BIN", root.join("target/debug/firewall-sg"))
             .env("FIREWALL_AWS_VENV", aws_venv()),
     )
 }

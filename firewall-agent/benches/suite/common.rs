@@ -130,6 +130,7 @@ pub fn build_state(rules: usize, seed: u64, workloads: &[WorkloadSpec]) -> State
                 private_ip: ip,
                 ipv6: ip6,
                 interface,
+                netns: None,
                 group_ids: groups,
                 launch_time: String::new(),
                 tags: Vec::new(),

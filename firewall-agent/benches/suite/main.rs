@@ -3,6 +3,7 @@
 //! the summary table. Needs root; never part of the test suite.
 
 mod api;
+mod cni;
 mod common;
 mod hook;
 mod program;
@@ -44,6 +45,10 @@ fn main() -> anyhow::Result<()> {
     if wanted("api") {
         eprintln!("bench: latency through the EC2 API (B9)");
         api::run(&mut report, quick);
+    }
+    if wanted("cni") {
+        eprintln!("bench: container start overhead of the CNI plugin (B10)");
+        cni::run(&mut report, quick);
     }
     if wanted("throughput") {
         eprintln!("bench: throughput (B3)");

@@ -113,6 +113,7 @@ fn scenarios(state: &State) -> Vec<Scenario> {
                         private_ip: Ipv4Addr::new(172, 31, 2, 99),
                         ipv6: None,
                         interface: "joiner".into(),
+                        netns: None,
                         group_ids: vec![g1.clone()],
                         launch_time: String::new(),
                         tags: Vec::new(),

@@ -345,14 +345,19 @@ pub struct RunInstances {
     /// Ours: an IPv6 address of the workload.
     #[arg(long)]
     pub ipv6_address: Option<String>,
-    /// Ours: the host-side veth of the workload.
+    /// Ours: register this existing host-side veth of a workload. Without it the agent launches
+    /// local instances: a network namespace each, with a veth on the VPC's bridge.
     #[arg(long)]
     pub interface: Option<String>,
     /// Accepted for compatibility and ignored: a workload is whatever runs behind its veth.
     #[arg(long)]
     pub image_id: Option<String>,
+    /// How many instances to launch (local ones only; one per `--interface`).
     #[arg(long)]
     pub count: Option<u32>,
+    /// JSON tag specifications (`ResourceType` `instance`).
+    #[arg(long)]
+    pub tag_specifications: Option<String>,
     /// `LaunchTemplateId=lt-…,Version=1` or `LaunchTemplateName=…` (or JSON).
     #[arg(long)]
     pub launch_template: Option<String>,

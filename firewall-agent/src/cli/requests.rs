@@ -125,6 +125,7 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
                     .collect(),
                 host_interface: a.interface.clone(),
                 launch_template,
+                tag_specifications: json_list("tag-specifications", &a.tag_specifications)?,
                 min_count: Some(count),
                 max_count: Some(count),
                 client_token: None,

@@ -1,13 +1,14 @@
-//! Instances (workloads): run (register a host-side veth and its addresses), describe, stop,
-//! start, terminate, and `modify-instance-attribute --groups`.
+//! Instances (workloads): run (launch local ones, or register a host-side veth and its
+//! addresses), describe, stop, start, terminate, and `modify-instance-attribute --groups`.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{
     ids::{IdSource, check_group_id_format},
-    launch_template, lookup,
+    launch_template, local, lookup,
     query::{invalid_filter, paginate},
-    state::{Instance, InstanceState, State},
+    state::{Instance, InstanceState, State, Vpc},
+    tagging::tags_for,
     views,
 };
 use crate::api::{
@@ -22,38 +23,43 @@ use crate::api::{
     },
 };
 
-/// Registers a workload: its host-side veth and addresses, with its groups (the VPC's default
-/// group when none is given, or the launch template's).
+/// Launches `MaxCount` instances (one when absent) with their groups (the VPC's default group
+/// when none is given, or the launch template's). With `HostInterface` it registers that
+/// existing host-side veth and the given addresses (one instance); without, the instances are
+/// local: the agent builds each a namespace and veth on the VPC's bridge (`local`), with the
+/// given address or the VPC's lowest free ones.
 pub fn run(
     state: &mut State,
     ids: &mut dyn IdSource,
     req: RunInstancesRequest,
 ) -> ApiResult<Reservation> {
-    if req.min_count.unwrap_or(1) != 1 || req.max_count.unwrap_or(1) != 1 {
-        return Err(ApiError::invalid_value(
-            "Each workload has its own interface and address: launch one instance per call (--count 1).",
+    let count = launch_count(&req)?;
+    let interface = req.host_interface.clone().filter(|s| !s.is_empty());
+    if let Some(interface) = &interface {
+        if count != 1 {
+            return Err(ApiError::invalid_value(
+                "An existing interface (HostInterface) registers one instance: launch one per call (--count 1).",
+            ));
+        }
+        if interface.len() > 15 || interface.contains(['/', ' ', '\0']) {
+            return Err(ApiError::invalid_value(format!(
+                "Invalid interface name '{interface}'"
+            )));
+        }
+    }
+    if count > 1 && (req.private_ip_address.is_some() || !req.ipv6_addresses.is_empty()) {
+        return Err(ApiError::new(
+            "InvalidParameterCombination",
+            "Addresses can only be given when launching a single instance.",
         ));
     }
-    let interface = req
-        .host_interface
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::missing("HostInterface"))?;
-    if interface.len() > 15 || interface.contains(['/', ' ', '\0']) {
-        return Err(ApiError::invalid_value(format!(
-            "Invalid interface name '{interface}'"
-        )));
-    }
-    let private_ip: Ipv4Addr = req
-        .private_ip_address
-        .as_deref()
-        .ok_or_else(|| ApiError::missing("PrivateIpAddress"))?
-        .parse()
-        .map_err(|_| {
-            ApiError::invalid_value(format!(
-                "Invalid value '{}' for PrivateIpAddress",
-                req.private_ip_address.as_deref().unwrap_or("")
-            ))
-        })?;
+    let private_ip: Option<Ipv4Addr> = match req.private_ip_address.as_deref() {
+        None if interface.is_some() => return Err(ApiError::missing("PrivateIpAddress")),
+        None => None,
+        Some(text) => Some(text.parse().map_err(|_| {
+            ApiError::invalid_value(format!("Invalid value '{text}' for PrivateIpAddress"))
+        })?),
+    };
     let ipv6: Option<Ipv6Addr> = match req.ipv6_addresses.as_slice() {
         [] => None,
         [one] => Some(one.ipv6_address.parse().map_err(|_| {
@@ -68,6 +74,7 @@ pub fn run(
             ));
         }
     };
+    let tags = tags_for(&req.tag_specifications, "instance")?;
 
     let mut requested = req.security_group_ids.clone();
     if requested.is_empty()
@@ -112,7 +119,97 @@ pub fn run(
             .ok_or_else(|| lookup::group_not_found("default"))?;
         group_ids.push(default.id.clone());
     }
-    let vpc = &state.vpcs[&vpc_id];
+    let vpc = state.vpcs[&vpc_id].clone();
+    if let Some(address) = private_ip {
+        check_in_vpc(&vpc, address, ipv6)?;
+        if interface.is_none() {
+            local::check_not_reserved(&vpc, address)?;
+        }
+    }
+
+    let mut reservation_id: Option<String> = None;
+    let mut launched: Vec<String> = Vec::new();
+    for _ in 0..count {
+        let id = ids.next_id("i");
+        let reservation_id = reservation_id
+            .get_or_insert_with(|| ids.next_id("r"))
+            .clone();
+        let placed = match &interface {
+            Some(name) => Ok((private_ip.expect("checked above"), ipv6, name.clone(), None)),
+            None => match private_ip {
+                Some(address) => Ok(address),
+                None => local::free_ipv4(state, &vpc),
+            }
+            .map(|address| {
+                let v6 = ipv6.or_else(|| local::free_ipv6(state, &vpc));
+                let netns = Some(local::netns_name(&id));
+                (address, v6, local::host_veth_name(&id), netns)
+            }),
+        };
+        let placed = placed.and_then(|(address, v6, interface, netns)| {
+            check_free(state, &vpc_id, address, v6, &interface)?;
+            Ok((address, v6, interface, netns))
+        });
+        let (private_ip, ipv6, interface, netns) = match placed {
+            Ok(placed) => placed,
+            Err(e) => {
+                for id in &launched {
+                    state.instances.remove(id);
+                }
+                return Err(e);
+            }
+        };
+        let instance = Instance {
+            id: id.clone(),
+            reservation_id,
+            eni_id: ids.next_id("eni"),
+            vpc_id: vpc_id.clone(),
+            state: InstanceState::Running,
+            private_ip,
+            ipv6,
+            interface,
+            netns,
+            group_ids: group_ids.clone(),
+            launch_time: ids.now(),
+            tags: tags.clone(),
+        };
+        state.instances.insert(id.clone(), instance);
+        launched.push(id);
+    }
+    let instances: Vec<&Instance> = launched.iter().map(|id| &state.instances[id]).collect();
+    let reservation_id = &instances[0].reservation_id;
+    Ok(views::reservation(state, reservation_id, &instances))
+}
+
+/// How many instances a call launches: `MaxCount` (AWS launches as many as it can between
+/// `MinCount` and `MaxCount`; a host can always launch them all), at most 64 per call.
+fn launch_count(req: &RunInstancesRequest) -> ApiResult<u32> {
+    let max = req.max_count.or(req.min_count).unwrap_or(1);
+    let min = req.min_count.unwrap_or(max);
+    if min == 0 || max == 0 {
+        return Err(ApiError::invalid_value(
+            "MinCount and MaxCount must be at least 1.",
+        ));
+    }
+    if min > max {
+        return Err(ApiError::invalid_value(
+            "MinCount must be less than or equal to MaxCount.",
+        ));
+    }
+    if max > MAX_LAUNCH {
+        return Err(ApiError::new(
+            "InstanceLimitExceeded",
+            format!("At most {MAX_LAUNCH} instances can be launched per call."),
+        ));
+    }
+    Ok(max)
+}
+
+/// The most instances one `run-instances` launches.
+const MAX_LAUNCH: u32 = 64;
+
+/// Given addresses must lie in the VPC's blocks.
+fn check_in_vpc(vpc: &Vpc, private_ip: Ipv4Addr, ipv6: Option<Ipv6Addr>) -> ApiResult<()> {
     if !vpc.cidr.contains(&private_ip) {
         return Err(ApiError::invalid_value(format!(
             "Address {private_ip} does not fall within the VPC's address range {}.",
@@ -129,11 +226,23 @@ pub fn run(
             }
             None => {
                 return Err(ApiError::invalid_value(format!(
-                    "VPC {vpc_id} has no IPv6 CIDR block; cannot assign {address}."
+                    "VPC {} has no IPv6 CIDR block; cannot assign {address}.",
+                    vpc.id
                 )));
             }
         }
     }
+    Ok(())
+}
+
+/// No live instance of the VPC has these addresses, and none has this interface.
+fn check_free(
+    state: &State,
+    vpc_id: &str,
+    private_ip: Ipv4Addr,
+    ipv6: Option<Ipv6Addr>,
+    interface: &str,
+) -> ApiResult<()> {
     for other in state.instances.values() {
         if other.state == InstanceState::Terminated {
             continue;
@@ -153,28 +262,7 @@ pub fn run(
             )));
         }
     }
-
-    let instance = Instance {
-        id: ids.next_id("i"),
-        reservation_id: ids.next_id("r"),
-        eni_id: ids.next_id("eni"),
-        vpc_id,
-        state: InstanceState::Running,
-        private_ip,
-        ipv6,
-        interface,
-        group_ids,
-        launch_time: ids.now(),
-        tags: Vec::new(),
-    };
-    let id = instance.id.clone();
-    state.instances.insert(id.clone(), instance);
-    let instance = &state.instances[&id];
-    Ok(views::reservation(
-        state,
-        &instance.reservation_id,
-        &[instance],
-    ))
+    Ok(())
 }
 
 /// One describe-instances filter on `instance`.

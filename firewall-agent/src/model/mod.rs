@@ -7,6 +7,7 @@
 //! - `state`: the resources and the whole state;
 //! - `lookup`, `query`, `permission`, `views`: finding what a request names, filters and pages,
 //!   `IpPermission` → rules with their checks, the answers' views;
+//! - `local`: the names and addresses of the instances the agent launches itself;
 //! - `group`, `group_rules`, `instance`, `vpc`, `prefix_list`, `launch_template`, `tags`: the
 //!   operations, one resource each.
 
@@ -16,6 +17,7 @@ pub mod group_rules;
 pub mod ids;
 pub mod instance;
 pub mod launch_template;
+pub mod local;
 pub mod lookup;
 pub mod permission;
 pub mod prefix_list;

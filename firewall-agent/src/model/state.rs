@@ -108,7 +108,8 @@ impl InstanceState {
     }
 }
 
-/// A workload: our `run-instances` registers an existing host-side veth and its addresses.
+/// A workload: our `run-instances` launches a local one (a namespace the agent builds) or
+/// registers an existing host-side veth and its addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
     pub id: String,
@@ -120,6 +121,9 @@ pub struct Instance {
     pub ipv6: Option<Ipv6Addr>,
     /// The host-side veth of the workload.
     pub interface: String,
+    /// Set for a local instance: the network namespace the agent built for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
     pub group_ids: Vec<String>,
     /// RFC 3339 launch time.
     pub launch_time: String,

@@ -206,6 +206,7 @@ pub fn instance(state: &State, instance: &Instance) -> instances::Instance {
             vpc_id: instance.vpc_id.clone(),
             interface_type: "interface".into(),
             host_interface: instance.interface.clone(),
+            namespace: instance.netns.clone(),
         }]
     } else {
         Vec::new()
@@ -219,6 +220,7 @@ pub fn instance(state: &State, instance: &Instance) -> instances::Instance {
         vpc_id: live.then(|| instance.vpc_id.clone()),
         network_interfaces: interfaces,
         security_groups: if live { groups } else { Vec::new() },
+        tags: tagging::views(&instance.tags),
     }
 }
 

@@ -11,7 +11,8 @@ pub struct InstanceIpv6Address {
     pub ipv6_address: String,
 }
 
-/// `run-instances`. `HostInterface` (the workload's host-side veth) is ours.
+/// `run-instances`. `HostInterface` (an existing workload's host-side veth) is ours; without
+/// it the agent launches local instances.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
@@ -22,6 +23,7 @@ pub struct RunInstancesRequest {
     /// Ours: the workload's host-side veth.
     pub host_interface: Option<String>,
     pub launch_template: Option<LaunchTemplateSpecification>,
+    pub tag_specifications: Vec<super::common::TagSpecification>,
     #[serde(deserialize_with = "super::common::scalar")]
     pub min_count: Option<u32>,
     #[serde(deserialize_with = "super::common::scalar")]
@@ -55,6 +57,9 @@ pub struct Instance {
     pub vpc_id: Option<String>,
     pub network_interfaces: Vec<NetworkInterface>,
     pub security_groups: Vec<GroupIdentifier>,
+    /// Absent when the instance has none, as on AWS.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<super::common::Tag>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,7 +76,9 @@ pub struct GroupIdentifier {
     pub group_name: String,
 }
 
-/// The instance's one interface. `HostInterface` is ours.
+/// The instance's one interface. `HostInterface` and `Namespace` (a local instance's network
+/// namespace, for `ip netns exec`) are ours.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct NetworkInterface {
@@ -85,6 +92,7 @@ pub struct NetworkInterface {
     pub vpc_id: String,
     pub interface_type: String,
     pub host_interface: String,
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

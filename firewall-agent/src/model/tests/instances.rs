@@ -31,7 +31,7 @@ fn run_instances_checks_groups_addresses_and_interfaces() {
     f.fails("RunInstances", json!({"SecurityGroupIds": ["sg-00000000000000fff"], "PrivateIpAddress": "172.31.0.12", "HostInterface": "x"}), "InvalidGroup.NotFound");
     f.fails(
         "RunInstances",
-        json!({"PrivateIpAddress": "172.31.0.12"}),
+        json!({"HostInterface": "veth-x"}),
         "MissingParameter",
     );
     f.fails(
@@ -215,6 +215,78 @@ fn describe_instances_filters_by_state_group_and_address_and_pages_with_max_resu
     f.fails(
         "DescribeInstances",
         json!({"Filters": [{"Name": "image-id", "Values": ["ami-1"]}]}),
+        "InvalidParameterValue",
+    );
+}
+
+#[test]
+fn without_an_interface_instances_are_local_with_names_from_their_ids_and_free_vpc_addresses() {
+    let mut f = Fixture::new();
+    let web = f.group("web");
+    f.ok("RunInstances", json!({"SecurityGroupIds": [web], "PrivateIpAddress": "172.31.0.4", "HostInterface": "veth-a"}));
+    let out = f.ok("RunInstances", json!({"SecurityGroupIds": [web], "MinCount": 2, "MaxCount": 2,
+        "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "tier", "Value": "web"}]}]}));
+    let instances = out["Instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 2, "one reservation of two");
+    let addresses: Vec<&str> = instances
+        .iter()
+        .map(|i| i["PrivateIpAddress"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        addresses,
+        ["172.31.0.5", "172.31.0.6"],
+        "the lowest free past the reserved four and the registered one"
+    );
+    for instance in instances {
+        let id = instance["InstanceId"].as_str().unwrap();
+        let interface = &instance["NetworkInterfaces"][0];
+        assert_eq!(
+            interface["Namespace"], id,
+            "the namespace is the instance ID"
+        );
+        assert_eq!(
+            interface["HostInterface"],
+            format!("fwi{}", &id[id.len() - 12..])
+        );
+        assert!(
+            interface["HostInterface"].as_str().unwrap().len() <= 15,
+            "fits IFNAMSIZ"
+        );
+        assert!(
+            interface["Ipv6Addresses"][0]["Ipv6Address"]
+                .as_str()
+                .unwrap()
+                .starts_with("fd00:ec2::")
+        );
+    }
+    let tagged = f.ok(
+        "DescribeInstances",
+        json!({"Filters": [{"Name": "tag:tier", "Values": ["web"]}]}),
+    );
+    assert_eq!(tagged["Reservations"].as_array().unwrap().len(), 2);
+    f.fails(
+        "RunInstances",
+        json!({"PrivateIpAddress": "172.31.0.2"}),
+        "InvalidParameterValue",
+    );
+    f.fails(
+        "RunInstances",
+        json!({"MaxCount": 2, "PrivateIpAddress": "172.31.0.9"}),
+        "InvalidParameterCombination",
+    );
+    f.fails(
+        "RunInstances",
+        json!({"MaxCount": 2, "HostInterface": "veth-b", "PrivateIpAddress": "172.31.0.9"}),
+        "InvalidParameterValue",
+    );
+    f.fails(
+        "RunInstances",
+        json!({"MinCount": 3, "MaxCount": 2}),
+        "InvalidParameterValue",
+    );
+    f.fails(
+        "RunInstances",
+        json!({"TagSpecifications": [{"ResourceType": "vpc", "Tags": []}]}),
         "InvalidParameterValue",
     );
 }
