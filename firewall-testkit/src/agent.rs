@@ -5,6 +5,7 @@
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -12,6 +13,7 @@ use serde_json::Value;
 
 use crate::{
     netns::Netns,
+    podman::Podman,
     shell::{sh, unique},
     topology::Workload,
 };
@@ -67,6 +69,15 @@ pub enum Pins {
     /// (the root) mount namespace and pins in a directory of the real bpffs, passed with
     /// `--bpffs` (a [`BpffsDir`], which removes it).
     Root { bpffs: PathBuf },
+    /// In a privileged podman container `name` sharing `ns`'s network namespace, with the real
+    /// bpffs directory `bpffs` bind-mounted at the container's `/sys/fs/bpf` (the agent's
+    /// default) as a deployment would mount the host's; the state directory is mounted at the
+    /// same path inside.
+    Container {
+        podman: Arc<Podman>,
+        name: String,
+        bpffs: PathBuf,
+    },
 }
 
 /// A directory of its own in the real bpffs at `/sys/fs/bpf`, removed on drop (also on panic),
@@ -171,8 +182,34 @@ impl Agent {
         Self::launch(ns, dir, &[], pins)
     }
 
-    /// Kills the agent with SIGKILL (no chance to clean up), keeping its state directory.
+    /// Starts an agent in a container of `podman` (see [`Pins::Container`]) pinning in `bpffs`.
+    pub fn start_in_container(ns: &Netns, podman: &Arc<Podman>, bpffs: &BpffsDir) -> Agent {
+        let dir = std::env::temp_dir().join(unique("fw-agent-"));
+        Self::restart_in_container(ns, podman, bpffs, dir)
+    }
+
+    /// Restarts an agent of [`Agent::start_in_container`] on its state directory, in a new
+    /// container.
+    pub fn restart_in_container(
+        ns: &Netns,
+        podman: &Arc<Podman>,
+        bpffs: &BpffsDir,
+        dir: PathBuf,
+    ) -> Agent {
+        let pins = Pins::Container {
+            podman: podman.clone(),
+            name: unique("fwagent"),
+            bpffs: bpffs.path.clone(),
+        };
+        Self::launch(ns, dir, &[], pins)
+    }
+
+    /// Kills the agent with SIGKILL (no chance to clean up), keeping its state directory. In a
+    /// container, the agent (the container's first process) is killed, not podman.
     pub fn kill9(mut self) -> PathBuf {
+        if let Pins::Container { podman, name, .. } = &self.pins {
+            podman.run(&["kill", "--signal", "KILL", name]);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.keep_dir = true;
@@ -264,6 +301,11 @@ impl Agent {
                 command.arg(format!("--net=/run/netns/{}", ns.name));
                 pin_options = vec!["--bpffs".to_string(), real.display().to_string()];
             }
+            Pins::Container {
+                podman,
+                name,
+                bpffs,
+            } => command = podman.agent_container(name, &binary, &dir, Some(bpffs)),
         }
         let socket = dir.join("agent.sock");
         // A killed agent leaves its socket behind; wait for the new one's.
@@ -521,6 +563,10 @@ impl Drop for Agent {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Pins::Container { podman, name, .. } = &self.pins {
+            // Killing podman leaves the container running.
+            let _ = podman.output(&["rm", "--force", "--time", "0", name]);
+        }
         if self.keep_dir {
             return; // the next agent takes over
         }
@@ -534,7 +580,7 @@ impl Drop for Agent {
                 let _ = std::fs::remove_dir_all(dir);
             }
             // Its BpffsDir removes it.
-            Pins::Root { .. } => {}
+            Pins::Root { .. } | Pins::Container { .. } => {}
         }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);

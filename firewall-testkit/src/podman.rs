@@ -26,6 +26,7 @@ pub const IMAGE: &str = "localhost/firewall-busybox";
 /// The page `httpd -h /www` serves.
 pub const PAGE: &str = "hello from behind a security group";
 
+#[derive(Debug)]
 pub struct Podman {
     dir: PathBuf,
     host: String,
@@ -197,6 +198,41 @@ impl Podman {
         let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 1 {to} {port}");
         let out = self.output(&["exec", from, "sh", "-c", &script]);
         out.status.success() && String::from_utf8_lossy(&out.stdout).contains(PAGE)
+    }
+
+    /// `podman run` of a privileged container `name` in the host network namespace (the test's),
+    /// ready for the agent `binary` and its arguments: the binary, the shared libraries it links
+    /// (the host's `/lib`, `/lib64`, read-only) and the state directory `dir` are bind-mounted at
+    /// their own paths, and `bpffs` (a directory of the real bpffs), if any, at the container's
+    /// `/sys/fs/bpf`, as a deployment mounts the host's bpffs into the agent's container.
+    /// SIGTERM to the returned process reaches the agent (podman proxies signals).
+    pub fn agent_container(
+        &self,
+        name: &str,
+        binary: &Path,
+        dir: &Path,
+        bpffs: Option<&Path>,
+    ) -> Command {
+        let mount = |from: &Path, to: &Path, options: &str| {
+            format!("{}:{}{options}", from.display(), to.display())
+        };
+        let mut command = self.command(&["run", "--rm", "--name", name, "--privileged"]);
+        command.args(["--network", "host"]);
+        for (from, to, options) in [
+            (binary, binary, ":ro"),
+            (Path::new("/lib"), Path::new("/lib"), ":ro"),
+            (Path::new("/lib64"), Path::new("/lib64"), ":ro"),
+            (dir, dir, ""),
+        ] {
+            command.arg("--volume").arg(mount(from, to, options));
+        }
+        if let Some(bpffs) = bpffs {
+            command
+                .arg("--volume")
+                .arg(mount(bpffs, Path::new("/sys/fs/bpf"), ""));
+        }
+        command.arg(IMAGE);
+        command
     }
 
     pub fn dir(&self) -> &Path {

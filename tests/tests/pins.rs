@@ -5,13 +5,17 @@
 //! - under `ip netns exec` without `--bpffs`, the pins go to the host's bpffs (a bpffs the agent
 //!   mounted in its private mount namespace would die with it);
 //! - in the root mount namespace (a service on the host; here entered into the test's host
-//!   network namespace only, with `nsenter --net`), the pins go to the real bpffs.
+//!   network namespace only, with `nsenter --net`), the pins go to the real bpffs;
+//! - in a container (podman, privileged, in the test's host network namespace) with the host's
+//!   bpffs mounted at its `/sys/fs/bpf`, the pins go there; without it, the agent refuses to
+//!   start (a bpffs it mounted would die with the container) and says how to fix it.
 
-use std::{path::PathBuf, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use firewall_testkit::{
-    agent::{Agent, BpffsDir},
+    agent::{Agent, BpffsDir, agent_binary},
     netns::Netns,
+    podman::Podman,
     topology::Topology,
     traffic::{EchoServer, echoes, tcp_connect, tcp_round_trip},
 };
@@ -40,7 +44,6 @@ fn in_the_root_mount_namespace_a_kill_9_leaves_the_policy_and_the_flows_and_the_
  {
     let bpffs = BpffsDir::new();
     let topo = Topology::new(&["172.31.14.10", "172.31.15.10"]);
-    let pins = bpffs.path.join("firewall-agent");
     kill_9_leaves_the_policy_and_the_flows_and_the_next_agent_takes_over(
         &topo,
         |ns| Agent::start_root_pinned(ns, &bpffs),
@@ -50,18 +53,64 @@ fn in_the_root_mount_namespace_a_kill_9_leaves_the_policy_and_the_flows_and_the_
                 "the agent shares our mount namespace: {}",
                 agent.log()
             );
-            let conntrack_pinned = std::fs::read_dir(&pins)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|layout| layout.path().join("maps/CONNTRACK").exists());
-            assert!(
-                conntrack_pinned,
-                "pinned in the real bpffs, seen from the test: {}",
-                pins.display()
-            );
+            assert_pinned_in(&bpffs);
         },
         |ns, dir| Agent::restart_root_pinned(ns, &bpffs, dir),
+    );
+}
+
+#[test]
+fn in_a_container_with_the_hosts_bpffs_a_kill_9_leaves_the_policy_and_the_flows_and_the_next_agent_takes_over()
+ {
+    let bpffs = BpffsDir::new();
+    let topo = Topology::new(&["172.31.16.10", "172.31.17.10"]);
+    let podman = Arc::new(Podman::new(&topo.host));
+    kill_9_leaves_the_policy_and_the_flows_and_the_next_agent_takes_over(
+        &topo,
+        |ns| Agent::start_in_container(ns, &podman, &bpffs),
+        |_| assert_pinned_in(&bpffs),
+        |ns, dir| Agent::restart_in_container(ns, &podman, &bpffs, dir),
+    );
+}
+
+#[test]
+fn in_a_container_without_the_hosts_bpffs_the_agent_refuses_to_start_and_says_how_to_fix_it() {
+    let topo = Topology::new(&["172.31.18.10"]);
+    let podman = Podman::new(&topo.host);
+    let dir = podman.dir().join("agent");
+    std::fs::create_dir_all(&dir).expect("state dir");
+    let binary = agent_binary();
+    let out = podman
+        .agent_container("fw-refusing", &binary, &dir, None)
+        .arg(&binary)
+        .arg("--socket")
+        .arg(dir.join("agent.sock"))
+        .args(["serve", "--state-dir"])
+        .arg(dir.join("state"))
+        .output()
+        .expect("podman run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "it refused: {stderr}");
+    assert!(
+        stderr.contains("no bpffs from the host at this path in a container")
+            && stderr.contains("--bpffs"),
+        "it says why and how to fix it: {stderr}"
+    );
+    assert!(!dir.join("agent.sock").exists(), "it never served");
+}
+
+/// The test sees the agent's CONNTRACK pinned in `bpffs`, a directory of the real bpffs.
+fn assert_pinned_in(bpffs: &BpffsDir) {
+    let pins = bpffs.path.join("firewall-agent");
+    let conntrack_pinned = std::fs::read_dir(&pins)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|layout| layout.path().join("maps/CONNTRACK").exists());
+    assert!(
+        conntrack_pinned,
+        "pinned in the real bpffs, seen from the test: {}",
+        pins.display()
     );
 }
 
