@@ -5,6 +5,7 @@
 mod api;
 mod common;
 mod hook;
+mod iptables;
 mod program;
 mod report;
 mod throughput;
