@@ -23,7 +23,7 @@
 use std::{collections::BTreeMap, net::Ipv4Addr};
 
 use aya::{
-    EbpfLoader,
+    Ebpf, EbpfLoader,
     programs::{SchedClassifier, TcAttachType, TestRun as _, TestRunAttrs, TestRunOptions, Xdp},
 };
 use firewall_agent::{
@@ -37,7 +37,7 @@ use serde_json::json;
 
 use crate::{
     common::{frame, median},
-    iptables,
+    flood, iptables,
     report::Report,
     topo,
 };
@@ -48,7 +48,7 @@ const B: Ipv4Addr = Ipv4Addr::new(172, 31, 81, 10);
 const NOBODY_MAC: &str = "02:00:00:00:ee:01";
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-enum Config {
+pub enum Config {
     None,
     EmptyTc,
     Ours,
@@ -65,7 +65,7 @@ impl Config {
         Config::IptablesIpset,
     ];
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Config::None => "no filter",
             Config::EmptyTc => "empty TC on both veths",
@@ -126,14 +126,12 @@ struct Trial {
 
 /// The bench's fixed parts, moved into the host namespace's thread for each trial.
 #[derive(Clone)]
-struct Setup {
-    host: String,
-    b_ns: String,
-    a_if: String,
-    b_if: String,
-    data: Vec<u8>,
-    head: [u32; 4],
-    ip_word: u32,
+pub struct Setup {
+    pub host: String,
+    pub a_if: String,
+    pub b_if: String,
+    /// The allowed frame: UDP from A to B port 9.
+    pub data: Vec<u8>,
 }
 
 fn mac_of(ns: &str, dev: &str) -> [u8; 6] {
@@ -145,11 +143,15 @@ fn mac_of(ns: &str, dev: &str) -> [u8; 6] {
     mac
 }
 
-/// Average ns per injected packet over one run of `repeat` frames (in the host namespace).
-fn inject(setup: &Setup, flows: u32, repeat: u32) -> f64 {
+/// Average ns per injected packet over one run of `repeat` copies of `data` (an Ethernet + IPv4
+/// + UDP/TCP frame to A's host-side veth), run on the calling thread, in the host namespace.
+pub fn inject(setup: &Setup, data: &[u8], flows: u32, repeat: u32) -> f64 {
+    let word = |at: usize| u32::from_ne_bytes(data[at..at + 4].try_into().unwrap());
+    let head = [word(0), word(4), word(8), word(12)];
+    let ip_word = word(22);
     let mut ebpf = EbpfLoader::new()
-        .override_global("INJECT_HEAD", &setup.head, true)
-        .override_global("INJECT_IP_WORD", &setup.ip_word, true)
+        .override_global("INJECT_HEAD", &head, true)
+        .override_global("INJECT_IP_WORD", &ip_word, true)
         .override_global("INJECT_FLOWS", &flows, true)
         // The injector uses none of the data plane's maps: keep them small.
         .map_max_entries("CONNTRACK", 16)
@@ -165,10 +167,10 @@ fn inject(setup: &Setup, flows: u32, repeat: u32) -> f64 {
     // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex }:
     // data_end must be the frame's length.
     let mut ctx = [0u8; 24];
-    ctx[4..8].copy_from_slice(&(setup.data.len() as u32).to_ne_bytes());
+    ctx[4..8].copy_from_slice(&(data.len() as u32).to_ne_bytes());
     ctx[12..16].copy_from_slice(&index.to_ne_bytes());
     let opts = TestRunOptions {
-        data_in: Some(&setup.data),
+        data_in: Some(data),
         ctx_in: Some(&ctx),
         repeat,
         attrs: TestRunAttrs::new().xdp_live_frames(64),
@@ -182,7 +184,7 @@ fn inject(setup: &Setup, flows: u32, repeat: u32) -> f64 {
 }
 
 /// Packets transmitted by an interface, in a namespace.
-fn tx_packets(ns: &str, dev: &str) -> u64 {
+pub fn tx_packets(ns: &str, dev: &str) -> u64 {
     ns_sh(
         ns,
         &[
@@ -217,30 +219,18 @@ fn iptables_counter(host: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Packets our programs passed as tracked or by a rule, and dropped, summed.
-fn ours_counts(dp: &KernelDataplane) -> (u64, u64) {
-    let counters = dp.counters().expect("counters");
-    let passed = counters.passes["conntrack"] + counters.passes["rule"];
-    (passed, counters.drops.values().sum())
+/// A configuration in force in the host namespace (made, used and dropped on its thread).
+pub struct Enabled {
+    pub config: Config,
+    host: String,
+    dp: Option<KernelDataplane>,
+    _empty: Option<Ebpf>,
 }
 
-/// One measurement of `config` with `variant`: set up, warm up, inject, check, tear down.
-fn trial(
-    host_ns: &Netns,
-    setup: &Setup,
-    state: &State,
-    config: Config,
-    variant: Variant,
-    repeat: u32,
-) -> Trial {
-    let host = setup.host.clone();
-    let (warm, measured) = variant.packets(repeat);
-    let flows = variant.flows();
-    let (setup, state) = (setup.clone(), state.clone());
-    let run = move || {
-        let mut failed = Vec::new();
-        let mut dp = None;
-        let mut empty = None;
+impl Enabled {
+    pub fn new(config: Config, setup: &Setup, state: &State) -> Enabled {
+        let host = setup.host.clone();
+        let (mut dp, mut empty) = (None, None);
         match config {
             Config::None => {}
             Config::EmptyTc => {
@@ -257,29 +247,27 @@ fn trial(
             }
             Config::Ours => {
                 let mut loaded = KernelDataplane::load(&LoadOptions::default()).unwrap();
-                match loaded.apply(&compiler::compile(&state, &mut Ids::default())) {
+                match loaded.apply(&compiler::compile(state, &mut Ids::default())) {
                     Ok(()) | Err(DataplaneError::Interface { .. }) => {}
                     Err(e) => panic!("apply: {e}"),
                 }
                 dp = Some(loaded);
             }
             Config::NftSets => {
-                crate::common::load_nft(&host, &nft::render(&state, Layout::Sets));
-                ns_sh(
-                    &host,
-                    &[
-                        "nft",
-                        "insert",
-                        "rule",
-                        "inet",
-                        nft::TABLE,
-                        "forward",
-                        "counter",
-                    ],
-                );
+                crate::common::load_nft(&host, &nft::render(state, Layout::Sets));
+                let counter = [
+                    "nft",
+                    "insert",
+                    "rule",
+                    "inet",
+                    nft::TABLE,
+                    "forward",
+                    "counter",
+                ];
+                ns_sh(&host, &counter);
             }
             Config::IptablesIpset => {
-                let (sets, rules) = iptables::render(&state);
+                let (sets, rules) = iptables::render(state);
                 restore(&host, &["ipset", "restore", "-f"], &sets);
                 restore(&host, &["iptables-legacy-restore"], &rules);
             }
@@ -287,75 +275,92 @@ fn trial(
         if matches!(config, Config::NftSets | Config::IptablesIpset) {
             ns_sh(&host, &["conntrack", "-F"]);
         }
-        if warm > 0 {
-            inject(&setup, flows, warm);
+        Enabled {
+            config,
+            host,
+            dp,
+            _empty: empty,
         }
-        let tx_before = tx_packets(&host, &setup.b_if);
-        let ours_before = dp.as_ref().map(ours_counts);
-        let nft_before = (config == Config::NftSets).then(|| nft_counter(&host));
-        let ipt_before = (config == Config::IptablesIpset).then(|| iptables_counter(&host));
-        let debug = std::env::var_os("FIREWALL_BENCH_DEBUG").is_some();
-        if debug {
-            let _ = ns_sh(&host, &["nstat", "-n"]);
-            eprintln!(
-                "softnet before: {}",
-                std::fs::read_to_string("/proc/net/softnet_stat").unwrap_or_default()
-            );
-        }
-        let ns = inject(&setup, flows, measured);
-        if debug {
-            eprintln!(
-                "softnet after: {}",
-                std::fs::read_to_string("/proc/net/softnet_stat").unwrap_or_default()
-            );
-            eprintln!("nstat: {}", ns_sh(&host, &["nstat"]));
-            eprintln!("links: {}", ns_sh(&host, &["ip", "-s", "-s", "link"]));
-            let b_ns = format!("{}", setup.b_ns);
-            eprintln!("B nstat: {}", ns_sh(&b_ns, &["nstat", "-a"]));
-            eprintln!("B links: {}", ns_sh(&b_ns, &["ip", "-s", "-s", "link"]));
-        }
-        let injected = u64::from(measured);
-        let mut check = |what: &str, expected: u64, seen: u64| {
-            if expected != seen {
-                failed.push((what.to_string(), expected, seen));
+    }
+
+    /// The filter's own counts: packets it saw pass (ours: by conntrack or a rule, on either
+    /// veth; nft and iptables: every packet entering their forward chain) and drops (ours).
+    pub fn counts(&self) -> Option<(u64, u64)> {
+        match self.config {
+            Config::Ours => {
+                let counters = self.dp.as_ref()?.counters().expect("counters");
+                let passed = counters.passes["conntrack"] + counters.passes["rule"];
+                Some((passed, counters.drops.values().sum()))
             }
-        };
-        check(
-            "packets out of B's veth",
-            injected,
-            tx_packets(&host, &setup.b_if) - tx_before,
-        );
-        if let (Some(dp), Some((passed, dropped))) = (&dp, ours_before) {
-            let (p, d) = ours_counts(dp);
-            check("our passes (both veths)", 2 * injected, p - passed);
-            check("our drops", 0, d - dropped);
+            Config::NftSets => Some((nft_counter(&self.host), 0)),
+            Config::IptablesIpset => Some((iptables_counter(&self.host), 0)),
+            Config::None | Config::EmptyTc => None,
         }
-        if let Some(before) = nft_before {
-            check("nft forward counter", injected, nft_counter(&host) - before);
-        }
-        if let Some(before) = ipt_before {
-            check(
-                "iptables FORWARD counter",
-                injected,
-                iptables_counter(&host) - before,
-            );
-        }
-        match config {
+    }
+}
+
+impl Drop for Enabled {
+    fn drop(&mut self) {
+        match self.config {
             Config::NftSets => {
-                ns_sh(&host, &["nft", "flush", "ruleset"]);
+                ns_sh(&self.host, &["nft", "flush", "ruleset"]);
             }
             Config::IptablesIpset => {
-                ns_sh(&host, &["iptables-legacy", "-F"]);
-                ns_sh(&host, &["iptables-legacy", "-X"]);
-                ns_sh(&host, &["ipset", "destroy"]);
+                ns_sh(&self.host, &["iptables-legacy", "-F"]);
+                ns_sh(&self.host, &["iptables-legacy", "-X"]);
+                ns_sh(&self.host, &["ipset", "destroy"]);
             }
             _ => {}
         }
-        drop((dp, empty));
+    }
+}
+
+/// Appends a failed check.
+pub fn check(failed: &mut Vec<(String, u64, u64)>, what: &str, expected: u64, seen: u64) {
+    if expected != seen {
+        failed.push((what.to_string(), expected, seen));
+    }
+}
+
+/// One measurement of `config` with `variant`: set up, warm up, inject, check, tear down.
+fn trial(
+    host_ns: &Netns,
+    setup: &Setup,
+    state: &State,
+    config: Config,
+    variant: Variant,
+    repeat: u32,
+) -> Trial {
+    let (warm, measured) = variant.packets(repeat);
+    let flows = variant.flows();
+    let (setup, state) = (setup.clone(), state.clone());
+    host_ns.run(move || {
+        let mut failed = Vec::new();
+        let enabled = Enabled::new(config, &setup, &state);
+        if warm > 0 {
+            inject(&setup, &setup.data, flows, warm);
+        }
+        let tx_before = tx_packets(&setup.host, &setup.b_if);
+        let before = enabled.counts();
         // The kernel reports the average duration of one run: ns per packet.
+        let ns = inject(&setup, &setup.data, flows, measured);
+        let injected = u64::from(measured);
+        let tx = tx_packets(&setup.host, &setup.b_if) - tx_before;
+        check(&mut failed, "packets out of B's veth", injected, tx);
+        if let (Some((passed, dropped)), Some((p, d))) = (before, enabled.counts()) {
+            // Ours judges each packet twice (A's outbound, B's inbound), the others once.
+            let times = if config == Config::Ours { 2 } else { 1 };
+            check(
+                &mut failed,
+                "the filter's own count",
+                times * injected,
+                p - passed,
+            );
+            check(&mut failed, "its drops", 0, d - dropped);
+        }
+        drop(enabled);
         Trial { ns, failed }
-    };
-    host_ns.run(run)
+    })
 }
 
 /// Loads a file-fed configuration (`ipset restore -f`, `iptables-legacy-restore`) in a namespace.
@@ -411,17 +416,11 @@ pub fn run(report: &mut Report, quick: bool) {
     );
     let a_mac = mac_of(&host, &a_if);
     let data = frame(a_mac, A.into(), B.into(), 40000, 9, None);
-    let word = |at: usize| u32::from_ne_bytes(data[at..at + 4].try_into().unwrap());
-    let head = [word(0), word(4), word(8), word(12)];
-    let ip_word = word(22);
     let setup = Setup {
         host,
-        b_ns: topo.workloads[1].ns.name.clone(),
         a_if,
         b_if,
         data,
-        head,
-        ip_word,
     };
     let extra = json!([{"IpProtocol": "udp", "FromPort": 9, "ToPort": 9, "IpRanges": [{"CidrIp": format!("{A}/32")}]}]);
     let mut failures = Vec::new();
@@ -488,14 +487,19 @@ pub fn run(report: &mut Report, quick: bool) {
             );
         }
     }
+    let rules = *counts.last().unwrap();
+    let state = topo::state(&topo, rules, extra);
+    failures.extend(flood::run(report, &topo.host, &setup, &state, rules, quick));
+    trials += 3 * if quick { 3 } else { 5 };
     if failures.is_empty() {
         report.note(format!(
-            "B2 checks: in all {trials} trials B's veth transmitted every injected packet and every \
-             filter's own counter saw each one (ours twice, no drop)."
+            "B2/B5 checks: in all {trials} trials B's veth transmitted exactly the allowed packets \
+             injected and every filter's own counter saw every packet (ours twice per allowed \
+             packet, one drop per flood packet)."
         ));
     } else {
         report.note(format!(
-            "B2 checks FAILED in {} of {trials} trials: {}",
+            "B2/B5 checks FAILED ({} failures in {trials} trials): {}",
             failures.len(),
             failures.join("; ")
         ));

@@ -4,6 +4,7 @@
 
 mod api;
 mod common;
+mod flood;
 mod hook;
 mod iptables;
 mod program;
