@@ -120,23 +120,15 @@ fn replies_to_tracked_flows_pass_and_unsolicited_packets_do_not() {
 #[test]
 fn a_revoked_rule_keeps_its_tracked_flow_but_admits_no_new_one() {
     in_private_netns(|| {
-        let mut h = Harness::new(|s| {
-            vec![create_group(
-                s,
-                "web",
-                json!([{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
-            )]
-        });
+        // Not open to the world: the flow is tracked (see the untracked-flow tests below).
+        let rule = json!([{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "192.0.2.0/24"}]}]);
+        let mut h = Harness::new(|s| vec![create_group(s, "web", rule.clone())]);
         assert_eq!(h.inbound(&tcp("192.0.2.9", 1234, WORKLOAD, 80, SYN)), PASS);
-        let group = h
-            .state
-            .groups
-            .values()
-            .find(|g| g.name == "web")
-            .unwrap()
-            .id
-            .clone();
-        h.change("RevokeSecurityGroupIngress", json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]}));
+        let group = group_id(&h, "web");
+        h.change(
+            "RevokeSecurityGroupIngress",
+            json!({"GroupId": group, "IpPermissions": rule}),
+        );
         assert_eq!(
             h.inbound(&tcp("192.0.2.9", 1234, WORKLOAD, 80, ACK)),
             PASS,
@@ -146,6 +138,108 @@ fn a_revoked_rule_keeps_its_tracked_flow_but_admits_no_new_one() {
             h.inbound(&tcp("192.0.2.9", 1235, WORKLOAD, 80, SYN)),
             DROP,
             "new flow refused"
+        );
+    });
+}
+
+fn group_id(h: &Harness, name: &str) -> String {
+    h.state
+        .groups
+        .values()
+        .find(|g| g.name == name)
+        .unwrap()
+        .id
+        .clone()
+}
+
+/// AWS's own example (EC2 user guide, "Untracked connections"): inbound tcp/80 from 0.0.0.0/0,
+/// tcp/22 from one address, ICMP from 0.0.0.0/0, and the default outbound rule (all traffic to
+/// 0.0.0.0/0): HTTP is not tracked, SSH and ICMP are.
+#[test]
+fn flows_open_to_the_world_both_ways_are_untracked_and_cut_when_their_rule_goes() {
+    in_private_netns(|| {
+        let http = json!([{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]);
+        let mut h = Harness::new(|s| {
+            vec![create_group(
+                s,
+                "web",
+                json!([
+                    http[0],
+                    {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "203.0.113.1/32"}]},
+                    {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+                    {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+                ]),
+            )]
+        });
+        assert_eq!(h.inbound(&tcp("192.0.2.9", 1234, WORKLOAD, 80, SYN)), PASS);
+        assert_eq!(h.dataplane.tracked_flows(), 0, "HTTP costs no entry");
+        assert_eq!(
+            h.outbound(&tcp(WORKLOAD, 80, "192.0.2.9", 1234, SYN | ACK)),
+            PASS,
+            "the reply passes by the outbound rule"
+        );
+        assert_eq!(h.inbound(&udp("192.0.2.9", 4000, WORKLOAD, 53)), PASS);
+        assert_eq!(
+            h.outbound(&udp(WORKLOAD, 53, "192.0.2.9", 4000)),
+            PASS,
+            "the DNS answer"
+        );
+        assert_eq!(
+            h.dataplane.tracked_flows(),
+            0,
+            "neither end of the DNS flow tracks it"
+        );
+        assert_eq!(
+            h.inbound(&tcp("203.0.113.1", 1234, WORKLOAD, 22, SYN)),
+            PASS
+        );
+        assert_eq!(h.dataplane.tracked_flows(), 1, "SSH is tracked");
+        assert_eq!(h.inbound(&icmp("192.0.2.9", WORKLOAD, 1, 8, 0, 7)), PASS);
+        assert_eq!(h.dataplane.tracked_flows(), 2, "ICMP is tracked");
+        let group = group_id(&h, "web");
+        h.change(
+            "RevokeSecurityGroupIngress",
+            json!({"GroupId": group, "IpPermissions": http}),
+        );
+        assert_eq!(
+            h.inbound(&tcp("192.0.2.9", 1234, WORKLOAD, 80, ACK)),
+            DROP,
+            "the untracked HTTP flow is cut at once"
+        );
+        assert_eq!(
+            h.inbound(&tcp("203.0.113.1", 1234, WORKLOAD, 22, ACK)),
+            PASS,
+            "the tracked SSH flow is not"
+        );
+    });
+}
+
+/// "If you remove the outbound rule for IPv4 traffic, all inbound and outbound IPv4 traffic is
+/// tracked, including traffic on port 80."
+#[test]
+fn without_an_all_ports_rule_back_the_same_flow_is_tracked() {
+    in_private_netns(|| {
+        let http = json!([{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]);
+        let mut h = Harness::new(|s| vec![create_group(s, "web", http.clone())]);
+        let group = group_id(&h, "web");
+        h.change(
+            "RevokeSecurityGroupEgress",
+            json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]}),
+        );
+        h.change(
+            "AuthorizeSecurityGroupEgress",
+            json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]}),
+        );
+        assert_eq!(h.inbound(&tcp("192.0.2.9", 1234, WORKLOAD, 80, SYN)), PASS);
+        assert_eq!(h.dataplane.tracked_flows(), 1, "tracked");
+        h.change(
+            "RevokeSecurityGroupIngress",
+            json!({"GroupId": group, "IpPermissions": http}),
+        );
+        assert_eq!(
+            h.inbound(&tcp("192.0.2.9", 1234, WORKLOAD, 80, ACK)),
+            PASS,
+            "a tracked flow outlives its rule"
         );
     });
 }

@@ -109,6 +109,11 @@ const _: () = assert!(core::mem::size_of::<IfaceConfig>() == 8);
 pub const IFACE_ENFORCING: u32 = 1;
 /// [`IfaceConfig::flags`] bit: the slot belongs to a workload (`IFACES` is an array by ifindex).
 pub const IFACE_MANAGED: u32 = 2;
+/// [`IfaceConfig::flags`] bits: the workload's policy has rules with the peer `0.0.0.0/0`
+/// (resp. `::/0`) in both directions, so some of its IPv4 (IPv6) TCP and UDP flows may be
+/// untracked (AWS): the data plane looks for that only where these bits are set.
+pub const IFACE_UNTRACKED_V4: u32 = 4;
+pub const IFACE_UNTRACKED_V6: u32 = 8;
 
 /// Key data of the `PEERS` LPM trie. The LPM prefix covers `policy_id`, `direction`, `family`
 /// (48 bits) and then the peer prefix bits of `addr`.

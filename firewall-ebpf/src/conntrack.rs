@@ -8,16 +8,16 @@
 //! increment.
 
 use aya_ebpf::{
-    helpers::bpf_ktime_get_coarse_ns,
+    helpers::{bpf_jiffies64, bpf_ktime_get_coarse_ns},
     macros::map,
-    maps::{HashMap, LruHashMap},
+    maps::{HashMap, LruHashMap, PerCpuArray},
 };
 use firewall_common::{
     CT_FLAG_REPLIED, CT_FLAG_STREAM, CtKey, CtTimeouts, CtValue, Direction, DropReason, FragKey,
     capacity, ct_state, proto,
 };
 
-use crate::parse::{Packet, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
+use crate::parse::{Addr, Packet, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, addr_bytes};
 
 #[map]
 static CONNTRACK: HashMap<CtKey, CtValue> = HashMap::with_max_entries(capacity::CONNTRACK, 0);
@@ -25,6 +25,35 @@ static CONNTRACK: HashMap<CtKey, CtValue> = HashMap::with_max_entries(capacity::
 /// Idle timeouts, set by the agent at load time.
 #[unsafe(no_mangle)]
 static CT_TIMEOUTS: aya_ebpf::Global<CtTimeouts> = aya_ebpf::Global::new(CtTimeouts::AWS_DEFAULT);
+
+/// The last coarse clock reading on this CPU and the jiffies value it was taken at.
+struct ClockCache {
+    jiffies: u64,
+    ns: u64,
+}
+
+/// Per CPU, not pinned: a fresh program starts with an empty cache.
+#[map]
+static CLOCK: PerCpuArray<ClockCache> = PerCpuArray::with_max_entries(1, 0);
+
+/// `bpf_ktime_get_coarse_ns()`, called at most once per tick on each CPU. The tick that
+/// advances jiffies also advances CLOCK_MONOTONIC_COARSE, so while jiffies stays the same the
+/// coarse clock does too (at worst the cached reading lags by one tick). `bpf_jiffies64` is
+/// inlined by the verifier on 64-bit JITs; the coarse-clock helper is a real call.
+#[inline(always)]
+pub fn now_ns() -> u64 {
+    let jiffies = unsafe { bpf_jiffies64() };
+    let Some(cache) = CLOCK.get_ptr_mut(0) else {
+        return unsafe { bpf_ktime_get_coarse_ns() };
+    };
+    // SAFETY: this CPU's slot; nothing else uses it while the program runs.
+    let cache = unsafe { &mut *cache };
+    if cache.jiffies != jiffies || cache.ns == 0 {
+        cache.ns = unsafe { bpf_ktime_get_coarse_ns() };
+        cache.jiffies = jiffies;
+    }
+    cache.ns
+}
 
 const BPF_NOEXIST: u64 = 1;
 const EEXIST: i32 = 17;
@@ -60,9 +89,9 @@ fn write_key(
     ifindex: u32,
     family: u8,
     protocol: u8,
-    src: &[u8; 16],
+    src: &Addr,
     sport: &[u8; 2],
-    dst: &[u8; 16],
+    dst: &Addr,
     dport: &[u8; 2],
     key: &mut CtKey,
 ) -> bool {
@@ -72,13 +101,13 @@ fn write_key(
     key.proto = protocol;
     key._pad = [0; 2];
     if from_hi {
-        key.addr_lo = *dst;
-        key.addr_hi = *src;
+        key.addr_lo = addr_bytes(dst);
+        key.addr_hi = addr_bytes(src);
         key.port_lo = *dport;
         key.port_hi = *sport;
     } else {
-        key.addr_lo = *src;
-        key.addr_hi = *dst;
+        key.addr_lo = addr_bytes(src);
+        key.addr_hi = addr_bytes(dst);
         key.port_lo = *sport;
         key.port_hi = *dport;
     }
@@ -93,16 +122,17 @@ pub fn is_live(key: &CtKey) -> bool {
     let Some(entry) = (unsafe { CONNTRACK.get(key) }) else {
         return false;
     };
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let now = now_ns();
     now.saturating_sub(entry.last_seen_ns) <= CT_TIMEOUTS.load().idle_timeout_ns(key.proto, entry)
 }
 
-/// Lexicographic `(a_addr, a_port) > (b_addr, b_port)`, written as a loop so no `memcmp` is emitted.
+/// Lexicographic `(a_addr, a_port) > (b_addr, b_port)` over the address bytes, a word at a time
+/// (in network order), written as a loop so no `memcmp` is emitted.
 #[inline(always)]
-fn endpoint_greater(a: &[u8; 16], a_port: &[u8; 2], b: &[u8; 16], b_port: &[u8; 2]) -> bool {
-    for i in 0..16 {
+fn endpoint_greater(a: &Addr, a_port: &[u8; 2], b: &Addr, b_port: &[u8; 2]) -> bool {
+    for i in 0..4 {
         if a[i] != b[i] {
-            return a[i] > b[i];
+            return u32::from_be(a[i]) > u32::from_be(b[i]);
         }
     }
     u16::from_be_bytes(*a_port) > u16::from_be_bytes(*b_port)
@@ -115,7 +145,7 @@ pub fn track_existing(key: &CtKey, from_hi: bool, pkt: &Packet) -> bool {
     let Some(entry) = CONNTRACK.get_ptr_mut(key) else {
         return false;
     };
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let now = now_ns();
     // SAFETY: a pointer to a live hash-map value; concurrent writers are tolerated (module docs).
     let entry = unsafe { &mut *entry };
     // A volatile read: the loader patches this global, so it must not be constant-folded.
@@ -194,7 +224,7 @@ pub fn track_new(
     } else {
         ct_state::OPEN
     };
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let now = now_ns();
     let value = CtValue::opened(now, from_hi, direction, state, pkt.len, pkt.tcp_flags);
     match CONNTRACK.insert(key, &value, BPF_NOEXIST) {
         Ok(()) => Ok(()),
@@ -220,15 +250,15 @@ fn fragment_key(ifindex: u32, pkt: &Packet) -> FragKey {
         proto: pkt.proto,
         _pad: [0; 2],
         id: pkt.frag_id,
-        src: pkt.src,
-        dst: pkt.dst,
+        src: addr_bytes(&pkt.src),
+        dst: addr_bytes(&pkt.dst),
     }
 }
 
 /// Remembers that the first fragment of this datagram passed.
 #[inline(always)]
 pub fn remember_first_fragment(ifindex: u32, pkt: &Packet) {
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let now = now_ns();
     let _ = FRAGMENTS.insert(&fragment_key(ifindex, pkt), &now, 0);
 }
 
@@ -237,9 +267,7 @@ pub fn remember_first_fragment(ifindex: u32, pkt: &Packet) {
 pub fn later_fragment_allowed(ifindex: u32, pkt: &Packet) -> bool {
     // SAFETY: read-only access to a hash-map value.
     match unsafe { FRAGMENTS.get(&fragment_key(ifindex, pkt)) } {
-        Some(first_seen) => {
-            unsafe { bpf_ktime_get_coarse_ns() }.saturating_sub(*first_seen) <= FRAGMENT_TIMEOUT_NS
-        }
+        Some(first_seen) => now_ns().saturating_sub(*first_seen) <= FRAGMENT_TIMEOUT_NS,
         None => false,
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! Every read goes through `load`: direct packet access where the linear part holds the bytes
 //! (bounds-checked next to the access), `bpf_skb_load_bytes` otherwise (non-linear skbs); a
-//! short read is a malformed packet.
+//! short read is a malformed packet. Headers are read as 32- and 16-bit words (one load each, not
+//! one per byte): the verifier allows unaligned packet reads where the CPU has efficient unaligned
+//! access (x86-64, arm64), and elsewhere the IP header is 4-byte aligned (`NET_IP_ALIGN`).
 
 use aya_ebpf::programs::TcContext;
 use firewall_common::{DropReason, family, proto};
@@ -21,13 +23,24 @@ pub enum Fragment {
     Later,
 }
 
+/// An address as it is on the wire (network order), in four words; IPv4 uses the first.
+pub type Addr = [u32; 4];
+
+/// The bytes of an address as map keys hold them.
+#[inline(always)]
+pub fn addr_bytes(addr: &Addr) -> [u8; 16] {
+    // SAFETY: [u32; 4] and [u8; 16] are plain data of the same size; the words hold the bytes in
+    // wire order.
+    unsafe { core::mem::transmute::<Addr, [u8; 16]>(*addr) }
+}
+
 /// What the policy and conntrack need to know about one IP packet.
 #[derive(Clone, Copy)]
 pub struct Packet {
     pub family: u8,
     pub proto: u8,
-    pub src: [u8; 16],
-    pub dst: [u8; 16],
+    pub src: Addr,
+    pub dst: Addr,
     /// TCP/UDP ports; the echo identifier (both) for ICMP echo; zero otherwise.
     pub sport: [u8; 2],
     pub dport: [u8; 2],
@@ -49,8 +62,8 @@ pub struct Packet {
 #[derive(Clone, Copy)]
 pub struct InnerFlow {
     pub proto: u8,
-    pub src: [u8; 16],
-    pub dst: [u8; 16],
+    pub src: Addr,
+    pub dst: Addr,
     pub sport: [u8; 2],
     pub dport: [u8; 2],
 }
@@ -64,9 +77,8 @@ pub const TCP_ACK: u8 = 0x10;
 /// (ARP and friends pass untouched, as on AWS).
 #[inline(always)]
 pub fn parse(ctx: &TcContext, pkt: &mut Packet) -> Result<bool, DropReason> {
-    let ethertype: [u8; 2] = load(ctx, 12)?;
-    pkt.src = [0; 16];
-    pkt.dst = [0; 16];
+    // Addresses are written by the IP parsers (not zeroed here: a 32-byte memset is a call).
+    let ethertype: u16 = load(ctx, 12)?;
     pkt.sport = [0; 2];
     pkt.dport = [0; 2];
     pkt.icmp_type = 0;
@@ -76,7 +88,7 @@ pub fn parse(ctx: &TcContext, pkt: &mut Packet) -> Result<bool, DropReason> {
     pkt.fragment = Fragment::None;
     pkt.frag_id = 0;
     pkt.icmp_error = false;
-    let l4_offset = match u16::from_be_bytes(ethertype) {
+    let l4_offset = match u16::from_be(ethertype) {
         ETH_P_IP => parse_ipv4(ctx, pkt)?,
         ETH_P_IPV6 => parse_ipv6(ctx, pkt)?,
         _ => return Ok(false),
@@ -94,28 +106,31 @@ fn load<T>(ctx: &TcContext, offset: usize) -> Result<T, DropReason> {
     let start = ctx.data();
     let end = ctx.data_end();
     if offset <= 0xffff && start + offset + core::mem::size_of::<T>() <= end {
-        // SAFETY: within [data, data_end), checked just above; unaligned read of plain bytes.
-        return Ok(unsafe { core::ptr::read_unaligned((start + offset) as *const T) });
+        // SAFETY: within [data, data_end), checked just above; plain data. A read as wide as
+        // `T`'s words (see the module docs on alignment).
+        return Ok(unsafe { core::ptr::read((start + offset) as *const T) });
     }
     ctx.load::<T>(offset).map_err(|_| DropReason::Malformed)
 }
 
 #[inline(always)]
 fn parse_ipv4(ctx: &TcContext, pkt: &mut Packet) -> Result<usize, DropReason> {
-    let hdr: [u8; 20] = load(ctx, ETH_HLEN)?;
-    if hdr[0] >> 4 != 4 {
+    let hdr: [u32; 5] = load(ctx, ETH_HLEN)?;
+    let first = hdr[0].to_ne_bytes();
+    if first[0] >> 4 != 4 {
         return Err(DropReason::Malformed);
     }
-    let ihl = (hdr[0] & 0x0f) as usize;
+    let ihl = (first[0] & 0x0f) as usize;
     if ihl < 5 {
         return Err(DropReason::Malformed);
     }
+    let [id_hi, id_lo, frag_hi, frag_lo] = hdr[1].to_ne_bytes();
     pkt.family = family::IPV4;
-    pkt.proto = hdr[9];
-    pkt.src[..4].copy_from_slice(&hdr[12..16]);
-    pkt.dst[..4].copy_from_slice(&hdr[16..20]);
-    pkt.frag_id = u32::from(u16::from_be_bytes([hdr[4], hdr[5]]));
-    let frag = u16::from_be_bytes([hdr[6], hdr[7]]);
+    pkt.proto = hdr[2].to_ne_bytes()[1];
+    pkt.src = [hdr[3], 0, 0, 0];
+    pkt.dst = [hdr[4], 0, 0, 0];
+    pkt.frag_id = u32::from(u16::from_be_bytes([id_hi, id_lo]));
+    let frag = u16::from_be_bytes([frag_hi, frag_lo]);
     let more_fragments = frag & 0x2000 != 0;
     pkt.fragment = match (frag & 0x1fff, more_fragments) {
         (0, false) => Fragment::None,
@@ -127,14 +142,14 @@ fn parse_ipv4(ctx: &TcContext, pkt: &mut Packet) -> Result<usize, DropReason> {
 
 #[inline(always)]
 fn parse_ipv6(ctx: &TcContext, pkt: &mut Packet) -> Result<usize, DropReason> {
-    let hdr: [u8; 8] = load(ctx, ETH_HLEN)?;
-    if hdr[0] >> 4 != 6 {
+    let hdr: [u32; 2] = load(ctx, ETH_HLEN)?;
+    if hdr[0].to_ne_bytes()[0] >> 4 != 6 {
         return Err(DropReason::Malformed);
     }
     pkt.family = family::IPV6;
     pkt.src = load(ctx, ETH_HLEN + 8)?;
     pkt.dst = load(ctx, ETH_HLEN + 24)?;
-    let mut next = hdr[6];
+    let mut next = hdr[1].to_ne_bytes()[2];
     let mut offset = ETH_HLEN + 40;
     // One more round than there are extension headers to walk: the one that finds the L4 header.
     for _ in 0..=IPV6_MAX_EXT_HEADERS {
@@ -178,23 +193,30 @@ fn parse_ipv6(ctx: &TcContext, pkt: &mut Packet) -> Result<usize, DropReason> {
 fn parse_l4(ctx: &TcContext, pkt: &mut Packet, offset: usize) -> Result<(), DropReason> {
     match pkt.proto {
         proto::TCP => {
-            let hdr: [u8; 14] = load(ctx, offset)?;
-            pkt.sport = [hdr[0], hdr[1]];
-            pkt.dport = [hdr[2], hdr[3]];
-            pkt.tcp_flags = hdr[13];
+            // Ports, sequence and acknowledgement numbers, then the data offset and the flags:
+            // the first 14 bytes, as the reference reads them.
+            let ports: u32 = load(ctx, offset)?;
+            let flags: u16 = load(ctx, offset + 12)?;
+            let [s0, s1, d0, d1] = ports.to_ne_bytes();
+            pkt.sport = [s0, s1];
+            pkt.dport = [d0, d1];
+            pkt.tcp_flags = flags.to_ne_bytes()[1];
         }
         proto::UDP => {
-            let hdr: [u8; 4] = load(ctx, offset)?;
-            pkt.sport = [hdr[0], hdr[1]];
-            pkt.dport = [hdr[2], hdr[3]];
+            let ports: u32 = load(ctx, offset)?;
+            let [s0, s1, d0, d1] = ports.to_ne_bytes();
+            pkt.sport = [s0, s1];
+            pkt.dport = [d0, d1];
         }
         proto::ICMP | proto::ICMPV6 => {
-            let hdr: [u8; 8] = load(ctx, offset)?;
-            pkt.icmp_type = hdr[0];
-            pkt.icmp_code = hdr[1];
+            let hdr: [u32; 2] = load(ctx, offset)?;
+            let [icmp_type, icmp_code, _, _] = hdr[0].to_ne_bytes();
+            let [id0, id1, _, _] = hdr[1].to_ne_bytes();
+            pkt.icmp_type = icmp_type;
+            pkt.icmp_code = icmp_code;
             if is_icmp_echo(pkt.proto, pkt.icmp_type) {
-                pkt.sport = [hdr[4], hdr[5]];
-                pkt.dport = [hdr[4], hdr[5]];
+                pkt.sport = [id0, id1];
+                pkt.dport = [id0, id1];
             } else if is_icmp_error(pkt.proto, pkt.icmp_type) {
                 // A truncated embedded packet just leaves the error unrelated to any flow.
                 pkt.icmp_error = parse_embedded(ctx, pkt, offset + 8).is_ok();
@@ -225,10 +247,9 @@ fn parse_embedded(ctx: &TcContext, pkt: &mut Packet, offset: usize) -> Result<()
             return Err(DropReason::Malformed);
         }
         pkt.inner.proto = hdr[9];
-        pkt.inner.src = [0; 16];
-        pkt.inner.dst = [0; 16];
-        pkt.inner.src[..4].copy_from_slice(&hdr[12..16]);
-        pkt.inner.dst[..4].copy_from_slice(&hdr[16..20]);
+        let word = |i: usize| u32::from_ne_bytes([hdr[i], hdr[i + 1], hdr[i + 2], hdr[i + 3]]);
+        pkt.inner.src = [word(12), 0, 0, 0];
+        pkt.inner.dst = [word(16), 0, 0, 0];
         offset + ihl * 4
     } else {
         let hdr: [u8; 8] = load(ctx, offset)?;

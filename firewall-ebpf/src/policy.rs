@@ -10,7 +10,7 @@ use firewall_common::{
     capacity, family, proto,
 };
 
-use crate::parse::Packet;
+use crate::parse::{Packet, addr_bytes};
 
 #[map]
 static PEERS: LpmTrie<PeerKey, PeerValue> = LpmTrie::with_max_entries(capacity::PEERS, 0);
@@ -38,6 +38,55 @@ pub fn allows(policy_id: u32, dir: Direction, pkt: &Packet) -> bool {
     }
 }
 
+/// Whether this TCP or UDP packet, which a rule allows, belongs to a flow AWS does not track: a
+/// `0.0.0.0/0` (`::/0`) rule in its direction allows it and a `/0` rule in the other direction
+/// allows every port of its protocol, or the same with the directions swapped (the flow seen
+/// from its other end), so both directions of a flow get the same answer. Such a flow gets no
+/// conntrack entry: every packet is judged by the rules, and removing either rule cuts it.
+#[inline(always)]
+pub fn untracked(policy_id: u32, dir: Direction, pkt: &Packet) -> bool {
+    let Some(here) = zero_prefix_set(policy_id, dir, pkt.family) else {
+        return false;
+    };
+    let Some(there) = zero_prefix_set(policy_id, dir.reverse(), pkt.family) else {
+        return false;
+    };
+    let any_port = PORT_KEY_PROTO_BITS;
+    let one_port = PORT_KEY_PROTO_BITS + 16;
+    (set_allows(there, pkt.proto, [0, 0], any_port)
+        && set_allows(here, pkt.proto, pkt.dport, one_port))
+        || (set_allows(here, pkt.proto, [0, 0], any_port)
+            && set_allows(there, pkt.proto, pkt.sport, one_port))
+}
+
+/// The port set of the policy direction's `/0` peer: a lookup bounded to the key's fixed
+/// 48 bits only matches the entry of prefix length 0, whose chain is its own set alone.
+#[inline(always)]
+fn zero_prefix_set(policy_id: u32, dir: Direction, fam: u8) -> Option<u32> {
+    let key = PeerKey {
+        policy_id: policy_id.to_be_bytes(),
+        direction: dir.as_u8(),
+        family: fam,
+        addr: [0; 16],
+        _pad: [0; 2],
+    };
+    let set = PEERS.get(Key::new(PEER_KEY_FIXED_BITS, key))?.port_sets[0];
+    (set != 0).then_some(set)
+}
+
+/// Whether a port set has an entry for `proto`/`port` within `bits` of its key: with
+/// [`PORT_KEY_PROTO_BITS`] only "any protocol" and "this protocol, any port" entries answer.
+#[inline(always)]
+fn set_allows(set: u32, proto: u8, port: [u8; 2], bits: u32) -> bool {
+    let key = PortKey {
+        port_set: set.to_be_bytes(),
+        proto,
+        port,
+        _pad: 0,
+    };
+    PORTS.get(Key::new(bits, key)).is_some()
+}
+
 /// One `PEERS` lookup, then `PORTS` along the chain: the rule slot of the allowing entry, if any.
 #[inline(always)]
 fn lookup(policy_id: u32, dir: Direction, pkt: &Packet) -> Option<u32> {
@@ -51,7 +100,7 @@ fn lookup(policy_id: u32, dir: Direction, pkt: &Packet) -> Option<u32> {
         policy_id: policy_id.to_be_bytes(),
         direction: dir.as_u8(),
         family: pkt.family,
-        addr: peer,
+        addr: addr_bytes(&peer),
         _pad: [0; 2],
     };
     let chain = PEERS

@@ -8,8 +8,8 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use firewall_common::{
-    CtKey, Direction, DropReason, IFACE_ENFORCING, IFACE_MANAGED, IfaceConfig, IfaceCounters,
-    PassReason, capacity, proto,
+    CtKey, Direction, DropReason, IFACE_ENFORCING, IFACE_MANAGED, IFACE_UNTRACKED_V4,
+    IFACE_UNTRACKED_V6, IfaceConfig, IfaceCounters, PassReason, capacity, family, proto,
 };
 
 use crate::{
@@ -130,7 +130,7 @@ fn decide(ctx: &TcContext, dir: Direction) -> Result<Option<PassReason>, DropRea
             Err(DropReason::Fragment)
         };
     }
-    let pass = judge(ifindex, iface.policy_id, dir, pkt, key)?;
+    let pass = judge(ifindex, &iface, dir, pkt, key)?;
     if pkt.fragment == Fragment::First {
         conntrack::remember_first_fragment(ifindex, pkt);
     }
@@ -141,11 +141,12 @@ fn decide(ctx: &TcContext, dir: Direction) -> Result<Option<PassReason>, DropRea
 #[inline(always)]
 fn judge(
     ifindex: u32,
-    policy_id: u32,
+    iface: &IfaceConfig,
     dir: Direction,
     pkt: &Packet,
     key: &mut CtKey,
 ) -> Result<PassReason, DropReason> {
+    let policy_id = iface.policy_id;
     if pkt.icmp_error {
         conntrack::related_key(ifindex, pkt, key);
         if conntrack::is_live(key) {
@@ -168,10 +169,24 @@ fn judge(
     if !policy::allows(policy_id, dir, pkt) {
         return Err(DropReason::NoRule);
     }
-    if tracked && conntrack::opens_flow(pkt) {
+    if tracked && conntrack::opens_flow(pkt) && !untracked(iface, dir, pkt) {
         conntrack::track_new(key, from_hi, dir, pkt)?;
     }
     Ok(PassReason::Rule)
+}
+
+/// A TCP or UDP flow AWS leaves untracked (`policy::untracked`), looked for only where the
+/// policy has `/0` rules of the packet's family both ways.
+#[inline(always)]
+fn untracked(iface: &IfaceConfig, dir: Direction, pkt: &Packet) -> bool {
+    let flag = if pkt.family == family::IPV4 {
+        IFACE_UNTRACKED_V4
+    } else {
+        IFACE_UNTRACKED_V6
+    };
+    matches!(pkt.proto, proto::TCP | proto::UDP)
+        && iface.flags & flag != 0
+        && policy::untracked(iface.policy_id, dir, pkt)
 }
 
 /// Traffic security groups never filter on AWS because the platform provides it: IPv6 neighbour

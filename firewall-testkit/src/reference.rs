@@ -6,7 +6,10 @@
 //! follows its first fragment; an ICMP error passes when the flow it quotes is tracked; a tracked
 //! flow passes whatever the rules say; otherwise a new packet passes when any rule of any group
 //! attached to the workload, in its direction, matches its protocol, ports and peer. Only a TCP
-//! SYN, an ICMP echo request or a UDP/other-protocol packet a rule allows opens a flow.
+//! SYN, an ICMP echo request or a UDP/other-protocol packet a rule allows opens a flow, unless
+//! the flow is untracked as AWS documents it: a TCP or UDP flow that a `0.0.0.0/0` (`::/0`)
+//! rule allows, while a `/0` rule in the other direction allows all ports of its protocol (the
+//! response traffic), is not tracked; this is judged from either end of the flow.
 //!
 //! Timeouts are not modelled: the differential test loads the data plane with idle timeouts far
 //! longer than it runs.
@@ -383,11 +386,79 @@ impl Reference {
         if !allowed_by_rules(state, interface, dir, pkt) {
             return false;
         }
-        if let Some(flow) = flow.filter(|_| pkt.opens_flow()) {
+        if let Some(flow) = flow.filter(|_| pkt.opens_flow())
+            && !untracked(state, interface, dir, pkt)
+        {
             self.flows.insert(flow);
         }
         true
     }
+}
+
+/// AWS's untracked flows: TCP or UDP, allowed by a `/0` rule in one direction while a `/0` rule
+/// in the other allows every port of the protocol; either end of the flow may be the one whose
+/// port the first rule names.
+fn untracked(state: &State, interface: &str, dir: Direction, pkt: &Packet) -> bool {
+    if !matches!(pkt.proto, TCP | UDP) {
+        return false;
+    }
+    let back = match dir {
+        Direction::Inbound => Direction::Outbound,
+        Direction::Outbound => Direction::Inbound,
+    };
+    let zero = |d: Direction, port: Option<u16>| zero_rule_allows(state, interface, d, pkt, port);
+    (zero(dir, Some(pkt.dport)) && zero(back, None))
+        || (zero(dir, None) && zero(back, Some(pkt.sport)))
+}
+
+/// Whether a rule with the peer `0.0.0.0/0` (`::/0`, or a prefix list holding it) of the
+/// packet's family, in direction `dir`, allows its protocol on `port` (`None`: on every port).
+fn zero_rule_allows(
+    state: &State,
+    interface: &str,
+    dir: Direction,
+    pkt: &Packet,
+    port: Option<u16>,
+) -> bool {
+    let v4 = pkt.src.is_ipv4();
+    let zero_peer = |peer: &Peer| match peer {
+        Peer::Cidr4(net) => v4 && net.prefix_len() == 0,
+        Peer::Cidr6(net) => !v4 && net.prefix_len() == 0,
+        Peer::Group(_) => false,
+        Peer::PrefixList(id) => state.prefix_lists[id]
+            .entries()
+            .iter()
+            .any(|e| e.cidr.prefix_len() == 0 && e.cidr.addr().is_ipv4() == v4),
+    };
+    workload_rules(state, interface, dir).any(|rule| {
+        zero_peer(&rule.peer)
+            && match rule.protocol {
+                Protocol::All => true,
+                Protocol::Number(p) if p == pkt.proto => match (rule.ports, port) {
+                    (None, _) => true,
+                    (Some((from, to)), None) => from == 0 && to == 65535,
+                    (Some((from, to)), Some(port)) => (from..=to).contains(&i32::from(port)),
+                },
+                Protocol::Number(_) => false,
+            }
+    })
+}
+
+/// The rules of every group attached to the running workload on `interface`, in `dir`.
+fn workload_rules<'a>(
+    state: &'a State,
+    interface: &str,
+    dir: Direction,
+) -> impl Iterator<Item = &'a Rule> + 'a {
+    let workload = state
+        .instances
+        .values()
+        .find(|i| i.interface == interface && i.state == InstanceState::Running)
+        .expect("a running workload on the interface");
+    workload
+        .group_ids
+        .iter()
+        .flat_map(move |g| state.groups[g].rules(dir).iter())
 }
 
 /// Whether any rule of any group attached to the workload, in the packet's direction, allows it.

@@ -99,6 +99,9 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "socat",
     "conntrack",
     "netsniff-ng",
+    // The iptables + ipset baseline of the hook benchmark (iptables-legacy-restore).
+    "iptables",
+    "ipset",
     // The benchmark plots' font.
     "fonts-dejavu-core",
     // `python3 -m venv` for the AWS CLI and boto3 (see `ensure_aws_venv`).

@@ -5,7 +5,9 @@
 mod api;
 mod cni;
 mod common;
+mod flood;
 mod hook;
+mod iptables;
 mod program;
 mod report;
 mod throughput;

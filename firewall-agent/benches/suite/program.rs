@@ -18,6 +18,7 @@ use firewall_agent::{
         Dataplane as _, DataplaneError, EBPF_OBJECT, KernelDataplane, LoadOptions, programs,
     },
 };
+use firewall_common::CtKey;
 use firewall_testkit::frame::{ACK, SYN};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 
@@ -48,8 +49,22 @@ fn ns_per_run(program: &SchedClassifier, data: &[u8], repeat: u32, trials: usize
     (median(samples), verdict)
 }
 
-/// Floors with `entries` map entries: (empty, hash, lpm) ns per packet.
-fn floors(entries: usize, repeat: u32, trials: usize) -> (f64, f64, f64) {
+/// The floors of one run, ns per packet.
+struct Floors {
+    empty: f64,
+    /// One hash lookup (4-byte key) with `|PEERS|` entries.
+    hash: f64,
+    /// One LPM lookup with `|PEERS|` entries.
+    lpm: f64,
+    /// One hash lookup with the conntrack key (44 bytes) and with a 16-byte key.
+    ct44: f64,
+    ct16: f64,
+    /// One `bpf_ktime_get_coarse_ns` call.
+    clock: f64,
+}
+
+/// Floors with `entries` map entries.
+fn floors(entries: usize, repeat: u32, trials: usize) -> Floors {
     let size = entries.max(16) as u32;
     let mut ebpf = EbpfLoader::new()
         .map_max_entries("BENCH_HASH", size + 1)
@@ -75,6 +90,26 @@ fn floors(entries: usize, repeat: u32, trials: usize) -> (f64, f64, f64) {
             let _ = lpm.insert(&Key::new(32, rng.random::<u32>().to_be_bytes()), 1, 0);
         }
     }
+    {
+        let mut ct: HashMap<_, CtKey, u64> =
+            HashMap::try_from(ebpf.map_mut("BENCH_CT44").unwrap()).unwrap();
+        let key = CtKey {
+            ifindex: 1,
+            family: 0,
+            proto: 0,
+            _pad: [0; 2],
+            addr_lo: [0; 16],
+            addr_hi: [0; 16],
+            port_lo: [0; 2],
+            port_hi: [0; 2],
+        };
+        ct.insert(key, 1, 0).unwrap();
+    }
+    {
+        let mut ct: HashMap<_, [u32; 4], u64> =
+            HashMap::try_from(ebpf.map_mut("BENCH_CT16").unwrap()).unwrap();
+        ct.insert([1, 0, 0, 0], 1, 0).unwrap();
+    }
     let data = frame(
         [2, 0, 0, 0, 0, 1],
         probe.into(),
@@ -86,9 +121,18 @@ fn floors(entries: usize, repeat: u32, trials: usize) -> (f64, f64, f64) {
     let mut run = |name: &str| {
         let program: &mut SchedClassifier = ebpf.program_mut(name).unwrap().try_into().unwrap();
         program.load().unwrap();
-        ns_per_run(program, &data, repeat, trials).0
+        let (ns, verdict) = ns_per_run(program, &data, repeat, trials);
+        assert_eq!(verdict, u32::MAX, "{name}: its lookup must hit");
+        ns
     };
-    (run("bench_empty"), run("bench_hash"), run("bench_lpm"))
+    Floors {
+        empty: run("bench_empty"),
+        hash: run("bench_hash"),
+        lpm: run("bench_lpm"),
+        ct44: run("bench_ct44"),
+        ct16: run("bench_ct16"),
+        clock: run("bench_clock"),
+    }
 }
 
 pub fn run(report: &mut Report, quick: bool) {
@@ -199,7 +243,16 @@ pub fn run(report: &mut Report, quick: bool) {
                 ns,
             );
         }
-        let (empty, hash, lpm) = floors(peers, repeat, trials);
+        let floor = floors(peers, repeat, trials);
+        let (empty, hash, lpm) = (floor.empty, floor.hash, floor.lpm);
+        if rules == counts[0] {
+            report.note(format!(
+                "B1 floors at {rules} rules: empty TC {empty:.0} ns; one hash lookup with the \
+                 44-byte conntrack key {:.0} ns, with a 16-byte key {:.0} ns; one \
+                 bpf_ktime_get_coarse_ns {:.0} ns (each program = empty TC + that one thing).",
+                floor.ct44, floor.ct16, floor.clock
+            ));
+        }
         report.point(
             "program cost (ns per packet, BPF_PROG_TEST_RUN)",
             "floor: empty TC",

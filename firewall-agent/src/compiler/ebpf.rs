@@ -11,9 +11,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use firewall_common::{
-    Direction, IFACE_ENFORCING, IFACE_MANAGED, IfaceConfig, NO_RULE_SLOT, PEER_CHAIN,
-    PEER_KEY_FIXED_BITS, PORT_KEY_PROTO_BITS, PORT_KEY_SET_BITS, PeerKey, PeerValue, PortKey,
-    PortValue, capacity, family,
+    Direction, IFACE_ENFORCING, IFACE_MANAGED, IFACE_UNTRACKED_V4, IFACE_UNTRACKED_V6, IfaceConfig,
+    NO_RULE_SLOT, PEER_CHAIN, PEER_KEY_FIXED_BITS, PORT_KEY_PROTO_BITS, PORT_KEY_SET_BITS, PeerKey,
+    PeerValue, PortKey, PortValue, capacity, family,
 };
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -222,7 +222,7 @@ pub fn compile(state: &State, ids: &mut Ids) -> Desired {
             IFACE_MANAGED | IFACE_ENFORCING
         } else {
             IFACE_MANAGED
-        };
+        } | untracked_flags(&resolved.policies[workload.policy]);
         desired.ifaces.insert(
             workload.interface.clone(),
             IfaceConfig {
@@ -257,6 +257,26 @@ pub fn compile(state: &State, ids: &mut Ids) -> Desired {
     let used_sets = sets.keys().copied().collect();
     ids.retain(&used_policies, &used_sets, &live_rules);
     desired
+}
+
+/// [`IFACE_UNTRACKED_V4`] / [`IFACE_UNTRACKED_V6`] where the policy has a `/0` peer of that family
+/// in both directions: only then can one of its flows be untracked (the kernel checks which).
+fn untracked_flags(policy: &resolve::Policy) -> u32 {
+    let zero = |direction: Direction, v4: bool| {
+        policy
+            .grants(direction)
+            .iter()
+            .any(|g| g.prefix.prefix_len() == 0 && matches!(g.prefix, IpNet::V4(_)) == v4)
+    };
+    let both = |v4: bool| zero(Direction::Inbound, v4) && zero(Direction::Outbound, v4);
+    let mut flags = 0;
+    if both(true) {
+        flags |= IFACE_UNTRACKED_V4;
+    }
+    if both(false) {
+        flags |= IFACE_UNTRACKED_V6;
+    }
+    flags
 }
 
 /// Compiles one policy direction: its `PEERS` entries and the port sets they chain.

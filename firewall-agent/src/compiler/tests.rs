@@ -240,3 +240,25 @@ fn a_rule_is_written_once_however_many_prefixes_nest_inside_it() {
         53
     ));
 }
+
+#[test]
+fn only_policies_open_to_the_world_both_ways_are_marked_for_untracked_flows() {
+    use firewall_common::{IFACE_UNTRACKED_V4, IFACE_UNTRACKED_V6};
+    let flags = |permissions: Value| setup(permissions).1.ifaces["veth-w"].flags;
+    // The group keeps its default outbound rules: all traffic to 0.0.0.0/0 and ::/0 (the
+    // default VPC has an IPv6 block).
+    let open4 = flags(json!([
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+    ]));
+    assert_ne!(open4 & IFACE_UNTRACKED_V4, 0);
+    assert_eq!(open4 & IFACE_UNTRACKED_V6, 0, "no ::/0 inbound rule");
+    let open6 = flags(json!([
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}
+    ]));
+    assert_eq!(open6 & IFACE_UNTRACKED_V4, 0, "no 0.0.0.0/0 inbound rule");
+    assert_ne!(open6 & IFACE_UNTRACKED_V6, 0);
+    let narrow = flags(json!([
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}
+    ]));
+    assert_eq!(narrow & (IFACE_UNTRACKED_V4 | IFACE_UNTRACKED_V6), 0);
+}
