@@ -204,6 +204,15 @@ impl Agent {
         Self::launch(ns, dir, &[], pins)
     }
 
+    /// Suspends the agent process (SIGSTOP) until the guard is dropped (SIGCONT, also on panic):
+    /// the kernel goes on enforcing, nothing of the agent runs. Not for container agents.
+    pub fn pause(&self) -> Paused {
+        let pid = self.child.id() as i32;
+        // SAFETY: plain kill(2) on our child.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        Paused { pid }
+    }
+
     /// Kills the agent with SIGKILL (no chance to clean up), keeping its state directory. In a
     /// container, the agent (the container's first process) is killed, not podman.
     pub fn kill9(mut self) -> PathBuf {
@@ -548,6 +557,18 @@ fn shorthand_rule<'a>(
         peer_option,
         peer,
     ]
+}
+
+/// A suspended agent, resumed on drop.
+pub struct Paused {
+    pid: i32,
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        // SAFETY: plain kill(2) on our child.
+        unsafe { libc::kill(self.pid, libc::SIGCONT) };
+    }
 }
 
 impl Drop for Agent {
