@@ -285,6 +285,18 @@ pub fn describe(
     state: &State,
     req: DescribeFlowLogsRequest,
 ) -> ApiResult<DescribeFlowLogsResponse> {
+    const NAMES: [&str; 5] = [
+        "flow-log-id",
+        "resource-id",
+        "traffic-type",
+        "log-destination-type",
+        "deliver-log-status",
+    ];
+    if let Some(unknown) = req.filters.iter().find(|f| {
+        !NAMES.contains(&f.name.as_str()) && f.name != "tag-key" && !f.name.starts_with("tag:")
+    }) {
+        return Err(invalid_filter(&unknown.name));
+    }
     let mut out = Vec::new();
     for flow_log in state.flow_logs.values() {
         if !req.flow_log_ids.is_empty() && !req.flow_log_ids.contains(&flow_log.id) {
