@@ -57,68 +57,72 @@ pub fn run(report: &mut Report, quick: bool) {
             false,
         ),
     ];
-    let mut off = Vec::new();
-    for on in [false, true] {
-        let mut state = base.clone();
-        if on {
-            let vpc = state.default_vpc().expect("default VPC").id.clone();
-            state.flow_logs.insert(
-                "fl-bench".into(),
-                FlowLog {
-                    id: "fl-bench".into(),
-                    resource_id: vpc,
-                    traffic_type: "ALL".into(),
-                    destination_type: "stdout".into(),
-                    destination: None,
-                    log_format: firewall_agent::model::flow_log::DEFAULT_FORMAT.into(),
-                    max_aggregation_interval: 60,
-                    creation_time: String::new(),
-                    tags: Vec::new(),
-                },
-            );
-        }
-        let desired = compiler::compile(&state, &mut ids);
-        match dataplane.apply(&desired) {
-            Ok(()) | Err(DataplaneError::Interface { .. }) => {}
-            Err(e) => panic!("apply: {e}"),
-        }
-        let program = dataplane.program(programs::TO_WORKLOAD);
-        ns_per_run(
-            program,
-            &frame(mac, client, me, 50000, 443, Some(SYN)),
-            1,
-            1,
-        );
-        for (index, (name, data, allowed)) in cases.iter().enumerate() {
-            let mut samples = Vec::new();
-            for _ in 0..trials {
+    let mut logged = base.clone();
+    let vpc = logged.default_vpc().expect("default VPC").id.clone();
+    logged.flow_logs.insert(
+        "fl-bench".into(),
+        FlowLog {
+            id: "fl-bench".into(),
+            resource_id: vpc,
+            traffic_type: "ALL".into(),
+            destination_type: "stdout".into(),
+            destination: None,
+            log_format: firewall_agent::model::flow_log::DEFAULT_FORMAT.into(),
+            max_aggregation_interval: 60,
+            creation_time: String::new(),
+            tags: Vec::new(),
+        },
+    );
+    // The same entries but the interface's flow-log flag.
+    let desired = [
+        compiler::compile(&base, &mut ids),
+        compiler::compile(&logged, &mut ids),
+    ];
+    // samples[on][case]; off and on alternate within each trial, so load drifts hit both.
+    let mut samples = vec![vec![Vec::new(); cases.len()]; 2];
+    for trial in 0..trials {
+        for (on, desired) in desired.iter().enumerate() {
+            match dataplane.apply(desired) {
+                Ok(()) | Err(DataplaneError::Interface { .. }) => {}
+                Err(e) => panic!("apply: {e}"),
+            }
+            if trial == 0 {
+                let program = dataplane.program(programs::TO_WORKLOAD);
+                ns_per_run(
+                    program,
+                    &frame(mac, client, me, 50000, 443, Some(SYN)),
+                    1,
+                    1,
+                );
+            }
+            for (index, (name, data, allowed)) in cases.iter().enumerate() {
                 let program = dataplane.program(programs::TO_WORKLOAD);
                 let (ns, verdict) = ns_per_run(program, data, REPEAT, 1);
                 assert_eq!(verdict == u32::MAX, *allowed, "{name}: wrong verdict");
-                samples.push(ns);
+                samples[on][index].push(ns);
                 while ring.next().is_some() {}
             }
-            let ns = median(samples);
-            let label = if on { "flow log on" } else { "flow log off" };
+        }
+    }
+    for (index, (name, _, _)) in cases.iter().enumerate() {
+        let off = median(samples[0][index].clone());
+        let on = median(samples[1][index].clone());
+        for (label, ns) in [("flow log off", off), ("flow log on", on)] {
             report.point(
                 "program cost with flow logs (ns per packet, BPF_PROG_TEST_RUN)",
                 &format!("{name}, {label}"),
                 10.0,
                 ns,
             );
-            if on {
-                report.row(
-                    "B1 flow logs",
-                    format!("{name}, flow log on (10 rules)"),
-                    if index == 0 { "≤ off + 20 ns" } else { "–" },
-                    ns,
-                    "ns",
-                    Some(("flow log off", off[index])),
-                );
-            } else {
-                off.push(ns);
-            }
         }
+        report.row(
+            "B1 flow logs",
+            format!("{name}, flow log on (10 rules)"),
+            if index == 0 { "≤ off + 20 ns" } else { "–" },
+            on,
+            "ns",
+            Some(("flow log off", off)),
+        );
     }
     assert_eq!(dataplane.flow_log_lost(), 0, "the ring buffer never filled");
 }
