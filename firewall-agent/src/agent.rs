@@ -17,6 +17,7 @@ use crate::{
     },
     compiler::{self, Ids},
     dataplane::{self, Dataplane, KernelDataplane},
+    flowlogs,
     metrics::{Metrics, Snapshot},
     model::{InstanceState, Quotas, RandomIds, State, local::LocalPlan, preview},
     store::{RedbStore, Store, StoreError},
@@ -61,6 +62,10 @@ pub struct ServeArgs {
     /// the state directory, written with a new key pair at first start.
     #[arg(long)]
     pub credentials: Option<PathBuf>,
+    /// Ours: how often flow-log records are written, in seconds (default 60, the shortest
+    /// MaxAggregationInterval; shorter for tests).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub flow_log_flush_interval: u64,
 }
 
 /// Everything one request may touch, behind one lock: requests apply one at a time.
@@ -302,6 +307,7 @@ impl Agent {
             counters,
             rule_groups,
             tracked_flows: self.dataplane.tracked_flows() as u64,
+            flow_log_lost: self.dataplane.flow_log_lost(),
             conntrack_capacity: u64::from(self.dataplane.conntrack_capacity()),
         })
     }
@@ -330,6 +336,22 @@ impl Agent {
                 tracing::warn!(instance = %plan.instance_id, error = %e, "local instance not fully removed");
             }
         }
+    }
+
+    /// The kernel's flow-log event ring buffer, once, for the flow-log writer.
+    pub fn take_flow_events(&mut self) -> Option<aya::maps::RingBuf<aya::maps::MapData>> {
+        self.dataplane.take_flow_events()
+    }
+
+    /// One flush of the flow logs: the aggregated records as lines, by destination.
+    pub fn flow_log_lines(
+        &mut self,
+        aggregator: &mut flowlogs::aggregate::Aggregator,
+    ) -> BTreeMap<flowlogs::Destination, Vec<String>> {
+        let lines = flowlogs::lines(&self.states, self.dataplane.as_ref(), aggregator);
+        let records: usize = lines.values().map(Vec::len).sum();
+        self.metrics.flow_log_records(records as u64);
+        lines
     }
 
     pub fn collect_expired_flows(&mut self) {
@@ -374,6 +396,7 @@ fn combined(states: &BTreeMap<Scope, State>) -> State {
         all.groups.extend(state.groups.clone());
         all.instances.extend(state.instances.clone());
         all.prefix_lists.extend(state.prefix_lists.clone());
+        all.flow_logs.extend(state.flow_logs.clone());
         all.launch_templates.extend(state.launch_templates.clone());
     }
     all
@@ -393,6 +416,7 @@ impl DataplaneView for Agent {
             passes: named(counters.passes),
             rule_hits: counters.rule_hits,
             tracked_flows: self.dataplane.tracked_flows() as u64,
+            flow_log_lost_records: self.dataplane.flow_log_lost(),
         })
     }
 

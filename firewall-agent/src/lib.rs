@@ -11,6 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod compiler;
 pub mod dataplane;
+pub mod flowlogs;
 pub mod front;
 #[cfg(test)]
 mod golden_tests;

@@ -59,6 +59,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
     enforced: Histogram,
+    flow_log_records: Counter,
 }
 
 impl Default for Metrics {
@@ -67,6 +68,7 @@ impl Default for Metrics {
             requests: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
             enforced: latency_histogram(),
+            flow_log_records: Counter::default(),
         }
     }
 }
@@ -79,6 +81,8 @@ pub struct Snapshot {
     pub rule_groups: BTreeMap<String, String>,
     pub tracked_flows: u64,
     pub conntrack_capacity: u64,
+    /// Flow-log events the kernel's ring buffer had no room for.
+    pub flow_log_lost: u64,
 }
 
 impl Metrics {
@@ -103,6 +107,11 @@ impl Metrics {
         self.enforced.observe(took.as_secs_f64());
     }
 
+    /// Flow-log records written (one line per record and flow log).
+    pub fn flow_log_records(&self, n: u64) {
+        self.flow_log_records.inc_by(n);
+    }
+
     /// Every metric as OpenMetrics text (ending in `# EOF`), the kernel's counters from `now`.
     pub fn render(&self, now: &Snapshot) -> String {
         let mut registry = Registry::with_prefix("firewall");
@@ -120,6 +129,11 @@ impl Metrics {
             "change_enforced_seconds",
             "From a change's arrival to the end of its kernel map writes",
             self.enforced.clone(),
+        );
+        registry.register(
+            "flow_log_records",
+            "Flow-log records written, one per line and flow log",
+            self.flow_log_records.clone(),
         );
         register_dataplane(&mut registry, now);
         let mut out = String::new();
@@ -226,6 +240,13 @@ fn register_dataplane(registry: &mut Registry, now: &Snapshot) {
     } else {
         now.tracked_flows as f64 / now.conntrack_capacity as f64
     });
+    let lost: Counter = Counter::default();
+    lost.inc_by(now.flow_log_lost);
+    registry.register(
+        "flow_log_lost_events",
+        "Flow-log events lost because the kernel's ring buffer was full",
+        lost,
+    );
     registry.register(
         "conntrack_fill_ratio",
         "Tracked flows over the table's capacity",

@@ -106,6 +106,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     });
 
+    if let Some(events) = agent.lock().await.take_flow_events() {
+        let period = Duration::from_secs(args.flow_log_flush_interval);
+        crate::flowlogs::spawn(agent.clone(), events, period);
+    }
+
     let instruments = agent.lock().await.metrics();
     let ec2 = ec2_endpoint(&args, agent.clone(), instruments.clone()).await?;
     let app = Router::new()

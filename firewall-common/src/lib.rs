@@ -114,6 +114,46 @@ pub const IFACE_MANAGED: u32 = 2;
 /// untracked (AWS): the data plane looks for that only where these bits are set.
 pub const IFACE_UNTRACKED_V4: u32 = 4;
 pub const IFACE_UNTRACKED_V6: u32 = 8;
+/// [`IfaceConfig::flags`] bit: a flow log covers the interface, so its new flows admitted by a
+/// rule, its packets a rule passes untracked and its dropped packets are sent to `FLOW_EVENTS`.
+pub const IFACE_FLOW_LOG: u32 = 16;
+
+/// [`FlowEvent::kind`]: a rule passed the packet (it opened a tracked flow, or passed untracked).
+pub const FLOW_EVENT_RULE_PASS: u8 = 0;
+/// [`FlowEvent::kind`]: the packet was dropped ([`FlowEvent::reason`] says why).
+pub const FLOW_EVENT_DROP: u8 = 1;
+
+/// One record of the `FLOW_EVENTS` ring buffer: a packet of a flow-logged interface that took the
+/// slow path (judged by the rules, or dropped). Packets of tracked flows send nothing; their
+/// counts are in the flow's `CtValue`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct FlowEvent {
+    /// `bpf_ktime_get_coarse_ns()` when the packet was judged.
+    pub time_ns: u64,
+    pub ifindex: u32,
+    /// `skb->len`, from the Ethernet header on.
+    pub len: u32,
+    /// [`FLOW_EVENT_RULE_PASS`] or [`FLOW_EVENT_DROP`].
+    pub kind: u8,
+    /// The [`DropReason`] of a drop, as its `u8`.
+    pub reason: u8,
+    /// [`Direction`], as its `u8`.
+    pub direction: u8,
+    pub family: u8,
+    pub proto: u8,
+    pub tcp_flags: u8,
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+    /// The packet's source and destination (IPv4 in the first 4 bytes), as it travels.
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    /// TCP/UDP ports; the echo identifier for ICMP echo; zero otherwise.
+    pub sport: [u8; 2],
+    pub dport: [u8; 2],
+    pub _pad2: [u8; 4],
+}
+const _: () = assert!(core::mem::size_of::<FlowEvent>() == 64);
 
 /// Key data of the `PEERS` LPM trie. The LPM prefix covers `policy_id`, `direction`, `family`
 /// (48 bits) and then the peer prefix bits of `addr`.
@@ -445,6 +485,8 @@ pub mod capacity {
     pub const RULE_HITS: u32 = 1 << 17;
     /// Interfaces counted one by one (preallocated per CPU); past it, only the totals count.
     pub const IFACE_COUNTERS: u32 = 1 << 12;
+    /// Bytes of the `FLOW_EVENTS` ring buffer (a power of two, page-aligned): 16384 events.
+    pub const FLOW_EVENTS_BYTES: u32 = 1 << 20;
 }
 
 #[cfg(feature = "user")]
@@ -462,4 +504,5 @@ mod pod {
     unsafe impl aya::Pod for FragKey {}
     unsafe impl aya::Pod for CtTimeouts {}
     unsafe impl aya::Pod for IfaceCounters {}
+    unsafe impl aya::Pod for FlowEvent {}
 }

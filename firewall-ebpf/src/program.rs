@@ -13,23 +13,23 @@ use firewall_common::{
 };
 
 use crate::{
-    conntrack,
+    conntrack, flowlog,
     parse::{self, Fragment, Packet},
     policy,
 };
 
 #[map]
-static IFACES: Array<IfaceConfig> = Array::with_max_entries(capacity::IFACES, 0);
+pub(crate) static IFACES: Array<IfaceConfig> = Array::with_max_entries(capacity::IFACES, 0);
 
 /// Per-CPU working memory for one packet: the BPF stack (512 bytes) is too small to hold the
 /// parsed packet, the flow key and the lookup keys at once.
-struct Scratch {
-    pkt: Packet,
+pub(crate) struct Scratch {
+    pub(crate) pkt: Packet,
     key: CtKey,
 }
 
 #[map]
-static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
+pub(crate) static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 
 #[map]
 static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DropReason::COUNT, 0);
@@ -58,12 +58,16 @@ pub fn sg_from_workload(ctx: TcContext) -> i32 {
 fn verdict(ctx: &TcContext, dir: Direction) -> i32 {
     match decide(ctx, dir) {
         Ok(Some(reason)) => {
+            if reason == PassReason::Rule {
+                flowlog::rule_pass(ctx, dir);
+            }
             bump(&PASSES, reason as u32);
             bump_interface(ctx, |c| c.passes.get_mut(reason as usize));
             TCX_NEXT
         }
         Ok(None) => TCX_NEXT,
         Err(reason) => {
+            flowlog::dropped(ctx, dir, reason);
             bump(&DROPS, reason as u32);
             bump_interface(ctx, |c| c.drops.get_mut(reason as usize));
             TC_ACT_SHOT as i32

@@ -18,13 +18,15 @@ use crate::{
     topology::Workload,
 };
 
-/// The agent binary under test (built by `cargo xtask test`).
+/// The agent binary under test (built by `cargo xtask test`), as an absolute path without `..`
+/// (a container mounts it at that same path).
 pub fn agent_binary() -> PathBuf {
-    std::env::var_os("FIREWALL_AGENT_BIN")
+    let binary = std::env::var_os("FIREWALL_AGENT_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/firewall-agent")
-        })
+        });
+    binary.canonicalize().unwrap_or(binary)
 }
 
 /// The agent binary of the previous map layout (`--features previous-layout`, built by `cargo
@@ -202,6 +204,15 @@ impl Agent {
             bpffs: bpffs.path.clone(),
         };
         Self::launch(ns, dir, &[], pins)
+    }
+
+    /// Suspends the agent process (SIGSTOP) until the guard is dropped (SIGCONT, also on panic):
+    /// the kernel goes on enforcing, nothing of the agent runs. Not for container agents.
+    pub fn pause(&self) -> Paused {
+        let pid = self.child.id() as i32;
+        // SAFETY: plain kill(2) on our child.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        Paused { pid }
     }
 
     /// Kills the agent with SIGKILL (no chance to clean up), keeping its state directory. In a
@@ -548,6 +559,18 @@ fn shorthand_rule<'a>(
         peer_option,
         peer,
     ]
+}
+
+/// A suspended agent, resumed on drop.
+pub struct Paused {
+    pid: i32,
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        // SAFETY: plain kill(2) on our child.
+        unsafe { libc::kill(self.pid, libc::SIGCONT) };
+    }
 }
 
 impl Drop for Agent {

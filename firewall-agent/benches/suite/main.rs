@@ -6,6 +6,7 @@ mod api;
 mod cni;
 mod common;
 mod flood;
+mod flowlog;
 mod hook;
 mod iptables;
 mod program;
@@ -30,6 +31,13 @@ fn main() -> anyhow::Result<()> {
         eprintln!("bench: program cost and memory (B1, B6, B8)");
         report = in_private_netns(move || {
             program::run(&mut report, quick);
+            report
+        });
+    }
+    if wanted("flowlog") {
+        eprintln!("bench: program cost with flow logs off and on (B1)");
+        report = in_private_netns(move || {
+            flowlog::run(&mut report, quick);
             report
         });
     }

@@ -31,7 +31,12 @@ const ME: Ipv4Addr = Ipv4Addr::new(172, 31, 0, 5);
 const ME6: &str = "fd00:ec2::5";
 
 /// Median over `trials` of the kernel's average ns per run.
-fn ns_per_run(program: &SchedClassifier, data: &[u8], repeat: u32, trials: usize) -> (f64, u32) {
+pub(crate) fn ns_per_run(
+    program: &SchedClassifier,
+    data: &[u8],
+    repeat: u32,
+    trials: usize,
+) -> (f64, u32) {
     let mut out = vec![0u8; data.len() + 256];
     let mut samples = Vec::new();
     let mut verdict = 0;

@@ -9,12 +9,13 @@ use super::{
     call::Scope,
     error::{ApiError, ApiResult, decode},
     types::{
-        account::*, common::*, groups::*, instances::*, launch_templates::*, ours::*,
+        account::*, common::*, flow_logs::*, groups::*, instances::*, launch_templates::*, ours::*,
         prefix_lists::*, rules::*, tags::*, vpcs::*,
     },
 };
 use crate::model::{
-    IdSource, State, account, group, group_rules, instance, launch_template, prefix_list, tags, vpc,
+    IdSource, State, account, flow_log, group, group_rules, instance, launch_template, prefix_list,
+    tags, vpc,
 };
 use firewall_common::Direction;
 
@@ -305,6 +306,15 @@ catalogue! {
     GetCallerIdentity(EmptyRequest) -> GetCallerIdentityResponse {
         service: Sts,
         mutates: false, flush_flows: false, state: |s, _, _| Ok(account::caller_identity(s))
+    }
+    CreateFlowLogs(CreateFlowLogsRequest) -> CreateFlowLogsResponse {
+        mutates: true, flush_flows: false, state: flow_log::create
+    }
+    DescribeFlowLogs(DescribeFlowLogsRequest) -> DescribeFlowLogsResponse {
+        mutates: false, flush_flows: false, state: |s, _, r| flow_log::describe(s, r)
+    }
+    DeleteFlowLogs(DeleteFlowLogsRequest) -> DeleteFlowLogsResponse {
+        mutates: true, flush_flows: false, state: |s, _, r| flow_log::delete(s, r)
     }
     /// Ours: drops and passes by reason, hits per rule, tracked flows.
     GetDataplaneStatistics(EmptyRequest) -> DataplaneStatistics {

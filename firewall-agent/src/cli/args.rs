@@ -79,6 +79,54 @@ pub enum Verb {
     UpdateSecurityGroupRuleDescriptionsEgress(UpdateDescriptions),
     /// Describes the VPCs (across peerings) that reference the groups.
     DescribeSecurityGroupReferences(GroupIdList),
+    /// Creates flow logs for interfaces or VPCs, written to a file or to the agent's stdout.
+    CreateFlowLogs(CreateFlowLogs),
+    /// Describes flow logs.
+    DescribeFlowLogs(DescribeFlowLogs),
+    /// Deletes flow logs.
+    DeleteFlowLogs(FlowLogIds),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateFlowLogs {
+    #[arg(long, num_args = 1..)]
+    pub resource_ids: Vec<String>,
+    /// NetworkInterface or VPC.
+    #[arg(long)]
+    pub resource_type: Option<String>,
+    /// ACCEPT, REJECT or ALL.
+    #[arg(long)]
+    pub traffic_type: Option<String>,
+    /// Ours: file or stdout.
+    #[arg(long)]
+    pub log_destination_type: Option<String>,
+    /// The file's absolute path (with --log-destination-type file).
+    #[arg(long)]
+    pub log_destination: Option<String>,
+    #[arg(long)]
+    pub log_format: Option<String>,
+    /// 60 or 600 (seconds).
+    #[arg(long)]
+    pub max_aggregation_interval: Option<i64>,
+    #[arg(long)]
+    pub tag_specifications: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeFlowLogs {
+    #[arg(long, num_args = 1..)]
+    pub flow_log_ids: Vec<String>,
+    /// EC2 calls it `--filter`.
+    #[arg(long, num_args = 1..)]
+    pub filter: Vec<String>,
+    #[command(flatten)]
+    pub paging: Paging,
+}
+
+#[derive(Debug, Args)]
+pub struct FlowLogIds {
+    #[arg(long, num_args = 1..)]
+    pub flow_log_ids: Vec<String>,
 }
 
 #[derive(Debug, Args)]

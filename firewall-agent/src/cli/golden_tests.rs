@@ -338,6 +338,32 @@ const CLI_CALLS: &[&[&str]] = &[
         "sg-1",
         "sg-2",
     ],
+    &[
+        "create-flow-logs",
+        "--resource-type",
+        "NetworkInterface",
+        "--resource-ids",
+        "eni-1",
+        "eni-2",
+        "--traffic-type",
+        "ALL",
+        "--log-destination-type",
+        "file",
+        "--log-destination",
+        "/var/log/flows.log",
+        "--log-format",
+        "${srcaddr} ${dstaddr} ${action}",
+        "--max-aggregation-interval",
+        "60",
+    ],
+    &[
+        "describe-flow-logs",
+        "--flow-log-ids",
+        "fl-1",
+        "--filter",
+        "Name=resource-id,Values=vpc-1",
+    ],
+    &["delete-flow-logs", "--flow-log-ids", "fl-1", "fl-2"],
 ];
 
 #[test]

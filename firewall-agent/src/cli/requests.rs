@@ -10,8 +10,8 @@ use super::{
 use crate::api::{
     Call, Operation, catalogue as op,
     types::{
-        groups::*, instances::*, launch_templates::*, ours::*, prefix_lists::*, rules::*, tags::*,
-        vpcs::*,
+        flow_logs::*, groups::*, instances::*, launch_templates::*, ours::*, prefix_lists::*,
+        rules::*, tags::*, vpcs::*,
     },
 };
 
@@ -223,6 +223,32 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
                 filters: filters(&a.filters)?,
                 max_results: a.paging.max_results,
                 next_token: a.paging.next_token.clone(),
+            })
+        }),
+        Verb::CreateFlowLogs(a) => call::<op::CreateFlowLogs>(|| {
+            Ok(CreateFlowLogsRequest {
+                resource_ids: a.resource_ids.clone(),
+                resource_type: a.resource_type.clone(),
+                traffic_type: a.traffic_type.clone(),
+                log_destination_type: a.log_destination_type.clone(),
+                log_destination: a.log_destination.clone(),
+                log_format: a.log_format.clone(),
+                max_aggregation_interval: a.max_aggregation_interval,
+                tag_specifications: json_list("tag-specifications", &a.tag_specifications)?,
+                ..CreateFlowLogsRequest::default()
+            })
+        }),
+        Verb::DescribeFlowLogs(a) => call::<op::DescribeFlowLogs>(|| {
+            Ok(DescribeFlowLogsRequest {
+                flow_log_ids: a.flow_log_ids.clone(),
+                filters: filters(&a.filter)?,
+                max_results: a.paging.max_results,
+                next_token: a.paging.next_token.clone(),
+            })
+        }),
+        Verb::DeleteFlowLogs(a) => call::<op::DeleteFlowLogs>(|| {
+            Ok(DeleteFlowLogsRequest {
+                flow_log_ids: a.flow_log_ids.clone(),
             })
         }),
         Verb::DeleteVpc(a) => call::<op::DeleteVpc>(|| {

@@ -11,9 +11,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use firewall_common::{
-    Direction, IFACE_ENFORCING, IFACE_MANAGED, IFACE_UNTRACKED_V4, IFACE_UNTRACKED_V6, IfaceConfig,
-    NO_RULE_SLOT, PEER_CHAIN, PEER_KEY_FIXED_BITS, PORT_KEY_PROTO_BITS, PORT_KEY_SET_BITS, PeerKey,
-    PeerValue, PortKey, PortValue, capacity, family,
+    Direction, IFACE_ENFORCING, IFACE_FLOW_LOG, IFACE_MANAGED, IFACE_UNTRACKED_V4,
+    IFACE_UNTRACKED_V6, IfaceConfig, NO_RULE_SLOT, PEER_CHAIN, PEER_KEY_FIXED_BITS,
+    PORT_KEY_PROTO_BITS, PORT_KEY_SET_BITS, PeerKey, PeerValue, PortKey, PortValue, capacity,
+    family,
 };
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -218,11 +219,14 @@ pub fn compile(state: &State, ids: &mut Ids) -> Desired {
         .map(|policy| ids.policy(&policy.groups))
         .collect();
     for workload in &resolved.workloads {
-        let flags = if workload.running {
+        let mut flags = if workload.running {
             IFACE_MANAGED | IFACE_ENFORCING
         } else {
             IFACE_MANAGED
         } | untracked_flags(&resolved.policies[workload.policy]);
+        if workload.flow_logged {
+            flags |= IFACE_FLOW_LOG;
+        }
         desired.ifaces.insert(
             workload.interface.clone(),
             IfaceConfig {

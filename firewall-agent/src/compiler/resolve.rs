@@ -85,6 +85,8 @@ pub struct Workload {
     pub policy: usize,
     /// Running: its policy is enforced. Otherwise (pending, stopping, stopped) its traffic drops.
     pub running: bool,
+    /// A flow log covers its interface or its VPC: the kernel reports its slow-path packets.
+    pub flow_logged: bool,
 }
 
 /// Resolves `state` into policies.
@@ -124,6 +126,7 @@ pub fn resolve(state: &State) -> Resolved {
             interface: instance.interface.clone(),
             policy,
             running,
+            flow_logged: state.flow_logs.values().any(|f| f.covers(instance)),
         });
     }
     resolved

@@ -196,6 +196,22 @@ impl Dataplane for KernelDataplane {
     fn assume_rule_slots(&mut self, slots: BTreeMap<u32, String>) {
         self.current.rule_slots = slots;
     }
+
+    fn take_flow_events(&mut self) -> Option<aya::maps::RingBuf<aya::maps::MapData>> {
+        self.maps.flow_events.take()
+    }
+
+    fn flow_log_lost(&self) -> u64 {
+        self.maps
+            .flow_log_lost
+            .get(&0, 0)
+            .map(|per_cpu| per_cpu.iter().sum())
+            .unwrap_or(0)
+    }
+
+    fn tracked_flow(&self, key: &CtKey) -> Option<CtValue> {
+        self.maps.conntrack.get(key, 0).ok()
+    }
 }
 
 impl Target for KernelDataplane {

@@ -3,7 +3,7 @@
 
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, LpmTrie, MapData, MapError, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, LpmTrie, MapData, MapError, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use firewall_common::{
     CtKey, CtValue, IfaceConfig, IfaceCounters, PeerKey, PeerValue, PortKey, PortValue,
@@ -20,8 +20,11 @@ pub(super) const DROPS: &str = "DROPS";
 pub(super) const PASSES: &str = "PASSES";
 pub(super) const RULE_HITS: &str = "RULE_HITS";
 pub(super) const IFACE_COUNTERS: &str = "IFACE_COUNTERS";
+pub(super) const FLOW_EVENTS: &str = "FLOW_EVENTS";
+pub(super) const FLOW_LOG_LOST: &str = "FLOW_LOG_LOST";
 
-/// Maps that outlive the agent process when pinned (everything but the per-CPU scratch slot).
+/// Maps that outlive the agent process when pinned (everything but the per-CPU scratch slot and
+/// the flow-log ring buffer and its loss counter, which belong to the agent that reads them).
 pub(super) const PERSISTENT: [&str; 9] = [
     IFACES,
     PEERS,
@@ -57,6 +60,10 @@ pub(super) struct Maps {
     /// `IFACE_COUNTERS`: `BPF_MAP_TYPE_PERCPU_HASH` by ifindex → [`IfaceCounters`]; the agent
     /// creates an entry on attach and deletes it on detach, the programs count into it.
     pub iface_counters: PerCpuHashMap<MapData, u32, IfaceCounters>,
+    /// `FLOW_EVENTS`: `BPF_MAP_TYPE_RINGBUF` of `FlowEvent`s, until the flow-log writer takes it.
+    pub flow_events: Option<RingBuf<MapData>>,
+    /// `FLOW_LOG_LOST`: `BPF_MAP_TYPE_PERCPU_ARRAY`, slot 0: events the ring buffer had no room for.
+    pub flow_log_lost: PerCpuArray<MapData, u64>,
 }
 
 /// Wraps a map call's error with the map's name.
@@ -77,6 +84,8 @@ impl Maps {
             passes: take(ebpf, PASSES, PerCpuArray::try_from)?,
             rule_hits: take(ebpf, RULE_HITS, PerCpuArray::try_from)?,
             iface_counters: take(ebpf, IFACE_COUNTERS, PerCpuHashMap::try_from)?,
+            flow_events: Some(take(ebpf, FLOW_EVENTS, RingBuf::try_from)?),
+            flow_log_lost: take(ebpf, FLOW_LOG_LOST, PerCpuArray::try_from)?,
         })
     }
 }

@@ -13,6 +13,8 @@ use std::{collections::BTreeMap, io, path::PathBuf};
 
 use aya::{maps::MapError, programs::ProgramError};
 
+use firewall_common::{CtKey, CtValue};
+
 use crate::compiler::Desired;
 
 mod apply;
@@ -96,6 +98,27 @@ pub trait Dataplane: Send {
     /// Tells the data plane which rule each hit-counter slot already counts for (after a
     /// restart), so those counters are kept rather than reset.
     fn assume_rule_slots(&mut self, slots: BTreeMap<u32, String>);
+
+    /// The kernel's flow-log event ring buffer, once (for the flow-log writer); `None` after, or
+    /// without a kernel.
+    fn take_flow_events(&mut self) -> Option<aya::maps::RingBuf<aya::maps::MapData>> {
+        None
+    }
+
+    /// Flow-log events the kernel could not queue (the ring buffer was full), summed over CPUs.
+    fn flow_log_lost(&self) -> u64 {
+        0
+    }
+
+    /// The conntrack entry of `key` as the kernel holds it now (its per-flow counters).
+    fn tracked_flow(&self, _key: &CtKey) -> Option<CtValue> {
+        None
+    }
+}
+
+/// CLOCK_MONOTONIC_COARSE in nanoseconds: the clock of the kernel's timestamps.
+pub fn monotonic_ns() -> u64 {
+    conntrack::monotonic_ns()
 }
 
 #[derive(Debug, thiserror::Error)]

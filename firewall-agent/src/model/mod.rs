@@ -8,10 +8,12 @@
 //! - `lookup`, `query`, `permission`, `views`: finding what a request names, filters and pages,
 //!   `IpPermission` → rules with their checks, the answers' views;
 //! - `local`: the names and addresses of the instances the agent launches itself;
-//! - `group`, `group_rules`, `instance`, `vpc`, `prefix_list`, `launch_template`, `tags`: the
+//! - `group`, `group_rules`, `instance`, `vpc`, `prefix_list`, `launch_template`, `tags`,
+//!   `flow_log`: the
 //!   operations, one resource each.
 
 pub mod account;
+pub mod flow_log;
 pub mod group;
 pub mod group_rules;
 pub mod ids;
@@ -40,7 +42,7 @@ pub use ids::testing;
 pub use ids::{IdSource, RandomIds, rfc3339};
 pub use rule::{Peer, Protocol, Rule};
 pub use state::{
-    AddressFamily, Entry, Instance, InstanceState, LaunchTemplate, PrefixList, Quotas,
+    AddressFamily, Entry, FlowLog, Instance, InstanceState, LaunchTemplate, PrefixList, Quotas,
     SecurityGroup, State, Vpc,
 };
 pub use tagging::Tag;

@@ -144,6 +144,8 @@ pub struct State {
     pub prefix_lists: BTreeMap<String, PrefixList>,
     #[serde(default)]
     pub launch_templates: BTreeMap<String, LaunchTemplate>,
+    #[serde(default)]
+    pub flow_logs: BTreeMap<String, FlowLog>,
 }
 
 impl State {
@@ -164,6 +166,7 @@ impl State {
             instances: BTreeMap::new(),
             prefix_lists: BTreeMap::new(),
             launch_templates: BTreeMap::new(),
+            flow_logs: BTreeMap::new(),
         };
         let vpc = Vpc {
             id: ids.next_id("vpc"),
@@ -293,4 +296,37 @@ pub struct LaunchTemplate {
     pub version_description: Option<String>,
     pub data: LaunchTemplateData,
     pub tags: Vec<Tag>,
+}
+
+/// A flow log: which traffic of an interface (or of every interface of a VPC) is recorded, how
+/// (the format's `${field}` names), how often and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowLog {
+    pub id: String,
+    /// An instance's `eni-` ID or a `vpc-` ID.
+    pub resource_id: String,
+    /// `ACCEPT`, `REJECT` or `ALL`.
+    pub traffic_type: String,
+    /// Ours: `file` (then `destination` is an absolute path) or `stdout`.
+    pub destination_type: String,
+    pub destination: Option<String>,
+    pub log_format: String,
+    /// Seconds: 60 or 600.
+    pub max_aggregation_interval: u32,
+    pub creation_time: String,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+impl FlowLog {
+    /// Whether the flow log covers `instance` (its interface or its VPC).
+    pub fn covers(&self, instance: &Instance) -> bool {
+        self.resource_id == instance.eni_id || self.resource_id == instance.vpc_id
+    }
+    pub fn logs_accepted(&self) -> bool {
+        self.traffic_type != "REJECT"
+    }
+    pub fn logs_rejected(&self) -> bool {
+        self.traffic_type != "ACCEPT"
+    }
 }

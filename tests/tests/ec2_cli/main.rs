@@ -1,7 +1,7 @@
 //! The real AWS CLI (v1, from `target/venv`) against the agent's EC2 Query endpoint, run inside
 //! the agent's namespace: STS, groups, rules (shorthand, JSON, the legacy options), pagination,
 //! revoke and modify, tags, VPCs, prefix lists, errors and exit statuses, dry runs, signatures,
-//! regions, and a rule opened and closed on real traffic.
+//! regions, flow logs, and a rule opened and closed on real traffic.
 
 use std::time::Duration;
 
@@ -88,5 +88,6 @@ pub fn default_vpc(aws: &Aws) -> String {
 }
 
 mod clients;
+mod flow_logs;
 mod groups;
 mod resources;

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod common;
+pub mod flow_logs;
 pub mod groups;
 pub mod instances;
 pub mod launch_templates;

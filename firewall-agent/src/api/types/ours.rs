@@ -20,6 +20,9 @@ pub struct DataplaneStatistics {
     pub passes: BTreeMap<String, u64>,
     pub rule_hits: BTreeMap<String, u64>,
     pub tracked_flows: u64,
+    /// Flow-log events lost because the kernel's ring buffer was full.
+    #[serde(default)]
+    pub flow_log_lost_records: u64,
 }
 
 /// The policy maps read back from the kernel against what the state compiles to: in sync when

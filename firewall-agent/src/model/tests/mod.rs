@@ -1,6 +1,7 @@
 //! The model's tests, by resource: each calls actions through the catalogue as the JSON front
 //! end does, and checks that a failing call changes nothing.
 
+mod flow_logs;
 mod groups;
 mod instances;
 mod prefix_lists;
