@@ -17,7 +17,7 @@ use firewall_common::{
 };
 
 use crate::{
-    parse::Packet,
+    parse::{Packet, addr_bytes},
     program::{IFACES, SCRATCH},
 };
 
@@ -76,8 +76,8 @@ fn record(ctx: &TcContext, dir: Direction, kind: u8, reason: u8) {
         tcp_flags: pkt.tcp_flags,
         icmp_type: pkt.icmp_type,
         icmp_code: pkt.icmp_code,
-        src: pkt.src,
-        dst: pkt.dst,
+        src: addr_bytes(&pkt.src),
+        dst: addr_bytes(&pkt.dst),
         sport: pkt.sport,
         dport: pkt.dport,
         _pad2: [0; 4],

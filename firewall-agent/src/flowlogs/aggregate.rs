@@ -217,12 +217,13 @@ impl Aggregator {
             let Some(value) = sources.tracked(key) else {
                 return false;
             };
+            let counts = FlowCounts::of(&value);
             // The kernel's origin is the endpoint that opened the flow: our origin tuple.
             for (index, tuple) in [
                 (CT_ORIGINAL, flow.origin),
                 (CT_REPLY, flow.origin.reversed()),
             ] {
-                let packets = value.packets[index].saturating_sub(flow.reported_packets[index]);
+                let packets = counts.packets[index].saturating_sub(flow.reported_packets[index]);
                 if packets == 0 {
                     continue;
                 }
@@ -235,21 +236,50 @@ impl Aggregator {
                     dport: u16::from_be_bytes(tuple.dport),
                     proto: tuple.proto,
                     packets,
-                    bytes: value.bytes[index].saturating_sub(flow.reported_bytes[index]),
+                    bytes: counts.bytes[index].saturating_sub(flow.reported_bytes[index]),
                     start_ns: flow.interval_start_ns,
                     end_ns: value.last_seen_ns.max(flow.interval_start_ns),
                     accepted: true,
-                    tcp_flags: value.tcp_flags[index],
+                    tcp_flags: counts.tcp_flags[index],
                     rule_id: flow.rule_id.clone(),
                     drop_reason: None,
                 });
             }
-            flow.reported_packets = value.packets;
-            flow.reported_bytes = value.bytes;
+            flow.reported_packets = counts.packets;
+            flow.reported_bytes = counts.bytes;
             flow.interval_start_ns = now_ns;
             true
         });
         records.sort_by_key(|r| (r.start_ns, r.ifindex, !r.accepted));
         records
+    }
+}
+
+/// A tracked flow's statistics per direction (original, reply), as its `CtValue` holds them.
+struct FlowCounts {
+    packets: [u64; 2],
+    bytes: [u64; 2],
+    tcp_flags: [u8; 2],
+}
+
+impl FlowCounts {
+    #[cfg(not(feature = "previous-layout"))]
+    fn of(value: &firewall_common::CtValue) -> FlowCounts {
+        FlowCounts {
+            packets: value.packets,
+            bytes: value.bytes,
+            tcp_flags: value.tcp_flags,
+        }
+    }
+
+    /// The previous map layout (the upgrade test's starting point) keeps no per-flow statistics:
+    /// its tracked flows report nothing.
+    #[cfg(feature = "previous-layout")]
+    fn of(_: &firewall_common::CtValue) -> FlowCounts {
+        FlowCounts {
+            packets: [0; 2],
+            bytes: [0; 2],
+            tcp_flags: [0; 2],
+        }
     }
 }
