@@ -139,12 +139,17 @@ impl Agent {
             .map(|state| (state.scope(), state))
             .collect();
         if states.is_empty() {
-            let state = State::initial(&mut RandomIds);
+            let mut state = State::initial(&mut RandomIds);
+            state.quotas = quotas;
+            store.save(None, &state).context("saving the state")?;
             states.insert(state.scope(), state);
         }
         for state in states.values_mut() {
-            state.quotas = quotas;
-            store.save(state).context("saving the state")?;
+            if state.quotas != quotas {
+                state.quotas = quotas;
+                // Only the scope's own record changes.
+                store.save(Some(state), state).context("saving the state")?;
+            }
         }
         let compiler_ids = if dataplane.restored() {
             // Same state, same IDs: the first apply after a restart then changes nothing.
@@ -197,7 +202,7 @@ impl Agent {
         if !self.states.contains_key(scope) {
             let mut state = State::initial_in(&scope.account_id, &scope.region, &mut RandomIds);
             state.quotas = self.quotas;
-            self.store.save(&state).map_err(store_failed)?;
+            self.store.save(None, &state).map_err(store_failed)?;
             self.states.insert(scope.clone(), state);
         }
         Ok(self.states.get_mut(scope).expect("inserted above"))
@@ -235,8 +240,11 @@ impl Agent {
         let launched = workloads::to_launch(before, &next);
         let removed = before.map_or_else(Vec::new, |before| workloads::to_remove(before, &next));
         self.launch(&launched)?;
-        let saved = check_interfaces(&self.states, &next, self.dataplane.as_ref())
-            .and_then(|()| self.store.save(&next).map_err(store_failed));
+        let saved = check_interfaces(&self.states, &next, self.dataplane.as_ref()).and_then(|()| {
+            self.store
+                .save(self.states.get(&call.scope), &next)
+                .map_err(store_failed)
+        });
         if let Err(e) = saved {
             self.unlaunch(&launched);
             return Err(e);

@@ -276,6 +276,11 @@ impl Agent {
         Self::launch_binary(ns, binary, dir, &[], Pins::Own)
     }
 
+    /// The agent's process ID (`ip netns exec` execs the agent in its own process).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The bpffs this agent pins in (with [`Pins::Own`]).
     pub fn bpffs(&self) -> PathBuf {
         self.dir.join("bpffs")

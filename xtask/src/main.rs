@@ -52,7 +52,7 @@ enum Task {
         /// The short version (about 3 minutes).
         #[arg(long)]
         quick: bool,
-        /// Only one section: program, update, hook, api, cni or throughput.
+        /// Only one section: program, update, hook, api, e2e, cni or throughput.
         #[arg(long)]
         only: Option<String>,
     },

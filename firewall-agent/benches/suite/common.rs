@@ -19,7 +19,7 @@ pub const GROUPS: usize = 5;
 
 /// AWS-shaped rules (B6): references to other groups, CIDRs of every length (v4 and v6), single
 /// ports and ranges, tcp/udp/icmp/-1.
-fn generate_permissions(rng: &mut StdRng, count: usize, referenced: &[String]) -> Vec<Value> {
+pub fn generate_permissions(rng: &mut StdRng, count: usize, referenced: &[String]) -> Vec<Value> {
     (0..count)
         .map(|i| {
             let (proto, from, to) = match rng.random_range(0..10) {

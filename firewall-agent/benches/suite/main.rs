@@ -5,6 +5,7 @@
 mod api;
 mod cni;
 mod common;
+mod e2e;
 mod flood;
 mod flowlog;
 mod hook;
@@ -55,6 +56,10 @@ fn main() -> anyhow::Result<()> {
     if wanted("api") {
         eprintln!("bench: latency through the EC2 API (B9)");
         api::run(&mut report, quick);
+    }
+    if wanted("e2e") {
+        eprintln!("bench: change → enforced from a client through the socket (B11)");
+        e2e::run(&mut report, quick);
     }
     if wanted("cni") {
         eprintln!("bench: container start overhead of the CNI plugin (B10)");

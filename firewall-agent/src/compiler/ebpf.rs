@@ -307,12 +307,18 @@ impl DirectionCompiler<'_> {
             own.insert(*prefix, self.intern_set(items.clone()));
         }
         let prefixes: BTreeSet<IpNet> = by_prefix.keys().copied().collect();
+        // The prefix lengths that have rules, by family: only those can be covering prefixes.
+        let mut lengths = [BTreeSet::new(), BTreeSet::new()];
+        for prefix in &prefixes {
+            lengths[usize::from(prefix.addr().is_ipv6())].insert(prefix.prefix_len());
+        }
         for prefix in prefixes {
             // The prefix itself, then its covering prefixes that have rules, nearest first.
-            let ancestors: Vec<IpNet> = (0..=prefix.prefix_len())
+            let ancestors: Vec<IpNet> = lengths[usize::from(prefix.addr().is_ipv6())]
+                .range(..=prefix.prefix_len())
                 .rev()
                 .map(|len| {
-                    IpNet::new(prefix.addr(), len)
+                    IpNet::new(prefix.addr(), *len)
                         .expect("shorter prefix")
                         .trunc()
                 })

@@ -2,6 +2,7 @@
 //! [`Store`] before it replies; the embedded default is [`RedbStore`] (later also etcd, for
 //! several hosts).
 
+mod records;
 mod redb;
 
 pub use self::redb::RedbStore;
@@ -19,9 +20,11 @@ pub enum StoreError {
 pub trait Store: Send {
     /// The saved state of every account and region (none before the first save).
     fn load(&self) -> Result<Vec<State>, StoreError>;
-    /// Saves the state of one account and region (its own `account_id` and `region`).
-    fn save(&self, state: &State) -> Result<(), StoreError>;
+    /// Saves the state of one account and region (its own `account_id` and `region`): `after`,
+    /// writing only what differs from `before`, the version saved last (`None`: none was).
+    fn save(&self, before: Option<&State>, after: &State) -> Result<(), StoreError>;
     /// The compiler's ID assignment matching what the kernel maps hold (for a takeover).
     fn load_dataplane_ids(&self) -> Result<Option<Ids>, StoreError>;
+    /// Saves the IDs; they may become durable only with the next state save.
     fn save_dataplane_ids(&self, ids: &Ids) -> Result<(), StoreError>;
 }

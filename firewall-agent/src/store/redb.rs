@@ -1,21 +1,25 @@
 //! The embedded store: redb, a crash-safe database in one file. Every save is one write
-//! transaction, committed (fsync'd) before it returns.
+//! transaction, committed (fsync'd, redb's `Durability::Immediate`) before it returns, and
+//! writes only the records of what changed (`records.rs`): a rule added at 100k rules writes
+//! the rule, not the state.
 //!
-//! Each account and region's state is one JSON document under its own key (`desired` for the
-//! default account in `local`, as earlier versions wrote it; `desired/<account>/<region>` for
-//! the others), so a change is one atomic write transaction of the state it changed.
+//! Earlier versions kept each scope's state as one JSON document in the `state` table
+//! (`desired`, `desired/<account>/<region>`); the first load converts them to records and
+//! removes them, in one transaction.
 
-use std::path::Path;
+use std::{path::Path, sync::Mutex};
 
-use redb::{Database, TableDefinition};
+use redb::{Database, Durability, ReadableTable as _, TableDefinition};
 
-use super::{Store, StoreError};
-use crate::{
-    api::Scope,
-    compiler::Ids,
-    model::{State, regions::LOCAL},
+use super::{
+    Store, StoreError,
+    records::{self, Positions, Write},
 };
+use crate::{compiler::Ids, model::State};
 
+/// Per-resource records (`records.rs`).
+const RECORDS: TableDefinition<&str, &str> = TableDefinition::new("records");
+/// The earlier whole-state documents, and the data-plane IDs.
 const STATE_TABLE: TableDefinition<&str, &str> = TableDefinition::new("state");
 const DESIRED_KEY: &str = "desired";
 /// The compiler's ID assignment matching what the kernel maps hold.
@@ -28,19 +32,97 @@ fn db<T, E: Into<redb::Error>>(result: Result<T, E>) -> Result<T, StoreError> {
 
 pub struct RedbStore {
     db: Database,
-}
-
-/// The key of a scope's state.
-fn state_key(scope: &Scope) -> String {
-    if scope.account_id == Scope::DEFAULT_ACCOUNT && scope.region == LOCAL {
-        DESIRED_KEY.to_string()
-    } else {
-        format!("{DESIRED_KEY}/{}/{}", scope.account_id, scope.region)
-    }
+    positions: Mutex<Positions>,
 }
 
 impl Store for RedbStore {
     fn load(&self) -> Result<Vec<State>, StoreError> {
+        let legacy = self.legacy_states()?;
+        if !legacy.is_empty() {
+            self.migrate(&legacy)?;
+        }
+        let txn = db(self.db.begin_read())?;
+        let table = match txn.open_table(RECORDS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::Database(Box::new(e.into()))),
+        };
+        let mut entries = Vec::new();
+        for entry in db(table.iter())? {
+            let (key, value) = db(entry)?;
+            entries.push((key.value().to_string(), value.value().to_string()));
+        }
+        let (states, positions) = records::assemble(entries.into_iter())?;
+        *self.positions.lock().expect("not poisoned") = positions;
+        Ok(states)
+    }
+
+    fn save(&self, before: Option<&State>, after: &State) -> Result<(), StoreError> {
+        let mut positions = self.positions.lock().expect("not poisoned");
+        let changes = records::changes(&positions, before, after)?;
+        let txn = db(self.db.begin_write())?;
+        {
+            let mut table = db(txn.open_table(RECORDS))?;
+            write_all(&mut table, &changes.writes)?;
+        }
+        db(txn.commit())?;
+        positions.commit(changes);
+        Ok(())
+    }
+
+    fn load_dataplane_ids(&self) -> Result<Option<Ids>, StoreError> {
+        let txn = db(self.db.begin_read())?;
+        let table = match txn.open_table(STATE_TABLE) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(StoreError::Database(Box::new(e.into()))),
+        };
+        match db(table.get(DATAPLANE_IDS_KEY))? {
+            Some(json) => Ok(Some(serde_json::from_str(json.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Not fsync'd: the IDs become durable with the next state save. A crash may leave older
+    /// IDs, which only costs rewriting the entries they no longer match at the next start.
+    fn save_dataplane_ids(&self, ids: &Ids) -> Result<(), StoreError> {
+        let json = serde_json::to_string(ids)?;
+        let mut txn = db(self.db.begin_write())?;
+        txn.set_durability(Durability::None);
+        {
+            let mut table = db(txn.open_table(STATE_TABLE))?;
+            db(table.insert(DATAPLANE_IDS_KEY, json.as_str()))?;
+        }
+        db(txn.commit())?;
+        Ok(())
+    }
+}
+
+fn write_all(table: &mut redb::Table<&str, &str>, writes: &[Write]) -> Result<(), StoreError> {
+    for write in writes {
+        match write {
+            Write::Put(key, value) => {
+                db(table.insert(key.as_str(), value.as_str()))?;
+            }
+            Write::Delete(key) => {
+                db(table.remove(key.as_str()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl RedbStore {
+    /// Opens the database at `path`, creating it when missing.
+    pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
+        Ok(RedbStore {
+            db: db(Database::create(path))?,
+            positions: Mutex::default(),
+        })
+    }
+
+    /// The whole-state documents an earlier version wrote.
+    fn legacy_states(&self) -> Result<Vec<(String, State)>, StoreError> {
         let txn = db(self.db.begin_read())?;
         let table = match txn.open_table(STATE_TABLE) {
             Ok(table) => table,
@@ -54,79 +136,38 @@ impl Store for RedbStore {
             if key != DESIRED_KEY && !key.starts_with("desired/") {
                 break;
             }
-            states.push(serde_json::from_str(json.value())?);
+            states.push((key.to_string(), serde_json::from_str(json.value())?));
         }
         Ok(states)
     }
 
-    fn save(&self, state: &State) -> Result<(), StoreError> {
-        self.put(&state_key(&state.scope()), state)
-    }
-
-    fn load_dataplane_ids(&self) -> Result<Option<Ids>, StoreError> {
-        self.get(DATAPLANE_IDS_KEY)
-    }
-
-    fn save_dataplane_ids(&self, ids: &Ids) -> Result<(), StoreError> {
-        self.put(DATAPLANE_IDS_KEY, ids)
-    }
-}
-
-impl RedbStore {
-    /// Opens the database at `path`, creating it when missing.
-    pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
-        Ok(RedbStore {
-            db: db(Database::create(path))?,
-        })
-    }
-
-    fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
-        let txn = db(self.db.begin_read())?;
-        let table = match txn.open_table(STATE_TABLE) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(StoreError::Database(Box::new(e.into()))),
-        };
-        match db(table.get(key))? {
-            Some(json) => Ok(Some(serde_json::from_str(json.value())?)),
-            None => Ok(None),
-        }
-    }
-
-    /// One durable write transaction.
-    fn put<T: serde::Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
-        let json = serde_json::to_string(value)?;
+    /// Rewrites whole-state documents as records and removes them, in one transaction.
+    fn migrate(&self, legacy: &[(String, State)]) -> Result<(), StoreError> {
+        let mut positions = self.positions.lock().expect("not poisoned");
         let txn = db(self.db.begin_write())?;
+        let mut all = Vec::new();
         {
-            let mut table = db(txn.open_table(STATE_TABLE))?;
-            db(table.insert(key, json.as_str()))?;
+            let mut table = db(txn.open_table(RECORDS))?;
+            let mut old = db(txn.open_table(STATE_TABLE))?;
+            for (key, state) in legacy {
+                let changes = records::changes(&positions, None, state)?;
+                write_all(&mut table, &changes.writes)?;
+                db(old.remove(key.as_str()))?;
+                all.push(changes);
+            }
         }
         db(txn.commit())?;
+        for changes in all {
+            positions.commit(changes);
+        }
+        tracing::info!(
+            scopes = legacy.len(),
+            "the stored state was converted to per-resource records"
+        );
         Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::testing::SeqIds;
-
-    #[test]
-    fn saved_states_of_every_scope_read_back_identically_after_reopening() {
-        let dir = std::env::temp_dir().join(format!("fw-store-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("state.redb");
-        let _ = std::fs::remove_file(&path);
-        let state = State::initial(&mut SeqIds::default());
-        let other = State::initial_in("123456789012", "eu-west-1", &mut SeqIds::at(100));
-        {
-            let store = RedbStore::open(&path).unwrap();
-            assert_eq!(store.load().unwrap(), Vec::new());
-            store.save(&state).unwrap();
-            store.save(&other).unwrap();
-        }
-        let store = RedbStore::open(&path).unwrap();
-        assert_eq!(store.load().unwrap(), vec![state, other]);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
+#[path = "redb_tests.rs"]
+mod tests;

@@ -1,0 +1,310 @@
+//! A scope's state as per-resource records, and the writes that turn one saved version into the
+//! next: only the records of resources that changed.
+//!
+//! Keys (one redb table, `&str → &str`, values JSON; account and region never contain `/`):
+//!
+//! * `s/<account>/<region>`: the scope's own record, the state without its groups, instances
+//!   and prefix lists (VPCs, launch templates, quotas, …);
+//! * `g/<account>/<region>/<group>`: a group without its rules;
+//! * `r/<account>/<region>/<group>/<rule>`: one rule, its direction and its position (rules are
+//!   read back in position order, so a group's rules keep their order);
+//! * `i/<account>/<region>/<instance>`, `p/<account>/<region>/<prefix list>`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+use crate::model::{Instance, PrefixList, Rule, SecurityGroup, State};
+
+/// One write of a save.
+#[derive(Debug)]
+pub(super) enum Write {
+    Put(String, String),
+    Delete(String),
+}
+
+/// A rule's record.
+#[derive(Serialize, Deserialize)]
+struct RuleRecord {
+    pos: u64,
+    egress: bool,
+    rule: Rule,
+}
+
+/// Where each stored rule sits in its group's order (by record key), and the next free position.
+/// Kept in memory: a save needs the positions of the rules it keeps.
+#[derive(Debug, Default)]
+pub(super) struct Positions {
+    of: HashMap<String, u64>,
+    next: u64,
+}
+
+/// The writes of one save and the positions they assign, applied once the transaction commits.
+#[derive(Debug, Default)]
+pub(super) struct Changes {
+    pub writes: Vec<Write>,
+    assigned: Vec<(String, u64)>,
+    forgotten: Vec<String>,
+    next: u64,
+}
+
+impl Positions {
+    /// Records that `changes` were committed.
+    pub fn commit(&mut self, changes: Changes) {
+        for key in changes.forgotten {
+            self.of.remove(&key);
+        }
+        self.of.extend(changes.assigned);
+        self.next = self.next.max(changes.next);
+    }
+}
+
+fn scope_of(state: &State) -> String {
+    format!("{}/{}", state.account_id, state.region)
+}
+
+/// The scope's own record: everything but the resources stored one by one.
+fn skeleton(state: &State) -> State {
+    State {
+        account_id: state.account_id.clone(),
+        region: state.region.clone(),
+        quotas: state.quotas,
+        vpcs: state.vpcs.clone(),
+        groups: BTreeMap::new(),
+        instances: BTreeMap::new(),
+        prefix_lists: BTreeMap::new(),
+        launch_templates: state.launch_templates.clone(),
+    }
+}
+
+/// A group as its record stores it: without rules.
+fn header(group: &SecurityGroup) -> SecurityGroup {
+    SecurityGroup {
+        id: group.id.clone(),
+        name: group.name.clone(),
+        description: group.description.clone(),
+        vpc_id: group.vpc_id.clone(),
+        ingress: Vec::new(),
+        egress: Vec::new(),
+        tags: group.tags.clone(),
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    Ok(serde_json::to_string(value)?)
+}
+
+/// The writes that turn the stored `before` (`None`: nothing stored for this scope) into
+/// `after`. The scope's own record is always written.
+pub(super) fn changes(
+    positions: &Positions,
+    before: Option<&State>,
+    after: &State,
+) -> Result<Changes, StoreError> {
+    let scope = scope_of(after);
+    let mut changes = Changes {
+        next: positions.next,
+        ..Changes::default()
+    };
+    changes
+        .writes
+        .push(Write::Put(format!("s/{scope}"), json(&skeleton(after))?));
+    let empty = BTreeMap::new();
+    let old_groups = before.map_or(&empty, |b| &b.groups);
+    for (id, group) in &after.groups {
+        let old = old_groups.get(id);
+        if old.is_none_or(|old| header(old) != header(group)) {
+            changes
+                .writes
+                .push(Write::Put(format!("g/{scope}/{id}"), json(&header(group))?));
+        }
+        if old.is_none_or(|old| old.ingress != group.ingress || old.egress != group.egress) {
+            rule_changes(positions, &mut changes, &scope, old, group)?;
+        }
+    }
+    for (id, group) in old_groups {
+        if !after.groups.contains_key(id) {
+            changes
+                .writes
+                .push(Write::Delete(format!("g/{scope}/{id}")));
+            for rule in group.ingress.iter().chain(&group.egress) {
+                let key = format!("r/{scope}/{id}/{}", rule.id);
+                changes.writes.push(Write::Delete(key.clone()));
+                changes.forgotten.push(key);
+            }
+        }
+    }
+    let empty = BTreeMap::new();
+    resource_changes(
+        &mut changes,
+        &format!("i/{scope}"),
+        before.map_or(&empty, |b| &b.instances),
+        &after.instances,
+    )?;
+    let empty = BTreeMap::new();
+    resource_changes(
+        &mut changes,
+        &format!("p/{scope}"),
+        before.map_or(&empty, |b| &b.prefix_lists),
+        &after.prefix_lists,
+    )?;
+    Ok(changes)
+}
+
+/// Puts and deletes of one kind of resource stored whole.
+fn resource_changes<T: Serialize + PartialEq>(
+    changes: &mut Changes,
+    prefix: &str,
+    before: &BTreeMap<String, T>,
+    after: &BTreeMap<String, T>,
+) -> Result<(), StoreError> {
+    for (id, value) in after {
+        if before.get(id) != Some(value) {
+            changes
+                .writes
+                .push(Write::Put(format!("{prefix}/{id}"), json(value)?));
+        }
+    }
+    for id in before.keys() {
+        if !after.contains_key(id) {
+            changes.writes.push(Write::Delete(format!("{prefix}/{id}")));
+        }
+    }
+    Ok(())
+}
+
+/// The rule records of one group that changed. Kept rules keep their position; new ones get
+/// fresh (higher) positions, so appending writes only the new rules. When the kept rules are no
+/// longer in position order (a rule inserted before others), the direction is rewritten whole.
+fn rule_changes(
+    positions: &Positions,
+    changes: &mut Changes,
+    scope: &str,
+    before: Option<&SecurityGroup>,
+    after: &SecurityGroup,
+) -> Result<(), StoreError> {
+    let key = |rule: &Rule| format!("r/{scope}/{}/{}", after.id, rule.id);
+    let old: HashMap<&str, (&Rule, bool)> = before
+        .into_iter()
+        .flat_map(|b| {
+            let ingress = b.ingress.iter().map(|r| (r.id.as_str(), (r, false)));
+            ingress.chain(b.egress.iter().map(|r| (r.id.as_str(), (r, true))))
+        })
+        .collect();
+    let mut kept = std::collections::HashSet::new();
+    for (egress, rules) in [(false, &after.ingress), (true, &after.egress)] {
+        let mut last = None;
+        let ordered = rules.iter().all(|rule| match old.get(rule.id.as_str()) {
+            Some((_, was_egress)) if *was_egress == egress => {
+                let pos = positions.of.get(&key(rule)).copied();
+                let in_order = pos.is_some() && pos >= last;
+                last = pos;
+                in_order
+            }
+            // New (or moved from the other direction): appended after every kept rule.
+            _ => {
+                last = Some(u64::MAX);
+                true
+            }
+        });
+        for rule in rules {
+            let stored = old.get(rule.id.as_str());
+            let same_place = stored.is_some_and(|(_, e)| *e == egress) && ordered;
+            let pos = match positions.of.get(&key(rule)) {
+                Some(pos) if same_place => *pos,
+                _ => {
+                    changes.next += 1;
+                    changes.next
+                }
+            };
+            kept.insert(rule.id.as_str());
+            if same_place && stored.is_some_and(|(r, _)| *r == rule) {
+                continue;
+            }
+            let record = RuleRecord {
+                pos,
+                egress,
+                rule: rule.clone(),
+            };
+            changes.writes.push(Write::Put(key(rule), json(&record)?));
+            changes.assigned.push((key(rule), pos));
+        }
+    }
+    for (id, _) in old {
+        if !kept.contains(id) {
+            let key = format!("r/{scope}/{}/{id}", after.id);
+            changes.writes.push(Write::Delete(key.clone()));
+            changes.forgotten.push(key);
+        }
+    }
+    Ok(())
+}
+
+/// Every scope's state from its records (any key order), and the rules' positions.
+pub(super) fn assemble<'a>(
+    records: impl Iterator<Item = (String, String)> + 'a,
+) -> Result<(Vec<State>, Positions), StoreError> {
+    let mut states: BTreeMap<String, State> = BTreeMap::new();
+    let mut groups: Vec<(String, SecurityGroup)> = Vec::new();
+    let mut instances: Vec<(String, Instance)> = Vec::new();
+    let mut lists: Vec<(String, PrefixList)> = Vec::new();
+    let mut rules: HashMap<(String, String), Vec<RuleRecord>> = HashMap::new();
+    let mut positions = Positions::default();
+    for (key, value) in records {
+        let Some((kind, rest)) = key.split_once('/') else {
+            continue;
+        };
+        // `<account>/<region>` and what follows.
+        let mut parts = rest.splitn(3, '/');
+        let scope = format!(
+            "{}/{}",
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or("")
+        );
+        let tail = parts.next().unwrap_or("");
+        match kind {
+            "s" => {
+                states.insert(scope, serde_json::from_str(&value)?);
+            }
+            "g" => groups.push((scope, serde_json::from_str(&value)?)),
+            "i" => instances.push((scope, serde_json::from_str(&value)?)),
+            "p" => lists.push((scope, serde_json::from_str(&value)?)),
+            "r" => {
+                let group = tail.split('/').next().unwrap_or("").to_string();
+                let record: RuleRecord = serde_json::from_str(&value)?;
+                positions.next = positions.next.max(record.pos);
+                positions.of.insert(key.clone(), record.pos);
+                rules.entry((scope, group)).or_default().push(record);
+            }
+            _ => {}
+        }
+    }
+    for (scope, mut group) in groups {
+        if let Some(mut records) = rules.remove(&(scope.clone(), group.id.clone())) {
+            records.sort_by_key(|r| r.pos);
+            for record in records {
+                let rules = if record.egress {
+                    &mut group.egress
+                } else {
+                    &mut group.ingress
+                };
+                rules.push(record.rule);
+            }
+        }
+        if let Some(state) = states.get_mut(&scope) {
+            state.groups.insert(group.id.clone(), group);
+        }
+    }
+    for (scope, instance) in instances {
+        if let Some(state) = states.get_mut(&scope) {
+            state.instances.insert(instance.id.clone(), instance);
+        }
+    }
+    for (scope, list) in lists {
+        if let Some(state) = states.get_mut(&scope) {
+            state.prefix_lists.insert(list.id.clone(), list);
+        }
+    }
+    Ok((states.into_values().collect(), positions))
+}
