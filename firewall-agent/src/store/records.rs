@@ -4,7 +4,7 @@
 //! Keys (one redb table, `&str → &str`, values JSON; account and region never contain `/`):
 //!
 //! * `s/<account>/<region>`: the scope's own record, the state without its groups, instances
-//!   and prefix lists (VPCs, launch templates, quotas, …);
+//!   and prefix lists (VPCs, launch templates, flow logs, quotas, …);
 //! * `g/<account>/<region>/<group>`: a group without its rules;
 //! * `r/<account>/<region>/<group>/<rule>`: one rule, its direction and its position (rules are
 //!   read back in position order, so a group's rules keep their order);
@@ -75,6 +75,7 @@ fn skeleton(state: &State) -> State {
         instances: BTreeMap::new(),
         prefix_lists: BTreeMap::new(),
         launch_templates: state.launch_templates.clone(),
+        flow_logs: state.flow_logs.clone(),
     }
 }
 
