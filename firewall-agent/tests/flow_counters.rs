@@ -1,6 +1,6 @@
 //! The per-flow counters of map layout 4 (for flow logs), maintained by the data plane on the
 //! tracked path: packets, bytes and the OR of the TCP flags, by direction of the flow. Crafted
-//! frames through BPF_PROG_TEST_RUN, inside a private network namespace (see `packets.rs`).
+//! frames through BPF_PROG_TEST_RUN, inside a private network namespace (see `packets_policy.rs`).
 
 use firewall_common::{CT_ORIGINAL, CT_REPLY, ct_state};
 use firewall_testkit::{frame::*, harness::*, model::create_group, netns::in_private_netns};
