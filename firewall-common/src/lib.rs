@@ -129,7 +129,8 @@ pub const FLOW_EVENT_DROP: u8 = 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct FlowEvent {
-    /// `bpf_ktime_get_coarse_ns()` when the packet was judged.
+    /// The coarse clock when the packet was judged (`conntrack::now_ns`, the clock of
+    /// `CtValue::last_seen_ns`).
     pub time_ns: u64,
     pub ifindex: u32,
     /// `skb->len`, from the Ethernet header on.

@@ -6,7 +6,6 @@
 //! A full ring buffer loses the event, never the packet: the loss is counted in `FLOW_LOG_LOST`.
 
 use aya_ebpf::{
-    helpers::bpf_ktime_get_coarse_ns,
     macros::map,
     maps::{PerCpuArray, RingBuf},
     programs::TcContext,
@@ -17,6 +16,7 @@ use firewall_common::{
 };
 
 use crate::{
+    conntrack::now_ns,
     parse::{Packet, addr_bytes},
     program::{IFACES, SCRATCH},
 };
@@ -65,7 +65,7 @@ fn record(ctx: &TcContext, dir: Direction, kind: u8, reason: u8) {
         return;
     };
     entry.write(FlowEvent {
-        time_ns: unsafe { bpf_ktime_get_coarse_ns() },
+        time_ns: now_ns(),
         ifindex,
         len: pkt.len,
         kind,
