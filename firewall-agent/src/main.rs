@@ -41,6 +41,19 @@ struct Cli {
 enum Command {
     /// Runs the agent in the foreground.
     Serve(agent::ServeArgs),
+    /// Prints a one-time link that signs a browser in to the web console (valid 5 minutes).
+    ConsoleUrl {
+        /// The agent's credentials file (its `--credentials`, or `credentials` in its state
+        /// directory).
+        #[arg(long, default_value = "/var/lib/firewall-agent/credentials")]
+        credentials: PathBuf,
+        /// The key to sign in with (needed when the file holds several).
+        #[arg(long)]
+        access_key_id: Option<String>,
+        /// The agent's EC2 listener (its `--ec2-listen`).
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        endpoint: String,
+    },
     #[command(flatten)]
     Verb(cli::Verb),
 }
@@ -77,6 +90,31 @@ fn main() {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("firewall-agent: {e:#}");
+                    1
+                }
+            }
+        }
+        Command::ConsoleUrl {
+            credentials,
+            access_key_id,
+            endpoint,
+        } => {
+            let url = firewall_agent::front::ec2::credentials::Credentials::load(&credentials)
+                .map_err(|e| e.to_string())
+                .and_then(|keys| {
+                    firewall_agent::front::console::sign_in_url(
+                        &keys,
+                        access_key_id.as_deref(),
+                        &endpoint,
+                    )
+                });
+            match url {
+                Ok(url) => {
+                    println!("{url}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("firewall-agent console-url: {e}");
                     1
                 }
             }

@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 
 use crate::{
     agent::{Agent, ServeArgs},
+    front::console,
     front::ec2::{
         credentials::Credentials,
         handler::{self, Endpoint},
@@ -186,8 +187,12 @@ async fn ec2_endpoint(
         .route("/", post(handler::query))
         .fallback(handler::unknown_path)
         .method_not_allowed_fallback(handler::wrong_method)
-        .with_state(Arc::new(Endpoint { agent, credentials }));
-    let app = counting(scrape.merge(app), "ec2", instruments.clone());
+        .with_state(Arc::new(Endpoint {
+            agent: agent.clone(),
+            credentials: credentials.clone(),
+        }));
+    let console = console::router(agent, credentials);
+    let app = counting(scrape.merge(console).merge(app), "ec2", instruments.clone());
     let refuse = counting(
         Router::new().fallback(handler::too_many),
         "ec2",

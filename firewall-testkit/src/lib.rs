@@ -7,6 +7,7 @@
 //! * [`topology`] — a host namespace routing between one namespace per workload;
 //! * [`frame`] — the one builder of Ethernet + IPv4/IPv6 + L4 frames;
 //! * [`agent`] — the agent binary run as a process, and its CLI;
+//! * [`browser`] — chromium through chromedriver (WebDriver), inside a test's namespace;
 //! * [`cni`] — CNI plugins run as a runtime runs them, a bridge + firewall-sg chain;
 //! * [`podman`] — a private podman (CNI backend) with a locally built busybox image;
 //! * [`local`] — local instances the agent launches, their namespaces deleted on drop;
@@ -23,6 +24,7 @@
 
 pub mod agent;
 pub mod aws;
+pub mod browser;
 pub mod cni;
 pub mod frame;
 pub mod harness;

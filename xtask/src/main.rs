@@ -113,6 +113,9 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "runc",
     "containernetworking-plugins",
     "busybox-static",
+    // The web console's browser tests: headless chromium driven over WebDriver.
+    "chromium",
+    "chromium-driver",
 ];
 
 /// The real clients the EC2 endpoint's tests drive, pinned (awscli v1 is what PyPI has; it

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::model::{
     IdSource, State, account, flow_log, group, group_rules, instance, launch_template, prefix_list,
-    tags, vpc,
+    rule_edit, tags, vpc,
 };
 use firewall_common::Direction;
 
@@ -227,6 +227,10 @@ catalogue! {
     UpdateSecurityGroupRuleDescriptionsEgress(UpdateDescriptionsRequest) -> ReturnResponse {
         mutates: true, flush_flows: false,
         state: |s, _, r| group_rules::update_descriptions(s, r, Direction::Outbound)
+    }
+    /// Ours: the console's rule editor, saved as one change.
+    EditSecurityGroupRules(EditSecurityGroupRulesRequest) -> EditSecurityGroupRulesResponse {
+        mutates: true, flush_flows: true, state: rule_edit::edit
     }
     DescribeSecurityGroupReferences(DescribeSecurityGroupReferencesRequest) -> DescribeSecurityGroupReferencesResponse {
         mutates: false, flush_flows: false, state: |s, _, r| group_rules::references(s, r)

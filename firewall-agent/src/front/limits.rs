@@ -15,7 +15,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use axum::{
-    Router,
+    Extension, Router,
     body::{Body, Bytes},
     http::{HeaderMap, Method, StatusCode},
     serve::Listener,
@@ -124,12 +124,15 @@ pub fn too_many_connections() -> ApiError {
 
 /// Serves `app` on `listener` until `shutdown`, within the connection limits; the connections
 /// over [`MAX_CONNECTIONS`] get `refuse` (which answers [`too_many_connections`]) and are closed.
+/// Each request carries its connection's peer address as an extension (`Extension<L::Addr>`).
 pub async fn serve<L: Listener>(
     mut listener: L,
     app: Router,
     refuse: Router,
     shutdown: impl Future<Output = ()>,
-) {
+) where
+    L::Addr: Clone + Send + Sync + 'static,
+{
     let served = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let accepted = Arc::new(Semaphore::new(2 * MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();
@@ -138,12 +141,12 @@ pub async fn serve<L: Listener>(
         let Ok(slot) = accepted.clone().acquire_owned().await else {
             break;
         };
-        let io = tokio::select! {
-            (io, _) = listener.accept() => io,
+        let (io, peer) = tokio::select! {
+            accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
         let (service, permit) = match served.clone().try_acquire_owned() {
-            Ok(permit) => (app.clone(), Some(permit)),
+            Ok(permit) => (app.clone().layer(Extension(peer)), Some(permit)),
             Err(_) => (refuse.clone(), None),
         };
         let connection = http1::Builder::new()

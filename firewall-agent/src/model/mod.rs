@@ -27,6 +27,7 @@ pub mod preview;
 pub mod query;
 pub mod regions;
 pub mod rule;
+pub mod rule_edit;
 pub mod state;
 pub mod tagging;
 pub mod tags;

@@ -239,3 +239,26 @@ pub struct SecurityGroupReference {
 pub struct DescribeSecurityGroupReferencesResponse {
     pub security_group_reference_set: Vec<SecurityGroupReference>,
 }
+
+/// Ours, the console's "Edit inbound/outbound rules" saved as one change: descriptions edited
+/// in place, rules removed by ID, new rules added, all or none, in one direction
+/// (`ingress` or `egress`).
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
+pub struct EditSecurityGroupRulesRequest {
+    pub group_id: Option<String>,
+    pub direction: Option<String>,
+    pub security_group_rule_descriptions: Vec<SecurityGroupRuleDescription>,
+    pub revoke_security_group_rule_ids: Vec<String>,
+    pub ip_permissions: Vec<IpPermission>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct EditSecurityGroupRulesResponse {
+    pub r#return: bool,
+    pub revoked_security_group_rule_ids: Vec<String>,
+    /// The rules added, with their new `sgr-` IDs.
+    pub security_group_rules: Vec<SecurityGroupRule>,
+}

@@ -170,7 +170,7 @@ impl Credentials {
     }
 
     /// Parses the text of a credentials file; `path` only names it in errors.
-    pub(super) fn parse(text: &str, path: &Path) -> Result<Credentials, CredentialsError> {
+    pub(crate) fn parse(text: &str, path: &Path) -> Result<Credentials, CredentialsError> {
         let literal = ParseOption {
             enabled_quote: false,
             enabled_escape: false,

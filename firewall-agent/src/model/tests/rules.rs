@@ -335,3 +335,53 @@ fn rule_filters_match_any_rule_of_the_direction_and_pages_follow_next_token() {
         "InvalidParameterCombination",
     );
 }
+
+#[test]
+fn the_console_edit_revokes_adds_and_describes_in_one_change_or_not_at_all() {
+    let mut f = Fixture::new();
+    let g = f.group("edited");
+    let added = f.ok(
+        "AuthorizeSecurityGroupIngress",
+        json!({"GroupId": g, "IpPermissions": [tcp(22, "10.0.0.0/8"), tcp(80, "10.0.0.0/8")]}),
+    );
+    let ssh = added["SecurityGroupRules"][0]["SecurityGroupRuleId"].as_str().unwrap().to_string();
+    let http = added["SecurityGroupRules"][1]["SecurityGroupRuleId"].as_str().unwrap().to_string();
+    // A bad new rule refuses the whole edit: the revoke and the description stay undone.
+    f.fails(
+        "EditSecurityGroupRules",
+        json!({"GroupId": g, "Direction": "ingress",
+               "SecurityGroupRuleDescriptions": [{"SecurityGroupRuleId": http, "Description": "web"}],
+               "RevokeSecurityGroupRuleIds": [ssh],
+               "IpPermissions": [tcp(443, "10.0.0.300/8")]}),
+        "InvalidParameterValue",
+    );
+    f.fails(
+        "EditSecurityGroupRules",
+        json!({"GroupId": g, "Direction": "sideways", "RevokeSecurityGroupRuleIds": [ssh]}),
+        "InvalidParameterValue",
+    );
+    // Re-adding the rule being revoked is no duplicate: the revoke comes first.
+    let out = f.ok(
+        "EditSecurityGroupRules",
+        json!({"GroupId": g, "Direction": "ingress",
+               "SecurityGroupRuleDescriptions": [{"SecurityGroupRuleId": http, "Description": "web"}],
+               "RevokeSecurityGroupRuleIds": [ssh],
+               "IpPermissions": [tcp(22, "10.0.0.0/8"), tcp(443, "10.0.0.0/8")]}),
+    );
+    assert_eq!(out["RevokedSecurityGroupRuleIds"], json!([ssh]));
+    assert_eq!(out["SecurityGroupRules"].as_array().unwrap().len(), 2);
+    let rules = f.ok(
+        "DescribeSecurityGroupRules",
+        json!({"Filters": [{"Name": "group-id", "Values": [g]}]}),
+    );
+    let inbound: Vec<&Value> = rules["SecurityGroupRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["IsEgress"] == false)
+        .collect();
+    assert_eq!(inbound.len(), 3);
+    assert!(inbound.iter().all(|r| r["SecurityGroupRuleId"] != ssh.as_str()));
+    let kept = inbound.iter().find(|r| r["SecurityGroupRuleId"] == http.as_str()).unwrap();
+    assert_eq!(kept["Description"], "web", "described in place, same ID");
+}
