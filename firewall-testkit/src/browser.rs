@@ -83,20 +83,52 @@ pub fn loopback_http(
     }
     request += &format!("Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
     stream.write_all(request.as_bytes())?;
+    // Read the head, then the body by its length (a server may keep the connection open).
     let mut answer = Vec::new();
-    stream.read_to_end(&mut answer)?;
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    let (head, rest) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let mut buf = [0u8; 16 << 10];
+    let head_end = loop {
+        if let Some(i) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break answer.len();
+        }
+        answer.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&answer[..head_end]).trim_end().to_string();
+    let lower = head.to_ascii_lowercase();
+    let length = lower
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let chunked = lower.contains("transfer-encoding: chunked");
+    loop {
+        let body = &answer[head_end..];
+        let complete = match length {
+            Some(n) => body.len() >= n,
+            None if chunked => body.ends_with(b"0\r\n\r\n"),
+            None => false,
+        };
+        if complete {
+            break;
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let rest = String::from_utf8_lossy(&answer[head_end..]).into_owned();
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
     Ok(HttpAnswer {
         status,
-        head: head.to_string(),
-        body: if chunked { dechunk(rest) } else { rest.to_string() },
+        head,
+        body: if chunked { dechunk(&rest) } else { rest },
     })
 }
 

@@ -1,7 +1,7 @@
 //! The console's rule editor saved as one change (ours): in one direction of one group,
 //! descriptions edited in place, rules removed by ID, then new rules added. Each step is the
-//! EC2 action's own (`group_rules`), run one after the other on the same state, so the change
-//! is refused as a whole if any step is.
+//! EC2 action's own (`group_rules`), run one after the other on a copy of the state that
+//! replaces it only when every step succeeded: the change is refused as a whole if any step is.
 
 use firewall_common::Direction;
 
@@ -16,6 +16,17 @@ use crate::api::{
 
 /// `EditSecurityGroupRules`.
 pub fn edit(
+    state: &mut State,
+    ids: &mut dyn IdSource,
+    req: EditSecurityGroupRulesRequest,
+) -> ApiResult<EditSecurityGroupRulesResponse> {
+    let mut next = state.clone();
+    let response = edit_in(&mut next, ids, req)?;
+    *state = next;
+    Ok(response)
+}
+
+fn edit_in(
     state: &mut State,
     ids: &mut dyn IdSource,
     req: EditSecurityGroupRulesRequest,
