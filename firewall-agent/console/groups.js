@@ -88,8 +88,9 @@ async function createGroup(details, inboundRows, outboundRows, tags, copiedFrom)
   if (inbound.length) await call('AuthorizeSecurityGroupIngress', { GroupId: groupId, IpPermissions: inbound });
   const rules = (await call('DescribeSecurityGroupRules', { Filters: [{ Name: 'group-id', Values: [groupId] }] }))
     .SecurityGroupRules.filter(r => r.IsEgress);
-  const isDefault = outboundRows.length === 1 && outboundRows[0].protocol === '-1' && outboundRows[0].peer.trim() === '0.0.0.0/0'
-    && !outboundRows[0].description.trim();
+  // Kept as the group started (the all-outbound rules the VPC's families get): nothing to edit.
+  const isDefault = outboundRows.length === rules.length && outboundRows.every(row => !row.description.trim() &&
+    rules.some(r => r.IpProtocol === row.protocol && row.protocol === '-1' && peerOf(r) === row.peer.trim()));
   if (!isDefault) {
     const edit = { GroupId: groupId, Direction: 'egress', RevokeSecurityGroupRuleIds: rules.map(r => r.SecurityGroupRuleId), IpPermissions: outbound };
     if (edit.RevokeSecurityGroupRuleIds.length || edit.IpPermissions.length) await call('EditSecurityGroupRules', edit);
@@ -162,8 +163,13 @@ const Groups = {
     await load();
   },
 
+  /// A new group starts with only the all-outbound rule (and its IPv6 twin in a VPC with IPv6).
   async create() {
-    await Groups.form({}, [], [rowOf({ SecurityGroupRuleId: null, IpProtocol: '-1', CidrIpv4: '0.0.0.0/0' })], [], null);
+    const vpcs = (await call('DescribeVpcs', {})).Vpcs;
+    const vpc = vpcs.find(v => v.IsDefault) || vpcs[0] || {};
+    const outbound = [rowOf({ SecurityGroupRuleId: null, IpProtocol: '-1', CidrIpv4: '0.0.0.0/0' })];
+    if ((vpc.Ipv6CidrBlockAssociationSet || []).length) outbound.push(rowOf({ SecurityGroupRuleId: null, IpProtocol: '-1', CidrIpv6: '::/0' }));
+    await Groups.form({ vpc: vpc.VpcId }, [], outbound, [], null);
   },
 
   /// Copy to new security group: the source's rules, editable, in a new group.

@@ -34,7 +34,7 @@ const Instances = {
           h('td', {}, h('input', { type: 'checkbox', class: 'instance-select', onchange: (e) => { e.target.checked ? selected.add(i.InstanceId) : selected.delete(i.InstanceId); } })),
           h('td', {}, tagValue(i.Tags, 'Name') || '–'), h('td', {}, i.InstanceId),
           h('td', { class: 'instance-state' }, i.State.Name), h('td', {}, i.PrivateIpAddress || '–'), h('td', {}, i.VpcId || '–'),
-          h('td', { class: 'instance-groups' }, i.SecurityGroups.map(g => g.GroupId).join(', ')))))));
+          h('td', { class: 'instance-groups' }, i.SecurityGroups.map(g => g.GroupId).join(', '))))))));
   },
 
   /// Launch: name, VPC, and the network settings: existing groups or a new group.

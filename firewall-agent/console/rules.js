@@ -232,19 +232,26 @@ function ruleLine(rule) {
     `${rule.IsEgress ? 'to' : 'from'} ${peerOf(rule)}` + (rule.Description ? ` (${rule.Description})` : '');
 }
 
-function previewView(members, p) {
-  const described = members.SecurityGroupRuleDescriptions.map(d => h('li', { class: 'described' }, `${d.SecurityGroupRuleId}: description becomes “${d.Description}”`));
+/// The dry run's preview: a rule in both lists (same sgr- ID) changed in place (its
+/// description); the others are added or removed.
+function previewView(p) {
+  const id = (r) => r.SecurityGroupRule.SecurityGroupRuleId;
+  const addedIds = new Set(p.RulesAdded.map(id)), removedIds = new Set(p.RulesRemoved.map(id));
+  const added = p.RulesAdded.filter(r => !removedIds.has(id(r)));
+  const removed = p.RulesRemoved.filter(r => !addedIds.has(id(r)));
+  const inPlace = p.RulesAdded.filter(r => removedIds.has(id(r)));
   const flows = p.FlowsNoLongerAllowed || [];
+  const flowLine = (f) => `${f.Protocol} ${f.Source}:${f.SourcePort} → ${f.Destination}:${f.DestinationPort} (${f.Interface}, ${f.Direction})`;
   return h('div', { class: 'card preview', id: 'preview' },
     h('h3', {}, 'Preview changes'),
-    h('h4', {}, `Rules added (${p.RulesAdded.length})`),
-    h('ul', { id: 'preview-added' }, p.RulesAdded.map(r => h('li', { class: 'added' }, ruleLine(r.SecurityGroupRule)))),
-    h('h4', {}, `Rules removed (${p.RulesRemoved.length})`),
-    h('ul', { id: 'preview-removed' }, p.RulesRemoved.map(r => h('li', { class: 'removed' },
-      `${r.SecurityGroupRule.SecurityGroupRuleId}: ${ruleLine(r.SecurityGroupRule)}`))),
-    h('h4', {}, `Descriptions changed in place (${described.length})`), h('ul', { id: 'preview-described' }, described),
+    h('h4', {}, `Rules added (${added.length})`),
+    h('ul', { id: 'preview-added' }, added.map(r => h('li', { class: 'added' }, ruleLine(r.SecurityGroupRule)))),
+    h('h4', {}, `Rules removed (${removed.length})`),
+    h('ul', { id: 'preview-removed' }, removed.map(r => h('li', { class: 'removed' }, `${id(r)}: ${ruleLine(r.SecurityGroupRule)}`))),
+    h('h4', {}, `Rules changed in place (${inPlace.length})`),
+    h('ul', { id: 'preview-described' }, inPlace.map(r => h('li', { class: 'described' }, `${id(r)}: ${ruleLine(r.SecurityGroupRule)}`))),
     h('h4', {}, `Tracked flows the new rules no longer allow (${flows.length})`),
-    h('ul', { id: 'preview-flows' }, flows.map(f => h('li', {}, JSON.stringify(f)))));
+    h('ul', { id: 'preview-flows' }, flows.map(f => h('li', {}, flowLine(f)))));
 }
 
 const Rules = {
@@ -265,7 +272,7 @@ const Rules = {
     const members = () => editOf(groupId, direction, rules, rows);
     const editor = ruleEditor(rows, { inbound, peers, ipv6, onchange: () => previewBox.replaceChildren() });
     const doPreview = async () => {
-      try { const m = members(); previewBox.replaceChildren(previewView(m, await preview('EditSecurityGroupRules', m))); } catch (e) { failed(e); }
+      try { const m = members(); previewBox.replaceChildren(previewView(await preview('EditSecurityGroupRules', m))); } catch (e) { failed(e); }
     };
     const save = async () => {
       try {

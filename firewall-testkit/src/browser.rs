@@ -302,7 +302,11 @@ impl<'a> Browser<'a> {
         let deadline = Instant::now() + WAIT;
         let script = format!("return !!({condition});");
         while self.script(&script, json!([])) != Value::Bool(true) {
-            assert!(Instant::now() < deadline, "timed out waiting for {condition}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {condition}; the page shows: {}",
+                self.script("return document.body.innerText.slice(0, 800);", json!([]))
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -47,7 +47,7 @@ fn create_a_group_with_checks_as_you_type_then_find_it_in_the_list() {
     browser.type_into("#group-name", "taken");
     assert!(browser.wait_for_text("#group-name-error", "already exists").contains("taken"));
     browser.type_into("#group-name", "console-made");
-    browser.type_into("#group-description", "bad\u{7}");
+    browser.type_into("#group-description", "bad~");
     assert!(browser.wait_for_text("#group-description-error", "Only").contains("Only"));
     browser.type_into("#group-description", "Made in the console");
     browser.wait_until("document.querySelector('#group-name-error').textContent === ''");
@@ -61,11 +61,18 @@ fn create_a_group_with_checks_as_you_type_then_find_it_in_the_list() {
     let group = group_named(&console, "console-made").expect("created");
     assert_eq!(group["Description"], "Made in the console");
     assert_eq!(group["Tags"], json!([{"Key": "team", "Value": "blue"}]));
+    // Only the all-outbound rule, for each family of the (dual-stack) default VPC.
     let rules = rules_of(&console, group["GroupId"].as_str().unwrap());
-    assert_eq!(rules.len(), 1, "only the all-outbound rule: {rules:?}");
-    assert_eq!(rules[0]["IsEgress"], true);
-    assert_eq!(rules[0]["IpProtocol"], "-1");
-    assert_eq!(rules[0]["CidrIpv4"], "0.0.0.0/0");
+    let mut outbound: Vec<(Value, Value, Value)> = rules
+        .iter()
+        .map(|r| (r["IsEgress"].clone(), r["IpProtocol"].clone(), if r["CidrIpv4"].is_null() { r["CidrIpv6"].clone() } else { r["CidrIpv4"].clone() }))
+        .collect();
+    outbound.sort_by_key(|r| r.2.to_string());
+    assert_eq!(
+        outbound,
+        vec![(json!(true), json!("-1"), json!("0.0.0.0/0")), (json!(true), json!("-1"), json!("::/0"))],
+        "{rules:?}"
+    );
     assert_ne!(group["GroupId"], taken.as_str());
 
     open(&browser, &console, "#/groups", "#group-rows tr");
