@@ -269,8 +269,11 @@ impl<'a> Browser<'a> {
         self.session_command("POST", &format!("/element/{id}/value"), json!({"text": text}));
     }
 
-    /// Chooses `value` in the select `css` (as a user would: a `change` event follows).
+    /// Chooses `value` in the select `css` (as a user would: a `change` event follows), once
+    /// the select holds that option.
     pub fn select(&self, css: &str, value: &str) {
+        let option = format!("{css} option[value=\"{value}\"]");
+        self.wait_until(&format!("document.querySelector({option:?})"));
         self.script(
             "const s = document.querySelector(arguments[0]); s.value = arguments[1]; \
              s.dispatchEvent(new Event('change', {bubbles: true}));",
@@ -278,13 +281,16 @@ impl<'a> Browser<'a> {
         );
     }
 
-    /// The visible text of `css`.
+    /// The visible text of `css` (waiting for the element to exist).
     pub fn text(&self, css: &str) -> String {
-        let id = self.find(css);
-        self.session_get(&format!("/element/{id}/text"))
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.wait_until(&format!("document.querySelector({css:?})"));
+        self.script(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
+            json!([css]),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
     }
 
     /// Runs `script` (a function body, `arguments` = `args`) and returns what it returns.

@@ -79,7 +79,7 @@ fn create_a_group_with_checks_as_you_type_then_find_it_in_the_list() {
     browser.type_into("#group-search", "console");
     browser.wait_until("document.querySelectorAll('#group-rows tr').length === 1");
     assert_eq!(browser.text("#group-rows tr .group-name"), "console-made");
-    assert!(browser.text("#group-rows tr .outbound-count").starts_with("1 "));
+    assert!(browser.text("#group-rows tr .outbound-count").starts_with("2 "), "IPv4 and IPv6 all-outbound");
     browser.type_into("#group-search", "");
     browser.type_into("#group-tag-filter", "team=blue\n");
     browser.wait_until("document.querySelectorAll('#group-rows tr').length === 1");
