@@ -24,6 +24,8 @@ use crate::{netns::Netns, shell::unique};
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// How long a find waits for its element to appear.
 const IMPLICIT_WAIT_MS: u64 = 5000;
+/// How long a script may run (an async one until it calls back).
+const SCRIPT_TIMEOUT_MS: u64 = 120_000;
 /// How long [`Browser::wait_until`] waits.
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -81,7 +83,10 @@ pub fn loopback_http(
     for (name, value) in headers {
         request += &format!("{name}: {value}\r\n");
     }
-    request += &format!("Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    request += &format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     stream.write_all(request.as_bytes())?;
     // Read the head, then the body by its length (a server may keep the connection open).
     let mut answer = Vec::new();
@@ -96,7 +101,9 @@ pub fn loopback_http(
         }
         answer.extend_from_slice(&buf[..n]);
     };
-    let head = String::from_utf8_lossy(&answer[..head_end]).trim_end().to_string();
+    let head = String::from_utf8_lossy(&answer[..head_end])
+        .trim_end()
+        .to_string();
     let lower = head.to_ascii_lowercase();
     let length = lower
         .lines()
@@ -135,7 +142,9 @@ pub fn loopback_http(
 fn dechunk(mut text: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = text.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || rest.len() < n {
             break;
         }
@@ -203,11 +212,20 @@ impl<'a> Browser<'a> {
             .as_str()
             .unwrap_or_else(|| panic!("no session: {answer}"))
             .to_string();
-        browser.session_command("POST", "/timeouts", json!({"implicit": IMPLICIT_WAIT_MS}));
+        browser.session_command(
+            "POST",
+            "/timeouts",
+            json!({"implicit": IMPLICIT_WAIT_MS, "script": SCRIPT_TIMEOUT_MS}),
+        );
         browser
     }
 
-    fn request(&self, method: &str, path: &str, body: Option<Value>) -> std::io::Result<(u16, String)> {
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> std::io::Result<(u16, String)> {
         let (port, method, path) = (self.port, method.to_string(), path.to_string());
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let json = [("Content-Type", "application/json")];
@@ -241,7 +259,10 @@ impl<'a> Browser<'a> {
     }
 
     pub fn url(&self) -> String {
-        self.session_get("/url").as_str().unwrap_or_default().to_string()
+        self.session_get("/url")
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// The element `css` selects (waiting for it up to the implicit wait).
@@ -266,7 +287,11 @@ impl<'a> Browser<'a> {
     pub fn type_into(&self, css: &str, text: &str) {
         let id = self.find(css);
         self.session_command("POST", &format!("/element/{id}/clear"), json!({}));
-        self.session_command("POST", &format!("/element/{id}/value"), json!({"text": text}));
+        self.session_command(
+            "POST",
+            &format!("/element/{id}/value"),
+            json!({"text": text}),
+        );
     }
 
     /// Chooses `value` in the select `css` (as a user would: a `change` event follows), once
@@ -295,12 +320,20 @@ impl<'a> Browser<'a> {
 
     /// Runs `script` (a function body, `arguments` = `args`) and returns what it returns.
     pub fn script(&self, script: &str, args: Value) -> Value {
-        self.session_command("POST", "/execute/sync", json!({"script": script, "args": args}))
+        self.session_command(
+            "POST",
+            "/execute/sync",
+            json!({"script": script, "args": args}),
+        )
     }
 
     /// Runs an async `script` whose last argument is the callback to call with its result.
     pub fn script_async(&self, script: &str, args: Value) -> Value {
-        self.session_command("POST", "/execute/async", json!({"script": script, "args": args}))
+        self.session_command(
+            "POST",
+            "/execute/async",
+            json!({"script": script, "args": args}),
+        )
     }
 
     /// Waits up to [`WAIT`] for the script `condition` (an expression) to be true.
@@ -319,16 +352,20 @@ impl<'a> Browser<'a> {
 
     /// Waits for the text of `css` to contain `wanted`, and returns it.
     pub fn wait_for_text(&self, css: &str, wanted: &str) -> String {
-        let condition = format!(
-            "(document.querySelector({css:?}) || {{}}).textContent?.includes({wanted:?})"
-        );
+        let condition =
+            format!("(document.querySelector({css:?}) || {{}}).textContent?.includes({wanted:?})");
         let deadline = Instant::now() + WAIT;
         let script = format!("return !!({condition});");
         while self.script(&script, json!([])) != Value::Bool(true) {
             assert!(
                 Instant::now() < deadline,
                 "{css} never contained {wanted:?}; it holds {:?}",
-                self.script(&format!("return (document.querySelector({css:?}) || {{}}).textContent || null;"), json!([]))
+                self.script(
+                    &format!(
+                        "return (document.querySelector({css:?}) || {{}}).textContent || null;"
+                    ),
+                    json!([])
+                )
             );
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -8,6 +8,7 @@
 
 mod groups;
 mod instances;
+mod page_loads;
 mod sign_in;
 
 use std::{path::PathBuf, time::Duration};
@@ -44,7 +45,11 @@ impl Console {
         let options = aws.agent_options();
         let options: Vec<&str> = options.iter().map(String::as_str).collect();
         let agent = Agent::start_with(&host, &options);
-        assert!(aws.wait_listening(Duration::from_secs(20)), "{}", agent.log());
+        assert!(
+            aws.wait_listening(Duration::from_secs(20)),
+            "{}",
+            agent.log()
+        );
         Console { agent, aws, host }
     }
 
@@ -53,12 +58,29 @@ impl Console {
     }
 
     /// A request to the console from inside the namespace, without a browser.
-    pub fn http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> HttpAnswer {
-        let (port, method, path, body) = (self.aws.port, method.to_string(), path.to_string(), body.to_string());
-        let headers: Vec<(String, String)> = headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> HttpAnswer {
+        let (port, method, path, body) = (
+            self.aws.port,
+            method.to_string(),
+            path.to_string(),
+            body.to_string(),
+        );
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
         self.host
             .run(move || {
-                let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                let headers: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
                 loopback_http(port, &method, &path, &headers, &body)
             })
             .expect("a console request")
@@ -99,12 +121,25 @@ pub fn screenshot(browser: &Browser, name: &str) {
 
 /// The group called `name` in the console's scope, as `describe-security-groups` answers it.
 pub fn group_named(console: &Console, name: &str) -> Option<serde_json::Value> {
-    let out = console.cli(&["describe-security-groups", "--filters", &format!("Name=group-name,Values={name}")]);
-    out["SecurityGroups"].as_array().and_then(|g| g.first().cloned())
+    let out = console.cli(&[
+        "describe-security-groups",
+        "--filters",
+        &format!("Name=group-name,Values={name}"),
+    ]);
+    out["SecurityGroups"]
+        .as_array()
+        .and_then(|g| g.first().cloned())
 }
 
 /// The rules of a group, as `describe-security-group-rules` answers them.
 pub fn rules_of(console: &Console, group_id: &str) -> Vec<serde_json::Value> {
-    let out = console.cli(&["describe-security-group-rules", "--filters", &format!("Name=group-id,Values={group_id}")]);
-    out["SecurityGroupRules"].as_array().cloned().unwrap_or_default()
+    let out = console.cli(&[
+        "describe-security-group-rules",
+        "--filters",
+        &format!("Name=group-id,Values={group_id}"),
+    ]);
+    out["SecurityGroupRules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }

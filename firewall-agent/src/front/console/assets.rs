@@ -87,9 +87,16 @@ mod tests {
         for line in INDEX.lines().chain(SIGN_IN.lines()) {
             if let Some((_, rest)) = line.split_once("src=\"/console/assets/") {
                 let name = rest.split('"').next().expect("quoted");
-                assert!(ASSETS.iter().any(|a| a.name == name), "{name} is not embedded");
+                assert!(
+                    ASSETS.iter().any(|a| a.name == name),
+                    "{name} is not embedded"
+                );
             }
         }
-        assert!(ASSETS.iter().all(|a| a.media_type != JS || a.name.ends_with(".js")));
+        assert!(
+            ASSETS
+                .iter()
+                .all(|a| a.media_type != JS || a.name.ends_with(".js"))
+        );
     }
 }

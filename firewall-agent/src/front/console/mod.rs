@@ -86,11 +86,7 @@ fn signed_in(id: &str, session: &Session) -> Response {
 }
 
 /// `POST /console/sign-in`: the form's `access_key_id` and `secret_access_key`.
-async fn sign_in(
-    State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn sign_in(State(console): State<Arc<Console>>, headers: HeaderMap, body: Body) -> Response {
     let body = match limits::read(&headers, body).await {
         Ok(body) => body,
         Err(e) => return sign_in_form(limits::status(&e), &e.message),

@@ -115,10 +115,14 @@ impl Sessions {
         let key = credentials
             .key(access_key)
             .ok_or(Refused("This sign-in link is not valid."))?;
-        let expires: u64 = field("expires").parse().map_err(|_| Refused("This sign-in link is not valid."))?;
+        let expires: u64 = field("expires")
+            .parse()
+            .map_err(|_| Refused("This sign-in link is not valid."))?;
         let expiry = UNIX_EPOCH + Duration::from_secs(expires);
         if expiry <= now || expiry > now + LINK_LIFETIME + Duration::from_secs(60) {
-            return Err(Refused("This sign-in link has expired: run `firewall-agent console-url` again."));
+            return Err(Refused(
+                "This sign-in link has expired: run `firewall-agent console-url` again.",
+            ));
         }
         let nonce = field("nonce");
         let expected = link_signature(key.secret(), access_key, expires, nonce);
@@ -129,7 +133,9 @@ impl Sessions {
             let mut inner = self.inner.lock().expect("sessions lock");
             inner.used_nonces.retain(|_, until| *until > now);
             if inner.used_nonces.contains_key(nonce) {
-                return Err(Refused("This sign-in link was already used: run `firewall-agent console-url` again."));
+                return Err(Refused(
+                    "This sign-in link was already used: run `firewall-agent console-url` again.",
+                ));
             }
             inner.used_nonces.insert(nonce.to_string(), expiry);
         }
@@ -172,7 +178,11 @@ impl Sessions {
     /// Ends the session of a `Cookie` header's value.
     pub fn sign_out(&self, cookie_header: Option<&str>) {
         if let Some(id) = cookie_header.and_then(session_cookie) {
-            self.inner.lock().expect("sessions lock").sessions.remove(id);
+            self.inner
+                .lock()
+                .expect("sessions lock")
+                .sessions
+                .remove(id);
         }
     }
 }
@@ -219,7 +229,9 @@ mod tests {
     }
 
     fn fields(query: &str) -> HashMap<String, String> {
-        form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+        form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect()
     }
 
     #[test]
@@ -230,9 +242,20 @@ mod tests {
             .expect("signed in");
         assert_eq!(session.account_id, "123456789012");
         let cookie = format!("other=1; {COOKIE}={id}");
-        assert_eq!(sessions.find(Some(&cookie)).expect("live").csrf, session.csrf);
-        assert!(sessions.sign_in(&credentials(), "AKIAEXAMPLE", "s3creT").is_err());
-        assert!(sessions.sign_in(&credentials(), "AKIAOTHER", "s3cret").is_err());
+        assert_eq!(
+            sessions.find(Some(&cookie)).expect("live").csrf,
+            session.csrf
+        );
+        assert!(
+            sessions
+                .sign_in(&credentials(), "AKIAEXAMPLE", "s3creT")
+                .is_err()
+        );
+        assert!(
+            sessions
+                .sign_in(&credentials(), "AKIAOTHER", "s3cret")
+                .is_err()
+        );
         sessions.sign_out(Some(&cookie));
         assert!(sessions.find(Some(&cookie)).is_none());
     }
@@ -242,14 +265,28 @@ mod tests {
         let sessions = Sessions::default();
         let now = SystemTime::now();
         let query = link_query("AKIAEXAMPLE", "s3cret", now);
-        assert!(sessions.sign_in_with_link(&credentials(), &fields(&query), now).is_ok());
+        assert!(
+            sessions
+                .sign_in_with_link(&credentials(), &fields(&query), now)
+                .is_ok()
+        );
         let again = sessions.sign_in_with_link(&credentials(), &fields(&query), now);
         assert!(again.unwrap_err().0.contains("already used"));
         let fresh = link_query("AKIAEXAMPLE", "s3cret", now);
         let later = now + LINK_LIFETIME + Duration::from_secs(1);
-        assert!(sessions.sign_in_with_link(&credentials(), &fields(&fresh), later).unwrap_err().0.contains("expired"));
+        assert!(
+            sessions
+                .sign_in_with_link(&credentials(), &fields(&fresh), later)
+                .unwrap_err()
+                .0
+                .contains("expired")
+        );
         let forged = link_query("AKIAEXAMPLE", "guess", now);
-        assert!(sessions.sign_in_with_link(&credentials(), &fields(&forged), now).is_err());
+        assert!(
+            sessions
+                .sign_in_with_link(&credentials(), &fields(&forged), now)
+                .is_err()
+        );
     }
 
     #[test]

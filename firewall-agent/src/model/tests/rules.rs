@@ -344,8 +344,14 @@ fn the_console_edit_revokes_adds_and_describes_in_one_change_or_not_at_all() {
         "AuthorizeSecurityGroupIngress",
         json!({"GroupId": g, "IpPermissions": [tcp(22, "10.0.0.0/8"), tcp(80, "10.0.0.0/8")]}),
     );
-    let ssh = added["SecurityGroupRules"][0]["SecurityGroupRuleId"].as_str().unwrap().to_string();
-    let http = added["SecurityGroupRules"][1]["SecurityGroupRuleId"].as_str().unwrap().to_string();
+    let ssh = added["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let http = added["SecurityGroupRules"][1]["SecurityGroupRuleId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // A bad new rule refuses the whole edit: the revoke and the description stay undone.
     f.fails(
         "EditSecurityGroupRules",
@@ -381,7 +387,14 @@ fn the_console_edit_revokes_adds_and_describes_in_one_change_or_not_at_all() {
         .filter(|r| r["IsEgress"] == false)
         .collect();
     assert_eq!(inbound.len(), 3);
-    assert!(inbound.iter().all(|r| r["SecurityGroupRuleId"] != ssh.as_str()));
-    let kept = inbound.iter().find(|r| r["SecurityGroupRuleId"] == http.as_str()).unwrap();
+    assert!(
+        inbound
+            .iter()
+            .all(|r| r["SecurityGroupRuleId"] != ssh.as_str())
+    );
+    let kept = inbound
+        .iter()
+        .find(|r| r["SecurityGroupRuleId"] == http.as_str())
+        .unwrap();
     assert_eq!(kept["Description"], "web", "described in place, same ID");
 }
