@@ -189,6 +189,7 @@ const Groups = {
   async form(initial, inboundRows, outboundRows, tags, copiedFrom) {
     const details = await basicDetails(initial);
     const peers = await peerChoices();
+    const ipv6 = await vpcHasIpv6(details.vpc.value);
     const submit = h('button', { class: 'primary', id: 'create-submit', type: 'button' }, 'Create security group');
     submit.addEventListener('click', async () => {
       await details.check();
@@ -197,8 +198,8 @@ const Groups = {
     });
     show(h('h2', {}, copiedFrom ? `Copy ${copiedFrom} to a new security group` : 'Create security group'),
       details.fields,
-      h('div', { class: 'card', id: 'create-inbound' }, h('h3', {}, 'Inbound rules'), ruleEditor(inboundRows, { inbound: true, peers })),
-      h('div', { class: 'card', id: 'create-outbound' }, h('h3', {}, 'Outbound rules'), ruleEditor(outboundRows, { inbound: false, peers })),
+      h('div', { class: 'card', id: 'create-inbound' }, h('h3', {}, 'Inbound rules'), ruleEditor(inboundRows, { inbound: true, peers, ipv6 })),
+      h('div', { class: 'card', id: 'create-outbound' }, h('h3', {}, 'Outbound rules'), ruleEditor(outboundRows, { inbound: false, peers, ipv6 })),
       h('div', { class: 'card' }, h('h3', {}, 'Tags - optional'), tagEditor(tags)),
       h('div', { class: 'toolbar' }, h('a', { href: '#/groups' }, 'Cancel'), submit));
     if (initial.name) await details.check();

@@ -57,7 +57,7 @@ fn full_load(browser: &Browser, console: &Console, route: &str, ready: &str) -> 
 /// A hash change to `route` inside the loaded console: the change → the view drawn.
 fn navigation(browser: &Browser, route: &str, ready: &str) -> f64 {
     let t0 = number(browser.script(
-        "const t = Date.now(); location.hash = arguments[0]; return t;",
+        "const t = Date.now(); if (location.hash === arguments[0]) route(); else location.hash = arguments[0]; return t;",
         json!([route]),
     ));
     browser.wait_until(&format!(

@@ -48,8 +48,15 @@ struct Inner {
 }
 
 /// Why a sign-in was refused (the message is shown; it never names the secret).
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refused(pub &'static str);
+
+const BAD_KEY: Refused = Refused("The access key ID or the secret access key is not valid.");
+const BAD_LINK: Refused = Refused("This sign-in link is not valid.");
+const EXPIRED_LINK: Refused =
+    Refused("This sign-in link has expired: run `firewall-agent console-url` again.");
+const USED_LINK: Refused =
+    Refused("This sign-in link was already used: run `firewall-agent console-url` again.");
 
 /// The sessions of one console.
 #[derive(Default)]
@@ -92,12 +99,9 @@ impl Sessions {
         access_key: &str,
         secret: &str,
     ) -> Result<(String, Session), Refused> {
-        let refused = Refused("The access key ID or the secret access key is not valid.");
-        let key = credentials.key(access_key).ok_or(Refused(
-            "The access key ID or the secret access key is not valid.",
-        ))?;
+        let key = credentials.key(access_key).ok_or(BAD_KEY)?;
         if !same(key.secret().as_bytes(), secret.as_bytes()) {
-            return Err(refused);
+            return Err(BAD_KEY);
         }
         Ok(self.open(access_key, key.account_id()))
     }
@@ -110,32 +114,24 @@ impl Sessions {
         now: SystemTime,
     ) -> Result<(String, Session), Refused> {
         let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
-        let invalid = Refused("This sign-in link is not valid.");
         let access_key = field("key");
-        let key = credentials
-            .key(access_key)
-            .ok_or(Refused("This sign-in link is not valid."))?;
-        let expires: u64 = field("expires")
-            .parse()
-            .map_err(|_| Refused("This sign-in link is not valid."))?;
+        let key = credentials.key(access_key).ok_or(BAD_LINK)?;
+        let expires: u64 = field("expires").parse().map_err(|_| BAD_LINK)?;
         let expiry = UNIX_EPOCH + Duration::from_secs(expires);
+        // A link from later than a fresh one's lifetime (with a minute of clock skew) is forged.
         if expiry <= now || expiry > now + LINK_LIFETIME + Duration::from_secs(60) {
-            return Err(Refused(
-                "This sign-in link has expired: run `firewall-agent console-url` again.",
-            ));
+            return Err(EXPIRED_LINK);
         }
         let nonce = field("nonce");
         let expected = link_signature(key.secret(), access_key, expires, nonce);
         if nonce.len() != 32 || !same(expected.as_bytes(), field("signature").as_bytes()) {
-            return Err(invalid);
+            return Err(BAD_LINK);
         }
         {
             let mut inner = self.inner.lock().expect("sessions lock");
             inner.used_nonces.retain(|_, until| *until > now);
             if inner.used_nonces.contains_key(nonce) {
-                return Err(Refused(
-                    "This sign-in link was already used: run `firewall-agent console-url` again.",
-                ));
+                return Err(USED_LINK);
             }
             inner.used_nonces.insert(nonce.to_string(), expiry);
         }
