@@ -1,6 +1,6 @@
 //! The security-group procedures in the browser: list (search, VPC and tag filters,
 //! pagination), create (checks as you type; only the all-outbound rule), detail tabs, edit
-//! inbound rules with presets, My IP, the Anywhere warning, Preview changes and an atomic save
+//! inbound and outbound rules with presets, My IP, the Anywhere warning, Preview changes and an atomic save
 //! (checked with real traffic between two local instances), rule and group tags, copy, delete.
 
 use std::time::Duration;
@@ -129,7 +129,7 @@ fn create_a_group_with_checks_as_you_type_then_find_it_in_the_list() {
 }
 
 #[test]
-fn edit_inbound_rules_preview_and_save_then_traffic_follows() {
+fn edit_inbound_and_outbound_rules_preview_and_save_then_traffic_follows() {
     let console = Console::start("fwce");
     let web = console.agent.create_group("web");
     let mut launched = local::launch(
@@ -284,6 +284,50 @@ fn edit_inbound_rules_preview_and_save_then_traffic_follows() {
         inbound(&rules_of(&console, &web)).len(),
         1,
         "all or nothing"
+    );
+
+    // Edit outbound rules: without the all-outbound rules a's new connections to 81 are
+    // refused on its way out; an outbound rule for 81 lets them through again.
+    open(
+        &browser,
+        &console,
+        &format!("#/groups/{web}/edit-outbound"),
+        ".rule-delete",
+    );
+    browser.wait_until("document.querySelectorAll('.rule-editor tbody tr').length === 2");
+    browser.click(".rule-editor tbody tr .rule-delete");
+    browser.click(".rule-editor tbody tr .rule-delete");
+    add_rule(&browser, "Custom TCP", Some("82"), "172.31.0.0/16", "");
+    browser.click("#save-rules");
+    browser.wait_for_text(
+        "#flash",
+        "Outbound security group rules successfully modified",
+    );
+    let outbound: Vec<Value> = rules_of(&console, &web)
+        .into_iter()
+        .filter(|r| r["IsEgress"] == true)
+        .collect();
+    assert_eq!(outbound.len(), 1, "{outbound:?}");
+    assert_eq!(outbound[0]["FromPort"], 82);
+    assert!(
+        !tcp_round_trip(&a.ns, b.ip, 81, SHORT),
+        "a may no longer send to 81"
+    );
+    open(
+        &browser,
+        &console,
+        &format!("#/groups/{web}/edit-outbound"),
+        ".rule-add",
+    );
+    add_rule(&browser, "Custom TCP", Some("81"), "172.31.0.0/16", "");
+    browser.click("#save-rules");
+    browser.wait_for_text(
+        "#flash",
+        "Outbound security group rules successfully modified",
+    );
+    assert!(
+        tcp_round_trip(&a.ns, b.ip, 81, SHORT),
+        "an outbound rule for 81 lets a send again"
     );
 
     // Hits per rule and the rule's tags on the detail page.
