@@ -1,7 +1,8 @@
 //! The security-group procedures in the browser: list (search, VPC and tag filters,
 //! pagination), create (checks as you type; only the all-outbound rule), detail tabs, edit
-//! inbound and outbound rules with presets, My IP, the Anywhere warning, Preview changes and an atomic save
-//! (checked with real traffic between two local instances), rule and group tags, copy, delete.
+//! inbound and outbound rules with presets, My IP, the Anywhere warning, Preview changes and an
+//! atomic save (checked with real traffic between two local instances), rule and group tags,
+//! copy, delete.
 
 use std::time::Duration;
 
