@@ -82,7 +82,14 @@ function flash(message, ok = true) {
   line.textContent = message;
 }
 
-function clearFlash() { document.getElementById('flash').hidden = true; }
+/// The status line the next view shows once drawn (after a change that moves to another view).
+function flashNext(message) { Console.pendingFlash = message; }
+
+function clearFlash() {
+  const line = document.getElementById('flash');
+  line.hidden = true;
+  line.textContent = '';
+}
 
 /// An ApiError as the user reads it.
 function failed(e) { flash(e.code ? `${e.code}: ${e.message}` : String(e.message || e), false); }

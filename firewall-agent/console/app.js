@@ -22,6 +22,7 @@ async function route() {
     const m = hash.match(pattern);
     if (m) {
       try { await view(m); } catch (e) { failed(e); }
+      if (Console.pendingFlash) { flash(Console.pendingFlash); Console.pendingFlash = null; }
       // When the view was drawn (the page-load measurement reads it).
       document.body.dataset.drawn = String(Date.now());
       return;

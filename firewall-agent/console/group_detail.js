@@ -91,8 +91,8 @@ const GroupDetail = {
     const remove = async () => {
       try {
         await call('DeleteSecurityGroup', { GroupId: groupId });
+        flashNext(`Security group ${groupId} deleted.`);
         location.hash = '#/groups';
-        flash(`Security group ${groupId} deleted.`);
       } catch (e) { flash(deleteRefusal(e), false); }
     };
     panel.append(tabs[tab]());

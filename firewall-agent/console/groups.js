@@ -95,8 +95,8 @@ async function createGroup(details, inboundRows, outboundRows, tags, copiedFrom)
     const edit = { GroupId: groupId, Direction: 'egress', RevokeSecurityGroupRuleIds: rules.map(r => r.SecurityGroupRuleId), IpPermissions: outbound };
     if (edit.RevokeSecurityGroupRuleIds.length || edit.IpPermissions.length) await call('EditSecurityGroupRules', edit);
   }
+  flashNext(`Security group (${groupId} | ${members.GroupName}) was created successfully${copiedFrom ? ` from ${copiedFrom}` : ''}`);
   location.hash = `#/groups/${groupId}`;
-  flash(`Security group (${groupId} | ${members.GroupName}) was created successfully${copiedFrom ? ` from ${copiedFrom}` : ''}`);
 }
 
 const Groups = {

@@ -282,8 +282,8 @@ const Rules = {
         }
         if (flush.checked) m.FlushFlows = true;
         await call('EditSecurityGroupRules', m);
+        flashNext(`${inbound ? 'Inbound' : 'Outbound'} security group rules successfully modified on security group (${groupId} | ${group.GroupName})`);
         location.hash = `#/groups/${groupId}`;
-        flash(`${inbound ? 'Inbound' : 'Outbound'} security group rules successfully modified on security group (${groupId} | ${group.GroupName})`);
       } catch (e) { failed(e); }
     };
     show(h('div', { class: 'card' },

@@ -103,11 +103,26 @@ impl Console {
     }
 }
 
-/// Opens a console page (a hash route) and waits for it to be drawn.
+/// Opens a console page (a hash route) and waits for it to be drawn anew (not for the view
+/// that was there: a route change within the page keeps the document).
 pub fn open(browser: &Browser, console: &Console, route: &str, ready: &str) {
-    browser.goto(&console.url(&format!("/console/{route}")));
+    let before = browser.script(
+        "return Number(document.body && document.body.dataset.drawn || 0);",
+        serde_json::json!([]),
+    );
+    // Already there: navigating to the same URL would not draw it again.
+    let redrawn = browser.script(
+        "if (location.pathname === '/console/' && location.hash === arguments[0] \
+             && typeof route === 'function') { route(); return true; } return false;",
+        serde_json::json!([route]),
+    );
+    if redrawn != serde_json::json!(true) {
+        browser.goto(&console.url(&format!("/console/{route}")));
+    }
     browser.wait_until("document.body.dataset.ready === 'true'");
-    browser.wait_until(&format!("document.querySelector({ready:?})"));
+    browser.wait_until(&format!(
+        "Number(document.body.dataset.drawn) > {before} && document.querySelector({ready:?})"
+    ));
 }
 
 /// Saves a screenshot named `name` when `FIREWALL_CONSOLE_SCREENSHOTS` names a directory.
