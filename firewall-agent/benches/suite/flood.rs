@@ -4,10 +4,12 @@
 //! each filter: the flood's cost per packet (so packets per second dropped on one core), and the
 //! allowed flow's cost per packet alone and under the flood. Checked like B2: B's veth transmits
 //! exactly the allowed packets, and each filter's counter sees every packet of both (ours: one
-//! drop per flood packet).
+//! drop per flood packet). With `--attach xdp` the SYNs pass A's XDP hook (its outbound rules
+//! allow them) and are dropped at B's tc egress, as in TC mode.
 
 use std::{net::Ipv4Addr, sync::mpsc, time::Duration};
 
+use aya::programs::ProgramFd;
 use firewall_agent::model::State;
 use firewall_testkit::{frame::SYN, netns::Netns, shell::ns_sh};
 
@@ -40,15 +42,16 @@ fn trial(
     repeat: u32,
 ) -> (f64, f64, f64, Vec<(String, u64, u64)>) {
     let flood_packets = 2 * repeat;
-    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<Option<ProgramFd>>();
     let (done_tx, done_rx) = mpsc::channel::<f64>();
     let flooder = {
         let (setup, flood) = (setup.clone(), flood.to_vec());
         host_ns.spawn(move || {
             pin_to(0);
             // Waits for the configuration; gives up if the measuring side panicked.
-            if go_rx.recv().is_ok() {
-                let _ = done_tx.send(inject(&setup, &flood, 1 << 16, flood_packets));
+            if let Ok(then) = go_rx.recv() {
+                let ns = inject(&setup, &flood, 1 << 16, flood_packets, then.as_ref());
+                let _ = done_tx.send(ns);
             }
         })
     };
@@ -56,15 +59,16 @@ fn trial(
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let result = host_ns.run(move || {
         pin_to(1 % cpus);
-        let enabled = Enabled::new(config, &setup, &state);
-        inject(&setup, &setup.data, 0, 1_000);
-        let alone = inject(&setup, &setup.data, 0, repeat);
+        let mut enabled = Enabled::new(config, &setup, &state);
+        let then = enabled.then();
+        inject(&setup, &setup.data, 0, 1_000, then.as_ref());
+        let alone = inject(&setup, &setup.data, 0, repeat, then.as_ref());
         let tx_before = tx_packets(&setup.host, &setup.b_if);
         let before = enabled.counts();
-        go_tx.send(()).expect("flood thread");
+        go_tx.send(enabled.then()).expect("flood thread");
         // Let the flood start first.
         std::thread::sleep(Duration::from_millis(20));
-        let during = inject(&setup, &setup.data, 0, repeat);
+        let during = inject(&setup, &setup.data, 0, repeat, then.as_ref());
         let flood_ns = done_rx
             .recv_timeout(Duration::from_secs(120))
             .expect("the flood ends");
@@ -73,7 +77,7 @@ fn trial(
         let (allowed, flooded) = (u64::from(repeat), u64::from(flood_packets));
         check(&mut failed, "allowed packets out of B's veth", allowed, tx);
         if let (Some((passed, dropped)), Some((p, d))) = (before, enabled.counts()) {
-            if config == Config::Ours {
+            if enabled.ours() {
                 // Each flood packet passes A's outbound rule or conntrack, then B drops it.
                 check(&mut failed, "our drops", flooded, d - dropped);
                 check(&mut failed, "our passes", 2 * allowed + flooded, p - passed);
@@ -114,7 +118,12 @@ pub fn run(
         &setup.host,
         &["sysctl", "-qw", "net.netfilter.nf_conntrack_checksum=0"],
     );
-    let configs = [Config::Ours, Config::NftSets, Config::IptablesIpset];
+    let configs = [
+        Config::Ours,
+        Config::OursXdp,
+        Config::NftSets,
+        Config::IptablesIpset,
+    ];
     let mut failures = Vec::new();
     let mut samples = vec![(Vec::new(), Vec::new(), Vec::new()); configs.len()];
     for _ in 0..rounds {
@@ -131,7 +140,7 @@ pub fn run(
             }
         }
     }
-    let nft_flood = median(samples[1].0.clone());
+    let nft_flood = median(samples[2].0.clone());
     for (i, config) in configs.iter().enumerate() {
         let (f, alone, during) = (
             median(samples[i].0.clone()),
@@ -147,7 +156,8 @@ pub fn run(
             "above nft",
             1e9 / f,
             "pkt/s",
-            (*config == Config::Ours).then_some(("nft sets + conntrack", 1e9 / nft_flood)),
+            matches!(config, Config::Ours | Config::OursXdp)
+                .then_some(("nft sets + conntrack", 1e9 / nft_flood)),
         );
         report.row(
             "B5 flood",
