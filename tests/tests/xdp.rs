@@ -1,7 +1,7 @@
 //! `serve --attach xdp`: what a workload sends is judged at its host-side veth's native XDP hook
-//! (what is delivered to it stays at tc egress), with real traffic; and an agent of the other
-//! `--attach` mode taking over the pinned links switches the hook make-before-break, keeping
-//! the policy and the tracked flows.
+//! (what is delivered to it stays at tc egress), with real traffic; a veth that refuses XDP keeps
+//! tc ingress; and an agent of the other `--attach` mode taking over the pinned links switches
+//! the hook make-before-break, keeping the policy and the tracked flows.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -187,4 +187,35 @@ fn an_agent_of_the_other_attach_mode_switches_the_pinned_hook_keeping_policy_and
         assert!(!has_native_xdp(&topo, w), "the XDP link is gone");
     }
     check(&agent, "tc", &mut established);
+}
+
+#[test]
+fn a_veth_whose_peer_mtu_is_too_large_for_xdp_keeps_tc_ingress_and_stays_enforced() {
+    let topo = Topology::new(&["172.31.94.10", "172.31.95.10"]);
+    let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
+    // A jumbo MTU on A's side: veth refuses a program without xdp.frags on A's host side.
+    sh(&[
+        "ip", "-netns", &a.ns.name, "link", "set", "dev", "eth0", "mtu", "9000",
+    ]);
+    let agent = Agent::start_with(&topo.host, &["--attach", "xdp"]);
+    let [client, server] = agent.create_groups(["jumbo-client", "jumbo-server"]);
+    egress_only(&agent, &client, "443", &b.cidr());
+    agent.authorize_ingress(&server, "tcp", "443-444", &a.cidr());
+    agent.run_instance(a, &[&client]);
+    agent.run_instance(b, &[&server]);
+    assert!(
+        agent.log().contains("native XDP refused"),
+        "{}",
+        agent.log()
+    );
+    assert_eq!(pinned_hooks(&agent, a), ["egress", "ingress"]);
+    assert!(!has_native_xdp(&topo, a));
+    assert_eq!(pinned_hooks(&agent, b), ["egress", "xdp"]);
+    let _https = EchoServer::tcp(&b.ns, b.ip, 443);
+    let _other = EchoServer::tcp(&b.ns, b.ip, 444);
+    assert!(tcp_round_trip(&a.ns, b.ip, 443, SHORT), "allowed");
+    assert!(
+        !tcp_round_trip(&a.ns, b.ip, 444, SHORT),
+        "A's outbound rules still apply, at tc ingress"
+    );
 }
