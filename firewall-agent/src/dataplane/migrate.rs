@@ -30,7 +30,8 @@ use super::{
     DataplaneError, KernelDataplane, Result,
     attach::ifindex,
     maps::{self, map_err},
-    pins::{Migration, pin_err, pinned_links},
+    pins::{Adopted, Migration, pin_err, pinned_links},
+    programs,
 };
 
 /// `BPF_NOEXIST`: insert only if the key is absent.
@@ -223,6 +224,16 @@ impl KernelDataplane {
             }
         }
         Ok(swapped)
+    }
+
+    /// Lets go of this agent's file descriptor of an adopted link: its pin keeps it attached.
+    fn release_fd(&mut self, adopted: Adopted) {
+        match adopted {
+            Adopted::To(id) => {
+                let _ = self.program(programs::TO_WORKLOAD).detach(id);
+            }
+            Adopted::From(link) => self.detach_from_workload(link),
+        }
     }
 
     /// Adds the old per-CPU counters to the new ones (the old programs no longer run).

@@ -246,16 +246,6 @@ impl KernelDataplane {
         Ok(())
     }
 
-    /// Lets go of this agent's file descriptor of an adopted link: its pin keeps it attached.
-    pub(super) fn release_fd(&mut self, adopted: Adopted) {
-        match adopted {
-            Adopted::To(id) => {
-                let _ = self.program(programs::TO_WORKLOAD).detach(id);
-            }
-            Adopted::From(link) => self.detach_from_workload(link),
-        }
-    }
-
     /// The one link for what the workload sends, of this agent's `--attach` mode: kept if
     /// pinned, otherwise attached before the other mode's links are removed (make-before-break).
     fn settle_mode(&mut self, interface: &str, links: Vec<FromWorkload>) -> Result<FromWorkload> {
