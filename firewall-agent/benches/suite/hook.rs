@@ -154,8 +154,8 @@ fn mac_of(ns: &str, dev: &str) -> [u8; 6] {
     mac
 }
 
-/// Average ns per injected packet over one run of `repeat` copies of `data` (an Ethernet + IPv4
-/// + UDP/TCP frame to A's host-side veth), run on the calling thread, in the host namespace;
+/// Average ns per injected packet over one run of `repeat` copies of `data` (an Ethernet, IPv4
+/// and UDP/TCP frame to A's host-side veth), run on the calling thread, in the host namespace;
 /// through the XDP program `then` first, if any.
 pub fn inject(
     setup: &Setup,
