@@ -190,7 +190,8 @@ fn an_agent_of_the_other_attach_mode_switches_the_pinned_hook_keeping_policy_and
 }
 
 #[test]
-fn a_veth_whose_peer_mtu_is_too_large_for_xdp_keeps_tc_ingress_and_stays_enforced() {
+fn a_veth_whose_peer_mtu_is_too_large_for_xdp_keeps_tc_ingress_and_stays_enforced_across_restarts()
+{
     let topo = Topology::new(&["172.31.94.10", "172.31.95.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     // A jumbo MTU on A's side: veth refuses a program without xdp.frags on A's host side.
@@ -217,5 +218,26 @@ fn a_veth_whose_peer_mtu_is_too_large_for_xdp_keeps_tc_ingress_and_stays_enforce
     assert!(
         !tcp_round_trip(&a.ns, b.ip, 444, SHORT),
         "A's outbound rules still apply, at tc ingress"
+    );
+
+    // The next agent of the same mode tries XDP again and keeps the pinned tc ingress link.
+    let dir = agent.kill9();
+    let agent = Agent::start_in_with(&topo.host, dir, &["--attach", "xdp"]);
+    assert!(
+        agent
+            .log()
+            .contains("native XDP refused; keeping tc ingress"),
+        "{}",
+        agent.log()
+    );
+    assert_eq!(pinned_hooks(&agent, a), ["egress", "ingress"]);
+    assert_eq!(pinned_hooks(&agent, b), ["egress", "xdp"]);
+    assert!(
+        tcp_round_trip(&a.ns, b.ip, 443, SHORT),
+        "allowed after the restart"
+    );
+    assert!(
+        !tcp_round_trip(&a.ns, b.ip, 444, SHORT),
+        "denied after the restart"
     );
 }

@@ -176,7 +176,7 @@ impl KernelDataplane {
             .map(FromWorkload::Tc)
     }
 
-    fn attach_xdp(&mut self, interface: &str) -> Result<XdpLinkId> {
+    pub(super) fn attach_xdp(&mut self, interface: &str) -> Result<XdpLinkId> {
         let pin = self
             .pins
             .as_ref()

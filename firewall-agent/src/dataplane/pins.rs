@@ -27,7 +27,7 @@ use aya::{
 use super::{
     DataplaneError, KernelDataplane, Result,
     apply::UNUSED_IFACE,
-    attach::{Attachment, FromWorkload, Hook, ifindex},
+    attach::{AttachMode, Attachment, FromWorkload, Hook, ifindex},
     maps, programs, readback,
 };
 
@@ -249,13 +249,27 @@ impl KernelDataplane {
     /// The one link for what the workload sends, of this agent's `--attach` mode: kept if
     /// pinned, otherwise attached before the other mode's links are removed (make-before-break).
     fn settle_mode(&mut self, interface: &str, links: Vec<FromWorkload>) -> Result<FromWorkload> {
-        let (mut keep, others): (Vec<_>, Vec<_>) =
+        let (mut keep, mut others): (Vec<_>, Vec<_>) =
             links.into_iter().partition(|l| l.mode() == self.mode);
         let kept = match keep.pop() {
             Some(link) => link,
+            // Only tc ingress is pinned: XDP if the veth takes it, else the pinned link stays.
+            None if self.mode == AttachMode::Xdp => match self.attach_xdp(interface) {
+                Ok(id) => {
+                    tracing::info!(%interface, "switched the hook for what the workload sends from tc ingress to XDP");
+                    FromWorkload::Xdp(id)
+                }
+                Err(error) => match others.pop() {
+                    Some(pinned) => {
+                        tracing::warn!(%interface, %error, "native XDP refused; keeping tc ingress");
+                        pinned
+                    }
+                    None => self.attach_from_workload(interface)?,
+                },
+            },
             None => {
                 let new = self.attach_from_workload(interface)?;
-                tracing::info!(%interface, from = ?others.first().map(FromWorkload::mode), to = ?new.mode(), "switched the hook for what the workload sends");
+                tracing::info!(%interface, "switched the hook for what the workload sends from XDP to tc ingress");
                 new
             }
         };
