@@ -47,6 +47,11 @@ pub struct ServeArgs {
     /// counted as `conntrack-full`), established ones are never evicted. Fixed once pinned.
     #[arg(long, default_value_t = firewall_common::capacity::CONNTRACK)]
     pub conntrack_capacity: u32,
+    /// Where what workloads send (SG outbound rules) is judged: `tc` (tc ingress of the host
+    /// veth) or `xdp` (its native XDP hook; a veth that refuses XDP keeps tc). What is delivered
+    /// to them is always judged at tc egress. Pinned links of the other mode are switched.
+    #[arg(long, value_enum, default_value_t = dataplane::AttachMode::Tc)]
+    pub attach: dataplane::AttachMode,
     /// Quota: inbound (and, separately, outbound) rules per group per address family.
     #[arg(long, default_value_t = 60)]
     pub rules_per_group: usize,
@@ -100,6 +105,7 @@ impl Agent {
             timeouts,
             pins: Some(pins),
             conntrack_capacity: args.conntrack_capacity,
+            attach: args.attach,
         })
         .context("loading the data plane")?;
         let quotas = Quotas {

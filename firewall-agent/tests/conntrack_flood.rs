@@ -58,6 +58,7 @@ fn a_flood_of_new_flows_fills_the_table_fails_closed_keeps_established_flows_and
             },
             pins: None,
             conntrack_capacity: capacity::CONNTRACK,
+            ..LoadOptions::default()
         };
         // Outbound anywhere (the default egress rule), nothing inbound.
         let mut h = Harness::with_options(&options, |s| vec![create_group(s, "client", json!([]))]);

@@ -266,6 +266,7 @@ fn options(conntrack_capacity: u32, timeouts: firewall_common::CtTimeouts) -> Lo
         timeouts,
         pins: None,
         conntrack_capacity,
+        ..LoadOptions::default()
     }
 }
 

@@ -5,7 +5,7 @@ use aya_ebpf::{
     bindings::{tcx_action_base::TCX_NEXT, xdp_action::XDP_PASS},
     helpers::bpf_ktime_get_coarse_ns,
     macros::{classifier, map, xdp},
-    maps::{HashMap, LpmTrie, PerCpuArray, lpm_trie::Key},
+    maps::{HashMap, LpmTrie, PerCpuArray, ProgramArray, lpm_trie::Key},
     programs::{TcContext, XdpContext},
 };
 use firewall_common::CtKey;
@@ -21,6 +21,12 @@ static BENCH_LPM: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(16, 0);
 #[classifier]
 pub fn bench_empty(_ctx: TcContext) -> i32 {
     TCX_NEXT
+}
+
+/// Floor: an XDP program that does nothing.
+#[xdp]
+pub fn bench_empty_xdp(_ctx: XdpContext) -> u32 {
+    XDP_PASS
 }
 
 /// Floor: one hash lookup keyed by the IPv4 source address.
@@ -110,8 +116,14 @@ static INJECT_SEQ: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
 
 const UDP_AT: usize = 14 + 20;
 
+/// Slot 0: the XDP program the injected frames go through before they go up the stack (the
+/// data plane's `sg_from_workload_xdp`, as it would run at the veth's XDP hook); empty: none.
+#[map]
+static INJECT_THEN: ProgramArray = ProgramArray::with_max_entries(1, 0);
+
 /// The injector: with BPF_F_TEST_XDP_LIVE_FRAMES every frame it passes goes up the stack of the
-/// interface named in the test run's context, as if received there. It expects Ethernet + IPv4
+/// interface named in the test run's context, as if received there (the XDP program attached
+/// to that interface does not run: `INJECT_THEN` stands in for it). It expects Ethernet + IPv4
 /// without options + UDP.
 #[xdp]
 pub fn bench_inject(ctx: XdpContext) -> u32 {
@@ -141,5 +153,8 @@ pub fn bench_inject(ctx: XdpContext) -> u32 {
             core::ptr::write_unaligned((start + UDP_AT + 6) as *mut [u8; 2], [0, 0]);
         }
     }
+    // SAFETY: a tail call replaces this program with slot 0's (its verdict is the frame's); an
+    // empty slot returns here.
+    unsafe { INJECT_THEN.tail_call(&ctx, 0) };
     XDP_PASS
 }

@@ -8,7 +8,6 @@
 use aya_ebpf::{
     macros::map,
     maps::{PerCpuArray, RingBuf},
-    programs::TcContext,
 };
 use firewall_common::{
     Direction, DropReason, FLOW_EVENT_DROP, FLOW_EVENT_RULE_PASS, FlowEvent, IFACE_FLOW_LOG,
@@ -30,22 +29,20 @@ static FLOW_LOG_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 /// A rule passed this packet.
 #[inline(always)]
-pub fn rule_pass(ctx: &TcContext, dir: Direction) {
-    record(ctx, dir, FLOW_EVENT_RULE_PASS, 0);
+pub fn rule_pass(ifindex: u32, dir: Direction) {
+    record(ifindex, dir, FLOW_EVENT_RULE_PASS, 0);
 }
 
 /// The packet is dropped. Malformed packets carry no reliable addresses and are only counted.
 #[inline(always)]
-pub fn dropped(ctx: &TcContext, dir: Direction, reason: DropReason) {
+pub fn dropped(ifindex: u32, dir: Direction, reason: DropReason) {
     if reason != DropReason::Malformed {
-        record(ctx, dir, FLOW_EVENT_DROP, reason as u8);
+        record(ifindex, dir, FLOW_EVENT_DROP, reason as u8);
     }
 }
 
 #[inline(always)]
-fn record(ctx: &TcContext, dir: Direction, kind: u8, reason: u8) {
-    // SAFETY: the context pointer is valid for the whole program run.
-    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+fn record(ifindex: u32, dir: Direction, kind: u8, reason: u8) {
     let Some(iface) = IFACES.get(ifindex) else {
         return;
     };

@@ -1,4 +1,5 @@
-//! The security-group data plane: one TC program per direction on each workload's host-side veth.
+//! The security-group data plane: one TC program per direction on each workload's host-side veth
+//! (or, with `--attach xdp`, an XDP program for what the workload sends).
 //!
 //! Path of a packet: parse (`parse`) → traffic AWS never filters passes → conntrack hit passes
 //! (`conntrack`) → policy lookup (`policy`) → a new allowed flow is tracked. Every decision is
@@ -12,6 +13,8 @@ mod bench;
 mod conntrack;
 #[cfg(target_arch = "bpf")]
 mod flowlog;
+#[cfg(target_arch = "bpf")]
+mod frame;
 #[cfg(target_arch = "bpf")]
 mod parse;
 #[cfg(target_arch = "bpf")]

@@ -1,13 +1,15 @@
 //! Packet parsing: Ethernet, IPv4 / IPv6 (extension headers walked), TCP / UDP / ICMP / ICMPv6.
 //!
 //! Every read goes through `load`: direct packet access where the linear part holds the bytes
-//! (bounds-checked next to the access), `bpf_skb_load_bytes` otherwise (non-linear skbs); a
-//! short read is a malformed packet. Headers are read as 32- and 16-bit words (one load each, not
+//! (bounds-checked next to the access), the hook's own copy otherwise (`Frame::load_beyond`:
+//! `bpf_skb_load_bytes` for non-linear skbs; XDP frames are linear); a short read is a malformed
+//! packet. Headers are read as 32- and 16-bit words (one load each, not
 //! one per byte): the verifier allows unaligned packet reads where the CPU has efficient unaligned
 //! access (x86-64, arm64), and elsewhere the IP header is 4-byte aligned (`NET_IP_ALIGN`).
 
-use aya_ebpf::programs::TcContext;
 use firewall_common::{DropReason, family, proto};
+
+use crate::frame::Frame;
 
 const ETH_HLEN: usize = 14;
 const ETH_P_IP: u16 = 0x0800;
@@ -47,7 +49,7 @@ pub struct Packet {
     pub icmp_type: u8,
     pub icmp_code: u8,
     pub tcp_flags: u8,
-    /// `skb->len`: the frame's length from the Ethernet header on (the per-flow byte counters).
+    /// The frame's length from the Ethernet header on (the per-flow byte counters).
     pub len: u32,
     pub fragment: Fragment,
     /// IPv4 identification or IPv6 fragment identification (fragments only).
@@ -76,7 +78,7 @@ pub const TCP_ACK: u8 = 0x10;
 /// Fills `pkt` (which lives in the per-CPU scratch slot); `Ok(false)` for frames that are not IP
 /// (ARP and friends pass untouched, as on AWS).
 #[inline(always)]
-pub fn parse(ctx: &TcContext, pkt: &mut Packet) -> Result<bool, DropReason> {
+pub fn parse<F: Frame>(ctx: &F, pkt: &mut Packet) -> Result<bool, DropReason> {
     // Addresses are written by the IP parsers (not zeroed here: a 32-byte memset is a call).
     let ethertype: u16 = load(ctx, 12)?;
     pkt.sport = [0; 2];
@@ -100,9 +102,9 @@ pub fn parse(ctx: &TcContext, pkt: &mut Packet) -> Result<bool, DropReason> {
 }
 
 #[inline(always)]
-fn load<T>(ctx: &TcContext, offset: usize) -> Result<T, DropReason> {
-    // Direct access to the linear part of the skb, bounds-checked right here; past it (a
-    // non-linear skb) the helper copies from the fragments.
+fn load<T, F: Frame>(ctx: &F, offset: usize) -> Result<T, DropReason> {
+    // Direct access to the linear part, bounds-checked right here; past it (a non-linear skb)
+    // the hook copies from the fragments.
     let start = ctx.data();
     let end = ctx.data_end();
     if offset <= 0xffff && start + offset + core::mem::size_of::<T>() <= end {
@@ -110,11 +112,12 @@ fn load<T>(ctx: &TcContext, offset: usize) -> Result<T, DropReason> {
         // `T`'s words (see the module docs on alignment).
         return Ok(unsafe { core::ptr::read((start + offset) as *const T) });
     }
-    ctx.load::<T>(offset).map_err(|_| DropReason::Malformed)
+    ctx.load_beyond::<T>(offset)
+        .map_err(|()| DropReason::Malformed)
 }
 
 #[inline(always)]
-fn parse_ipv4(ctx: &TcContext, pkt: &mut Packet) -> Result<usize, DropReason> {
+fn parse_ipv4<F: Frame>(ctx: &F, pkt: &mut Packet) -> Result<usize, DropReason> {
     let hdr: [u32; 5] = load(ctx, ETH_HLEN)?;
     let first = hdr[0].to_ne_bytes();
     if first[0] >> 4 != 4 {
@@ -141,7 +144,7 @@ fn parse_ipv4(ctx: &TcContext, pkt: &mut Packet) -> Result<usize, DropReason> {
 }
 
 #[inline(always)]
-fn parse_ipv6(ctx: &TcContext, pkt: &mut Packet) -> Result<usize, DropReason> {
+fn parse_ipv6<F: Frame>(ctx: &F, pkt: &mut Packet) -> Result<usize, DropReason> {
     let hdr: [u32; 2] = load(ctx, ETH_HLEN)?;
     if hdr[0].to_ne_bytes()[0] >> 4 != 6 {
         return Err(DropReason::Malformed);
@@ -190,7 +193,7 @@ fn parse_ipv6(ctx: &TcContext, pkt: &mut Packet) -> Result<usize, DropReason> {
 }
 
 #[inline(always)]
-fn parse_l4(ctx: &TcContext, pkt: &mut Packet, offset: usize) -> Result<(), DropReason> {
+fn parse_l4<F: Frame>(ctx: &F, pkt: &mut Packet, offset: usize) -> Result<(), DropReason> {
     match pkt.proto {
         proto::TCP => {
             // Ports, sequence and acknowledgement numbers, then the data offset and the flags:
@@ -239,7 +242,7 @@ pub fn is_icmp_error(protocol: u8, icmp_type: u8) -> bool {
 
 /// Parses the IP header and the first 8 bytes of L4 that an ICMP error carries.
 #[inline(always)]
-fn parse_embedded(ctx: &TcContext, pkt: &mut Packet, offset: usize) -> Result<(), DropReason> {
+fn parse_embedded<F: Frame>(ctx: &F, pkt: &mut Packet, offset: usize) -> Result<(), DropReason> {
     let inner_l4 = if pkt.family == family::IPV4 {
         let hdr: [u8; 20] = load(ctx, offset)?;
         let ihl = (hdr[0] & 0x0f) as usize;

@@ -1,11 +1,15 @@
 //! Entry points, interface lookup, exemptions and the single place where a decision becomes a
-//! TC verdict and a counter.
+//! verdict and a counter. The TC and XDP entry points run the same code over [`Frame`].
 
 use aya_ebpf::{
-    bindings::{TC_ACT_SHOT, tcx_action_base::TCX_NEXT},
-    macros::{classifier, map},
+    bindings::{
+        TC_ACT_SHOT,
+        tcx_action_base::TCX_NEXT,
+        xdp_action::{XDP_DROP, XDP_PASS},
+    },
+    macros::{classifier, map, xdp},
     maps::{Array, PerCpuArray, PerCpuHashMap},
-    programs::TcContext,
+    programs::{TcContext, XdpContext},
 };
 use firewall_common::{
     CtKey, Direction, DropReason, IFACE_ENFORCING, IFACE_MANAGED, IFACE_UNTRACKED_V4,
@@ -14,6 +18,7 @@ use firewall_common::{
 
 use crate::{
     conntrack, flowlog,
+    frame::Frame,
     parse::{self, Fragment, Packet},
     policy,
 };
@@ -45,41 +50,61 @@ static IFACE_COUNTERS: PerCpuHashMap<u32, IfaceCounters> =
 /// Packets delivered to the workload (tc egress of its host-side veth): inbound rules.
 #[classifier]
 pub fn sg_to_workload(ctx: TcContext) -> i32 {
-    verdict(&ctx, Direction::Inbound)
+    if verdict(&ctx, Direction::Inbound) {
+        TCX_NEXT
+    } else {
+        TC_ACT_SHOT as i32
+    }
 }
 
 /// Packets sent by the workload (tc ingress of its host-side veth): outbound rules.
 #[classifier]
 pub fn sg_from_workload(ctx: TcContext) -> i32 {
-    verdict(&ctx, Direction::Outbound)
+    if verdict(&ctx, Direction::Outbound) {
+        TCX_NEXT
+    } else {
+        TC_ACT_SHOT as i32
+    }
 }
 
+/// The same as `sg_from_workload` at the host-side veth's XDP hook (`--attach xdp`): the
+/// workload's frames before the host builds an skb for them. Loaded without `xdp.frags`: a veth
+/// whose MTU needs more than one page refuses it, and keeps `sg_from_workload`.
+#[xdp]
+pub fn sg_from_workload_xdp(ctx: XdpContext) -> u32 {
+    if verdict(&ctx, Direction::Outbound) {
+        XDP_PASS
+    } else {
+        XDP_DROP
+    }
+}
+
+/// Whether the frame may go on (passed, or not ours to judge); counted either way.
 #[inline(always)]
-fn verdict(ctx: &TcContext, dir: Direction) -> i32 {
-    match decide(ctx, dir) {
+fn verdict<F: Frame>(ctx: &F, dir: Direction) -> bool {
+    let ifindex = ctx.ifindex();
+    match decide(ctx, ifindex, dir) {
         Ok(Some(reason)) => {
             if reason == PassReason::Rule {
-                flowlog::rule_pass(ctx, dir);
+                flowlog::rule_pass(ifindex, dir);
             }
             bump(&PASSES, reason as u32);
-            bump_interface(ctx, |c| c.passes.get_mut(reason as usize));
-            TCX_NEXT
+            bump_interface(ifindex, |c| c.passes.get_mut(reason as usize));
+            true
         }
-        Ok(None) => TCX_NEXT,
+        Ok(None) => true,
         Err(reason) => {
-            flowlog::dropped(ctx, dir, reason);
+            flowlog::dropped(ifindex, dir, reason);
             bump(&DROPS, reason as u32);
-            bump_interface(ctx, |c| c.drops.get_mut(reason as usize));
-            TC_ACT_SHOT as i32
+            bump_interface(ifindex, |c| c.drops.get_mut(reason as usize));
+            false
         }
     }
 }
 
 /// Counts into this interface's `IFACE_COUNTERS` entry, if the agent created one.
 #[inline(always)]
-fn bump_interface(ctx: &TcContext, counter: impl FnOnce(&mut IfaceCounters) -> Option<&mut u64>) {
-    // SAFETY: the context pointer is valid for the whole program run.
-    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+fn bump_interface(ifindex: u32, counter: impl FnOnce(&mut IfaceCounters) -> Option<&mut u64>) {
     if let Some(counters) = IFACE_COUNTERS.get_ptr_mut(&ifindex) {
         // SAFETY: this CPU's value, no other writer on this CPU while the program runs.
         if let Some(count) = counter(unsafe { &mut *counters }) {
@@ -98,9 +123,11 @@ fn bump(counters: &PerCpuArray<u64>, index: u32) {
 
 /// `Ok(Some(reason))`: pass and count; `Ok(None)`: not ours to judge; `Err`: drop.
 #[inline(always)]
-fn decide(ctx: &TcContext, dir: Direction) -> Result<Option<PassReason>, DropReason> {
-    // SAFETY: the context pointer is valid for the whole program run.
-    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+fn decide<F: Frame>(
+    ctx: &F,
+    ifindex: u32,
+    dir: Direction,
+) -> Result<Option<PassReason>, DropReason> {
     // An array lookup: the verifier inlines it.
     let Some(iface) = IFACES.get(ifindex).copied() else {
         return Ok(None);

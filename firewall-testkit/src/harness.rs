@@ -2,6 +2,10 @@
 //! [`crate::netns::in_private_netns`], so attaching there touches nothing outside the test), its
 //! maps written by the real compiler and data-plane code, and frames run through its programs.
 //! The kit's only calls into `firewall_agent::{compiler, dataplane}`.
+//!
+//! What the workload sends runs through the TC program, or, with `FIREWALL_OUTBOUND_HOOK=xdp`
+//! (`cargo xtask test` runs the packet tests both ways), through the XDP program, its verdict
+//! given in TC's terms: the same test bodies check both hooks.
 
 use aya::programs::{TestRun as _, TestRunOptions};
 use firewall_agent::{
@@ -19,6 +23,27 @@ use crate::{
 pub const PASS: u32 = u32::MAX; // TCX_NEXT (-1): no objection
 pub const DROP: u32 = 2; // TC_ACT_SHOT
 
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+
+/// Which program judges what the workload sends in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboundHook {
+    Tc,
+    Xdp,
+}
+
+impl OutboundHook {
+    /// `FIREWALL_OUTBOUND_HOOK` (`tc`, the default, or `xdp`).
+    pub fn from_env() -> OutboundHook {
+        match std::env::var("FIREWALL_OUTBOUND_HOOK").as_deref() {
+            Ok("xdp") => OutboundHook::Xdp,
+            Ok("tc") | Err(_) => OutboundHook::Tc,
+            Ok(other) => panic!("FIREWALL_OUTBOUND_HOOK={other}: expected tc or xdp"),
+        }
+    }
+}
+
 pub const WORKLOAD: &str = "172.31.0.5";
 pub const WORKLOAD6: &str = "fd00:ec2::5";
 
@@ -29,6 +54,7 @@ pub struct Harness {
     pub ids: Ids,
     /// What the last sync applied.
     pub last: compiler::Desired,
+    pub outbound_hook: OutboundHook,
 }
 
 impl Harness {
@@ -55,6 +81,7 @@ impl Harness {
             state,
             ids: Ids::default(),
             last: compiler::Desired::default(),
+            outbound_hook: OutboundHook::from_env(),
         };
         harness.sync();
         harness
@@ -76,6 +103,8 @@ impl Harness {
         self.run_raw(program, &data)
     }
 
+    /// The program's verdict on `data`; what the workload sends goes through the XDP program
+    /// in an XDP run (its verdict in TC's terms).
     pub fn run_raw(&mut self, program: &'static str, data: &[u8]) -> u32 {
         let mut out = vec![0u8; data.len() + 256];
         let opts = TestRunOptions {
@@ -83,6 +112,19 @@ impl Harness {
             data_out: Some(&mut out),
             ..TestRunOptions::default()
         };
+        if program == programs::FROM_WORKLOAD && self.outbound_hook == OutboundHook::Xdp {
+            let verdict = self
+                .dataplane
+                .xdp_program()
+                .test_run(opts)
+                .expect("BPF_PROG_TEST_RUN (XDP)")
+                .return_value;
+            return match verdict {
+                XDP_PASS => PASS,
+                XDP_DROP => DROP,
+                other => panic!("XDP verdict {other}: neither XDP_PASS nor XDP_DROP"),
+            };
+        }
         self.dataplane
             .program(program)
             .test_run(opts)

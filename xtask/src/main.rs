@@ -472,6 +472,17 @@ fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {
             .env("FIREWALL_AGENT_PREVIOUS_BIN", previous)
             .env("FIREWALL_CNI_BIN", root.join("target/debug/firewall-sg"))
             .env("FIREWALL_AWS_VENV", aws_venv()),
+    )?;
+    step("the packet and differential tests again, what workloads send through the XDP program");
+    run_cmd(
+        cargo()
+            .current_dir(&root)
+            .args(["test", "--package", "firewall-agent"])
+            .args(["--test", "packets_policy", "--test", "packets_conntrack"])
+            .args(["--test", "packets_parsing", "--test", "differential", "--"])
+            .args(args)
+            .env("FIREWALL_OUTBOUND_HOOK", "xdp")
+            .env("FIREWALL_DIFF_PACKETS", "30000"),
     )
 }
 

@@ -2,8 +2,11 @@
 //! injected in the kernel at workload A's host-side veth by an XDP program run with
 //! BPF_F_TEST_XDP_LIVE_FRAMES (no generator process), routed by the host to workload B's veth:
 //! they pass A's outbound and B's inbound policy. Configurations: no filter, an empty TC program
-//! on both veths, ours, nftables sets and iptables + ipset (both with conntrack, from the same
-//! groups). Traffic variants: one flow; 64k flows (UDP source ports), each seen before; a new
+//! on both veths, ours (TC both ways), ours with `--attach xdp`, nftables sets and iptables +
+//! ipset (both with conntrack, from the same groups). Live frames go up the stack without
+//! meeting the veth's own XDP hook, so in XDP mode the injector tail-calls our XDP program
+//! itself: the figure is our program on the injected `xdp_frame`, before an skb exists (a
+//! workload's socket sends skbs, which veth first copies into an XDP buffer; not measured here). Traffic variants: one flow; 64k flows (UDP source ports), each seen before; a new
 //! flow per packet (the flow tables emptied first).
 //!
 //! Every trial is verified, not assumed: B's veth must transmit exactly the injected count, and
@@ -24,11 +27,16 @@ use std::{collections::BTreeMap, net::Ipv4Addr};
 
 use aya::{
     Ebpf, EbpfLoader,
-    programs::{SchedClassifier, TcAttachType, TestRun as _, TestRunAttrs, TestRunOptions, Xdp},
+    maps::ProgramArray,
+    programs::{
+        ProgramFd, SchedClassifier, TcAttachType, TestRun as _, TestRunAttrs, TestRunOptions, Xdp,
+    },
 };
 use firewall_agent::{
     compiler::{self, Ids},
-    dataplane::{self, Dataplane as _, DataplaneError, EBPF_OBJECT, KernelDataplane, LoadOptions},
+    dataplane::{
+        self, AttachMode, Dataplane as _, DataplaneError, EBPF_OBJECT, KernelDataplane, LoadOptions,
+    },
     model::State,
     nft::{self, Layout},
 };
@@ -52,15 +60,17 @@ pub enum Config {
     None,
     EmptyTc,
     Ours,
+    OursXdp,
     NftSets,
     IptablesIpset,
 }
 
 impl Config {
-    const ALL: [Config; 5] = [
+    const ALL: [Config; 6] = [
         Config::None,
         Config::EmptyTc,
         Config::Ours,
+        Config::OursXdp,
         Config::NftSets,
         Config::IptablesIpset,
     ];
@@ -70,6 +80,7 @@ impl Config {
             Config::None => "no filter",
             Config::EmptyTc => "empty TC on both veths",
             Config::Ours => "ours",
+            Config::OursXdp => "ours, --attach xdp",
             Config::NftSets => "nft sets + conntrack",
             Config::IptablesIpset => "iptables + ipset + conntrack",
         }
@@ -143,9 +154,16 @@ fn mac_of(ns: &str, dev: &str) -> [u8; 6] {
     mac
 }
 
-/// Average ns per injected packet over one run of `repeat` copies of `data` (an Ethernet + IPv4
-/// + UDP/TCP frame to A's host-side veth), run on the calling thread, in the host namespace.
-pub fn inject(setup: &Setup, data: &[u8], flows: u32, repeat: u32) -> f64 {
+/// Average ns per injected packet over one run of `repeat` copies of `data` (an Ethernet, IPv4
+/// and UDP/TCP frame to A's host-side veth), run on the calling thread, in the host namespace;
+/// through the XDP program `then` first, if any.
+pub fn inject(
+    setup: &Setup,
+    data: &[u8],
+    flows: u32,
+    repeat: u32,
+    then: Option<&ProgramFd>,
+) -> f64 {
     let word = |at: usize| u32::from_ne_bytes(data[at..at + 4].try_into().unwrap());
     let head = [word(0), word(4), word(8), word(12)];
     let ip_word = word(22);
@@ -163,6 +181,15 @@ pub fn inject(setup: &Setup, data: &[u8], flows: u32, repeat: u32) -> f64 {
         .try_into()
         .unwrap();
     program.load().unwrap();
+    if let Some(then) = then {
+        let mut slots: ProgramArray<_> = ebpf.map_mut("INJECT_THEN").unwrap().try_into().unwrap();
+        slots.set(0, then, 0).expect("INJECT_THEN");
+    }
+    let program: &mut Xdp = ebpf
+        .program_mut("bench_inject")
+        .unwrap()
+        .try_into()
+        .unwrap();
     let index = dataplane::ifindex(&setup.a_if).expect("ingress interface");
     // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex }:
     // data_end must be the frame's length.
@@ -245,8 +272,17 @@ impl Enabled {
                 program.attach(&setup.b_if, TcAttachType::Egress).unwrap();
                 empty = Some(ebpf);
             }
-            Config::Ours => {
-                let mut loaded = KernelDataplane::load(&LoadOptions::default()).unwrap();
+            Config::Ours | Config::OursXdp => {
+                let attach = if config == Config::OursXdp {
+                    AttachMode::Xdp
+                } else {
+                    AttachMode::Tc
+                };
+                let options = LoadOptions {
+                    attach,
+                    ..LoadOptions::default()
+                };
+                let mut loaded = KernelDataplane::load(&options).unwrap();
                 match loaded.apply(&compiler::compile(state, &mut Ids::default())) {
                     Ok(()) | Err(DataplaneError::Interface { .. }) => {}
                     Err(e) => panic!("apply: {e}"),
@@ -283,11 +319,25 @@ impl Enabled {
         }
     }
 
+    /// What the injector runs first: our XDP program, in XDP mode.
+    pub fn then(&mut self) -> Option<ProgramFd> {
+        if self.config != Config::OursXdp {
+            return None;
+        }
+        let program = self.dp.as_mut()?.xdp_program();
+        Some(program.fd().ok()?.try_clone().expect("program fd"))
+    }
+
+    /// Whether this is one of ours (two verdicts per packet: A's outbound, B's inbound).
+    pub fn ours(&self) -> bool {
+        matches!(self.config, Config::Ours | Config::OursXdp)
+    }
+
     /// The filter's own counts: packets it saw pass (ours: by conntrack or a rule, on either
     /// veth; nft and iptables: every packet entering their forward chain) and drops (ours).
     pub fn counts(&self) -> Option<(u64, u64)> {
         match self.config {
-            Config::Ours => {
+            Config::Ours | Config::OursXdp => {
                 let counters = self.dp.as_ref()?.counters().expect("counters");
                 let passed = counters.passes["conntrack"] + counters.passes["rule"];
                 Some((passed, counters.drops.values().sum()))
@@ -336,20 +386,21 @@ fn trial(
     let (setup, state) = (setup.clone(), state.clone());
     host_ns.run(move || {
         let mut failed = Vec::new();
-        let enabled = Enabled::new(config, &setup, &state);
+        let mut enabled = Enabled::new(config, &setup, &state);
+        let then = enabled.then();
         if warm > 0 {
-            inject(&setup, &setup.data, flows, warm);
+            inject(&setup, &setup.data, flows, warm, then.as_ref());
         }
         let tx_before = tx_packets(&setup.host, &setup.b_if);
         let before = enabled.counts();
         // The kernel reports the average duration of one run: ns per packet.
-        let ns = inject(&setup, &setup.data, flows, measured);
+        let ns = inject(&setup, &setup.data, flows, measured, then.as_ref());
         let injected = u64::from(measured);
         let tx = tx_packets(&setup.host, &setup.b_if) - tx_before;
         check(&mut failed, "packets out of B's veth", injected, tx);
         if let (Some((passed, dropped)), Some((p, d))) = (before, enabled.counts()) {
             // Ours judges each packet twice (A's outbound, B's inbound), the others once.
-            let times = if config == Config::Ours { 2 } else { 1 };
+            let times = if enabled.ours() { 2 } else { 1 };
             check(
                 &mut failed,
                 "the filter's own count",
@@ -452,6 +503,7 @@ pub fn run(report: &mut Report, quick: bool) {
             let (none, ..) = stats(Config::None);
             let (empty, ..) = stats(Config::EmptyTc);
             let (nft_sets, ..) = stats(Config::NftSets);
+            let (ours_tc, ..) = stats(Config::Ours);
             for config in Config::ALL {
                 let (m, lo, hi) = stats(config);
                 let metric = format!(
@@ -463,6 +515,7 @@ pub fn run(report: &mut Report, quick: bool) {
                     Config::None => ("–", None),
                     Config::EmptyTc => ("–", Some(("no filter", none))),
                     Config::Ours => ("≤ nft sets", Some(("nft sets + conntrack", nft_sets))),
+                    Config::OursXdp => ("< ours (TC)", Some(("ours", ours_tc))),
                     Config::NftSets | Config::IptablesIpset => ("–", Some(("no filter", none))),
                 };
                 report.row("B2 per hook", metric, target, m, "ns", baseline);
@@ -490,7 +543,7 @@ pub fn run(report: &mut Report, quick: bool) {
     let rules = *counts.last().unwrap();
     let state = topo::state(&topo, rules, extra);
     failures.extend(flood::run(report, &topo.host, &setup, &state, rules, quick));
-    trials += 3 * if quick { 3 } else { 5 };
+    trials += (4 + 3) * if quick { 3 } else { 5 };
     if failures.is_empty() {
         report.note(format!(
             "B2/B5 checks: in all {trials} trials B's veth transmitted exactly the allowed packets \

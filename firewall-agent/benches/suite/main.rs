@@ -15,6 +15,7 @@ mod report;
 mod throughput;
 mod topo;
 mod update;
+mod xdp;
 
 use std::path::PathBuf;
 
@@ -32,6 +33,11 @@ fn main() -> anyhow::Result<()> {
         eprintln!("bench: program cost and memory (B1, B6, B8)");
         report = in_private_netns(move || {
             program::run(&mut report, quick);
+            report
+        });
+        eprintln!("bench: the XDP entry against the TC entry (B1)");
+        report = in_private_netns(move || {
+            xdp::run(&mut report, quick);
             report
         });
     }

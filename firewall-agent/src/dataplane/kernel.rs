@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, path::PathBuf};
 use aya::{
     Ebpf,
     maps::{IterableMap as _, PerCpuValues, lpm_trie::Key},
-    programs::SchedClassifier,
+    programs::{SchedClassifier, Xdp},
 };
 use firewall_common::{
     CtKey, CtTimeouts, CtValue, IfaceConfig, PeerKey, PeerValue, PortKey, PortValue,
@@ -34,6 +34,8 @@ pub struct KernelDataplane {
     pub(super) pins: Option<PathBuf>,
     /// The maps were found pinned (or migrated): this agent took over from a previous one.
     restored: bool,
+    /// Where what workloads send is judged (`serve --attach`).
+    pub(super) mode: super::AttachMode,
 }
 
 impl KernelDataplane {
@@ -58,6 +60,7 @@ impl KernelDataplane {
             timeouts: options.timeouts,
             pins: pins.clone(),
             restored,
+            mode: options.attach,
         };
         if let Some(migration) = migration {
             // The previous layout's state, converted; then taken over like this layout's own.
@@ -86,6 +89,14 @@ impl KernelDataplane {
     pub fn program(&mut self, name: &'static str) -> &mut SchedClassifier {
         self.ebpf
             .program_mut(name)
+            .and_then(|p| p.try_into().ok())
+            .expect("programs are loaded in KernelDataplane::load")
+    }
+
+    /// The loaded XDP program ([`super::programs::FROM_WORKLOAD_XDP`]), for `BPF_PROG_TEST_RUN`.
+    pub fn xdp_program(&mut self) -> &mut Xdp {
+        self.ebpf
+            .program_mut(super::programs::FROM_WORKLOAD_XDP)
             .and_then(|p| p.try_into().ok())
             .expect("programs are loaded in KernelDataplane::load")
     }

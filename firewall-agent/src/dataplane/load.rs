@@ -1,15 +1,15 @@
-//! Loading the embedded eBPF object: global configuration, map sizes, pinned maps reused, both
-//! programs loaded (verified) before anything is attached.
+//! Loading the embedded eBPF object: global configuration, map sizes, pinned maps reused, every
+//! program (both TC programs and the XDP one) loaded (verified) before anything is attached.
 
 use std::path::PathBuf;
 
 use aya::{
     Ebpf, EbpfLoader,
-    programs::{ProgramError, SchedClassifier},
+    programs::{ProgramError, SchedClassifier, Xdp},
 };
 use firewall_common::CtTimeouts;
 
-use super::{DataplaneError, Result, maps, pins, programs};
+use super::{AttachMode, DataplaneError, Result, maps, pins, programs};
 
 /// The data-plane object, built by `build.rs` from `firewall-ebpf` (public for the benchmarks,
 /// which also load its `bench_*` programs).
@@ -24,6 +24,8 @@ pub struct LoadOptions {
     pub pins: Option<PathBuf>,
     /// Tracked flows across all workloads; when full, new flows are refused.
     pub conntrack_capacity: u32,
+    /// The hook judging what workloads send.
+    pub attach: AttachMode,
 }
 
 impl Default for LoadOptions {
@@ -32,6 +34,7 @@ impl Default for LoadOptions {
             timeouts: CtTimeouts::AWS_DEFAULT,
             pins: None,
             conntrack_capacity: firewall_common::capacity::CONNTRACK,
+            attach: AttachMode::Tc,
         }
     }
 }
@@ -79,6 +82,18 @@ pub(super) fn load(options: &LoadOptions) -> Result<Loaded> {
             .load()
             .map_err(|source| DataplaneError::Program { name, source })?;
     }
+    let name = programs::FROM_WORKLOAD_XDP;
+    let program: &mut Xdp = ebpf
+        .program_mut(name)
+        .ok_or(DataplaneError::Program {
+            name,
+            source: ProgramError::UnexpectedProgramType,
+        })?
+        .try_into()
+        .map_err(|source| DataplaneError::Program { name, source })?;
+    program
+        .load()
+        .map_err(|source| DataplaneError::Program { name, source })?;
     Ok(Loaded {
         ebpf,
         pins,

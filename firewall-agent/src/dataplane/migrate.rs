@@ -20,13 +20,7 @@
 
 use std::{path::Path, time::Instant};
 
-use aya::{
-    maps::{Array, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, PerCpuValues},
-    programs::{
-        links::{FdLink, PinnedLink},
-        tc::SchedClassifierLink,
-    },
-};
+use aya::maps::{Array, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, PerCpuValues};
 use firewall_common::{
     CtKey, CtValue, FragKey, IFACE_MANAGED, IfaceConfig, PeerKey, PeerValue, PortKey, PortValue,
     layout::{self, previous},
@@ -34,9 +28,10 @@ use firewall_common::{
 
 use super::{
     DataplaneError, KernelDataplane, Result,
-    attach::{ifindex, program_for},
+    attach::ifindex,
     maps::{self, map_err},
-    pins::{Migration, pin_err, pinned_links},
+    pins::{Adopted, Migration, pin_err, pinned_links},
+    programs,
 };
 
 /// `BPF_NOEXIST`: insert only if the key is absent.
@@ -221,20 +216,24 @@ impl KernelDataplane {
             if ifindex(&interface).is_err() {
                 continue;
             }
-            for (attach_type, path) in links {
-                let link = PinnedLink::from_pin(&path).map_err(|e| pin_err(&path, e))?;
-                let link = SchedClassifierLink::try_from(FdLink::from(link))
-                    .map_err(|e| pin_err(&path, e))?;
-                let name = program_for(attach_type);
-                let program = self.program(name);
-                let program_err = |source| DataplaneError::Program { name, source };
-                let id = program.attach_to_link(link).map_err(program_err)?;
+            for (hook, path) in links {
+                let adopted = self.adopt_link(hook, &path)?;
                 // Only our file descriptor goes: the pin keeps the link and `restore` adopts it.
-                drop(program.take_link(id).map_err(program_err)?);
+                self.release_fd(adopted);
                 swapped += 1;
             }
         }
         Ok(swapped)
+    }
+
+    /// Lets go of this agent's file descriptor of an adopted link: its pin keeps it attached.
+    fn release_fd(&mut self, adopted: Adopted) {
+        match adopted {
+            Adopted::To(id) => {
+                let _ = self.program(programs::TO_WORKLOAD).detach(id);
+            }
+            Adopted::From(link) => self.detach_from_workload(link),
+        }
     }
 
     /// Adds the old per-CPU counters to the new ones (the old programs no longer run).

@@ -1,12 +1,12 @@
 //! The kernel side. [`Dataplane`] is what the agent needs of it; [`KernelDataplane`] does it
-//! through aya (loads the embedded eBPF object, attaches its two TC programs to each workload's
-//! host-side veth with tcx, falling back to netlink `clsact`, writes the compiler's map contents
+//! through aya (loads the embedded eBPF object, attaches its programs to each workload's
+//! host-side veth with tcx, falling back to netlink `clsact`, or XDP for what the workload sends, writes the compiler's map contents
 //! as a make-before-break diff, garbage-collects expired conntrack entries), [`MemoryDataplane`]
 //! keeps the same entries in memory, for tests without root.
 //!
 //! One module per concern: `load` (object, maps, options), `maps` (the typed map handles),
 //! `pins` (pinning, takeover), `migrate` (taking over the previous map layout's pins), `attach`
-//! (tcx / clsact), `apply` (the diff), `readback` (the maps read back and compared),
+//! (tcx / clsact / XDP), `apply` (the diff), `readback` (the maps read back and compared),
 //! `conntrack`, `counters`.
 
 use std::{collections::BTreeMap, io, path::PathBuf};
@@ -32,7 +32,7 @@ mod migrate;
 mod pins;
 mod readback;
 
-pub use attach::ifindex;
+pub use attach::{AttachMode, ifindex};
 pub use bpffs::{leave_private_mount_namespace, pin_dir};
 pub use counters::{Counters, InterfaceCounters};
 pub use kernel::KernelDataplane;
@@ -163,4 +163,6 @@ pub mod programs {
     pub const TO_WORKLOAD: &str = "sg_to_workload";
     /// Sees packets the workload sends (attached at tc ingress of the host veth).
     pub const FROM_WORKLOAD: &str = "sg_from_workload";
+    /// The same program at the host veth's XDP hook (`--attach xdp`).
+    pub const FROM_WORKLOAD_XDP: &str = "sg_from_workload_xdp";
 }

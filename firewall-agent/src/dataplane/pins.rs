@@ -1,9 +1,14 @@
 //! Pinning on bpffs, so enforcement outlives the agent: maps under `<dir>/v<N>/maps/<MAP>`, tcx
-//! links under `<dir>/v<N>/links/<interface>@<ingress|egress>`, `N` the map layout
+//! and XDP links under `<dir>/v<N>/links/<interface>@<ingress|egress|xdp>`, `N` the map layout
 //! (`firewall_common::layout::VERSION`). A new agent of the same layout reuses the maps and swaps
 //! its freshly loaded programs into the pinned links (`bpf_link_update`), without a gap; one of
 //! the next layout finding only `v<N-1>` migrates it first (`migrate.rs`), pinning its new maps
 //! in `v<N>-migrating` until the migration is complete.
+//!
+//! An agent whose `--attach` differs from the pinned links' switches make-before-break: it
+//! attaches its own hook for what the workload sends, then removes the other one. Meanwhile both
+//! judge the workload's packets against the same maps (same verdicts; a tracked packet is counted
+//! twice in its flow's statistics).
 
 use std::{
     collections::BTreeMap,
@@ -13,17 +18,17 @@ use std::{
 use aya::{
     EbpfLoader,
     programs::{
-        TcAttachType,
         links::{FdLink, PinnedLink},
         tc::SchedClassifierLink,
+        xdp::XdpLink,
     },
 };
 
 use super::{
     DataplaneError, KernelDataplane, Result,
     apply::UNUSED_IFACE,
-    attach::{Attachment, ifindex, program_for},
-    maps, readback,
+    attach::{AttachMode, Attachment, FromWorkload, Hook, ifindex},
+    maps, programs, readback,
 };
 
 /// Bumped whenever a persistent map's key or value layout changes, so an agent never reuses
@@ -111,87 +116,105 @@ pub(super) fn pin_maps(loader: &mut EbpfLoader<'_>, dir: &Path) -> Result<bool> 
     Ok(found)
 }
 
-/// Link pin file name: `<interface>@<ingress|egress>`.
-pub(super) fn link_pin_name(interface: &str, attach_type: TcAttachType) -> String {
-    let hook = if attach_type == TcAttachType::Ingress {
-        "ingress"
-    } else {
-        "egress"
-    };
-    format!("{interface}@{hook}")
+/// Link pin file name: `<interface>@<ingress|egress|xdp>`.
+pub(super) fn link_pin_name(interface: &str, hook: Hook) -> String {
+    format!("{interface}@{}", hook.name())
 }
 
 /// The pinned links found in `links_dir`, by interface.
-pub(super) fn pinned_links(
-    links_dir: &Path,
-) -> Result<BTreeMap<String, Vec<(TcAttachType, PathBuf)>>> {
-    let mut found: BTreeMap<String, Vec<(TcAttachType, PathBuf)>> = BTreeMap::new();
+pub(super) fn pinned_links(links_dir: &Path) -> Result<BTreeMap<String, Vec<(Hook, PathBuf)>>> {
+    let mut found: BTreeMap<String, Vec<(Hook, PathBuf)>> = BTreeMap::new();
     for entry in std::fs::read_dir(links_dir).map_err(|e| pin_err(links_dir, e))? {
         let path = entry.map_err(|e| pin_err(links_dir, e))?.path();
         let Some((interface, hook)) = path
             .file_name()
             .and_then(|n| n.to_str())
             .and_then(|n| n.rsplit_once('@'))
+            .and_then(|(interface, hook)| Some((interface, Hook::from_name(hook)?)))
         else {
             continue;
-        };
-        let attach_type = if hook == "ingress" {
-            TcAttachType::Ingress
-        } else {
-            TcAttachType::Egress
         };
         found
             .entry(interface.to_string())
             .or_default()
-            .push((attach_type, path.clone()));
+            .push((hook, path.clone()));
     }
     Ok(found)
 }
 
 impl KernelDataplane {
+    /// Puts this agent's program of `hook` into the pinned link at `path` (`bpf_link_update`).
+    pub(super) fn adopt_link(&mut self, hook: Hook, path: &Path) -> Result<Adopted> {
+        let link = PinnedLink::from_pin(path).map_err(|e| pin_err(path, e))?;
+        let program_err = |name| move |source| DataplaneError::Program { name, source };
+        Ok(match hook {
+            Hook::Xdp => {
+                let link = XdpLink::try_from(FdLink::from(link)).map_err(|e| pin_err(path, e))?;
+                let name = programs::FROM_WORKLOAD_XDP;
+                let id = self
+                    .xdp_program()
+                    .attach_to_link(link)
+                    .map_err(program_err(name))?;
+                Adopted::From(FromWorkload::Xdp(id))
+            }
+            Hook::Ingress | Hook::Egress => {
+                let link = SchedClassifierLink::try_from(FdLink::from(link))
+                    .map_err(|e| pin_err(path, e))?;
+                let name = if hook == Hook::Ingress {
+                    programs::FROM_WORKLOAD
+                } else {
+                    programs::TO_WORKLOAD
+                };
+                let id = self
+                    .program(name)
+                    .attach_to_link(link)
+                    .map_err(program_err(name))?;
+                if hook == Hook::Ingress {
+                    Adopted::From(FromWorkload::Tc(id))
+                } else {
+                    Adopted::To(id)
+                }
+            }
+        })
+    }
+
     /// Reads what the kernel holds and re-adopts the pinned links in `dir`.
     pub(super) fn restore(&mut self, dir: &Path) -> Result<()> {
         readback::read_policy(&self.maps, &mut self.current)?;
         let known = readback::managed_ifaces(&self.maps);
         for (interface, links) in pinned_links(&dir.join("links"))? {
-            let index = ifindex(&interface).ok();
-            let mut adopted = Vec::new();
-            for (attach_type, path) in links {
-                let link = PinnedLink::from_pin(&path).map_err(|e| pin_err(&path, e))?;
-                let link = SchedClassifierLink::try_from(FdLink::from(link))
-                    .map_err(|e| pin_err(&path, e))?;
-                if index.is_none() {
-                    // The interface is gone and its links with it.
+            let Ok(index) = ifindex(&interface) else {
+                // The interface is gone and its links with it.
+                for (_, path) in links {
                     let _ = std::fs::remove_file(&path);
-                    continue;
                 }
-                let name = program_for(attach_type);
-                let id = self
-                    .program(name)
-                    .attach_to_link(link)
-                    .map_err(|source| DataplaneError::Program { name, source })?;
-                adopted.push((attach_type, id));
+                continue;
+            };
+            let mut to_workload = None;
+            let mut from_workload = Vec::new();
+            for (hook, path) in &links {
+                match self.adopt_link(*hook, path)? {
+                    Adopted::To(id) => to_workload = Some(id),
+                    Adopted::From(link) => from_workload.push(link),
+                }
             }
-            let Some(index) = index else { continue };
-            let [(first_type, first), (_, second)] = match <[_; 2]>::try_from(adopted) {
-                Ok(pair) => pair,
-                Err(half) => {
+            let to_workload = match to_workload {
+                Some(id) if !from_workload.is_empty() => id,
+                half => {
                     // Half an attachment: detach what there is; apply() re-attaches both.
-                    for (attach_type, id) in half {
-                        let _ = self.program(program_for(attach_type)).detach(id);
-                        let _ = std::fs::remove_file(
-                            dir.join("links")
-                                .join(link_pin_name(&interface, attach_type)),
-                        );
+                    if let Some(id) = half {
+                        let _ = self.program(programs::TO_WORKLOAD).detach(id);
+                    }
+                    for link in from_workload {
+                        self.detach_from_workload(link);
+                    }
+                    for (_, path) in links {
+                        let _ = std::fs::remove_file(&path);
                     }
                     continue;
                 }
             };
-            let (to_workload, from_workload) = if first_type == TcAttachType::Ingress {
-                (second, first)
-            } else {
-                (first, second)
-            };
+            let from_workload = self.settle_mode(&interface, from_workload)?;
             if let Some((_, config)) = known.iter().find(|(i, _)| *i == index) {
                 self.current.ifaces.insert(interface.clone(), *config);
             }
@@ -222,4 +245,51 @@ impl KernelDataplane {
         );
         Ok(())
     }
+
+    /// The one link for what the workload sends, of this agent's `--attach` mode: kept if
+    /// pinned, otherwise attached before the other mode's links are removed (make-before-break).
+    fn settle_mode(&mut self, interface: &str, links: Vec<FromWorkload>) -> Result<FromWorkload> {
+        let (mut keep, mut others): (Vec<_>, Vec<_>) =
+            links.into_iter().partition(|l| l.mode() == self.mode);
+        let kept = match keep.pop() {
+            Some(link) => link,
+            // Only tc ingress is pinned: XDP if the veth takes it, else the pinned link stays.
+            None if self.mode == AttachMode::Xdp => match self.attach_xdp(interface) {
+                Ok(id) => {
+                    tracing::info!(%interface, "switched the hook for what the workload sends from tc ingress to XDP");
+                    FromWorkload::Xdp(id)
+                }
+                Err(error) => match others.pop() {
+                    Some(pinned) => {
+                        tracing::warn!(%interface, %error, "native XDP refused; keeping tc ingress");
+                        pinned
+                    }
+                    None => self.attach_from_workload(interface)?,
+                },
+            },
+            None => {
+                let new = self.attach_from_workload(interface)?;
+                tracing::info!(%interface, "switched the hook for what the workload sends from XDP to tc ingress");
+                new
+            }
+        };
+        for old in others.into_iter().chain(keep) {
+            // A link of the kept one's hook had its pin replaced by it.
+            if old.hook() != kept.hook()
+                && let Some(dir) = &self.pins
+            {
+                let _ = std::fs::remove_file(
+                    dir.join("links").join(link_pin_name(interface, old.hook())),
+                );
+            }
+            self.detach_from_workload(old);
+        }
+        Ok(kept)
+    }
+}
+
+/// A pinned link taken over.
+pub(super) enum Adopted {
+    To(aya::programs::tc::SchedClassifierLinkId),
+    From(FromWorkload),
 }
