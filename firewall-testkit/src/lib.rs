@@ -5,6 +5,7 @@
 //! * [`shell`] — unique names and running commands (also inside a namespace);
 //! * [`netns`] — network namespaces, deleted on drop (also on panic), and threads inside them;
 //! * [`topology`] — a host namespace routing between one namespace per workload;
+//! * [`hosts`] — several such hosts joined by a bridge, and a real etcd between them;
 //! * [`frame`] — the one builder of Ethernet + IPv4/IPv6 + L4 frames;
 //! * [`agent`] — the agent binary run as a process, and its CLI;
 //! * [`cni`] — CNI plugins run as a runtime runs them, a bridge + firewall-sg chain;
@@ -26,6 +27,7 @@ pub mod aws;
 pub mod cni;
 pub mod frame;
 pub mod harness;
+pub mod hosts;
 pub mod local;
 pub mod metrics;
 pub mod model;

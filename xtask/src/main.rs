@@ -90,6 +90,11 @@ enum Task {
 
 /// Debian packages the tests and benchmarks use.
 const DEBIAN_PACKAGES: &[&str] = &[
+    // The shared store of the multi-host tests (etcd, etcdctl), and `protoc`, which the etcd
+    // client's build script needs.
+    "etcd-server",
+    "etcd-client",
+    "protobuf-compiler",
     "iproute2",
     "iputils-ping",
     "nftables",
