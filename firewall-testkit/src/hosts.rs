@@ -83,8 +83,10 @@ pub struct Etcd {
 impl Etcd {
     /// Starts etcd in `ns` (a [`Hosts::fabric`]) on `ip` and waits until it answers.
     pub fn start(ns: &Netns, ip: &str) -> Etcd {
-        // A port of this process (the namespace is the test's own anyway).
-        let port = 20000 + (std::process::id() % 20000) as u16;
+        // Unique to this process and call (the namespace is the test's own anyway).
+        static STARTED: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 100;
+        let port = 20000 + (std::process::id() % 200) as u16 * 100 + n * 2;
         let mut etcd = Etcd {
             child: None,
             ns: ns.name.clone(),

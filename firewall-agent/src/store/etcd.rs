@@ -5,7 +5,8 @@
 //!   attached to its lease.
 //! * Writes: one transaction per save, conditional on the mod revision of the scope's own
 //!   record (`s/<account>/<region>`), which every save writes: a save made on an out-of-date
-//!   state fails as [`StoreError::Conflict`] and changes nothing, so no update is lost.
+//!   state (another agent wrote since, or the watch brought a change the agent has not taken
+//!   yet) fails as [`StoreError::Conflict`] and changes nothing, so no update is lost.
 //! * A mirror of every record with its mod revision is kept in memory; the watch (from the last
 //!   revision seen, resumed there after a reconnection, a full re-read after a compaction)
 //!   applies other agents' writes to it and hands the scopes they changed to the agent.
@@ -484,6 +485,10 @@ impl Store for EtcdStore {
             return Err(unavailable(
                 "etcd has not been reached since the agent started",
             ));
+        }
+        if m.dirty.contains(&scope_of(after)) {
+            // Another agent's change the agent has not taken yet: `before` is out of date.
+            return Err(StoreError::Conflict);
         }
         let expected = m.records.get(&scope_key).map_or(0, |(_, rev)| *rev);
         let changes = records::changes(&m.positions, before, after)?;
