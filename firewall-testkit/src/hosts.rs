@@ -41,8 +41,19 @@ impl Hosts {
             let topology = Topology::new(addresses);
             let port = unique("fx");
             sh(&[
-                "ip", "link", "add", &port, "netns", &fabric.name, "type", "veth", "peer", "name",
-                "fab0", "netns", &topology.host.name,
+                "ip",
+                "link",
+                "add",
+                &port,
+                "netns",
+                &fabric.name,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "fab0",
+                "netns",
+                &topology.host.name,
             ]);
             bridge(&["link", "set", &port, "master", "br0", "up"]);
             let n = hosts.len() + 1;
@@ -116,7 +127,12 @@ impl Etcd {
             .args(["netns", "exec", &self.ns, "etcd", "--name", "test"])
             .arg("--data-dir")
             .arg(self.dir.join("data"))
-            .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+            .args([
+                "--listen-client-urls",
+                &url,
+                "--advertise-client-urls",
+                &url,
+            ])
             .args(["--listen-peer-urls", &peer])
             .args(["--initial-advertise-peer-urls", &peer])
             .args(["--initial-cluster", &format!("test={peer}")])
@@ -133,7 +149,14 @@ impl Etcd {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let healthy = Command::new("ip")
-                .args(["netns", "exec", &self.ns, "etcdctl", "--endpoints", &self.url()])
+                .args([
+                    "netns",
+                    "exec",
+                    &self.ns,
+                    "etcdctl",
+                    "--endpoints",
+                    &self.url(),
+                ])
                 .args(["--command-timeout=1s", "get", "health-probe"])
                 .env("ETCDCTL_API", "3")
                 .output()

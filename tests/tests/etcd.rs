@@ -49,7 +49,11 @@ fn reachable(from: &Workload, to: &Workload) -> bool {
 
 #[test]
 fn a_change_on_one_host_reaches_traffic_on_the_others_and_admits_members_of_every_host() {
-    let hosts = Hosts::new(&[&["172.31.1.10", "172.31.1.11"], &["172.31.2.10"], &["172.31.3.10"]]);
+    let hosts = Hosts::new(&[
+        &["172.31.1.10", "172.31.1.11"],
+        &["172.31.2.10"],
+        &["172.31.3.10"],
+    ]);
     let etcd = Etcd::start(&hosts.fabric, ETCD_IP);
     let a = agent_on(&hosts, 0, &etcd);
     let b = agent_on(&hosts, 1, &etcd);
@@ -74,7 +78,10 @@ fn a_change_on_one_host_reaches_traffic_on_the_others_and_admits_members_of_ever
     let on_b = eventually(PROPAGATION, || reachable(a1, b1));
     let on_c = eventually(PROPAGATION, || reachable(a1, c1));
     eprintln!("change on A → admitted on B after {on_b:?}, on C after {on_c:?}");
-    assert!(on_b.is_some() && on_c.is_some(), "the rule never reached B and C");
+    assert!(
+        on_b.is_some() && on_c.is_some(),
+        "the rule never reached B and C"
+    );
     assert!(
         !reachable(stranger, b1),
         "only members of the referenced group are admitted"
@@ -169,7 +176,10 @@ fn an_etcd_outage_keeps_enforcement_and_flows_refuses_writes_and_catches_up() {
         firewall_testkit::traffic::echoes(&mut flow, "still"),
         "the tracked flow survives the outage"
     );
-    assert!(reachable(a1, b1), "new flows are still judged by the last state");
+    assert!(
+        reachable(a1, b1),
+        "new flows are still judged by the last state"
+    );
     // B restarted during the outage enforces its last known state.
     let dir = b.stop();
     let _b = Agent::start_in_with(
@@ -177,7 +187,10 @@ fn an_etcd_outage_keeps_enforcement_and_flows_refuses_writes_and_catches_up() {
         dir,
         &["--etcd-endpoints", &etcd.url(), "--host-id", "host-1"],
     );
-    assert!(reachable(a1, b1), "B enforces its cached state after a restart");
+    assert!(
+        reachable(a1, b1),
+        "B enforces its cached state after a restart"
+    );
     assert!(!tcp_round_trip(&a1.ns, b1.ip, 81, PROBE));
 
     etcd.restart();

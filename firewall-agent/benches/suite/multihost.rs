@@ -97,8 +97,14 @@ pub fn run(report: &mut Report, quick: bool) {
         )
         .expect("a known action");
         let t0 = Instant::now();
-        while !matches!(rt.block_on(client::call(&agent.socket, &describe)), Ok(Ok(_))) {
-            assert!(t0.elapsed() < Duration::from_secs(10), "the group never arrived");
+        while !matches!(
+            rt.block_on(client::call(&agent.socket, &describe)),
+            Ok(Ok(_))
+        ) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "the group never arrived"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -113,7 +119,8 @@ pub fn run(report: &mut Report, quick: bool) {
         );
         etcd_writes.push(t0.elapsed().as_secs_f64() * 1e3);
         let others = [agents[1].socket.as_path(), agents[2].socket.as_path()];
-        propagation.push(t0.elapsed().as_secs_f64() * 1e3 + until_listed(&rt, &others, &group, port));
+        propagation
+            .push(t0.elapsed().as_secs_f64() * 1e3 + until_listed(&rt, &others, &group, port));
     }
     drop(agents);
     drop(etcd);

@@ -289,7 +289,9 @@ impl EtcdStore {
     }
 
     /// Every record under the prefix, and the revision they were read at.
-    async fn read_all(mut client: Client) -> Result<(Vec<(String, String, i64)>, i64), etcd_client::Error> {
+    async fn read_all(
+        mut client: Client,
+    ) -> Result<(Vec<(String, String, i64)>, i64), etcd_client::Error> {
         let response = client
             .get(PREFIX, Some(GetOptions::new().with_prefix()))
             .await?;
@@ -314,7 +316,8 @@ impl EtcdStore {
         self.runtime().spawn(watch(shared, client, sender));
         let client = self.client.clone();
         let host = self.shared.host_id.clone();
-        self.runtime().spawn(keep_lease(client, host, self.lease_ttl));
+        self.runtime()
+            .spawn(keep_lease(client, host, self.lease_ttl));
     }
 
     fn runtime(&self) -> &tokio::runtime::Runtime {
@@ -342,8 +345,7 @@ async fn watch(shared: Arc<Shared>, client: Client, sender: mpsc::UnboundedSende
             match EtcdStore::read_all(client.clone()).await {
                 Ok((kvs, revision)) => {
                     // The mirror's lock may be held by a save waiting on this runtime.
-                    let changed =
-                        tokio::task::block_in_place(|| shared.replace(kvs, revision));
+                    let changed = tokio::task::block_in_place(|| shared.replace(kvs, revision));
                     tracing::info!(revision, "caught up with etcd");
                     if changed && sender.send(()).is_err() {
                         return;
@@ -356,9 +358,7 @@ async fn watch(shared: Arc<Shared>, client: Client, sender: mpsc::UnboundedSende
             }
             continue;
         }
-        let options = WatchOptions::new()
-            .with_prefix()
-            .with_start_revision(start);
+        let options = WatchOptions::new().with_prefix().with_start_revision(start);
         let mut stream = match client.clone().watch(PREFIX, Some(options)).await {
             Ok(stream) => stream,
             Err(e) => {
@@ -458,7 +458,12 @@ impl Store for EtcdStore {
             Ok((kvs, revision)) => {
                 self.shared.replace(kvs, revision);
                 // The agent starts from what this returns.
-                self.shared.mirror.lock().expect("not poisoned").dirty.clear();
+                self.shared
+                    .mirror
+                    .lock()
+                    .expect("not poisoned")
+                    .dirty
+                    .clear();
             }
             Err(e) => {
                 tracing::warn!(error = %e, "etcd is unreachable: enforcing the cached state");
@@ -496,15 +501,14 @@ impl Store for EtcdStore {
             .writes
             .iter()
             .map(|write| match write {
-                Write::Put(key, value) => TxnOp::put(format!("{PREFIX}{key}"), value.as_str(), None),
+                Write::Put(key, value) => {
+                    TxnOp::put(format!("{PREFIX}{key}"), value.as_str(), None)
+                }
                 Write::Delete(key) => TxnOp::delete(format!("{PREFIX}{key}"), None),
             })
             .collect();
-        let condition = Compare::mod_revision(
-            format!("{PREFIX}{scope_key}"),
-            CompareOp::Equal,
-            expected,
-        );
+        let condition =
+            Compare::mod_revision(format!("{PREFIX}{scope_key}"), CompareOp::Equal, expected);
         let txn = Txn::new().when([condition]).and_then(operations);
         let mut client = self.client.clone();
         let response = self.run(async move { client.txn(txn).await })?;
