@@ -476,6 +476,9 @@ fn store_failed(e: StoreError) -> ApiError {
                 format!("The change was not made: {e}. Nothing was changed; retry later."),
             )
         }
+        StoreError::Refused(_) => ApiError::invalid_value(format!(
+            "The change is too large for one write to the shared store ({e}); make it in smaller requests."
+        )),
         e => {
             tracing::error!(error = %e, "store write failed");
             ApiError::internal(format!("The state could not be saved: {e}"))

@@ -41,6 +41,8 @@ const PREFIX: &str = "/firewall-agent/v1/";
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// The pause between two attempts to reach etcd again.
 const RETRY_PAUSE: Duration = Duration::from_millis(300);
+/// The largest answer read (a whole state at start; gRPC's default is 4 MiB).
+const MAX_ANSWER: usize = 1 << 30;
 
 /// How to reach etcd and who this agent is.
 #[derive(Debug, Clone)]
@@ -96,6 +98,17 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// etcd's answer as a store error: a request it refuses as such (a transaction over its
+/// `--max-txn-ops`, a request over `--max-request-bytes`) is not a passing outage.
+fn refused_or_unavailable(e: etcd_client::Error) -> StoreError {
+    match &e {
+        etcd_client::Error::GRpcStatus(status) if status.code() == tonic::Code::InvalidArgument => {
+            StoreError::Refused(status.message().to_string())
+        }
+        _ => unavailable(e),
+    }
+}
+
 fn pem(path: &std::path::Path) -> Result<Vec<u8>, StoreError> {
     std::fs::read(path).map_err(|e| unavailable(format!("{}: {e}", path.display())))
 }
@@ -125,13 +138,18 @@ impl Shared {
             }
         };
         m.positions = positions;
+        if changed.is_none() {
+            // A full read: scopes only the cache knew are not etcd's.
+            let held: BTreeSet<String> = states.iter().map(scope_of).collect();
+            m.states.retain(|scope, _| held.contains(scope));
+        }
         let mut any = false;
         for mut state in states {
             let scope = scope_of(&state);
             if changed.is_some_and(|c| !c.contains(&scope)) {
                 continue;
             }
-            self.mark(&m.live_hosts, &mut state);
+            self.mark(Some(&m.live_hosts), &mut state);
             if m.states.get(&scope) == Some(&state) {
                 continue;
             }
@@ -146,11 +164,13 @@ impl Shared {
     }
 
     /// Marks the instances other hosts own, and those whose host is gone.
-    fn mark(&self, live_hosts: &BTreeSet<String>, state: &mut State) {
+    /// (With `live_hosts` unknown, none is marked gone.)
+    fn mark(&self, live_hosts: Option<&BTreeSet<String>>, state: &mut State) {
         for instance in state.instances.values_mut() {
             let host = instance.host.as_deref();
             instance.remote = host.is_some_and(|h| h != self.host_id);
-            instance.host_lost = host.is_some_and(|h| !live_hosts.contains(h));
+            instance.host_lost =
+                host.is_some_and(|h| live_hosts.is_some_and(|live| !live.contains(h)));
         }
     }
 
@@ -282,7 +302,7 @@ impl EtcdStore {
             let _ = tx.send(tokio::time::timeout(REQUEST_TIMEOUT, request).await);
         });
         match rx.recv() {
-            Ok(Ok(result)) => result.map_err(unavailable),
+            Ok(Ok(result)) => result.map_err(refused_or_unavailable),
             Ok(Err(_)) => Err(unavailable("etcd did not answer in time")),
             Err(_) => Err(unavailable("the etcd client stopped")),
         }
@@ -290,9 +310,11 @@ impl EtcdStore {
 
     /// Every record under the prefix, and the revision they were read at.
     async fn read_all(
-        mut client: Client,
+        client: Client,
     ) -> Result<(Vec<(String, String, i64)>, i64), etcd_client::Error> {
         let response = client
+            .kv_client()
+            .max_decoding_message_size(MAX_ANSWER)
             .get(PREFIX, Some(GetOptions::new().with_prefix()))
             .await?;
         let revision = response.header().map_or(0, |h| h.revision());
@@ -359,7 +381,8 @@ async fn watch(shared: Arc<Shared>, client: Client, sender: mpsc::UnboundedSende
             continue;
         }
         let options = WatchOptions::new().with_prefix().with_start_revision(start);
-        let mut stream = match client.clone().watch(PREFIX, Some(options)).await {
+        let mut watcher = client.watch_client().max_decoding_message_size(MAX_ANSWER);
+        let mut stream = match watcher.watch(PREFIX, Some(options)).await {
             Ok(stream) => stream,
             Err(e) => {
                 tracing::debug!(error = %e, "etcd watch not started");
@@ -468,11 +491,10 @@ impl Store for EtcdStore {
             Err(e) => {
                 tracing::warn!(error = %e, "etcd is unreachable: enforcing the cached state");
                 let mut states: Vec<State> = states.into_values().collect();
-                let m = self.shared.mirror.lock().expect("not poisoned");
                 for state in &mut states {
-                    self.shared.mark(&m.live_hosts, state);
+                    // Which hosts are alive is not known yet.
+                    self.shared.mark(None, state);
                 }
-                drop(m);
                 self.start_background();
                 return Ok(states);
             }

@@ -24,6 +24,10 @@ pub enum StoreError {
     /// Another agent changed the scope since this agent's version: nothing was written.
     #[error("another agent changed the state at the same time")]
     Conflict,
+    /// The shared store refused the change as such (etcd: more records than its
+    /// `--max-txn-ops`, or larger than its `--max-request-bytes`): nothing was written.
+    #[error("etcd refused the change: {0}")]
+    Refused(String),
 }
 
 /// Durable desired state. Each save is atomic and durable when it returns.
