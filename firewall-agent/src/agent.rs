@@ -20,7 +20,7 @@ use crate::{
     flowlogs,
     metrics::{Metrics, Snapshot},
     model::{InstanceState, Quotas, RandomIds, State, local::LocalPlan, preview},
-    store::{EtcdOptions, EtcdStore, RedbStore, Store, StoreError},
+    store::{EtcdStore, RedbStore, Store, StoreError},
     workloads::{self, IpLauncher, Launcher, NoLauncher},
 };
 
@@ -116,15 +116,10 @@ impl Agent {
         let store: Box<dyn Store> = if args.etcd_endpoints.is_empty() {
             Box::new(RedbStore::open(&redb).context("opening the store")?)
         } else {
-            let options = EtcdOptions {
-                endpoints: args.etcd_endpoints.clone(),
-                ca_cert: args.etcd_cacert.clone(),
-                cert: args.etcd_cert.clone(),
-                key: args.etcd_key.clone(),
-                host_id: args.host_id.clone().unwrap_or_else(hostname),
-                lease_ttl: args.host_lease_ttl,
-            };
-            Box::new(EtcdStore::open(&options, &redb).context("connecting to etcd")?)
+            Box::new(
+                EtcdStore::open(&remote::etcd_options(args), &redb)
+                    .context("connecting to etcd")?,
+            )
         };
         let timeouts = CtTimeouts {
             tcp_established: args.tcp_established_timeout,
@@ -249,14 +244,14 @@ impl Agent {
     /// the store now holds it (validated again), a few times at most.
     pub fn handle(&mut self, call: Call) -> ApiResult<Value> {
         let mut call = call;
-        for _ in 0..LOST_RACE_RETRIES {
+        for _ in 0..remote::LOST_RACE_RETRIES {
             let again = Call {
                 request: call.request.clone(),
                 scope: call.scope.clone(),
                 ..call
             };
             match self.handle_once(call) {
-                Err(e) if e.code == UNAVAILABLE => match self.store.refresh() {
+                Err(e) if e.code == remote::UNAVAILABLE => match self.store.refresh() {
                     Ok(true) => self.apply_remote(),
                     Ok(false) | Err(_) => return Err(e),
                 },
@@ -265,37 +260,6 @@ impl Agent {
             call = again;
         }
         self.handle_once(call)
-    }
-
-    /// Makes the states of scopes another agent changed (from the shared store) this agent's,
-    /// and enforces them: its own instances that appeared are built, those terminated removed.
-    pub fn apply_remote(&mut self) {
-        let states = self.store.take_remote_states();
-        if states.is_empty() {
-            return;
-        }
-        let mut removed = Vec::new();
-        for state in states {
-            let scope = state.scope();
-            let before = self.states.get(&scope);
-            let launched = workloads::to_launch(before, &state);
-            removed.extend(before.map_or_else(Vec::new, |b| workloads::to_remove(b, &state)));
-            for plan in &launched {
-                if let Err(e) = self.launcher.ensure(plan) {
-                    tracing::error!(instance = %plan.instance_id, error = %e, "local instance could not be built");
-                }
-            }
-            self.states.insert(scope, state);
-        }
-        if let Err(e) = self.sync() {
-            tracing::error!(error = %e, "another agent's change could not be fully enforced");
-        }
-        self.unlaunch(&removed);
-    }
-
-    /// The shared store's stream of other agents' changes (once), for the daemon to apply.
-    pub fn take_remote_changes(&mut self) -> Option<tokio::sync::mpsc::UnboundedReceiver<()>> {
-        self.store.remote_changes()
     }
 
     fn handle_once(&mut self, call: Call) -> ApiResult<Value> {
@@ -317,7 +281,7 @@ impl Agent {
         let mut next = current.clone();
         let response = run(&mut next, &mut RandomIds, call.request)?;
         if let Some(host) = self.store.host_id() {
-            owned_by(host, &mut next);
+            remote::owned_by(host, &mut next);
         }
         if call.dry_run {
             let mut answer = dry_run_succeeded();
@@ -461,18 +425,12 @@ impl Agent {
     }
 }
 
-/// The code of a change the shared store refused or could not take (etcd unreachable, or a
-/// race lost to another agent): EC2's answer when it cannot serve a request now (503).
-const UNAVAILABLE: &str = "Unavailable";
-/// How many times a change that lost a race is made again.
-const LOST_RACE_RETRIES: usize = 8;
-
 fn store_failed(e: StoreError) -> ApiError {
     match e {
         StoreError::Unavailable(_) | StoreError::Conflict => {
             tracing::warn!(error = %e, "the change was not saved");
             ApiError::new(
-                UNAVAILABLE,
+                remote::UNAVAILABLE,
                 format!("The change was not made: {e}. Nothing was changed; retry later."),
             )
         }
@@ -484,22 +442,6 @@ fn store_failed(e: StoreError) -> ApiError {
             ApiError::internal(format!("The state could not be saved: {e}"))
         }
     }
-}
-
-/// Instances a change registered belong to `host`, the host of this agent.
-fn owned_by(host: &str, state: &mut State) {
-    for instance in state.instances.values_mut() {
-        if instance.host.is_none() {
-            instance.host = Some(host.to_string());
-        }
-    }
-}
-
-/// This host's name (`/proc/sys/kernel/hostname`).
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
 }
 
 /// EC2's answer to a `DryRun` call that would have succeeded.
@@ -635,6 +577,9 @@ fn check_interfaces(
     }
     Ok(())
 }
+
+#[path = "agent_remote.rs"]
+mod remote;
 
 #[cfg(test)]
 #[path = "agent_tests.rs"]

@@ -89,11 +89,39 @@ pub struct Etcd {
     ip: String,
     port: u16,
     pub dir: PathBuf,
+    /// With [`Etcd::start_tls`]: clients must present a certificate of the test CA.
+    tls: bool,
+}
+
+/// The PEM files of [`Etcd::start_tls`]: the test CA, and a client certificate it signed.
+pub struct ClientTls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Etcd {
     /// Starts etcd in `ns` (a [`Hosts::fabric`]) on `ip` and waits until it answers.
     pub fn start(ns: &Netns, ip: &str) -> Etcd {
+        Self::launch(ns, ip, false)
+    }
+
+    /// [`Etcd::start`] over TLS with client-certificate authentication, from a CA made for
+    /// this test (openssl); the client's files are [`Etcd::client_tls`].
+    pub fn start_tls(ns: &Netns, ip: &str) -> Etcd {
+        Self::launch(ns, ip, true)
+    }
+
+    /// The CA and client certificate of an [`Etcd::start_tls`] etcd.
+    pub fn client_tls(&self) -> ClientTls {
+        ClientTls {
+            ca: self.dir.join("ca.pem"),
+            cert: self.dir.join("client.pem"),
+            key: self.dir.join("client.key"),
+        }
+    }
+
+    fn launch(ns: &Netns, ip: &str, tls: bool) -> Etcd {
         // Unique to this process and call (the namespace is the test's own anyway).
         static STARTED: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 100;
@@ -104,18 +132,117 @@ impl Etcd {
             ip: ip.into(),
             port,
             dir: std::env::temp_dir().join(unique("fw-etcd-")),
+            tls,
         };
+        std::fs::create_dir_all(&etcd.dir).expect("etcd dir");
+        if tls {
+            etcd.make_certificates();
+        }
         etcd.spawn();
         etcd
     }
 
     /// The client URL the agents are given (`--etcd-endpoints`).
     pub fn url(&self) -> String {
-        format!("http://{}:{}", self.ip, self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}:{}", self.ip, self.port)
+    }
+
+    /// A CA, the server's certificate (for its IP) and a client's, all valid for a day.
+    fn make_certificates(&self) {
+        let path = |name: &str| self.dir.join(name).display().to_string();
+        let key = |name: &str| {
+            sh(&[
+                "openssl",
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-out",
+                &path(name),
+            ]);
+        };
+        key("ca.key");
+        sh(&[
+            "openssl",
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            &path("ca.key"),
+            "-out",
+            &path("ca.pem"),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=firewall-agent test CA",
+        ]);
+        for (name, extensions) in [
+            (
+                "server",
+                format!("subjectAltName=IP:{}\nextendedKeyUsage=serverAuth", self.ip),
+            ),
+            ("client", "extendedKeyUsage=clientAuth".to_string()),
+        ] {
+            key(&format!("{name}.key"));
+            let ext = path(&format!("{name}.ext"));
+            std::fs::write(&ext, extensions).expect("extensions");
+            sh(&[
+                "openssl",
+                "req",
+                "-new",
+                "-key",
+                &path(&format!("{name}.key")),
+                "-out",
+                &path(&format!("{name}.csr")),
+                "-subj",
+                &format!("/CN={name}"),
+            ]);
+            sh(&[
+                "openssl",
+                "x509",
+                "-req",
+                "-in",
+                &path(&format!("{name}.csr")),
+                "-CA",
+                &path("ca.pem"),
+                "-CAkey",
+                &path("ca.key"),
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                &ext,
+                "-out",
+                &path(&format!("{name}.pem")),
+            ]);
+        }
+    }
+
+    /// `etcdctl`'s (and etcd's) TLS options, none without TLS.
+    fn tls_options(&self, server: bool) -> Vec<String> {
+        if !self.tls {
+            return Vec::new();
+        }
+        let path = |name: &str| self.dir.join(name).display().to_string();
+        if server {
+            vec![
+                format!("--cert-file={}", path("server.pem")),
+                format!("--key-file={}", path("server.key")),
+                format!("--trusted-ca-file={}", path("ca.pem")),
+                "--client-cert-auth".into(),
+            ]
+        } else {
+            vec![
+                format!("--cacert={}", path("ca.pem")),
+                format!("--cert={}", path("client.pem")),
+                format!("--key={}", path("client.key")),
+            ]
+        }
     }
 
     fn spawn(&mut self) {
-        std::fs::create_dir_all(&self.dir).expect("etcd dir");
         let url = self.url();
         let peer = format!("http://127.0.0.1:{}", self.port + 1);
         let log = std::fs::OpenOptions::new()
@@ -136,6 +263,7 @@ impl Etcd {
             .args(["--listen-peer-urls", &peer])
             .args(["--initial-advertise-peer-urls", &peer])
             .args(["--initial-cluster", &format!("test={peer}")])
+            .args(self.tls_options(true))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -158,6 +286,7 @@ impl Etcd {
                     &self.url(),
                 ])
                 .args(["--command-timeout=1s", "get", "health-probe"])
+                .args(self.tls_options(false))
                 .env("ETCDCTL_API", "3")
                 .output()
                 .is_ok_and(|o| o.status.success());

@@ -207,3 +207,39 @@ fn an_etcd_outage_keeps_enforcement_and_flows_refuses_writes_and_catches_up() {
         "the tracked flow outlived the outage"
     );
 }
+
+/// etcd here refuses clients without a certificate of its CA (`--client-cert-auth`).
+#[test]
+fn agents_reach_an_etcd_that_requires_tls_client_certificates() {
+    let hosts = Hosts::new(&[&[], &[]]);
+    let etcd = Etcd::start_tls(&hosts.fabric, ETCD_IP);
+    let tls = etcd.client_tls();
+    let (ca, cert, key) = (
+        tls.ca.display().to_string(),
+        tls.cert.display().to_string(),
+        tls.key.display().to_string(),
+    );
+    let url = etcd.url();
+    let start = |index: usize| {
+        let host_id = format!("host-{index}");
+        Agent::start_with(
+            &hosts.hosts[index].host,
+            &[
+                "--etcd-endpoints",
+                &url,
+                "--etcd-cacert",
+                &ca,
+                "--etcd-cert",
+                &cert,
+                "--etcd-key",
+                &key,
+                "--host-id",
+                &host_id,
+            ],
+        )
+    };
+    let a = start(0);
+    let b = start(1);
+    let group = a.create_group("over-tls");
+    sees_group(&b, &group);
+}

@@ -95,6 +95,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "etcd-server",
     "etcd-client",
     "protobuf-compiler",
+    // The test CA and certificates of the etcd TLS test.
+    "openssl",
     "iproute2",
     "iputils-ping",
     "nftables",
