@@ -20,7 +20,7 @@ use crate::{
     flowlogs,
     metrics::{Metrics, Snapshot},
     model::{InstanceState, Quotas, RandomIds, State, local::LocalPlan, preview},
-    store::{RedbStore, Store, StoreError},
+    store::{EtcdStore, RedbStore, Store, StoreError},
     workloads::{self, IpLauncher, Launcher, NoLauncher},
 };
 
@@ -71,6 +71,28 @@ pub struct ServeArgs {
     /// MaxAggregationInterval; shorter for tests).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub flow_log_flush_interval: u64,
+    /// Keep the desired state in etcd, shared with the other hosts' agents, instead of the
+    /// embedded store (`http://host:2379`, several separated by commas). The redb file in
+    /// `--state-dir` then caches the last known state.
+    #[arg(long, value_delimiter = ',')]
+    pub etcd_endpoints: Vec<String>,
+    /// PEM file of the CA that signed the etcd servers' certificates (`https://` endpoints).
+    #[arg(long)]
+    pub etcd_cacert: Option<PathBuf>,
+    /// PEM certificate of this agent, for etcd's client-certificate authentication.
+    #[arg(long, requires = "etcd_key")]
+    pub etcd_cert: Option<PathBuf>,
+    /// PEM private key of `--etcd-cert`.
+    #[arg(long, requires = "etcd_cert")]
+    pub etcd_key: Option<PathBuf>,
+    /// With etcd: the name of this host; its agent enforces the instances registered through
+    /// it (default: the hostname).
+    #[arg(long)]
+    pub host_id: Option<String>,
+    /// With etcd: seconds after which a host whose agent stopped renewing its lease has its
+    /// instances marked `Server.HostLost`.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i64).range(2..=3600))]
+    pub host_lease_ttl: i64,
 }
 
 /// Everything one request may touch, behind one lock: requests apply one at a time.
@@ -95,8 +117,15 @@ impl Agent {
             .with_context(|| format!("creating {}", args.state_dir.display()))?;
         let pins =
             dataplane::pin_dir(&args.bpffs, args.netns_pins).context("choosing where to pin")?;
-        let store =
-            RedbStore::open(&args.state_dir.join("state.redb")).context("opening the store")?;
+        let redb = args.state_dir.join("state.redb");
+        let store: Box<dyn Store> = if args.etcd_endpoints.is_empty() {
+            Box::new(RedbStore::open(&redb).context("opening the store")?)
+        } else {
+            Box::new(
+                EtcdStore::open(&remote::etcd_options(args), &redb)
+                    .context("connecting to etcd")?,
+            )
+        };
         let timeouts = CtTimeouts {
             tcp_established: args.tcp_established_timeout,
             ..CtTimeouts::AWS_DEFAULT
@@ -113,7 +142,7 @@ impl Agent {
             groups_per_instance: args.groups_per_instance,
         };
         Agent::with_launcher(
-            Box::new(store),
+            store,
             Box::new(dataplane),
             quotas,
             Box::new(IpLauncher::new()),
@@ -216,8 +245,30 @@ impl Agent {
 
     /// Handles one call. A read is answered from the state (or the data plane); a change is made
     /// on a copy, checked, persisted, then applied to the kernel. With `DryRun`, the call runs
-    /// on a copy and answers `DryRunOperation` where it would have succeeded.
+    /// on a copy and answers `DryRunOperation` where it would have succeeded. With a shared
+    /// store, a change that lost a race against another agent is made again on the state as
+    /// the store now holds it (validated again), a few times at most.
     pub fn handle(&mut self, call: Call) -> ApiResult<Value> {
+        let mut call = call;
+        for _ in 0..remote::LOST_RACE_RETRIES {
+            let again = Call {
+                request: call.request.clone(),
+                scope: call.scope.clone(),
+                ..call
+            };
+            match self.handle_once(call) {
+                Err(e) if e.code == remote::UNAVAILABLE => match self.store.refresh() {
+                    Ok(true) => self.apply_remote(),
+                    Ok(false) | Err(_) => return Err(e),
+                },
+                answer => return answer,
+            }
+            call = again;
+        }
+        self.handle_once(call)
+    }
+
+    fn handle_once(&mut self, call: Call) -> ApiResult<Value> {
         let run = match call.action.handler {
             Handler::Dataplane(run) => {
                 let response = run(self, &call.scope, call.request)?;
@@ -235,6 +286,9 @@ impl Agent {
         }
         let mut next = current.clone();
         let response = run(&mut next, &mut RandomIds, call.request)?;
+        if let Some(host) = self.store.host_id() {
+            remote::owned_by(host, &mut next);
+        }
         if call.dry_run {
             let mut answer = dry_run_succeeded();
             if call.action.mutates {
@@ -378,8 +432,22 @@ impl Agent {
 }
 
 fn store_failed(e: StoreError) -> ApiError {
-    tracing::error!(error = %e, "store write failed");
-    ApiError::internal(format!("The state could not be saved: {e}"))
+    match e {
+        StoreError::Unavailable(_) | StoreError::Conflict => {
+            tracing::warn!(error = %e, "the change was not saved");
+            ApiError::new(
+                remote::UNAVAILABLE,
+                format!("The change was not made: {e}. Nothing was changed; retry later."),
+            )
+        }
+        StoreError::Refused(_) => ApiError::invalid_value(format!(
+            "The change is too large for one write to the shared store ({e}); make it in smaller requests."
+        )),
+        e => {
+            tracing::error!(error = %e, "store write failed");
+            ApiError::internal(format!("The state could not be saved: {e}"))
+        }
+    }
 }
 
 /// EC2's answer to a `DryRun` call that would have succeeded.
@@ -515,6 +583,9 @@ fn check_interfaces(
     }
     Ok(())
 }
+
+#[path = "agent_remote.rs"]
+mod remote;
 
 #[cfg(test)]
 #[path = "agent_tests.rs"]

@@ -107,6 +107,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     });
 
+    if let Some(mut changes) = agent.lock().await.take_remote_changes() {
+        // Other hosts' agents' changes, from the shared store's watch.
+        let remote_agent = agent.clone();
+        tokio::spawn(async move {
+            while changes.recv().await.is_some() {
+                remote_agent.lock().await.apply_remote();
+            }
+        });
+    }
+
     if let Some(events) = agent.lock().await.take_flow_events() {
         let period = Duration::from_secs(args.flow_log_flush_interval);
         crate::flowlogs::spawn(agent.clone(), events, period);

@@ -5,6 +5,7 @@
 //! * [`shell`] — unique names and running commands (also inside a namespace);
 //! * [`netns`] — network namespaces, deleted on drop (also on panic), and threads inside them;
 //! * [`topology`] — a host namespace routing between one namespace per workload;
+//! * [`hosts`] — several such hosts joined by a bridge, and a real etcd between them;
 //! * [`frame`] — the one builder of Ethernet + IPv4/IPv6 + L4 frames;
 //! * [`agent`] — the agent binary run as a process, and its CLI;
 //! * [`browser`] — chromium through chromedriver (WebDriver), inside a test's namespace;
@@ -28,6 +29,7 @@ pub mod browser;
 pub mod cni;
 pub mod frame;
 pub mod harness;
+pub mod hosts;
 pub mod local;
 pub mod metrics;
 pub mod model;

@@ -90,6 +90,13 @@ enum Task {
 
 /// Debian packages the tests and benchmarks use.
 const DEBIAN_PACKAGES: &[&str] = &[
+    // The shared store of the multi-host tests (etcd, etcdctl), and `protoc`, which the etcd
+    // client's build script needs.
+    "etcd-server",
+    "etcd-client",
+    "protobuf-compiler",
+    // The test CA and certificates of the etcd TLS test.
+    "openssl",
     "iproute2",
     "iputils-ping",
     "nftables",

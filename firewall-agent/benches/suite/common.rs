@@ -134,6 +134,9 @@ pub fn build_state(rules: usize, seed: u64, workloads: &[WorkloadSpec]) -> State
                 group_ids: groups,
                 launch_time: String::new(),
                 tags: Vec::new(),
+                host: None,
+                remote: false,
+                host_lost: false,
             },
         );
     };

@@ -10,6 +10,7 @@ mod flood;
 mod flowlog;
 mod hook;
 mod iptables;
+mod multihost;
 mod program;
 mod report;
 mod throughput;
@@ -66,6 +67,10 @@ fn main() -> anyhow::Result<()> {
     if wanted("e2e") {
         eprintln!("bench: change → enforced from a client through the socket (B11)");
         e2e::run(&mut report, quick);
+    }
+    if wanted("hosts") {
+        eprintln!("bench: three hosts on etcd: change → enforced on the others (B12)");
+        multihost::run(&mut report, quick);
     }
     if wanted("cni") {
         eprintln!("bench: container start overhead of the CNI plugin (B10)");

@@ -117,6 +117,9 @@ fn scenarios(state: &State) -> Vec<Scenario> {
                         group_ids: vec![g1.clone()],
                         launch_time: String::new(),
                         tags: Vec::new(),
+                        host: None,
+                        remote: false,
+                        host_lost: false,
                     },
                 );
             }),

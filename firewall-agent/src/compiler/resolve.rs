@@ -23,8 +23,8 @@ use crate::model::{InstanceState, Peer, Protocol, Rule, State};
 pub struct Resolved {
     /// In the order their first workload appears in `State::instances`.
     pub policies: Vec<Policy>,
-    /// Every workload with an interface to enforce on (not terminated or shutting down), in
-    /// `State::instances` order.
+    /// Every workload with an interface to enforce on (not terminated or shutting down, and
+    /// not another host's), in `State::instances` order.
     pub workloads: Vec<Workload>,
 }
 
@@ -99,6 +99,10 @@ pub fn resolve(state: &State) -> Resolved {
             InstanceState::Stopped | InstanceState::Stopping | InstanceState::Pending => false,
             InstanceState::Terminated | InstanceState::ShuttingDown => continue,
         };
+        if instance.remote {
+            // Enforced by its own host's agent; here only a member of its groups.
+            continue;
+        }
         let mut groups = instance.group_ids.clone();
         groups.sort();
         let policy = match index_of.get(&groups) {

@@ -60,6 +60,7 @@ pub fn status(error: &ApiError) -> StatusCode {
         "UnsupportedOperation" => StatusCode::METHOD_NOT_ALLOWED,
         "DryRunOperation" => StatusCode::PRECONDITION_FAILED,
         "InternalError" => StatusCode::INTERNAL_SERVER_ERROR,
+        "Unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     }
 }

@@ -172,6 +172,9 @@ pub fn run(
             group_ids: group_ids.clone(),
             launch_time: ids.now(),
             tags: tags.clone(),
+            host: None,
+            remote: false,
+            host_lost: false,
         };
         state.instances.insert(id.clone(), instance);
         launched.push(id);

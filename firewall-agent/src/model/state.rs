@@ -129,6 +129,17 @@ pub struct Instance {
     pub launch_time: String,
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// With a shared store (`--etcd-endpoints`): the host whose agent registered it and
+    /// enforces it (`--host-id`). Every host sees it as a member of its groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Derived, not stored: another host owns it, so this agent neither builds nor enforces it.
+    #[serde(skip)]
+    pub remote: bool,
+    /// Derived, not stored: its host's lease expired (the host disappeared); it stays a member
+    /// of its groups until it is terminated, and describe-instances says why.
+    #[serde(skip)]
+    pub host_lost: bool,
 }
 
 /// The whole desired state. Maps are ordered so every describe is deterministic.

@@ -220,6 +220,13 @@ pub fn instance(state: &State, instance: &Instance) -> instances::Instance {
         vpc_id: live.then(|| instance.vpc_id.clone()),
         network_interfaces: interfaces,
         security_groups: if live { groups } else { Vec::new() },
+        state_reason: (live && instance.host_lost).then(|| instances::StateReason {
+            code: "Server.HostLost".into(),
+            message: format!(
+                "Server.HostLost: the agent of host {} stopped renewing its lease; the instance is no longer enforced there",
+                instance.host.as_deref().unwrap_or("?")
+            ),
+        }),
         tags: tagging::views(&instance.tags),
     }
 }

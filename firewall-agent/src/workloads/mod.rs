@@ -44,18 +44,18 @@ pub fn to_launch(before: Option<&State>, after: &State) -> Vec<LocalPlan> {
     after
         .instances
         .values()
-        .filter(|i| i.state != InstanceState::Terminated)
+        .filter(|i| i.state != InstanceState::Terminated && !i.remote)
         .filter(|i| before.is_none_or(|b| !b.instances.contains_key(&i.id)))
         .filter_map(|i| crate::model::local::plan(after, i))
         .collect()
 }
 
-/// The local instances `after` terminated.
+/// The local instances `after` terminated (another host's are its agent's to remove).
 pub fn to_remove(before: &State, after: &State) -> Vec<LocalPlan> {
     after
         .instances
         .values()
-        .filter(|i| i.state == InstanceState::Terminated)
+        .filter(|i| i.state == InstanceState::Terminated && !i.remote)
         .filter(|i| {
             before
                 .instances

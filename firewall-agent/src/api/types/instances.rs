@@ -57,9 +57,21 @@ pub struct Instance {
     pub vpc_id: Option<String>,
     pub network_interfaces: Vec<NetworkInterface>,
     pub security_groups: Vec<GroupIdentifier>,
+    /// Why the instance is in its state, when something other than a request put it there:
+    /// ours, `Server.HostLost` when its host's agent stopped renewing its lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_reason: Option<StateReason>,
     /// Absent when the instance has none, as on AWS.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<super::common::Tag>,
+}
+
+/// EC2's `StateReason`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct StateReason {
+    pub code: String,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
