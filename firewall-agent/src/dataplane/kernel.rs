@@ -21,7 +21,7 @@ use super::{
     maps::{self, Maps, map_err},
     readback,
 };
-use crate::compiler::{Desired, LpmKey};
+use crate::compiler::{Delta, Desired, LpmKey};
 
 pub struct KernelDataplane {
     pub(super) ebpf: Ebpf,
@@ -103,6 +103,10 @@ impl KernelDataplane {
 impl Dataplane for KernelDataplane {
     fn apply(&mut self, desired: &Desired) -> Result<()> {
         apply::apply(self, desired)
+    }
+
+    fn apply_delta(&mut self, delta: &Delta) -> Result<()> {
+        apply::apply_delta(self, delta)
     }
 
     fn flush_disallowed_flows(&mut self, desired: &Desired) -> Result<usize> {

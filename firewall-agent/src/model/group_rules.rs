@@ -1,6 +1,8 @@
 //! A group's rules: authorize, revoke (by permission or by ID), modify in place, descriptions,
 //! `describe-security-group-rules` with its filters, and references across peerings.
 
+use std::sync::Arc;
+
 use firewall_common::Direction;
 
 use super::{
@@ -9,7 +11,7 @@ use super::{
     permission::{check_rule_quota, check_unique, rules_from_permission},
     query::{invalid_filter, paginate},
     rule::{Peer, Protocol, Rule},
-    state::State,
+    state::{SecurityGroup, State},
     tagging::tags_for,
     text::is_aws_text_char,
     views,
@@ -55,7 +57,7 @@ pub fn authorize(
         rule.id = ids.next_id("sgr");
         rule.tags = rule_tags.clone();
     }
-    let group = state.groups.get_mut(&group_id).expect("checked above");
+    let group = Arc::make_mut(state.groups.get_mut(&group_id).expect("checked above"));
     group.rules_mut(direction).extend(new_rules.iter().cloned());
     let group = &state.groups[&group_id];
     Ok(AuthorizeResponse {
@@ -107,7 +109,7 @@ pub fn revoke(
             unknown.push(permission.clone());
         }
     }
-    let group = state.groups.get_mut(&group_id).expect("checked above");
+    let group = Arc::make_mut(state.groups.get_mut(&group_id).expect("checked above"));
     let (revoked, kept): (Vec<Rule>, Vec<Rule>) = group
         .rules(direction)
         .iter()
@@ -214,7 +216,7 @@ pub fn modify(
         return Err(ApiError::missing("SecurityGroupRule"));
     }
     let vpc_id = state.groups[&group_id].vpc_id.clone();
-    let mut group = state.groups[&group_id].clone();
+    let mut group = SecurityGroup::clone(&state.groups[&group_id]);
     for update in &req.security_group_rules {
         let id = update
             .security_group_rule_id
@@ -247,7 +249,7 @@ pub fn modify(
         check_unique(group.rules(direction))?;
         check_rule_quota(state, group.rules(direction))?;
     }
-    state.groups.insert(group_id, group);
+    state.groups.insert(group_id, Arc::new(group));
     Ok(ReturnResponse::TRUE)
 }
 
@@ -294,7 +296,7 @@ pub fn update_descriptions(
             changes.push((found.id.clone(), wanted.description.clone()));
         }
     }
-    let group = state.groups.get_mut(&group_id).expect("checked above");
+    let group = Arc::make_mut(state.groups.get_mut(&group_id).expect("checked above"));
     for (id, description) in changes {
         if let Some(rule) = group.rules_mut(direction).iter_mut().find(|r| r.id == id) {
             rule.description = description;
