@@ -28,6 +28,39 @@ pub(super) trait Target {
     fn write_peer(&mut self, key: &LpmKey<PeerKey>, value: &PeerValue) -> Result<()>;
     fn delete_peer(&mut self, key: &LpmKey<PeerKey>) -> Result<()>;
     fn delete_port(&mut self, key: &LpmKey<PortKey>) -> Result<()>;
+    /// Writes `PORTS` entries in order, each recorded in `current` once written (the kernel
+    /// batches them).
+    fn write_ports(&mut self, entries: &[(LpmKey<PortKey>, PortValue)]) -> Result<()> {
+        for (key, value) in entries {
+            self.write_port(key, value)?;
+            self.current().ports.insert(*key, *value);
+        }
+        Ok(())
+    }
+    /// Writes `PEERS` entries in order, as [`Target::write_ports`].
+    fn write_peers(&mut self, entries: &[(LpmKey<PeerKey>, PeerValue)]) -> Result<()> {
+        for (key, value) in entries {
+            self.write_peer(key, value)?;
+            self.current().peers.insert(*key, *value);
+        }
+        Ok(())
+    }
+    /// Deletes `PEERS` entries in order, each forgotten in `current` once deleted.
+    fn delete_peers(&mut self, keys: &[LpmKey<PeerKey>]) -> Result<()> {
+        for key in keys {
+            self.delete_peer(key)?;
+            self.current().peers.remove(key);
+        }
+        Ok(())
+    }
+    /// Deletes `PORTS` entries in order, as [`Target::delete_peers`].
+    fn delete_ports(&mut self, keys: &[LpmKey<PortKey>]) -> Result<()> {
+        for key in keys {
+            self.delete_port(key)?;
+            self.current().ports.remove(key);
+        }
+        Ok(())
+    }
     /// The ifindex of an interface the programs are attached to.
     fn attached(&self, interface: &str) -> Option<u32>;
     /// Every interface the programs are attached to.
@@ -108,14 +141,8 @@ fn write_in_order(
         removed = stale_peers.len() + stale_ports.len(),
         "applying policy entries"
     );
-    for (key, value) in ports {
-        target.write_port(key, value)?;
-        target.current().ports.insert(*key, *value);
-    }
-    for (key, value) in peers {
-        target.write_peer(key, value)?;
-        target.current().peers.insert(*key, *value);
-    }
+    target.write_ports(ports)?;
+    target.write_peers(peers)?;
     let mut first_error = None;
     for (name, config) in ifaces {
         if let Err(e) = enforce(target, name, *config) {
@@ -128,14 +155,8 @@ fn write_in_order(
             release(target, &name)?;
         }
     }
-    for key in stale_peers {
-        target.delete_peer(key)?;
-        target.current().peers.remove(key);
-    }
-    for key in stale_ports {
-        target.delete_port(key)?;
-        target.current().ports.remove(key);
-    }
+    target.delete_peers(stale_peers)?;
+    target.delete_ports(stale_ports)?;
     match first_error {
         Some(e) => Err(e),
         None => Ok(()),

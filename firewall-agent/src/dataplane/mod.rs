@@ -19,6 +19,7 @@ use crate::compiler::{Delta, Desired};
 
 mod apply;
 mod attach;
+mod batch;
 mod bpffs;
 mod conntrack;
 mod counters;
@@ -143,6 +144,13 @@ pub enum DataplaneError {
     },
     #[error("map {name} is missing from the eBPF object")]
     MissingMap { name: &'static str },
+    #[error("map {name}: batch stopped after {done} elements: {source}")]
+    Batch {
+        name: &'static str,
+        done: usize,
+        #[source]
+        source: io::Error,
+    },
     #[error("interface {name}: {source}")]
     Interface {
         name: String,
