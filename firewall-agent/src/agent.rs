@@ -1,7 +1,7 @@
 //! The agent: owns the desired state, and for each call validates on a copy, persists the result
 //! (durable before the reply), compiles it and applies the difference to the kernel.
 
-use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Instant};
 
 use anyhow::Context as _;
 use firewall_common::CtTimeouts;
@@ -18,7 +18,7 @@ use crate::{
     compiler::{self, Ids, Incremental},
     dataplane::{self, Dataplane, KernelDataplane},
     flowlogs,
-    metrics::{Metrics, Snapshot},
+    metrics::{Metrics, Snapshot, Stage},
     model::{InstanceState, Quotas, RandomIds, State, local::LocalPlan, preview},
     store::{RedbStore, Store, StoreError},
     workloads::{self, IpLauncher, Launcher, NoLauncher},
@@ -200,12 +200,16 @@ impl Agent {
         before: Option<&State>,
         scope: &Scope,
     ) -> Result<(), dataplane::DataplaneError> {
+        let t0 = Instant::now();
         let delta = self.compiler.update(before, &self.states, scope);
         self.ids_unsaved = true;
+        let compiled = Instant::now();
+        self.metrics.stage(Stage::Compile, compiled - t0);
         if let Err(e) = self.dataplane.apply_delta(&delta) {
             tracing::warn!(error = %e, "the change could not be written as is; writing the difference from the maps");
             self.dataplane.apply(self.compiler.desired())?;
         }
+        self.metrics.stage(Stage::Maps, compiled.elapsed());
         Ok(())
     }
 
@@ -258,9 +262,14 @@ impl Agent {
         if !call.action.mutates && !call.dry_run {
             return run(current, &mut RandomIds, call.request);
         }
+        let started = Instant::now();
         // Groups are shared with `current` until the change edits one (copy on write).
         let mut next = current.clone();
         let response = run(&mut next, &mut RandomIds, call.request)?;
+        let modelled = Instant::now();
+        self.metrics
+            .stage(Stage::Parse, started - call.received.min(started));
+        self.metrics.stage(Stage::Model, modelled - started);
         if call.dry_run {
             let mut answer = dry_run_succeeded();
             if call.action.mutates {
@@ -281,6 +290,7 @@ impl Agent {
             self.unlaunch(&launched);
             return Err(e);
         }
+        self.metrics.stage(Stage::Store, modelled.elapsed());
         let before = self.states.insert(call.scope.clone(), next);
         self.enforce(before.as_ref(), &call.scope).map_err(|e| {
             ApiError::internal(format!(

@@ -329,7 +329,7 @@ fn changes_in_two_scopes_leave_the_maps_as_a_whole_compile_and_a_refused_one_wri
     let web = web(&mut agent);
     in_sync(&mut agent, "the web group");
     // Another account's region, first used by this change.
-    let mut elsewhere = |agent: &mut Agent, action: &str, body: Value| {
+    let elsewhere = |agent: &mut Agent, action: &str, body: Value| {
         let call = json::decode(
             action,
             Some("eu-west-1"),

@@ -17,6 +17,7 @@ use firewall_agent::{
 use firewall_testkit::{
     agent::Agent,
     aws::{self, Aws},
+    metrics,
     netns::Netns,
     shell::ns_sh,
 };
@@ -221,6 +222,8 @@ pub fn run(report: &mut Report, quick: bool) {
         let joiner = &instances[INSTANCES - 1];
         let without_g1: Vec<&String> = groups.iter().filter(|g| **g != groups[1]).collect();
         let mut version = 1;
+        let address: &'static str = Box::leak(format!("127.0.0.1:{}", aws.port).into_boxed_str());
+        let stages_before = metrics::scrape(&ns, address);
         for trial in 0..trials {
             let entry = json!([{"Cidr": format!("198.51.100.{}/32", trial % 200)}]);
             let changes: [(&str, Value); 8] = [
@@ -254,6 +257,26 @@ pub fn run(report: &mut Report, quick: bool) {
         }
         for (name, samples) in names.iter().zip(&samples) {
             rows(report, &format!("socket: {name}"), rules, samples);
+        }
+        // The agent's own timing of those changes' steps (its histograms' sums and counts).
+        let stages_after = metrics::scrape(&ns, address);
+        for stage in ["parse", "model", "store", "compile", "maps"] {
+            let delta = |name: &str| {
+                let labels = [("stage", stage)];
+                stages_after.sum(name, &labels) - stages_before.sum(name, &labels)
+            };
+            let (sum, count) = (
+                delta("firewall_change_stage_seconds_sum"),
+                delta("firewall_change_stage_seconds_count"),
+            );
+            report.row(
+                "B11 e2e",
+                format!("in the agent, the socket's changes at {rules} rules: {stage}, mean"),
+                "–",
+                sum / count.max(1.0) * 1e3,
+                "ms",
+                None,
+            );
         }
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/suite/e2e_ec2.py");
         let all_groups = groups.join(",");
