@@ -48,10 +48,9 @@ pub fn authorize(
     for permission in &req.ip_permissions {
         new_rules.extend(rules_from_permission(state, &vpc_id, permission)?);
     }
-    let mut all: Vec<Rule> = state.groups[&group_id].rules(direction).clone();
-    all.extend(new_rules.iter().cloned());
-    check_unique(&all)?;
-    check_rule_quota(state, &all)?;
+    let existing = state.groups[&group_id].rules(direction);
+    check_unique(existing.iter().chain(&new_rules))?;
+    check_rule_quota(state, existing.iter().chain(&new_rules))?;
 
     for rule in &mut new_rules {
         rule.id = ids.next_id("sgr");
@@ -110,12 +109,14 @@ pub fn revoke(
         }
     }
     let group = Arc::make_mut(state.groups.get_mut(&group_id).expect("checked above"));
-    let (revoked, kept): (Vec<Rule>, Vec<Rule>) = group
-        .rules(direction)
-        .iter()
-        .cloned()
-        .partition(|r| to_remove.contains(&r.id));
-    *group.rules_mut(direction) = kept;
+    let mut revoked: Vec<Rule> = Vec::new();
+    group.rules_mut(direction).retain(|r| {
+        let gone = to_remove.contains(&r.id);
+        if gone {
+            revoked.push(r.clone());
+        }
+        !gone
+    });
     let group = &state.groups[&group_id];
     Ok(RevokeResponse {
         r#return: true,
