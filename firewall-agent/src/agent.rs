@@ -1,7 +1,7 @@
 //! The agent: owns the desired state, and for each call validates on a copy, persists the result
 //! (durable before the reply), compiles it and applies the difference to the kernel.
 
-use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Instant};
 
 use anyhow::Context as _;
 use firewall_common::CtTimeouts;
@@ -15,10 +15,10 @@ use crate::{
             ExplainVerdictResponse,
         },
     },
-    compiler::{self, Ids},
+    compiler::{self, Ids, Incremental},
     dataplane::{self, Dataplane, KernelDataplane},
     flowlogs,
-    metrics::{Metrics, Snapshot},
+    metrics::{Metrics, Snapshot, Stage},
     model::{InstanceState, Quotas, RandomIds, State, local::LocalPlan, preview},
     store::{EtcdStore, RedbStore, Store, StoreError},
     workloads::{self, IpLauncher, Launcher, NoLauncher},
@@ -103,7 +103,10 @@ pub struct Agent {
     quotas: Quotas,
     store: Box<dyn Store>,
     dataplane: Box<dyn Dataplane>,
-    compiler_ids: Ids,
+    /// What the states compile to, kept up to date change by change.
+    compiler: Incremental,
+    /// The compiler's IDs changed since they were last saved.
+    ids_unsaved: bool,
     metrics: Arc<Metrics>,
     /// Builds and removes local instances' namespaces.
     launcher: Box<dyn Launcher>,
@@ -206,29 +209,57 @@ impl Agent {
                 tracing::error!(instance = %plan.instance_id, error = %e, "local instance could not be rebuilt");
             }
         }
+        let compiler = Incremental::new(&states, compiler_ids);
         let mut agent = Agent {
             states,
             quotas,
             store,
             dataplane,
-            compiler_ids,
+            compiler,
+            ids_unsaved: true,
             metrics: Arc::default(),
             launcher,
         };
-        if let Err(e) = agent.sync() {
+        if let Err(e) = agent.dataplane.apply(agent.compiler.desired()) {
             tracing::error!(error = %e, "some workloads could not be enforced at start");
         }
+        agent.save_compiler_ids();
         Ok(agent)
     }
 
-    /// Compiles the state of every scope and applies it; returns what was applied.
-    fn sync(&mut self) -> Result<compiler::Desired, dataplane::DataplaneError> {
-        let desired = compile_all(&self.states, &mut self.compiler_ids);
-        self.dataplane.apply(&desired)?;
-        if let Err(e) = self.store.save_dataplane_ids(&self.compiler_ids) {
-            tracing::warn!(error = %e, "could not save the data-plane IDs; a restart will rewrite the maps");
+    /// Recompiles what the change of `scope` from `before` touched and writes it to the kernel.
+    /// Should the maps have missed an earlier change, the whole compiled state is written as a
+    /// difference instead.
+    fn enforce(
+        &mut self,
+        before: Option<&State>,
+        scope: &Scope,
+    ) -> Result<(), dataplane::DataplaneError> {
+        let t0 = Instant::now();
+        let delta = self.compiler.update(before, &self.states, scope);
+        self.ids_unsaved = true;
+        let compiled = Instant::now();
+        self.metrics.stage(Stage::Compile, compiled - t0);
+        if let Err(e) = self.dataplane.apply_delta(&delta) {
+            tracing::warn!(error = %e, "the change could not be written as is; writing the difference from the maps");
+            self.dataplane.apply(self.compiler.desired())?;
         }
-        Ok(desired)
+        self.metrics.stage(Stage::Maps, compiled.elapsed());
+        Ok(())
+    }
+
+    /// Saves the compiler's IDs if they changed (not on every change: their serialization grows
+    /// with the rules, and older IDs after a crash only cost rewriting entries at start).
+    pub fn save_compiler_ids(&mut self) {
+        if !self.ids_unsaved {
+            return;
+        }
+        match self.store.save_dataplane_ids(self.compiler.ids()) {
+            Ok(()) => self.ids_unsaved = false,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not save the data-plane IDs; a restart will rewrite the maps");
+            }
+        }
     }
 
     /// The state of `scope`; a region used for the first time gets its default VPC and group,
@@ -239,6 +270,10 @@ impl Agent {
             state.quotas = self.quotas;
             self.store.save(None, &state).map_err(store_failed)?;
             self.states.insert(scope.clone(), state);
+            // Its rules get their counter slots; it has no workloads yet.
+            self.enforce(None, scope).map_err(|e| {
+                ApiError::internal(format!("The region could not be enforced: {e}"))
+            })?;
         }
         Ok(self.states.get_mut(scope).expect("inserted above"))
     }
@@ -284,11 +319,17 @@ impl Agent {
         if !call.action.mutates && !call.dry_run {
             return run(current, &mut RandomIds, call.request);
         }
+        let started = Instant::now();
+        // Groups are shared with `current` until the change edits one (copy on write).
         let mut next = current.clone();
         let response = run(&mut next, &mut RandomIds, call.request)?;
         if let Some(host) = self.store.host_id() {
             remote::owned_by(host, &mut next);
         }
+        let modelled = Instant::now();
+        self.metrics
+            .stage(Stage::Parse, started - call.received.min(started));
+        self.metrics.stage(Stage::Model, modelled - started);
         if call.dry_run {
             let mut answer = dry_run_succeeded();
             if call.action.mutates {
@@ -309,8 +350,9 @@ impl Agent {
             self.unlaunch(&launched);
             return Err(e);
         }
-        self.states.insert(call.scope, next);
-        let applied = self.sync().map_err(|e| {
+        self.metrics.stage(Stage::Store, modelled.elapsed());
+        let before = self.states.insert(call.scope.clone(), next);
+        self.enforce(before.as_ref(), &call.scope).map_err(|e| {
             ApiError::internal(format!(
                 "The change was saved but could not be applied to the data plane: {e}"
             ))
@@ -321,7 +363,7 @@ impl Agent {
         if call.flush_flows {
             let flushed = self
                 .dataplane
-                .flush_disallowed_flows(&applied)
+                .flush_disallowed_flows(self.compiler.desired())
                 .map_err(|e| {
                     ApiError::internal(format!(
                         "The change was applied but flows could not be flushed: {e}"
@@ -339,7 +381,7 @@ impl Agent {
         let (rules_added, rules_removed) = preview::rule_changes(before, next);
         let mut states = self.states.clone();
         states.insert(scope.clone(), next.clone());
-        let desired = compile_all(&states, &mut self.compiler_ids.clone());
+        let desired = compile_all(&states, &mut self.compiler.ids().clone());
         let flows = self
             .dataplane
             .disallowed_flows(&desired)
@@ -431,6 +473,13 @@ impl Agent {
     }
 }
 
+impl Drop for Agent {
+    /// A stopping agent leaves its IDs saved: the next one then rewrites nothing.
+    fn drop(&mut self) {
+        self.save_compiler_ids();
+    }
+}
+
 fn store_failed(e: StoreError) -> ApiError {
     match e {
         StoreError::Unavailable(_) | StoreError::Conflict => {
@@ -519,7 +568,7 @@ impl DataplaneView for Agent {
     /// Compiles the state with the IDs in use (a copy: same state, same entries) and compares
     /// the result with what the kernel's maps hold.
     fn verify(&self) -> ApiResult<DataplaneVerification> {
-        let expected = compile_all(&self.states, &mut self.compiler_ids.clone());
+        let expected = compile_all(&self.states, &mut self.compiler.ids().clone());
         let held = self
             .dataplane
             .read_back()

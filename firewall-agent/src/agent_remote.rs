@@ -29,10 +29,10 @@ impl Agent {
                     tracing::error!(instance = %plan.instance_id, error = %e, "local instance could not be built");
                 }
             }
-            self.states.insert(scope, state);
-        }
-        if let Err(e) = self.sync() {
-            tracing::error!(error = %e, "another agent's change could not be fully enforced");
+            let before = self.states.insert(scope.clone(), state);
+            if let Err(e) = self.enforce(before.as_ref(), &scope) {
+                tracing::error!(error = %e, "another agent's change could not be fully enforced");
+            }
         }
         self.unlaunch(&removed);
     }

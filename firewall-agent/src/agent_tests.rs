@@ -315,3 +315,64 @@ fn verify_dataplane_compares_the_maps_read_back_with_the_compiled_state() {
         "{report}"
     );
 }
+
+#[test]
+fn changes_in_two_scopes_leave_the_maps_as_a_whole_compile_and_a_refused_one_writes_nothing() {
+    let dir = TempDir::new("incremental");
+    let mut dataplane = dataplane();
+    dataplane.add_interface("veth-other", WEB_IFINDEX + 1);
+    let mut agent = agent(&dir, dataplane);
+    let in_sync = |agent: &mut Agent, step: &str| {
+        let report = ok(agent, "VerifyDataplane", json!({}));
+        assert_eq!(report["InSync"], true, "{step}: {report}");
+    };
+    let web = web(&mut agent);
+    in_sync(&mut agent, "the web group");
+    // Another account's region, first used by this change.
+    let elsewhere = |agent: &mut Agent, action: &str, body: Value| {
+        let call = json::decode(
+            action,
+            Some("eu-west-1"),
+            Some("123456789012"),
+            body.to_string().as_bytes(),
+        )
+        .expect("a call");
+        agent.handle(call)
+    };
+    let other = elsewhere(
+        &mut agent,
+        "CreateSecurityGroup",
+        json!({"GroupName": "db", "Description": "db"}),
+    )
+    .expect("created")["GroupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let from_itself = json!({"GroupId": other, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": other}]}]});
+    elsewhere(
+        &mut agent,
+        "AuthorizeSecurityGroupIngress",
+        from_itself.clone(),
+    )
+    .expect("added");
+    elsewhere(
+        &mut agent,
+        "RunInstances",
+        json!({"SecurityGroupIds": [other], "PrivateIpAddress": "172.31.0.9", "HostInterface": "veth-other"}),
+    )
+    .expect("run");
+    in_sync(&mut agent, "the other scope's member");
+    let peers = ok(&mut agent, "VerifyDataplane", json!({}))["Peers"].clone();
+    let refused = elsewhere(&mut agent, "AuthorizeSecurityGroupIngress", from_itself);
+    assert_eq!(
+        refused.expect_err("a duplicate").code,
+        "InvalidPermission.Duplicate"
+    );
+    assert_eq!(ok(&mut agent, "VerifyDataplane", json!({}))["Peers"], peers);
+    ok(
+        &mut agent,
+        "RevokeSecurityGroupIngress",
+        json!({"GroupId": web, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]}),
+    );
+    in_sync(&mut agent, "the revoke");
+}

@@ -36,6 +36,39 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabels {
+    /// See [`Stage`].
+    stage: &'static str,
+}
+
+/// The steps of a change, timed one by one.
+#[derive(Clone, Copy, Debug)]
+pub enum Stage {
+    /// From the request's arrival to the agent (reading and parsing it, waiting for the lock).
+    Parse,
+    /// The model on a copy of the state.
+    Model,
+    /// The interfaces checked, the change saved (durable).
+    Store,
+    /// The incremental compile.
+    Compile,
+    /// The kernel map writes.
+    Maps,
+}
+
+impl Stage {
+    fn name(self) -> &'static str {
+        match self {
+            Stage::Parse => "parse",
+            Stage::Model => "model",
+            Stage::Store => "store",
+            Stage::Compile => "compile",
+            Stage::Maps => "maps",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LatencyLabels {
     front: &'static str,
     action: String,
@@ -59,6 +92,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
     enforced: Histogram,
+    stages: Family<StageLabels, Histogram, fn() -> Histogram>,
     flow_log_records: Counter,
 }
 
@@ -68,6 +102,7 @@ impl Default for Metrics {
             requests: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
             enforced: latency_histogram(),
+            stages: Family::new_with_constructor(latency_histogram),
             flow_log_records: Counter::default(),
         }
     }
@@ -107,6 +142,15 @@ impl Metrics {
         self.enforced.observe(took.as_secs_f64());
     }
 
+    /// One step of a change took `took`.
+    pub fn stage(&self, stage: Stage, took: Duration) {
+        self.stages
+            .get_or_create(&StageLabels {
+                stage: stage.name(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
     /// Flow-log records written (one line per record and flow log).
     pub fn flow_log_records(&self, n: u64) {
         self.flow_log_records.inc_by(n);
@@ -129,6 +173,11 @@ impl Metrics {
             "change_enforced_seconds",
             "From a change's arrival to the end of its kernel map writes",
             self.enforced.clone(),
+        );
+        registry.register(
+            "change_stage_seconds",
+            "The steps of a change: parse (arrival to the agent), model, store, compile, maps",
+            self.stages.clone(),
         );
         registry.register(
             "flow_log_records",

@@ -103,7 +103,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
         loop {
             tick.tick().await;
-            gc_agent.lock().await.collect_expired_flows();
+            let mut agent = gc_agent.lock().await;
+            agent.collect_expired_flows();
+            agent.save_compiler_ids();
         }
     });
 

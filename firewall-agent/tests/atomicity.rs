@@ -1,6 +1,8 @@
 //! Live updates are atomic per packet: while 1000 rule changes are applied, a probe stream runs
 //! through the loaded program from another thread, and every verdict must be the verdict of the
-//! policy before or after the change in flight, never anything else.
+//! policy before or after the change in flight, never anything else. The same at 100k rules
+//! (ignored in the suite, it takes minutes: `cargo test -p firewall-agent --test atomicity --
+//! --ignored`).
 
 use std::{
     net::IpAddr,
@@ -63,11 +65,39 @@ fn probes() -> Vec<(Frame, IpAddr, u8, u16)> {
 
 #[test]
 fn every_probe_verdict_matches_the_policy_before_or_after_the_change_in_flight() {
-    in_private_netns(|| {
+    changes_under_probes(0, CHANGES);
+}
+
+#[test]
+#[ignore = "minutes: 100k rules rewritten through a /0 chain on every change"]
+fn at_100k_rules_every_probe_verdict_matches_the_policy_before_or_after_the_change() {
+    changes_under_probes(100_000, 20);
+}
+
+/// Rules of another attached group, in 20.0.0.0/8 (clear of the probes' peers): every change of a
+/// `/0` rule rewrites each of their chains.
+fn background(rules: usize) -> serde_json::Value {
+    let rules: Vec<_> = (0..rules)
+        .map(|i| {
+            let port = 1 + (i % 60_000);
+            json!({"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+                   "IpRanges": [{"CidrIp": format!("20.{}.{}.{}/32", i >> 16 & 255, i >> 8 & 255, i & 255)}]})
+        })
+        .collect();
+    json!(rules)
+}
+
+fn changes_under_probes(background_rules: usize, changes: usize) {
+    in_private_netns(move || {
         let mut group = String::new();
         let mut h = Harness::new(|s| {
+            s.quotas.rules_per_group = background_rules.max(60);
             group = create_group(s, "probed", json!([]));
-            vec![group.clone()]
+            let mut groups = vec![group.clone()];
+            if background_rules > 0 {
+                groups.push(create_group(s, "background", background(background_rules)));
+            }
+            groups
         });
         let policy = h.last.ifaces["lo"].policy_id;
         let probes = probes();
@@ -127,7 +157,7 @@ fn every_probe_verdict_matches_the_policy_before_or_after_the_change_in_flight()
         let rules = rules();
         let mut present = vec![false; rules.len()];
         let mut expected = vec![verdicts(&h.last)];
-        for change in 0..CHANGES {
+        for change in 0..changes {
             let which = (change * 7 + change / rules.len()) % rules.len();
             let action = if present[which] {
                 "RevokeSecurityGroupIngress"

@@ -8,8 +8,11 @@
 //! given in TC's terms: the same test bodies check both hooks.
 
 use aya::programs::{TestRun as _, TestRunOptions};
+use std::collections::BTreeMap;
+
 use firewall_agent::{
-    compiler::{self, Ids},
+    api::Scope,
+    compiler::{self, Ids, Incremental},
     dataplane::{Dataplane as _, KernelDataplane, LoadOptions, programs},
     model::State,
 };
@@ -51,7 +54,11 @@ pub const WORKLOAD6: &str = "fd00:ec2::5";
 pub struct Harness {
     pub dataplane: KernelDataplane,
     pub state: State,
-    pub ids: Ids,
+    /// The agent's compiler: each sync recompiles what changed since the last one and writes
+    /// the delta, as the agent does.
+    compiler: Incremental,
+    /// The state the last sync compiled.
+    applied: BTreeMap<Scope, State>,
     /// What the last sync applied.
     pub last: compiler::Desired,
     pub outbound_hook: OutboundHook,
@@ -76,21 +83,27 @@ impl Harness {
                 "Ipv6Addresses": [{"Ipv6Address": WORKLOAD6}], "HostInterface": "lo",
             }),
         );
-        let mut harness = Harness {
-            dataplane: KernelDataplane::load(options).expect("load"),
+        let applied = BTreeMap::from([(state.scope(), state.clone())]);
+        let compiler = Incremental::new(&applied, Ids::default());
+        let mut dataplane = KernelDataplane::load(options).expect("load");
+        dataplane.apply(compiler.desired()).expect("apply");
+        Harness {
+            dataplane,
+            last: compiler.desired().clone(),
             state,
-            ids: Ids::default(),
-            last: compiler::Desired::default(),
+            compiler,
+            applied,
             outbound_hook: OutboundHook::from_env(),
-        };
-        harness.sync();
-        harness
+        }
     }
 
+    /// Enforces `state`: the changes since the last sync, as one delta.
     pub fn sync(&mut self) {
-        let desired = compiler::compile(&self.state, &mut self.ids);
-        self.dataplane.apply(&desired).expect("apply");
-        self.last = desired;
+        let scope = self.state.scope();
+        let before = self.applied.insert(scope.clone(), self.state.clone());
+        let delta = self.compiler.update(before.as_ref(), &self.applied, &scope);
+        self.dataplane.apply_delta(&delta).expect("apply");
+        self.last = self.compiler.desired().clone();
     }
 
     pub fn change(&mut self, action: &str, request: Value) {

@@ -1,11 +1,12 @@
 //! B11: change → enforced as a client sees it: the release agent in a namespace of its own, 5
-//! groups attached to 4 instances (veth pairs inside the namespace), the seeded rules loaded through the socket
-//! 500 per request, then each change timed from the client's request to its answer (the agent
-//! answers after the store's fsync and the map writes). Also the bulk load's time and the agent's
-//! restart time and RSS at that size.
+//! groups attached to 4 instances (veth pairs inside the namespace) and a prefix list, the seeded
+//! rules loaded through the socket 500 per request, then each change timed from the client's
+//! request to its answer (the agent answers after the store's fsync and the map writes): through
+//! the socket, and through the EC2 endpoint with boto3 (`e2e_ec2.py`: SigV4, the XML answer).
+//! Also the bulk load's time and the agent's restart time and RSS at that size.
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
@@ -13,7 +14,13 @@ use firewall_agent::{
     api::{Call, Scope},
     client,
 };
-use firewall_testkit::{agent::Agent, netns::Netns, shell::ns_sh};
+use firewall_testkit::{
+    agent::Agent,
+    aws::{self, Aws},
+    metrics,
+    netns::Netns,
+    shell::ns_sh,
+};
 use rand::{SeedableRng as _, rngs::StdRng};
 use serde_json::{Value, json};
 
@@ -27,8 +34,14 @@ const INSTANCES: usize = 4;
 const BATCH: usize = 500;
 
 /// One call through the socket; panics on an API error (the bench's calls are all valid).
-fn call(rt: &tokio::runtime::Runtime, socket: &Path, action: &str, members: Value) -> Value {
-    let call = Call::from_members(action, members, Scope::local()).expect("a known action");
+fn call(
+    rt: &tokio::runtime::Runtime,
+    socket: &Path,
+    scope: &Scope,
+    action: &str,
+    members: Value,
+) -> Value {
+    let call = Call::from_members(action, members, scope.clone()).expect("a known action");
     match rt.block_on(client::call(socket, &call)) {
         Ok(Ok(answer)) => answer,
         Ok(Err(e)) => panic!("{action}: {} {}", e.code, e.message),
@@ -53,6 +66,31 @@ fn rss_mib(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// The agent's options: quotas out of the way, and the EC2 endpoint's.
+fn options(aws: &Aws) -> Vec<String> {
+    let mut all = aws.agent_options();
+    all.extend(
+        ["--rules-per-group", "1000000", "--groups-per-instance", "5"]
+            .iter()
+            .map(|o| o.to_string()),
+    );
+    all
+}
+
+/// One change's samples as p50 and p99 rows.
+fn rows(report: &mut Report, what: &str, rules: usize, samples: &[f64]) {
+    for (label, p, target) in [("p50", 50.0, "≤ 1 ms"), ("p99", 99.0, "≤ 5 ms")] {
+        report.row(
+            "B11 e2e",
+            format!("{what} at {rules} rules, {label}"),
+            if rules >= 10_000 { target } else { "–" },
+            percentile(samples.to_vec(), p),
+            "ms",
+            None,
+        );
+    }
+}
+
 pub fn run(report: &mut Report, quick: bool) {
     let trials = if quick { 10 } else { 30 };
     let sizes: &[usize] = if quick {
@@ -64,6 +102,11 @@ pub fn run(report: &mut Report, quick: bool) {
         .enable_all()
         .build()
         .expect("runtime");
+    // The EC2 key's account and region: the socket's calls act there too.
+    let scope = Scope {
+        account_id: aws::ACCOUNT_ID.into(),
+        region: aws::REGION.into(),
+    };
     for &rules in sizes {
         let ns = Netns::new("fwe2e");
         for i in 0..INSTANCES {
@@ -75,27 +118,43 @@ pub fn run(report: &mut Report, quick: bool) {
                 ],
             );
         }
-        let agent = Agent::start_with(
-            &ns,
-            &["--rules-per-group", "1000000", "--groups-per-instance", "5"],
+        let aws = Aws::new(&ns, aws::free_port());
+        let opts = options(&aws);
+        let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+        let agent = Agent::start_with(&ns, &opts);
+        assert!(
+            aws.wait_listening(Duration::from_secs(10)),
+            "no EC2 endpoint"
         );
         let socket = agent.socket.clone();
+        let call = |action: &str, members: Value| call(&rt, &socket, &scope, action, members);
         let groups: Vec<String> = (0..GROUPS)
             .map(|g| {
                 let answer = call(
-                    &rt,
-                    &socket,
                     "CreateSecurityGroup",
                     json!({"GroupName": format!("g{g}"), "Description": "bench"}),
                 );
                 answer["GroupId"].as_str().expect("GroupId").to_string()
             })
             .collect();
+        let list = call(
+            "CreateManagedPrefixList",
+            json!({"PrefixListName": "e2e", "MaxEntries": 20, "AddressFamily": "IPv4",
+                   "Entries": [{"Cidr": "192.0.2.128/28"}]}),
+        )["PrefixList"]["PrefixListId"]
+            .as_str()
+            .expect("PrefixListId")
+            .to_string();
+        // Rules of every group reference the prefix list.
+        for group in &groups {
+            call(
+                "AuthorizeSecurityGroupIngress",
+                json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "PrefixListIds": [{"PrefixListId": list}]}]}),
+            );
+        }
         let mut instances = Vec::new();
         for i in 0..INSTANCES {
             let answer = call(
-                &rt,
-                &socket,
                 "RunInstances",
                 json!({"PrivateIpAddress": format!("172.31.0.{}", 10 + i), "HostInterface": format!("w{i}"), "SecurityGroupIds": groups}),
             );
@@ -114,18 +173,21 @@ pub fn run(report: &mut Report, quick: bool) {
             .filter(|p| seen.insert(p.to_string()))
             .collect();
         let mut loaded = 0;
+        let mut per_request = Vec::new();
         let bulk = timed(|| {
             for (i, chunk) in permissions.chunks(BATCH).enumerate() {
                 let members = json!({"GroupId": groups[i % GROUPS], "IpPermissions": chunk});
                 let call =
-                    Call::from_members("AuthorizeSecurityGroupIngress", members, Scope::local())
+                    Call::from_members("AuthorizeSecurityGroupIngress", members, scope.clone())
                         .unwrap();
+                let t0 = Instant::now();
                 // A chunk with a random duplicate is refused whole; it just does not count.
                 match rt.block_on(client::call(&socket, &call)) {
                     Ok(Ok(_)) => loaded += chunk.len(),
                     Ok(Err(e)) => eprintln!("chunk {i} refused: {} {}", e.code, e.message),
                     Err(e) => eprintln!("chunk {i}: {e}"),
                 }
+                per_request.push(t0.elapsed().as_secs_f64() * 1e3);
             }
         });
         report.row(
@@ -136,66 +198,118 @@ pub fn run(report: &mut Report, quick: bool) {
             "ms",
             None,
         );
+        report.row(
+            "B11 e2e",
+            format!("one bulk request of {BATCH} rules at up to {rules} rules, p50"),
+            "–",
+            percentile(per_request, 50.0),
+            "ms",
+            None,
+        );
         let rule = |g: &str| json!({"GroupId": g, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 7777, "ToPort": 7777, "IpRanges": [{"CidrIp": "10.77.0.1/32"}]}]});
-        let (mut add, mut remove, mut join, mut leave) = (vec![], vec![], vec![], vec![]);
+        let names = [
+            "add rule",
+            "remove rule",
+            "member leaves a referenced group (modify-instance-attribute)",
+            "member joins a referenced group (modify-instance-attribute)",
+            "member leaves every group it is in (stop-instances)",
+            "member rejoins (start-instances)",
+            "prefix-list entry added",
+            "prefix-list entry removed",
+        ];
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
         // The last instance leaves and rejoins group 1, which every rule "from group 1" names.
         let joiner = &instances[INSTANCES - 1];
         let without_g1: Vec<&String> = groups.iter().filter(|g| **g != groups[1]).collect();
-        for _ in 0..trials {
-            add.push(timed(|| {
-                call(
-                    &rt,
-                    &socket,
-                    "AuthorizeSecurityGroupIngress",
-                    rule(&groups[0]),
-                );
-            }));
-            remove.push(timed(|| {
-                call(&rt, &socket, "RevokeSecurityGroupIngress", rule(&groups[0]));
-            }));
-            leave.push(timed(|| {
-                call(
-                    &rt,
-                    &socket,
+        let mut version = 1;
+        let address: &'static str = Box::leak(format!("127.0.0.1:{}", aws.port).into_boxed_str());
+        let stages_before = metrics::scrape(&ns, address);
+        for trial in 0..trials {
+            let entry = json!([{"Cidr": format!("198.51.100.{}/32", trial % 200)}]);
+            let changes: [(&str, Value); 8] = [
+                ("AuthorizeSecurityGroupIngress", rule(&groups[0])),
+                ("RevokeSecurityGroupIngress", rule(&groups[0])),
+                (
                     "ModifyInstanceAttribute",
                     json!({"InstanceId": joiner, "Groups": without_g1}),
-                );
-            }));
-            join.push(timed(|| {
-                call(
-                    &rt,
-                    &socket,
+                ),
+                (
                     "ModifyInstanceAttribute",
                     json!({"InstanceId": joiner, "Groups": groups}),
-                );
-            }));
-        }
-        for (name, samples) in [
-            ("add rule", add),
-            ("remove rule", remove),
-            ("member leaves a referenced group", leave),
-            ("member joins a referenced group", join),
-        ] {
-            for (label, p, target) in [("p50", 50.0, "≤ 1 ms"), ("p99", 99.0, "≤ 5 ms")] {
-                report.row(
-                    "B11 e2e",
-                    format!("{name} at {rules} rules, client → answer (enforced), {label}"),
-                    if rules >= 10_000 { target } else { "–" },
-                    percentile(samples.clone(), p),
-                    "ms",
-                    None,
-                );
+                ),
+                ("StopInstances", json!({"InstanceIds": [joiner]})),
+                ("StartInstances", json!({"InstanceIds": [joiner]})),
+                (
+                    "ModifyManagedPrefixList",
+                    json!({"PrefixListId": list, "CurrentVersion": version, "AddEntries": entry}),
+                ),
+                (
+                    "ModifyManagedPrefixList",
+                    json!({"PrefixListId": list, "CurrentVersion": version + 1, "RemoveEntries": entry}),
+                ),
+            ];
+            version += 2;
+            for (i, (action, members)) in changes.into_iter().enumerate() {
+                samples[i].push(timed(|| {
+                    call(action, members);
+                }));
             }
+        }
+        for (name, samples) in names.iter().zip(&samples) {
+            rows(report, &format!("socket: {name}"), rules, samples);
+        }
+        // The agent's own timing of those changes' steps (its histograms' sums and counts).
+        let stages_after = metrics::scrape(&ns, address);
+        for stage in ["parse", "model", "store", "compile", "maps"] {
+            let delta = |name: &str| {
+                let labels = [("stage", stage)];
+                stages_after.sum(name, &labels) - stages_before.sum(name, &labels)
+            };
+            let (sum, count) = (
+                delta("firewall_change_stage_seconds_sum"),
+                delta("firewall_change_stage_seconds_count"),
+            );
+            report.row(
+                "B11 e2e",
+                format!("in the agent, the socket's changes at {rules} rules: {stage}, mean"),
+                "–",
+                sum / count.max(1.0) * 1e3,
+                "ms",
+                None,
+            );
+        }
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/suite/e2e_ec2.py");
+        let all_groups = groups.join(",");
+        let (n, version) = (trials.to_string(), version.to_string());
+        let out = aws.python(
+            &script,
+            &[&n, &groups[0], joiner, &all_groups, &list, &version],
+        );
+        assert!(
+            out.success(),
+            "e2e_ec2.py: {out}\nagent log:\n{}",
+            agent.log()
+        );
+        let results: Value = serde_json::from_str(out.stdout.trim()).expect("latency JSON");
+        for (name, samples) in results.as_object().expect("an object") {
+            let samples: Vec<f64> = samples
+                .as_array()
+                .expect("samples")
+                .iter()
+                .filter_map(Value::as_f64)
+                .collect();
+            rows(report, &format!("EC2 (boto3): {name}"), rules, &samples);
         }
         let dir = agent.stop();
         let t0 = Instant::now();
-        let agent = Agent::start_in_with(
-            &ns,
-            dir,
-            &["--rules-per-group", "1000000", "--groups-per-instance", "5"],
-        );
+        let agent = Agent::start_in_with(&ns, dir, &opts);
         // Started once it answers a read.
-        call(&rt, &agent.socket, "DescribeSecurityGroups", json!({}));
+        rt.block_on(client::call(
+            &agent.socket,
+            &Call::from_members("DescribeSecurityGroups", json!({}), scope.clone()).unwrap(),
+        ))
+        .expect("socket")
+        .expect("answer");
         let start = t0.elapsed();
         report.row(
             "B11 e2e",

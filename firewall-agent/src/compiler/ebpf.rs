@@ -65,11 +65,22 @@ impl From<PortItem> for PortRange {
 /// A port-set member: the item, the rule it is counted against, and how specific that rule's
 /// peer is (where two rules allow the same item, the hit goes to the more specific peer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-struct SetItem {
+pub(super) struct SetItem {
     item: PortRange,
     /// Negated peer prefix length, so sorting puts the most specific rule first.
     specificity: i16,
     slot: u32,
+}
+
+impl SetItem {
+    /// What `grant` contributes to the port set at its prefix, counted against `slot`.
+    pub(super) fn of(grant_prefix: IpNet, item: PortItem, slot: u32) -> SetItem {
+        SetItem {
+            item: item.into(),
+            specificity: -i16::from(grant_prefix.prefix_len()),
+            slot,
+        }
+    }
 }
 
 /// Stable IDs for policies, port sets and rule counter slots across compilations. Persisted
@@ -142,7 +153,7 @@ impl Ids {
             .collect()
     }
 
-    fn policy(&mut self, groups: &[String]) -> u32 {
+    pub(super) fn policy(&mut self, groups: &[String]) -> u32 {
         let next = &mut self.next_policy;
         *self.policies.entry(groups.to_vec()).or_insert_with(|| {
             *next += 1;
@@ -150,7 +161,7 @@ impl Ids {
         })
     }
 
-    fn port_set(&mut self, items: &[SetItem]) -> u32 {
+    pub(super) fn port_set(&mut self, items: &[SetItem]) -> u32 {
         let next = &mut self.next_port_set;
         *self.port_sets.entry(items.to_vec()).or_insert_with(|| {
             *next += 1;
@@ -158,7 +169,34 @@ impl Ids {
         })
     }
 
-    fn rule_slot(&mut self, rule_id: &str) -> u32 {
+    /// The rule's counter slot, if it has one already.
+    pub(super) fn known_slot(&self, rule_id: &str) -> Option<u32> {
+        self.rule_slots.get(rule_id).copied()
+    }
+
+    /// Forgets a policy no workload uses any more (its number is not handed out again).
+    pub(super) fn forget_policy(&mut self, groups: &[String]) {
+        self.policies.remove(groups);
+    }
+
+    /// Forgets a port set no entry points at any more (its number is not handed out again).
+    pub(super) fn forget_port_set(&mut self, items: &[SetItem]) {
+        self.port_sets.remove(items);
+    }
+
+    /// Forgets rules that are gone: their slots are handed out again from the next change on,
+    /// in the order [`Ids::retain`] frees them. Returns the freed slots.
+    pub(super) fn forget_rules(&mut self, rules: &BTreeSet<String>) -> Vec<u32> {
+        let freed: Vec<u32> = rules
+            .iter()
+            .filter_map(|rule| self.rule_slots.remove(rule))
+            .filter(|slot| *slot != NO_RULE_SLOT)
+            .collect();
+        self.free_slots.splice(0..0, freed.iter().copied());
+        freed
+    }
+
+    pub(super) fn rule_slot(&mut self, rule_id: &str) -> u32 {
         if let Some(slot) = self.rule_slots.get(rule_id) {
             return *slot;
         }
@@ -177,7 +215,7 @@ impl Ids {
     /// Forgets what the last compilation did not use. Policy and port-set numbers are never
     /// handed out again; freed rule slots only from the next compilation on (their old entries
     /// are deleted at the end of this one).
-    fn retain(
+    pub(super) fn retain(
         &mut self,
         policies: &BTreeSet<u32>,
         port_sets: &BTreeSet<u32>,
@@ -248,14 +286,7 @@ pub fn compile(state: &State, ids: &mut Ids) -> Desired {
         }
     }
     for (set_id, items) in &sets {
-        // Items are sorted most specific rule first: the first writer of an entry keeps it.
-        for set_item in items {
-            for (prefix_len, key) in port_entries(*set_id, set_item.item) {
-                desired.ports.entry((prefix_len, key)).or_insert(PortValue {
-                    rule_slot: set_item.slot,
-                });
-            }
-        }
+        desired.ports.extend(set_entries(*set_id, items));
     }
     let used_policies = policy_ids.into_iter().collect();
     let used_sets = sets.keys().copied().collect();
@@ -266,12 +297,16 @@ pub fn compile(state: &State, ids: &mut Ids) -> Desired {
 /// [`IFACE_UNTRACKED_V4`] / [`IFACE_UNTRACKED_V6`] where the policy has a `/0` peer of that family
 /// in both directions: only then can one of its flows be untracked (the kernel checks which).
 fn untracked_flags(policy: &resolve::Policy) -> u32 {
-    let zero = |direction: Direction, v4: bool| {
+    untracked(|direction, v4| {
         policy
             .grants(direction)
             .iter()
             .any(|g| g.prefix.prefix_len() == 0 && matches!(g.prefix, IpNet::V4(_)) == v4)
-    };
+    })
+}
+
+/// The untracked flags of a policy, given whether it has a `/0` peer (direction, IPv4?).
+pub(super) fn untracked(zero: impl Fn(Direction, bool) -> bool) -> u32 {
     let both = |v4: bool| zero(Direction::Inbound, v4) && zero(Direction::Outbound, v4);
     let mut flags = 0;
     if both(true) {
@@ -296,11 +331,12 @@ impl DirectionCompiler<'_> {
         // Items by the exact prefix they were written for: each becomes one port set, written once.
         let mut by_prefix: HashMap<IpNet, Vec<SetItem>> = HashMap::new();
         for grant in grants {
-            by_prefix.entry(grant.prefix).or_default().push(SetItem {
-                item: grant.item.into(),
-                specificity: -i16::from(grant.prefix.prefix_len()),
-                slot: self.ids.rule_slot(&grant.rule),
-            });
+            let slot = self.ids.rule_slot(&grant.rule);
+            by_prefix.entry(grant.prefix).or_default().push(SetItem::of(
+                grant.prefix,
+                grant.item,
+                slot,
+            ));
         }
         let mut own: HashMap<IpNet, u32> = HashMap::new();
         for (prefix, items) in &by_prefix {
@@ -313,64 +349,107 @@ impl DirectionCompiler<'_> {
             lengths[usize::from(prefix.addr().is_ipv6())].insert(prefix.prefix_len());
         }
         for prefix in prefixes {
-            // The prefix itself, then its covering prefixes that have rules, nearest first.
-            let ancestors: Vec<IpNet> = lengths[usize::from(prefix.addr().is_ipv6())]
+            let lengths = lengths[usize::from(prefix.addr().is_ipv6())]
                 .range(..=prefix.prefix_len())
                 .rev()
-                .map(|len| {
-                    IpNet::new(prefix.addr(), *len)
-                        .expect("shorter prefix")
-                        .trunc()
-                })
-                .filter(|ancestor| own.contains_key(ancestor))
-                .collect();
-            let mut chain: Vec<u32> = ancestors.iter().take(PEER_CHAIN).map(|a| own[a]).collect();
-            if ancestors.len() > PEER_CHAIN {
-                // Too deep: the last link carries everything from there up.
-                let tail: Vec<SetItem> = ancestors[PEER_CHAIN - 1..]
-                    .iter()
-                    .flat_map(|a| by_prefix[a].iter().copied())
-                    .collect();
-                chain[PEER_CHAIN - 1] = self.intern_set(tail);
-            }
-            let mut port_sets = [0u32; PEER_CHAIN];
-            port_sets[..chain.len()].copy_from_slice(&chain);
+                .copied();
+            let value = chain(
+                prefix,
+                lengths,
+                |a| own.get(a).copied(),
+                |a| by_prefix[a].clone(),
+                |items| self.intern_set(items),
+            );
             desired
                 .peers
-                .insert(self.peer_key(prefix), PeerValue { port_sets });
+                .insert(peer_key(self.policy_id, self.direction, prefix), value);
         }
     }
 
-    /// The `PEERS` key of one prefix of this policy direction.
-    fn peer_key(&self, prefix: IpNet) -> LpmKey<PeerKey> {
-        let (fam, addr, bits) = match prefix {
-            IpNet::V4(net) => {
-                let mut addr = [0u8; 16];
-                addr[..4].copy_from_slice(&net.network().octets());
-                (family::IPV4, addr, net.prefix_len())
-            }
-            IpNet::V6(net) => (family::IPV6, net.network().octets(), net.prefix_len()),
-        };
-        let key = PeerKey {
-            policy_id: self.policy_id.to_be_bytes(),
-            direction: self.direction.as_u8(),
-            family: fam,
-            addr,
-            _pad: [0; 2],
-        };
-        (PEER_KEY_FIXED_BITS + u32::from(bits), key)
-    }
-
-    /// The content-addressed ID of a port set of these items: one member per item, the most
-    /// specific rule's (that is the one its hits count for).
-    fn intern_set(&mut self, mut items: Vec<SetItem>) -> u32 {
-        items.sort_by_key(|i| (i.specificity, i.slot, i.item));
-        let mut seen = BTreeSet::new();
-        items.retain(|i| seen.insert(i.item));
+    /// The content-addressed ID of a port set of these items (see [`set_contents`]).
+    fn intern_set(&mut self, items: Vec<SetItem>) -> u32 {
+        let items = set_contents(items);
         let id = self.ids.port_set(&items);
         self.sets.entry(id).or_insert(items);
         id
     }
+}
+
+/// The `PEERS` value of `prefix`: the port set of the prefix itself, then those of its covering
+/// prefixes that have rules (`own`), nearest first; `lengths` are the family's prefix lengths that
+/// have rules, up to the prefix's own, longest first. A chain deeper than [`PEER_CHAIN`] folds
+/// its tail into the last set (`items` of those prefixes, interned with `intern`).
+pub(super) fn chain(
+    prefix: IpNet,
+    lengths: impl Iterator<Item = u8>,
+    own: impl Fn(&IpNet) -> Option<u32>,
+    items: impl Fn(&IpNet) -> Vec<SetItem>,
+    mut intern: impl FnMut(Vec<SetItem>) -> u32,
+) -> PeerValue {
+    let ancestors: Vec<(IpNet, u32)> = lengths
+        .filter_map(|len| {
+            let ancestor = IpNet::new(prefix.addr(), len)
+                .expect("shorter prefix")
+                .trunc();
+            own(&ancestor).map(|set| (ancestor, set))
+        })
+        .collect();
+    let mut port_sets = [0u32; PEER_CHAIN];
+    for (slot, (_, set)) in port_sets.iter_mut().zip(&ancestors) {
+        *slot = *set;
+    }
+    if ancestors.len() > PEER_CHAIN {
+        // Too deep: the last link carries everything from there up.
+        let tail: Vec<SetItem> = ancestors[PEER_CHAIN - 1..]
+            .iter()
+            .flat_map(|(a, _)| items(a))
+            .collect();
+        port_sets[PEER_CHAIN - 1] = intern(tail);
+    }
+    PeerValue { port_sets }
+}
+
+/// The `PEERS` key of one prefix of a policy direction.
+pub(super) fn peer_key(policy_id: u32, direction: Direction, prefix: IpNet) -> LpmKey<PeerKey> {
+    let (fam, addr, bits) = match prefix {
+        IpNet::V4(net) => {
+            let mut addr = [0u8; 16];
+            addr[..4].copy_from_slice(&net.network().octets());
+            (family::IPV4, addr, net.prefix_len())
+        }
+        IpNet::V6(net) => (family::IPV6, net.network().octets(), net.prefix_len()),
+    };
+    let key = PeerKey {
+        policy_id: policy_id.to_be_bytes(),
+        direction: direction.as_u8(),
+        family: fam,
+        addr,
+        _pad: [0; 2],
+    };
+    (PEER_KEY_FIXED_BITS + u32::from(bits), key)
+}
+
+/// A port set's contents: one member per item, the most specific rule's (that is the one its
+/// hits count for), most specific first.
+pub(super) fn set_contents(mut items: Vec<SetItem>) -> Vec<SetItem> {
+    items.sort_by_key(|i| (i.specificity, i.slot, i.item));
+    let mut seen = BTreeSet::new();
+    items.retain(|i| seen.insert(i.item));
+    items
+}
+
+/// The `PORTS` entries of a port set: items most specific first, the first writer of an entry
+/// keeps it.
+pub(super) fn set_entries(set_id: u32, items: &[SetItem]) -> BTreeMap<LpmKey<PortKey>, PortValue> {
+    let mut entries = BTreeMap::new();
+    for set_item in items {
+        for key in port_entries(set_id, set_item.item) {
+            entries.entry(key).or_insert(PortValue {
+                rule_slot: set_item.slot,
+            });
+        }
+    }
+    entries
 }
 
 /// The `PORTS` entries of one item: the port range split into aligned power-of-two blocks.

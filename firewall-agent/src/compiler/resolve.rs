@@ -149,7 +149,7 @@ fn grants_of<'a>(state: &'a State, rule: &'a Rule) -> impl Iterator<Item = Grant
 }
 
 /// The prefixes a rule's peer stands for right now.
-fn peer_prefixes(state: &State, peer: &Peer) -> Vec<IpNet> {
+pub(super) fn peer_prefixes(state: &State, peer: &Peer) -> Vec<IpNet> {
     match peer {
         Peer::Cidr4(net) => vec![IpNet::V4(*net)],
         Peer::Cidr6(net) => vec![IpNet::V6(*net)],
@@ -169,7 +169,7 @@ fn peer_prefixes(state: &State, peer: &Peer) -> Vec<IpNet> {
     }
 }
 
-fn port_item(rule: &Rule) -> PortItem {
+pub(super) fn port_item(rule: &Rule) -> PortItem {
     let range = |v: i32| if v < 0 { (0, 255) } else { (v as u8, v as u8) };
     match (rule.protocol, rule.ports) {
         (Protocol::All, _) => PortItem::All,

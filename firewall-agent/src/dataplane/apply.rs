@@ -5,10 +5,12 @@
 //!
 //! The order lives here once, over a [`Target`]: the kernel maps or their in-memory stand-in.
 
+use std::collections::BTreeMap;
+
 use firewall_common::{IFACE_ENFORCING, IfaceConfig, PeerKey, PeerValue, PortKey, PortValue};
 
 use super::Result;
-use crate::compiler::{Desired, LpmKey};
+use crate::compiler::{Delta, Desired, LpmKey};
 
 /// An `IFACES` slot no workload uses.
 pub(super) const UNUSED_IFACE: IfaceConfig = IfaceConfig {
@@ -26,6 +28,39 @@ pub(super) trait Target {
     fn write_peer(&mut self, key: &LpmKey<PeerKey>, value: &PeerValue) -> Result<()>;
     fn delete_peer(&mut self, key: &LpmKey<PeerKey>) -> Result<()>;
     fn delete_port(&mut self, key: &LpmKey<PortKey>) -> Result<()>;
+    /// Writes `PORTS` entries in order, each recorded in `current` once written (the kernel
+    /// batches them).
+    fn write_ports(&mut self, entries: &[(LpmKey<PortKey>, PortValue)]) -> Result<()> {
+        for (key, value) in entries {
+            self.write_port(key, value)?;
+            self.current().ports.insert(*key, *value);
+        }
+        Ok(())
+    }
+    /// Writes `PEERS` entries in order, as [`Target::write_ports`].
+    fn write_peers(&mut self, entries: &[(LpmKey<PeerKey>, PeerValue)]) -> Result<()> {
+        for (key, value) in entries {
+            self.write_peer(key, value)?;
+            self.current().peers.insert(*key, *value);
+        }
+        Ok(())
+    }
+    /// Deletes `PEERS` entries in order, each forgotten in `current` once deleted.
+    fn delete_peers(&mut self, keys: &[LpmKey<PeerKey>]) -> Result<()> {
+        for key in keys {
+            self.delete_peer(key)?;
+            self.current().peers.remove(key);
+        }
+        Ok(())
+    }
+    /// Deletes `PORTS` entries in order, as [`Target::delete_peers`].
+    fn delete_ports(&mut self, keys: &[LpmKey<PortKey>]) -> Result<()> {
+        for key in keys {
+            self.delete_port(key)?;
+            self.current().ports.remove(key);
+        }
+        Ok(())
+    }
     /// The ifindex of an interface the programs are attached to.
     fn attached(&self, interface: &str) -> Option<u32>;
     /// Every interface the programs are attached to.
@@ -48,11 +83,6 @@ pub(super) fn apply(target: &mut impl Target, desired: &Desired) -> Result<()> {
     let peers: Vec<_> = changed(&desired.peers, &current.peers);
     let stale_peers: Vec<_> = stale(&current.peers, &desired.peers);
     let stale_ports: Vec<_> = stale(&current.ports, &desired.ports);
-    tracing::debug!(
-        written = ports.len() + peers.len(),
-        removed = stale_peers.len() + stale_ports.len(),
-        "applying policy entries"
-    );
     // A slot starts counting from zero for the rule it is (re)assigned to, before any entry
     // attributes hits to it.
     let fresh: Vec<u32> = desired
@@ -65,34 +95,68 @@ pub(super) fn apply(target: &mut impl Target, desired: &Desired) -> Result<()> {
         target.clear_rule_hits(&fresh)?;
     }
     target.current().rule_slots = desired.rule_slots.clone();
-    for (key, value) in ports {
-        target.write_port(&key, &value)?;
-        target.current().ports.insert(key, value);
+    write_in_order(
+        target,
+        &ports,
+        &peers,
+        &desired.ifaces,
+        &stale_peers,
+        &stale_ports,
+    )
+}
+
+/// Writes a change the incremental compiler worked out (`target` holds what it was compiled
+/// against), in the same order as [`apply`].
+pub(super) fn apply_delta(target: &mut impl Target, delta: &Delta) -> Result<()> {
+    let fresh: Vec<u32> = delta.fresh_slots.iter().map(|(slot, _)| *slot).collect();
+    if !fresh.is_empty() {
+        target.clear_rule_hits(&fresh)?;
     }
-    for (key, value) in peers {
-        target.write_peer(&key, &value)?;
-        target.current().peers.insert(key, value);
+    let slots = &mut target.current().rule_slots;
+    for slot in &delta.freed_slots {
+        slots.remove(slot);
     }
+    slots.extend(delta.fresh_slots.iter().cloned());
+    write_in_order(
+        target,
+        &delta.ports,
+        &delta.peers,
+        &delta.ifaces,
+        &delta.stale_peers,
+        &delta.stale_ports,
+    )
+}
+
+/// New `PORTS` entries, `PEERS` entries, the interfaces, then the deletions, `PEERS` first.
+fn write_in_order(
+    target: &mut impl Target,
+    ports: &[(LpmKey<PortKey>, PortValue)],
+    peers: &[(LpmKey<PeerKey>, PeerValue)],
+    ifaces: &BTreeMap<String, IfaceConfig>,
+    stale_peers: &[LpmKey<PeerKey>],
+    stale_ports: &[LpmKey<PortKey>],
+) -> Result<()> {
+    tracing::debug!(
+        written = ports.len() + peers.len(),
+        removed = stale_peers.len() + stale_ports.len(),
+        "applying policy entries"
+    );
+    target.write_ports(ports)?;
+    target.write_peers(peers)?;
     let mut first_error = None;
-    for (name, config) in &desired.ifaces {
+    for (name, config) in ifaces {
         if let Err(e) = enforce(target, name, *config) {
             tracing::error!(interface = %name, error = %e, "cannot enforce on interface");
             first_error.get_or_insert(e);
         }
     }
     for name in target.attached_interfaces() {
-        if !desired.ifaces.contains_key(&name) {
+        if !ifaces.contains_key(&name) {
             release(target, &name)?;
         }
     }
-    for key in stale_peers {
-        target.delete_peer(&key)?;
-        target.current().peers.remove(&key);
-    }
-    for key in stale_ports {
-        target.delete_port(&key)?;
-        target.current().ports.remove(&key);
-    }
+    target.delete_peers(stale_peers)?;
+    target.delete_ports(stale_ports)?;
     match first_error {
         Some(e) => Err(e),
         None => Ok(()),
@@ -101,8 +165,8 @@ pub(super) fn apply(target: &mut impl Target, desired: &Desired) -> Result<()> {
 
 /// The entries of `desired` that `current` lacks or holds with another value.
 fn changed<K: Ord + Copy, V: PartialEq + Copy>(
-    desired: &std::collections::BTreeMap<K, V>,
-    current: &std::collections::BTreeMap<K, V>,
+    desired: &BTreeMap<K, V>,
+    current: &BTreeMap<K, V>,
 ) -> Vec<(K, V)> {
     desired
         .iter()
@@ -112,10 +176,7 @@ fn changed<K: Ord + Copy, V: PartialEq + Copy>(
 }
 
 /// The keys of `current` that `desired` no longer has.
-fn stale<K: Ord + Copy, V>(
-    current: &std::collections::BTreeMap<K, V>,
-    desired: &std::collections::BTreeMap<K, V>,
-) -> Vec<K> {
+fn stale<K: Ord + Copy, V>(current: &BTreeMap<K, V>, desired: &BTreeMap<K, V>) -> Vec<K> {
     current
         .keys()
         .filter(|k| !desired.contains_key(k))

@@ -1,6 +1,6 @@
 //! [`KernelDataplane`]: the [`Dataplane`] of the running kernel, through aya.
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{collections::BTreeMap, os::fd::AsFd as _, path::PathBuf};
 
 use aya::{
     Ebpf,
@@ -15,13 +15,13 @@ use super::{
     Answer, Counters, Dataplane, DataplaneError, Probe, Result, TrackedFlow,
     apply::{self, Target},
     attach::Attachment,
-    conntrack, counters,
+    batch, conntrack, counters,
     load::{self, LoadOptions},
     lookup,
     maps::{self, Maps, map_err},
     readback,
 };
-use crate::compiler::{Desired, LpmKey};
+use crate::compiler::{Delta, Desired, LpmKey};
 
 pub struct KernelDataplane {
     pub(super) ebpf: Ebpf,
@@ -114,6 +114,10 @@ impl KernelDataplane {
 impl Dataplane for KernelDataplane {
     fn apply(&mut self, desired: &Desired) -> Result<()> {
         apply::apply(self, desired)
+    }
+
+    fn apply_delta(&mut self, delta: &Delta) -> Result<()> {
+        apply::apply_delta(self, delta)
     }
 
     fn flush_disallowed_flows(&mut self, desired: &Desired) -> Result<usize> {
@@ -225,6 +229,31 @@ impl Dataplane for KernelDataplane {
     }
 }
 
+impl KernelDataplane {
+    /// The policy maps whose writes the kernel takes in batches (`BPF_MAP_UPDATE_BATCH`); the
+    /// others are written one element per syscall.
+    pub fn batched_maps(&self) -> Vec<&'static str> {
+        [
+            (
+                maps::PEERS,
+                batch::supported(self.maps.peers.map().fd().as_fd()),
+            ),
+            (
+                maps::PORTS,
+                batch::supported(self.maps.ports.map().fd().as_fd()),
+            ),
+            (
+                maps::RULE_HITS,
+                batch::supported(self.maps.rule_hits.map().fd().as_fd()),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, supported)| *supported)
+        .map(|(name, _)| name)
+        .collect()
+    }
+}
+
 impl Target for KernelDataplane {
     fn current(&mut self) -> &mut Desired {
         &mut self.current
@@ -236,6 +265,20 @@ impl Target for KernelDataplane {
             source,
         };
         let cpus = aya::util::nr_cpus().map_err(|(_, source)| cpus_err(source))?;
+        // One batch: every slot's value is `cpus` zeroed u64s.
+        let zeros = vec![0u64; slots.len() * cpus];
+        let fd = self.maps.rule_hits.map().fd().as_fd();
+        match batch::update(fd, slots, &zeros, cpus) {
+            Ok(()) => return Ok(()),
+            Err(partial) if partial.unsupported() => {}
+            Err(partial) => {
+                return Err(DataplaneError::Batch {
+                    name: maps::RULE_HITS,
+                    done: partial.done,
+                    source: partial.error,
+                });
+            }
+        }
         for slot in slots {
             let zeros = PerCpuValues::try_from(vec![0u64; cpus]).map_err(cpus_err)?;
             self.maps
@@ -272,6 +315,34 @@ impl Target for KernelDataplane {
             .ports
             .remove(&Key::new(key.0, key.1))
             .map_err(map_err(maps::PORTS))
+    }
+
+    fn write_ports(&mut self, entries: &[(LpmKey<PortKey>, PortValue)]) -> Result<()> {
+        let (done, result) = batch::write_lpm(&mut self.maps.ports, maps::PORTS, entries);
+        self.current.ports.extend(entries[..done].iter().copied());
+        result
+    }
+
+    fn write_peers(&mut self, entries: &[(LpmKey<PeerKey>, PeerValue)]) -> Result<()> {
+        let (done, result) = batch::write_lpm(&mut self.maps.peers, maps::PEERS, entries);
+        self.current.peers.extend(entries[..done].iter().copied());
+        result
+    }
+
+    fn delete_peers(&mut self, keys: &[LpmKey<PeerKey>]) -> Result<()> {
+        let (done, result) = batch::delete_lpm(&mut self.maps.peers, maps::PEERS, keys);
+        for key in &keys[..done] {
+            self.current.peers.remove(key);
+        }
+        result
+    }
+
+    fn delete_ports(&mut self, keys: &[LpmKey<PortKey>]) -> Result<()> {
+        let (done, result) = batch::delete_lpm(&mut self.maps.ports, maps::PORTS, keys);
+        for key in &keys[..done] {
+            self.current.ports.remove(key);
+        }
+        result
     }
 
     fn attached(&self, interface: &str) -> Option<u32> {

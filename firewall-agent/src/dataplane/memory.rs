@@ -18,7 +18,7 @@ use super::{
     attach::checked_ifindex,
     conntrack, counters, lookup, readback,
 };
-use crate::compiler::{Desired, LpmKey};
+use crate::compiler::{Delta, Desired, LpmKey};
 
 #[derive(Debug, Clone)]
 pub struct MemoryDataplane {
@@ -110,6 +110,10 @@ impl MemoryDataplane {
 impl Dataplane for MemoryDataplane {
     fn apply(&mut self, desired: &Desired) -> Result<()> {
         apply::apply(self, desired)
+    }
+
+    fn apply_delta(&mut self, delta: &Delta) -> Result<()> {
+        apply::apply_delta(self, delta)
     }
 
     fn flush_disallowed_flows(&mut self, desired: &Desired) -> Result<usize> {

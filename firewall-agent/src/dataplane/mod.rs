@@ -15,10 +15,11 @@ use aya::{maps::MapError, programs::ProgramError};
 
 use firewall_common::{CtKey, CtValue};
 
-use crate::compiler::Desired;
+use crate::compiler::{Delta, Desired};
 
 mod apply;
 mod attach;
+mod batch;
 mod bpffs;
 mod conntrack;
 mod counters;
@@ -51,6 +52,10 @@ pub trait Dataplane: Send {
     /// half-applied change. An interface that cannot be enforced does not stop the others; the
     /// first such error is returned.
     fn apply(&mut self, desired: &Desired) -> Result<()>;
+
+    /// Writes the change the incremental compiler worked out against what the maps hold (the
+    /// last `desired` applied), in the same order as [`Dataplane::apply`].
+    fn apply_delta(&mut self, delta: &Delta) -> Result<()>;
 
     /// Deletes the tracked flows on enforced workloads that `desired` would not admit as new
     /// flows (the explicit "cut what the change no longer allows"; AWS itself keeps them).
@@ -139,6 +144,13 @@ pub enum DataplaneError {
     },
     #[error("map {name} is missing from the eBPF object")]
     MissingMap { name: &'static str },
+    #[error("map {name}: batch stopped after {done} elements: {source}")]
+    Batch {
+        name: &'static str,
+        done: usize,
+        #[source]
+        source: io::Error,
+    },
     #[error("interface {name}: {source}")]
     Interface {
         name: String,

@@ -72,7 +72,7 @@ pub fn create(
         egress: Rule::default_egress(ids, has_ipv6),
         tags: tags.clone(),
     };
-    state.groups.insert(id.clone(), group);
+    state.groups.insert(id.clone(), std::sync::Arc::new(group));
     Ok(CreateSecurityGroupResponse {
         security_group_arn: state.group_arn(&id),
         group_id: id,
@@ -133,7 +133,7 @@ pub fn copy(
     let egress = copy_rules(&source.egress, ids)?;
     check_rule_quota(&next, &ingress)?;
     check_rule_quota(&next, &egress)?;
-    let group = next.groups.get_mut(&new_id).expect("created above");
+    let group = std::sync::Arc::make_mut(next.groups.get_mut(&new_id).expect("created above"));
     group.ingress = ingress;
     group.egress = egress;
     *state = next;

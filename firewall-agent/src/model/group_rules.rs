@@ -1,6 +1,8 @@
 //! A group's rules: authorize, revoke (by permission or by ID), modify in place, descriptions,
 //! `describe-security-group-rules` with its filters, and references across peerings.
 
+use std::sync::Arc;
+
 use firewall_common::Direction;
 
 use super::{
@@ -9,7 +11,7 @@ use super::{
     permission::{check_rule_quota, check_unique, rules_from_permission},
     query::{invalid_filter, paginate},
     rule::{Peer, Protocol, Rule},
-    state::State,
+    state::{SecurityGroup, State},
     tagging::tags_for,
     text::is_aws_text_char,
     views,
@@ -46,16 +48,15 @@ pub fn authorize(
     for permission in &req.ip_permissions {
         new_rules.extend(rules_from_permission(state, &vpc_id, permission)?);
     }
-    let mut all: Vec<Rule> = state.groups[&group_id].rules(direction).clone();
-    all.extend(new_rules.iter().cloned());
-    check_unique(&all)?;
-    check_rule_quota(state, &all)?;
+    let existing = state.groups[&group_id].rules(direction);
+    check_unique(existing.iter().chain(&new_rules))?;
+    check_rule_quota(state, existing.iter().chain(&new_rules))?;
 
     for rule in &mut new_rules {
         rule.id = ids.next_id("sgr");
         rule.tags = rule_tags.clone();
     }
-    let group = state.groups.get_mut(&group_id).expect("checked above");
+    let group = Arc::make_mut(state.groups.get_mut(&group_id).expect("checked above"));
     group.rules_mut(direction).extend(new_rules.iter().cloned());
     let group = &state.groups[&group_id];
     Ok(AuthorizeResponse {
@@ -107,13 +108,15 @@ pub fn revoke(
             unknown.push(permission.clone());
         }
     }
-    let group = state.groups.get_mut(&group_id).expect("checked above");
-    let (revoked, kept): (Vec<Rule>, Vec<Rule>) = group
-        .rules(direction)
-        .iter()
-        .cloned()
-        .partition(|r| to_remove.contains(&r.id));
-    *group.rules_mut(direction) = kept;
+    let group = Arc::make_mut(state.groups.get_mut(&group_id).expect("checked above"));
+    let mut revoked: Vec<Rule> = Vec::new();
+    group.rules_mut(direction).retain(|r| {
+        let gone = to_remove.contains(&r.id);
+        if gone {
+            revoked.push(r.clone());
+        }
+        !gone
+    });
     let group = &state.groups[&group_id];
     Ok(RevokeResponse {
         r#return: true,
@@ -214,7 +217,7 @@ pub fn modify(
         return Err(ApiError::missing("SecurityGroupRule"));
     }
     let vpc_id = state.groups[&group_id].vpc_id.clone();
-    let mut group = state.groups[&group_id].clone();
+    let mut group = SecurityGroup::clone(&state.groups[&group_id]);
     for update in &req.security_group_rules {
         let id = update
             .security_group_rule_id
@@ -247,7 +250,7 @@ pub fn modify(
         check_unique(group.rules(direction))?;
         check_rule_quota(state, group.rules(direction))?;
     }
-    state.groups.insert(group_id, group);
+    state.groups.insert(group_id, Arc::new(group));
     Ok(ReturnResponse::TRUE)
 }
 
@@ -294,7 +297,7 @@ pub fn update_descriptions(
             changes.push((found.id.clone(), wanted.description.clone()));
         }
     }
-    let group = state.groups.get_mut(&group_id).expect("checked above");
+    let group = Arc::make_mut(state.groups.get_mut(&group_id).expect("checked above"));
     for (id, description) in changes {
         if let Some(rule) = group.rules_mut(direction).iter_mut().find(|r| r.id == id) {
             rule.description = description;

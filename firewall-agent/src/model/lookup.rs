@@ -113,7 +113,11 @@ pub fn launch_template<'a>(
 /// The group `id` (a well-formed ID of a group we know).
 pub fn group<'a>(state: &'a State, id: &str) -> ApiResult<&'a SecurityGroup> {
     check_group_id_format(id)?;
-    state.groups.get(id).ok_or_else(|| group_not_found(id))
+    state
+        .groups
+        .get(id)
+        .map(|g| &**g)
+        .ok_or_else(|| group_not_found(id))
 }
 
 /// `InvalidGroup.NotFound` for a group (by ID or name) that is not in `vpc_id`.

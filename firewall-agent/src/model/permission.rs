@@ -98,7 +98,10 @@ pub fn rules_from_permission(
 
 /// Rules of one direction in one address family count against the quota separately; a group
 /// reference counts in both families, a prefix list as its `MaxEntries` in its family.
-pub fn check_rule_quota(state: &State, rules: &[Rule]) -> ApiResult<()> {
+pub fn check_rule_quota<'a>(
+    state: &State,
+    rules: impl IntoIterator<Item = &'a Rule>,
+) -> ApiResult<()> {
     let (mut v4, mut v6) = (0usize, 0usize);
     for rule in rules {
         match &rule.peer {
@@ -125,9 +128,11 @@ pub fn check_rule_quota(state: &State, rules: &[Rule]) -> ApiResult<()> {
 }
 
 /// No two rules of `rules` are the same rule; the later one of a pair is reported.
-pub fn check_unique(rules: &[Rule]) -> ApiResult<()> {
-    for (i, rule) in rules.iter().enumerate() {
-        if rules[..i].iter().any(|r| r.same_rule(rule)) {
+pub fn check_unique<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> ApiResult<()> {
+    // Rule identity as `Rule::same_rule` has it, hashed: linear in the group, not quadratic.
+    let mut seen = std::collections::HashSet::new();
+    for rule in rules {
+        if !seen.insert((rule.protocol, rule.ports, &rule.peer)) {
             return Err(ApiError::new(
                 "InvalidPermission.Duplicate",
                 format!(

@@ -5,6 +5,7 @@
 use std::{
     collections::BTreeMap,
     net::{Ipv4Addr, Ipv6Addr},
+    sync::Arc,
 };
 
 use firewall_common::Direction;
@@ -149,7 +150,8 @@ pub struct State {
     pub region: String,
     pub quotas: Quotas,
     pub vpcs: BTreeMap<String, Vpc>,
-    pub groups: BTreeMap<String, SecurityGroup>,
+    /// Shared with the copies a change is validated on: a change clones only the groups it edits.
+    pub groups: BTreeMap<String, Arc<SecurityGroup>>,
     pub instances: BTreeMap<String, Instance>,
     #[serde(default)]
     pub prefix_lists: BTreeMap<String, PrefixList>,
@@ -201,7 +203,7 @@ impl State {
         )];
         self.groups.insert(
             group_id.clone(),
-            SecurityGroup {
+            Arc::new(SecurityGroup {
                 id: group_id,
                 name: "default".into(),
                 description: "default VPC security group".into(),
@@ -209,7 +211,7 @@ impl State {
                 ingress,
                 egress,
                 tags: Vec::new(),
-            },
+            }),
         );
         self.vpcs.insert(vpc.id.clone(), vpc);
     }

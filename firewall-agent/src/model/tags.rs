@@ -50,12 +50,22 @@ fn not_found(id: &str) -> ApiError {
 /// The tags of a resource, for changing them.
 fn tags_of<'a>(state: &'a mut State, id: &str) -> ApiResult<&'a mut Vec<Tag>> {
     let tags = match resource_type(id) {
-        Some("security-group") => state.groups.get_mut(id).map(|g| &mut g.tags),
+        Some("security-group") => state
+            .groups
+            .get_mut(id)
+            .map(|g| &mut std::sync::Arc::make_mut(g).tags),
+        // Only the group holding the rule is copied (the others stay shared).
         Some("security-group-rule") => state
             .groups
             .values_mut()
-            .flat_map(|g| g.ingress.iter_mut().chain(g.egress.iter_mut()))
-            .find(|r| r.id == id)
+            .find(|g| g.ingress.iter().chain(&g.egress).any(|r| r.id == id))
+            .and_then(|g| {
+                let g = std::sync::Arc::make_mut(g);
+                g.ingress
+                    .iter_mut()
+                    .chain(g.egress.iter_mut())
+                    .find(|r| r.id == id)
+            })
             .map(|r| &mut r.tags),
         Some("instance") => state.instances.get_mut(id).map(|i| &mut i.tags),
         Some("vpc") => state.vpcs.get_mut(id).map(|v| &mut v.tags),

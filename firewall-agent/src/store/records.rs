@@ -10,7 +10,10 @@
 //!   read back in position order, so a group's rules keep their order);
 //! * `i/<account>/<region>/<instance>`, `p/<account>/<region>/<prefix list>`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -115,13 +118,17 @@ pub(super) fn changes(
     let old_groups = before.map_or(&empty, |b| &b.groups);
     for (id, group) in &after.groups {
         let old = old_groups.get(id);
+        if old.is_some_and(|old| Arc::ptr_eq(old, group)) {
+            // Shared with the stored version: unchanged.
+            continue;
+        }
         if old.is_none_or(|old| header(old) != header(group)) {
             changes
                 .writes
                 .push(Write::Put(format!("g/{scope}/{id}"), json(&header(group))?));
         }
         if old.is_none_or(|old| old.ingress != group.ingress || old.egress != group.egress) {
-            rule_changes(positions, &mut changes, &scope, old, group)?;
+            rule_changes(positions, &mut changes, &scope, old.map(|g| &**g), group)?;
         }
     }
     for (id, group) in old_groups {
@@ -294,7 +301,9 @@ pub(super) fn assemble<'a>(
             }
         }
         if let Some(state) = states.get_mut(&scope) {
-            state.groups.insert(group.id.clone(), group);
+            state
+                .groups
+                .insert(group.id.clone(), std::sync::Arc::new(group));
         }
     }
     for (scope, instance) in instances {

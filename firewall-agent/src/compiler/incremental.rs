@@ -1,0 +1,502 @@
+//! The incremental compiler: keeps what the states compile to and, for each change of one
+//! scope, recompiles only what the change touches and returns the map writes ([`Delta`]):
+//!
+//! * a rule added, revoked or changed: its grants in the policies that attach its group;
+//! * a membership change (an instance started, stopped, terminated, given other groups or
+//!   addresses): the grants, at the member's addresses, of the rules that reference the groups
+//!   it left or joined;
+//! * a prefix-list edit: the grants, at the entries added or removed, of the rules that
+//!   reference the list;
+//! * a new set of attached groups: its policy, compiled whole; a set no workload has any more:
+//!   its entries deleted.
+//!
+//! Only the `PEERS` entries whose chain passes through a prefix whose own port set changed are
+//! rewritten (see [`super::prefixes`]). The whole compile ([`super::compile`]) stays the
+//! reference: with the same [`Ids`], it gives exactly [`Incremental::desired`].
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::Arc,
+};
+
+use firewall_common::{
+    Direction, IFACE_ENFORCING, IFACE_FLOW_LOG, IFACE_MANAGED, IfaceConfig, NO_RULE_SLOT,
+};
+use ipnet::IpNet;
+
+use super::{
+    ebpf::{self, Desired, Ids, SetItem},
+    prefixes::{Delta, DirectionIndex, Shared},
+    resolve::{self, PortItem},
+};
+use crate::{
+    api::Scope,
+    model::{InstanceState, Peer, Rule, State},
+};
+
+/// What the states compile to, kept up to date change by change.
+#[derive(Debug, Clone)]
+pub struct Incremental {
+    shared: Shared,
+    /// By attached groups (sorted).
+    policies: BTreeMap<Vec<String>, PolicyIndex>,
+    /// Rules whose peer is a group or a prefix list, by the ID they reference, then rule ID.
+    referencing: HashMap<String, HashMap<String, Referencing>>,
+}
+
+#[derive(Debug, Clone)]
+struct PolicyIndex {
+    scope: Scope,
+    id: u32,
+    /// Inbound, outbound.
+    directions: [DirectionIndex; 2],
+}
+
+impl PolicyIndex {
+    fn direction(&mut self, direction: Direction) -> &mut DirectionIndex {
+        &mut self.directions[usize::from(direction == Direction::Outbound)]
+    }
+}
+
+/// A rule that references a group or a prefix list.
+#[derive(Debug, Clone)]
+struct Referencing {
+    group: String,
+    direction: Direction,
+    item: PortItem,
+}
+
+/// One rule that appeared or went in a change.
+struct RuleChange<'a> {
+    group: &'a str,
+    direction: Direction,
+    rule: &'a Rule,
+}
+
+impl Incremental {
+    /// Compiles `states` whole, reusing `ids` (those a restarted agent saved).
+    pub fn new(states: &BTreeMap<Scope, State>, ids: Ids) -> Incremental {
+        let mut incremental = Incremental {
+            shared: Shared::new(ids),
+            policies: BTreeMap::new(),
+            referencing: HashMap::new(),
+        };
+        for scope in states.keys() {
+            incremental.update(None, states, scope);
+        }
+        // IDs saved for what no longer exists are forgotten, as a whole compile does.
+        let policies = incremental.policies.values().map(|p| p.id).collect();
+        let sets = incremental
+            .shared
+            .desired
+            .peers
+            .values()
+            .flat_map(|v| v.port_sets)
+            .filter(|id| *id != 0)
+            .collect();
+        let rules = states
+            .values()
+            .flat_map(|s| s.groups.values())
+            .flat_map(|g| g.ingress.iter().chain(&g.egress))
+            .map(|r| r.id.as_str())
+            .collect();
+        incremental.shared.ids.retain(&policies, &sets, &rules);
+        incremental.shared.desired.rule_slots = incremental.shared.ids.slot_map();
+        incremental.shared.delta = Delta::default();
+        incremental
+    }
+
+    /// What the maps must hold now (equal to a whole compile's with the same IDs).
+    pub fn desired(&self) -> &Desired {
+        &self.shared.desired
+    }
+
+    /// The IDs in use (saved by the agent so that a restart compiles to the same entries).
+    pub fn ids(&self) -> &Ids {
+        &self.shared.ids
+    }
+
+    /// Recompiles what changed in `scope` from `before` (`None`: the scope is new) to its state
+    /// in `states`, and returns the map writes that make the maps hold it.
+    pub fn update(
+        &mut self,
+        before: Option<&State>,
+        states: &BTreeMap<Scope, State>,
+        scope: &Scope,
+    ) -> Delta {
+        let after = &states[scope];
+        let (removed, added) = rule_changes(before, after);
+        let added_ids: BTreeSet<&str> = added.iter().map(|c| c.rule.id.as_str()).collect();
+        for change in &added {
+            self.slot(&change.rule.id);
+        }
+        for change in &removed {
+            if let Some(target) = referenced(&change.rule.peer)
+                && let Some(rules) = self.referencing.get_mut(target)
+            {
+                rules.remove(&change.rule.id);
+            }
+        }
+        for change in &added {
+            if let Some(target) = referenced(&change.rule.peer) {
+                self.referencing
+                    .entry(target.to_string())
+                    .or_default()
+                    .insert(
+                        change.rule.id.clone(),
+                        Referencing {
+                            group: change.group.to_string(),
+                            direction: change.direction,
+                            item: resolve::port_item(change.rule),
+                        },
+                    );
+            }
+        }
+        let expansions = before.map_or_else(Vec::new, |before| expansion_changes(before, after));
+
+        let wanted = policies_of(after);
+        let stale: Vec<Vec<String>> = self
+            .policies
+            .iter()
+            .filter(|(groups, p)| p.scope == *scope && !wanted.contains(*groups))
+            .map(|(groups, _)| groups.clone())
+            .collect();
+        for groups in stale {
+            let mut policy = self.policies.remove(&groups).expect("listed");
+            for direction in &mut policy.directions {
+                direction.clear(&mut self.shared);
+            }
+            self.shared.ids.forget_policy(&groups);
+        }
+        // Policies kept: only the change's grants.
+        if let Some(before) = before {
+            for change in &removed {
+                let slot = self.slot(&change.rule.id);
+                let item = resolve::port_item(change.rule);
+                let prefixes = resolve::peer_prefixes(before, &change.rule.peer);
+                self.grant_all(change.group, change.direction, &prefixes, item, slot, false);
+            }
+        }
+        for change in &added {
+            let slot = self.slot(&change.rule.id);
+            let item = resolve::port_item(change.rule);
+            let prefixes = resolve::peer_prefixes(after, &change.rule.peer);
+            self.grant_all(change.group, change.direction, &prefixes, item, slot, true);
+        }
+        for (target, gone, came) in &expansions {
+            let rules: Vec<(String, Referencing)> = self
+                .referencing
+                .get(target)
+                .into_iter()
+                .flatten()
+                .filter(|(id, _)| !added_ids.contains(id.as_str()))
+                .map(|(id, r)| (id.clone(), r.clone()))
+                .collect();
+            for (id, r) in rules {
+                let slot = self.slot(&id);
+                self.grant_all(&r.group, r.direction, gone, r.item, slot, false);
+                self.grant_all(&r.group, r.direction, came, r.item, slot, true);
+            }
+        }
+        // New policies: compiled whole.
+        for groups in wanted {
+            if self.policies.contains_key(&groups) {
+                continue;
+            }
+            let id = self.shared.ids.policy(&groups);
+            let mut policy = PolicyIndex {
+                scope: scope.clone(),
+                id,
+                directions: [
+                    DirectionIndex::new(id, Direction::Inbound),
+                    DirectionIndex::new(id, Direction::Outbound),
+                ],
+            };
+            for group in groups.iter().filter_map(|g| after.groups.get(g)) {
+                for direction in Direction::ALL {
+                    for rule in group.rules(direction) {
+                        let slot = self.slot(&rule.id);
+                        let item = resolve::port_item(rule);
+                        for prefix in resolve::peer_prefixes(after, &rule.peer) {
+                            policy.direction(direction).grant(
+                                prefix,
+                                SetItem::of(prefix, item, slot),
+                                true,
+                            );
+                        }
+                    }
+                }
+            }
+            self.policies.insert(groups, policy);
+        }
+        for policy in self.policies.values_mut().filter(|p| p.scope == *scope) {
+            for direction in &mut policy.directions {
+                direction.refresh(&mut self.shared);
+            }
+        }
+        self.shared.desired.ifaces = self.ifaces(states);
+        self.shared.delta.ifaces = self.shared.desired.ifaces.clone();
+        let gone: BTreeSet<String> = removed
+            .iter()
+            .map(|c| c.rule.id.as_str())
+            .filter(|id| !added_ids.contains(id))
+            .map(str::to_string)
+            .collect();
+        let freed = self.shared.ids.forget_rules(&gone);
+        for slot in &freed {
+            self.shared.desired.rule_slots.remove(slot);
+        }
+        self.shared.delta.freed_slots = freed;
+        self.shared.finish()
+    }
+
+    /// The rule's counter slot, handing out one (and noting it) if it has none yet.
+    fn slot(&mut self, rule_id: &str) -> u32 {
+        if let Some(slot) = self.shared.ids.known_slot(rule_id) {
+            return slot;
+        }
+        let slot = self.shared.ids.rule_slot(rule_id);
+        if slot != NO_RULE_SLOT {
+            self.shared
+                .desired
+                .rule_slots
+                .insert(slot, rule_id.to_string());
+            self.shared
+                .delta
+                .fresh_slots
+                .push((slot, rule_id.to_string()));
+        }
+        slot
+    }
+
+    /// Gives (`up`) or takes back a rule's grants at `prefixes` in every policy that attaches
+    /// `group`.
+    fn grant_all(
+        &mut self,
+        group: &str,
+        direction: Direction,
+        prefixes: &[IpNet],
+        item: PortItem,
+        slot: u32,
+        up: bool,
+    ) {
+        if prefixes.is_empty() {
+            return;
+        }
+        for policy in self
+            .policies
+            .iter_mut()
+            .filter(|(groups, _)| groups.iter().any(|g| g == group))
+            .map(|(_, p)| p)
+        {
+            let index = policy.direction(direction);
+            for prefix in prefixes {
+                index.grant(*prefix, SetItem::of(*prefix, item, slot), up);
+            }
+        }
+    }
+
+    /// `IFACES` of every scope's workloads (few: recomputed on every change).
+    fn ifaces(&self, states: &BTreeMap<Scope, State>) -> BTreeMap<String, IfaceConfig> {
+        let mut ifaces = BTreeMap::new();
+        for state in states.values() {
+            for instance in state.instances.values() {
+                let running = match instance.state {
+                    InstanceState::Running => true,
+                    InstanceState::Stopped | InstanceState::Stopping | InstanceState::Pending => {
+                        false
+                    }
+                    InstanceState::Terminated | InstanceState::ShuttingDown => continue,
+                };
+                if instance.remote {
+                    // Enforced by its own host's agent; here only a member of its groups.
+                    continue;
+                }
+                let Some(policy) = self.policies.get(&sorted(&instance.group_ids)) else {
+                    continue;
+                };
+                let mut flags = IFACE_MANAGED
+                    | ebpf::untracked(|direction, v4| {
+                        policy.directions[usize::from(direction == Direction::Outbound)]
+                            .has_zero(v4)
+                    });
+                if running {
+                    flags |= IFACE_ENFORCING;
+                }
+                if state.flow_logs.values().any(|f| f.covers(instance)) {
+                    flags |= IFACE_FLOW_LOG;
+                }
+                ifaces.insert(
+                    instance.interface.clone(),
+                    IfaceConfig {
+                        policy_id: policy.id,
+                        flags,
+                    },
+                );
+            }
+        }
+        ifaces
+    }
+}
+
+fn sorted(groups: &[String]) -> Vec<String> {
+    let mut groups = groups.to_vec();
+    groups.sort();
+    groups
+}
+
+/// The distinct sets of attached groups of the state's workloads (those with an interface on
+/// this host).
+fn policies_of(state: &State) -> BTreeSet<Vec<String>> {
+    state
+        .instances
+        .values()
+        .filter(|i| {
+            !i.remote
+                && !matches!(
+                    i.state,
+                    InstanceState::Terminated | InstanceState::ShuttingDown
+                )
+        })
+        .map(|i| sorted(&i.group_ids))
+        .collect()
+}
+
+/// The group or prefix list a rule's peer names.
+fn referenced(peer: &Peer) -> Option<&str> {
+    match peer {
+        Peer::Group(id) | Peer::PrefixList(id) => Some(id),
+        Peer::Cidr4(_) | Peer::Cidr6(_) => None,
+    }
+}
+
+/// Whether two versions of a rule compile the same (descriptions and tags do not count).
+fn same_enforcement(a: &Rule, b: &Rule) -> bool {
+    a.id == b.id && a.protocol == b.protocol && a.ports == b.ports && a.peer == b.peer
+}
+
+/// The rules `before` has and `after` has not (or has otherwise), and those `after` adds (or
+/// changes). Groups still shared between the two versions are skipped unread.
+fn rule_changes<'a>(
+    before: Option<&'a State>,
+    after: &'a State,
+) -> (Vec<RuleChange<'a>>, Vec<RuleChange<'a>>) {
+    let (mut removed, mut added) = (Vec::new(), Vec::new());
+    let old_groups = before.map(|b| &b.groups);
+    let ids: BTreeSet<&'a String> = old_groups
+        .into_iter()
+        .flat_map(|g| g.keys())
+        .chain(after.groups.keys())
+        .collect();
+    for id in ids {
+        let old = old_groups.and_then(|g| g.get(id));
+        let new = after.groups.get(id);
+        if let (Some(old), Some(new)) = (old, new)
+            && Arc::ptr_eq(old, new)
+        {
+            continue;
+        }
+        for direction in Direction::ALL {
+            let old_rules = old.map_or(&[][..], |g| g.rules(direction));
+            let new_rules = new.map_or(&[][..], |g| g.rules(direction));
+            let (gone, came) = diff_rules(old_rules, new_rules);
+            let change = |rule| RuleChange {
+                group: id.as_str(),
+                direction,
+                rule,
+            };
+            removed.extend(gone.into_iter().map(change));
+            added.extend(came.into_iter().map(change));
+        }
+    }
+    (removed, added)
+}
+
+/// The rules of `old` not in `new` with the same enforcement, and those of `new` not in `old`.
+/// Authorize appends and revoke takes out: the common head and tail are skipped first.
+fn diff_rules<'a>(old: &'a [Rule], new: &'a [Rule]) -> (Vec<&'a Rule>, Vec<&'a Rule>) {
+    let head = old
+        .iter()
+        .zip(new)
+        .take_while(|(a, b)| same_enforcement(a, b))
+        .count();
+    let (old, new) = (&old[head..], &new[head..]);
+    let tail = old
+        .iter()
+        .rev()
+        .zip(new.iter().rev())
+        .take_while(|(a, b)| same_enforcement(a, b))
+        .count();
+    let (old, new) = (&old[..old.len() - tail], &new[..new.len() - tail]);
+    let by_id: HashMap<&str, &Rule> = old.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut kept = BTreeSet::new();
+    let mut came = Vec::new();
+    for rule in new {
+        match by_id.get(rule.id.as_str()) {
+            Some(old) if same_enforcement(old, rule) => {
+                kept.insert(rule.id.as_str());
+            }
+            _ => came.push(rule),
+        }
+    }
+    let gone = old
+        .iter()
+        .filter(|r| !kept.contains(r.id.as_str()))
+        .collect();
+    (gone, came)
+}
+
+/// Referenced groups whose running members' addresses changed, and prefix lists whose entries
+/// changed: (ID, prefixes gone, prefixes come), counted (two members may share an address).
+fn expansion_changes(before: &State, after: &State) -> Vec<(String, Vec<IpNet>, Vec<IpNet>)> {
+    let mut targets: BTreeSet<Peer> = BTreeSet::new();
+    let ids: BTreeSet<&String> = before
+        .instances
+        .keys()
+        .chain(after.instances.keys())
+        .collect();
+    for id in ids {
+        let (old, new) = (before.instances.get(id), after.instances.get(id));
+        if old == new {
+            continue;
+        }
+        for instance in old.into_iter().chain(new) {
+            targets.extend(instance.group_ids.iter().cloned().map(Peer::Group));
+        }
+    }
+    let lists: BTreeSet<&String> = before
+        .prefix_lists
+        .keys()
+        .chain(after.prefix_lists.keys())
+        .collect();
+    for id in lists {
+        let entries = |state: &State| state.prefix_lists.get(id).map(|l| l.entries().to_vec());
+        if entries(before) != entries(after) {
+            targets.insert(Peer::PrefixList(id.clone()));
+        }
+    }
+    let mut out = Vec::new();
+    for peer in targets {
+        let mut count: BTreeMap<IpNet, i64> = BTreeMap::new();
+        for prefix in resolve::peer_prefixes(before, &peer) {
+            *count.entry(prefix).or_default() -= 1;
+        }
+        for prefix in resolve::peer_prefixes(after, &peer) {
+            *count.entry(prefix).or_default() += 1;
+        }
+        let (mut gone, mut came) = (Vec::new(), Vec::new());
+        for (prefix, n) in count {
+            let to = if n < 0 { &mut gone } else { &mut came };
+            to.extend(std::iter::repeat_n(prefix, n.unsigned_abs() as usize));
+        }
+        if !gone.is_empty() || !came.is_empty() {
+            let id = referenced(&peer).expect("a group or a list").to_string();
+            out.push((id, gone, came));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "incremental_tests.rs"]
+mod tests;

@@ -1,0 +1,254 @@
+//! The incremental compiler against the whole compile, its reference: after every step of long
+//! seeded sequences of changes through the catalogue (two scopes; rules with nested CIDRs,
+//! group and prefix-list peers; instances run, stopped, started, terminated and moved between
+//! groups; prefix lists edited; refused requests among them), the kept contents equal a whole
+//! compile's with the same IDs, and the delta turns the previous contents into them.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::compiler::{Delta, Desired, Ids, Incremental, compile};
+use crate::{
+    api::{Scope, catalogue::call_json},
+    model::{InstanceState, State, testing::SeqIds},
+};
+
+/// A tiny deterministic generator (xorshift), so a failing sequence can be replayed.
+struct Seeded(u64);
+
+impl Seeded {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+        (!items.is_empty()).then(|| &items[self.below(items.len())])
+    }
+}
+
+/// What every scope compiles to as one state (as the agent compiles them).
+fn whole(states: &BTreeMap<Scope, State>, ids: &mut Ids) -> Desired {
+    let mut all = states.values().next().expect("a scope").clone();
+    for state in states.values().skip(1) {
+        all.groups.extend(state.groups.clone());
+        all.instances.extend(state.instances.clone());
+        all.prefix_lists.extend(state.prefix_lists.clone());
+        all.flow_logs.extend(state.flow_logs.clone());
+    }
+    compile(&all, ids)
+}
+
+/// `delta` written onto `maps` in the data plane's order.
+fn written(maps: &mut Desired, delta: &Delta) {
+    maps.ports.extend(delta.ports.iter().copied());
+    maps.peers.extend(delta.peers.iter().copied());
+    maps.ifaces = delta.ifaces.clone();
+    for key in &delta.stale_peers {
+        assert!(maps.peers.remove(key).is_some(), "a stale peer was held");
+    }
+    for key in &delta.stale_ports {
+        assert!(maps.ports.remove(key).is_some(), "a stale port was held");
+    }
+    for slot in &delta.freed_slots {
+        maps.rule_slots.remove(slot);
+    }
+    maps.rule_slots.extend(delta.fresh_slots.iter().cloned());
+}
+
+fn cidr(rng: &mut Seeded) -> String {
+    match rng.below(8) {
+        0 => "0.0.0.0/0".into(),
+        1 => format!("10.{}.0.0/16", rng.below(3)),
+        2 => "10.0.0.0/8".into(),
+        3 => format!("10.0.{}.0/24", rng.below(3)),
+        4 => format!("172.31.0.{}/32", 10 + rng.below(8)),
+        _ => format!("10.0.0.{}/32", rng.below(4)),
+    }
+}
+
+fn ids_of(state: &State, kind: &str) -> Vec<String> {
+    match kind {
+        "sg" => state.groups.keys().cloned().collect(),
+        "pl" => state.prefix_lists.keys().cloned().collect(),
+        _ => state
+            .instances
+            .values()
+            .filter(|i| i.state != InstanceState::Terminated)
+            .map(|i| i.id.clone())
+            .collect(),
+    }
+}
+
+/// One random request, valid or not.
+fn random_request(state: &State, rng: &mut Seeded, step: usize) -> (&'static str, Value) {
+    let groups = ids_of(state, "sg");
+    let group = rng.pick(&groups).cloned().unwrap_or_default();
+    let other = rng.pick(&groups).cloned().unwrap_or_default();
+    let instance = rng.pick(&ids_of(state, "i")).cloned().unwrap_or_default();
+    let list = rng.pick(&ids_of(state, "pl")).cloned().unwrap_or_default();
+    let port = 20 + rng.below(6);
+    let peer = match rng.below(4) {
+        0 => json!({"UserIdGroupPairs": [{"GroupId": other}]}),
+        1 => json!({"PrefixListIds": [{"PrefixListId": list}]}),
+        _ => json!({"IpRanges": [{"CidrIp": cidr(rng)}]}),
+    };
+    let mut permission =
+        json!({"IpProtocol": "tcp", "FromPort": port, "ToPort": port + rng.below(3)});
+    if rng.below(6) == 0 {
+        permission = json!({"IpProtocol": "-1"});
+    }
+    for (k, v) in peer.as_object().expect("object") {
+        permission[k] = v.clone();
+    }
+    let rule = json!({"GroupId": group, "IpPermissions": [permission]});
+    let some_groups: Vec<String> = (0..1 + rng.below(2))
+        .filter_map(|_| rng.pick(&groups).cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let rule_ids: Vec<String> = state
+        .groups
+        .get(&group)
+        .map(|g| g.ingress.iter().map(|r| r.id.clone()).collect())
+        .unwrap_or_default();
+    match rng.below(16) {
+        0..=2 => ("AuthorizeSecurityGroupIngress", rule),
+        3 => ("AuthorizeSecurityGroupEgress", rule),
+        4 => ("RevokeSecurityGroupIngress", rule),
+        5 => match rng.pick(&rule_ids) {
+            Some(id) => (
+                "RevokeSecurityGroupIngress",
+                json!({"GroupId": group, "SecurityGroupRuleIds": [id]}),
+            ),
+            None => ("RevokeSecurityGroupEgress", rule),
+        },
+        6 => (
+            "CreateSecurityGroup",
+            json!({"GroupName": format!("g{step}"), "Description": "d"}),
+        ),
+        7 => ("DeleteSecurityGroup", json!({"GroupId": group})),
+        8 | 9 => (
+            "RunInstances",
+            json!({"PrivateIpAddress": format!("172.31.0.{}", 10 + rng.below(8)), "HostInterface": format!("v{step}"), "SecurityGroupIds": some_groups}),
+        ),
+        10 => ("StopInstances", json!({"InstanceIds": [instance]})),
+        11 => ("StartInstances", json!({"InstanceIds": [instance]})),
+        12 => ("TerminateInstances", json!({"InstanceIds": [instance]})),
+        13 => (
+            "ModifyInstanceAttribute",
+            json!({"InstanceId": instance, "Groups": some_groups}),
+        ),
+        14 => (
+            "CreateManagedPrefixList",
+            json!({"PrefixListName": format!("l{step}"), "MaxEntries": 4, "AddressFamily": "IPv4",
+                   "Entries": [{"Cidr": cidr(rng)}]}),
+        ),
+        _ => {
+            let version = state.prefix_lists.get(&list).map_or(1, |l| l.version());
+            let entries: Vec<String> = state
+                .prefix_lists
+                .get(&list)
+                .map(|l| l.entries().iter().map(|e| e.cidr.to_string()).collect())
+                .unwrap_or_default();
+            let change = match rng.pick(&entries) {
+                Some(cidr) if rng.below(2) == 0 => json!({"RemoveEntries": [{"Cidr": cidr}]}),
+                _ => json!({"AddEntries": [{"Cidr": cidr(rng)}]}),
+            };
+            let mut request = json!({"PrefixListId": list, "CurrentVersion": version});
+            for (k, v) in change.as_object().expect("object") {
+                request[k] = v.clone();
+            }
+            ("ModifyManagedPrefixList", request)
+        }
+    }
+}
+
+#[test]
+fn after_every_step_of_seeded_change_sequences_incremental_equals_whole() {
+    for seed in [1u64, 2, 3, 42, 1234] {
+        let mut ids = SeqIds::default();
+        let mut rng = Seeded(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut states = BTreeMap::new();
+        for state in [
+            State::initial(&mut ids),
+            State::initial_in("123456789012", "eu-west-1", &mut ids),
+        ] {
+            states.insert(state.scope(), state);
+        }
+        let scopes: Vec<Scope> = states.keys().cloned().collect();
+        let mut incremental = Incremental::new(&states, Ids::default());
+        let mut maps = incremental.desired().clone();
+        let (mut applied, mut refused) = (0, 0);
+        for step in 0..400 {
+            let scope = rng.pick(&scopes).expect("scopes").clone();
+            let before = states[&scope].clone();
+            let mut next = before.clone();
+            let (action, request) = random_request(&before, &mut rng, step);
+            let context = format!("seed {seed} step {step}: {action} {request}");
+            if call_json(&mut next, &mut ids, action, request).is_err() {
+                refused += 1;
+                // A refused request leaves the state as it was: the update writes nothing.
+                assert_eq!(next, before, "{context}");
+                let delta = incremental.update(Some(&before), &states, &scope);
+                assert!(!delta.touches_policy_maps(), "{context}");
+                continue;
+            }
+            applied += 1;
+            states.insert(scope.clone(), next);
+            let delta = incremental.update(Some(&before), &states, &scope);
+            written(&mut maps, &delta);
+            assert_eq!(&maps, incremental.desired(), "the delta, {context}");
+            let mut reference_ids = incremental.ids().clone();
+            let reference = whole(&states, &mut reference_ids);
+            assert_eq!(incremental.desired(), &reference, "{context}");
+            assert_eq!(incremental.ids(), &reference_ids, "IDs, {context}");
+        }
+        assert!(
+            applied > 150 && refused > 20,
+            "seed {seed}: {applied} applied, {refused} refused"
+        );
+        // A restart: the same states and saved IDs compile to the same contents.
+        let restarted = Incremental::new(&states, incremental.ids().clone());
+        assert_eq!(restarted.desired(), incremental.desired(), "seed {seed}");
+    }
+}
+
+#[test]
+fn a_rule_added_to_a_large_group_writes_only_its_own_entries() {
+    let mut ids = SeqIds::default();
+    let mut state = State::initial(&mut ids);
+    state.quotas.rules_per_group = 10_000;
+    let group = state.groups.keys().next().unwrap().clone();
+    let permissions: Vec<Value> = (0..2000)
+        .map(|i| json!({"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": format!("10.{}.{}.0/24", i / 250, i % 250)}]}))
+        .collect();
+    let request = json!({"GroupId": group, "IpPermissions": permissions});
+    call_json(
+        &mut state,
+        &mut ids,
+        "AuthorizeSecurityGroupIngress",
+        request,
+    )
+    .unwrap();
+    let run = json!({"PrivateIpAddress": "172.31.0.5", "HostInterface": "w", "SecurityGroupIds": [group]});
+    call_json(&mut state, &mut ids, "RunInstances", run).unwrap();
+    let mut states = BTreeMap::new();
+    states.insert(state.scope(), state.clone());
+    let mut incremental = Incremental::new(&states, Ids::default());
+    let peers_before = incremental.desired().peers.len();
+    let one = json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": "192.168.1.1/32"}]}]});
+    let mut next = state.clone();
+    call_json(&mut next, &mut ids, "AuthorizeSecurityGroupIngress", one).unwrap();
+    let scope = state.scope();
+    states.insert(scope.clone(), next);
+    let delta = incremental.update(Some(&state), &states, &scope);
+    assert_eq!(delta.peers.len(), 1, "one new PEERS entry: {delta:?}");
+    assert_eq!(delta.ports.len(), 1, "one new port set of one entry");
+    assert_eq!(delta.fresh_slots.len(), 1, "the new rule's counter");
+    assert!(delta.stale_peers.is_empty() && delta.stale_ports.is_empty());
+    assert_eq!(incremental.desired().peers.len(), peers_before + 1);
+}

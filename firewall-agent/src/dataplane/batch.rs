@@ -1,0 +1,223 @@
+//! Batched map writes: `BPF_MAP_UPDATE_BATCH` and `BPF_MAP_DELETE_BATCH` (Linux 5.6; LPM tries
+//! since 5.10), which aya 0.14 does not wrap, through the raw `bpf(2)` syscall on the map's fd.
+//!
+//! For hash, array and LPM trie maps the kernel's batch commands are its generic ones: one
+//! syscall, then the elements one after the other in array order, each exactly as a single
+//! `BPF_MAP_UPDATE_ELEM` / `BPF_MAP_DELETE_ELEM` would be (each element is atomic on its own, a
+//! lookup sees each earlier element written). The kernel stops at the first element that fails
+//! and reports in `count` how many it processed. A map type without batch support answers
+//! `EINVAL`/`ENOTSUPP`/`EOPNOTSUPP` before touching anything: the caller then writes one element
+//! per syscall.
+
+use std::{
+    io,
+    os::fd::{AsFd as _, AsRawFd, BorrowedFd},
+};
+
+use aya::{
+    Pod,
+    maps::{IterableMap as _, LpmTrie, MapData, lpm_trie::Key},
+};
+
+use super::{DataplaneError, maps::map_err};
+
+/// `enum bpf_cmd` values (include/uapi/linux/bpf.h).
+const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
+const BPF_MAP_DELETE_BATCH: libc::c_long = 27;
+/// The kernel's internal "operation not supported" (include/linux/errno.h), seen by userspace.
+const ENOTSUPP: i32 = 524;
+/// Elements per syscall: the kernel copies each from userspace on its own, so this only bounds
+/// the time one syscall holds the CPU.
+const CHUNK: usize = 4096;
+
+/// `union bpf_attr`'s `batch` member, as `BPF_MAP_*_BATCH` read it.
+#[repr(C)]
+#[derive(Default)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    /// Elements given; on return, elements processed.
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+
+/// A batch that stopped early: how many elements were written before `error`.
+#[derive(Debug)]
+pub(super) struct Partial {
+    pub done: usize,
+    pub error: io::Error,
+}
+
+impl Partial {
+    /// The kernel has no batch command for this map type (nothing was written).
+    pub fn unsupported(&self) -> bool {
+        self.done == 0
+            && matches!(
+                self.error.raw_os_error(),
+                Some(libc::EINVAL | libc::EOPNOTSUPP | ENOTSUPP)
+            )
+    }
+}
+
+fn bpf(cmd: libc::c_long, attr: &mut BatchAttr) -> io::Result<()> {
+    // SAFETY: `attr` is a valid `bpf_attr` prefix of the size given; the pointers in it point at
+    // `count` keys (and values) of the map's key (value) size, alive for the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut BatchAttr,
+            std::mem::size_of::<BatchAttr>() as libc::c_uint,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Writes `keys[i]` → `values[i * per_key..(i + 1) * per_key]` in order (`K` and `V` laid out
+/// exactly as the map's key and value; a per-CPU map's value is one `V` per possible CPU, each
+/// 8-byte aligned, so `per_key` is the number of CPUs).
+pub(super) fn update<K, V>(
+    map: BorrowedFd<'_>,
+    keys: &[K],
+    values: &[V],
+    per_key: usize,
+) -> Result<(), Partial> {
+    assert_eq!(keys.len() * per_key, values.len(), "per_key values per key");
+    let mut done = 0;
+    for (keys, values) in keys.chunks(CHUNK).zip(values.chunks(CHUNK * per_key)) {
+        let mut attr = BatchAttr {
+            keys: keys.as_ptr() as u64,
+            values: values.as_ptr() as u64,
+            count: keys.len() as u32,
+            map_fd: map.as_raw_fd() as u32,
+            ..BatchAttr::default()
+        };
+        let result = bpf(BPF_MAP_UPDATE_BATCH, &mut attr);
+        done += attr.count.min(keys.len() as u32) as usize;
+        if let Err(error) = result {
+            return Err(Partial { done, error });
+        }
+    }
+    Ok(())
+}
+
+/// Whether the kernel has `BPF_MAP_UPDATE_BATCH` for this map (an empty batch, which writes
+/// nothing, is refused before anything else when it has not).
+pub(super) fn supported(map: BorrowedFd<'_>) -> bool {
+    let mut attr = BatchAttr {
+        map_fd: map.as_raw_fd() as u32,
+        ..BatchAttr::default()
+    };
+    bpf(BPF_MAP_UPDATE_BATCH, &mut attr).is_ok()
+}
+
+/// Deletes `keys` in order; a key that is not there stops the batch (`ENOENT`).
+pub(super) fn delete<K>(map: BorrowedFd<'_>, keys: &[K]) -> Result<(), Partial> {
+    let mut done = 0;
+    for keys in keys.chunks(CHUNK) {
+        let mut attr = BatchAttr {
+            keys: keys.as_ptr() as u64,
+            count: keys.len() as u32,
+            map_fd: map.as_raw_fd() as u32,
+            ..BatchAttr::default()
+        };
+        let result = bpf(BPF_MAP_DELETE_BATCH, &mut attr);
+        done += attr.count.min(keys.len() as u32) as usize;
+        if let Err(error) = result {
+            return Err(Partial { done, error });
+        }
+    }
+    Ok(())
+}
+
+/// An LPM trie key as the kernel reads it (`struct bpf_lpm_trie_key_u8`): the prefix length,
+/// then the key data.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct LpmKey<K: Copy> {
+    prefix_len: u32,
+    data: K,
+}
+
+// The kernel reads keys at the map's key size apart: no padding after the data.
+const _: () = assert!(
+    std::mem::size_of::<LpmKey<firewall_common::PeerKey>>()
+        == 4 + std::mem::size_of::<firewall_common::PeerKey>()
+);
+const _: () = assert!(
+    std::mem::size_of::<LpmKey<firewall_common::PortKey>>()
+        == 4 + std::mem::size_of::<firewall_common::PortKey>()
+);
+
+/// Writes `entries` into an LPM trie in order: batched, or one per syscall where the kernel
+/// has no batch for the map. Returns how many were written, and the error that stopped it.
+pub(super) fn write_lpm<K: Pod, V: Pod>(
+    trie: &mut LpmTrie<MapData, K, V>,
+    name: &'static str,
+    entries: &[(crate::compiler::LpmKey<K>, V)],
+) -> (usize, Result<(), DataplaneError>) {
+    let keys: Vec<LpmKey<K>> = entries
+        .iter()
+        .map(|((prefix_len, data), _)| LpmKey {
+            prefix_len: *prefix_len,
+            data: *data,
+        })
+        .collect();
+    let values: Vec<V> = entries.iter().map(|(_, v)| *v).collect();
+    match update(trie.map().fd().as_fd(), &keys, &values, 1) {
+        Ok(()) => (entries.len(), Ok(())),
+        Err(partial) if partial.unsupported() => {
+            for (done, ((len, key), value)) in entries.iter().enumerate() {
+                if let Err(e) = trie.insert(&Key::new(*len, *key), value, 0) {
+                    return (done, Err(map_err(name)(e)));
+                }
+            }
+            (entries.len(), Ok(()))
+        }
+        Err(partial) => (partial.done, Err(batch_err(name, partial))),
+    }
+}
+
+/// Deletes `keys` from an LPM trie in order, batched where the kernel can. Returns how many were
+/// deleted, and the error that stopped it.
+pub(super) fn delete_lpm<K: Pod, V: Pod>(
+    trie: &mut LpmTrie<MapData, K, V>,
+    name: &'static str,
+    keys: &[crate::compiler::LpmKey<K>],
+) -> (usize, Result<(), DataplaneError>) {
+    let raw: Vec<LpmKey<K>> = keys
+        .iter()
+        .map(|(prefix_len, data)| LpmKey {
+            prefix_len: *prefix_len,
+            data: *data,
+        })
+        .collect();
+    match delete(trie.map().fd().as_fd(), &raw) {
+        Ok(()) => (keys.len(), Ok(())),
+        Err(partial) if partial.unsupported() => {
+            for (done, (len, key)) in keys.iter().enumerate() {
+                if let Err(e) = trie.remove(&Key::new(*len, *key)) {
+                    return (done, Err(map_err(name)(e)));
+                }
+            }
+            (keys.len(), Ok(()))
+        }
+        Err(partial) => (partial.done, Err(batch_err(name, partial))),
+    }
+}
+
+fn batch_err(name: &'static str, partial: Partial) -> DataplaneError {
+    DataplaneError::Batch {
+        name,
+        done: partial.done,
+        source: partial.error,
+    }
+}
