@@ -1,31 +1,40 @@
 //! A real browser for the console's tests: Debian's `chromium`, driven through `chromedriver`
-//! (both installed by `cargo xtask setup`) over the W3C WebDriver protocol, a few JSON-over-HTTP
-//! commands spoken here with a plain blocking client. The driver runs inside the test's
-//! namespace (`ip netns exec`), so the browser reaches only that namespace's loopback, and the
-//! kit's requests to the driver are made from a thread inside it too.
+//! (both installed by `cargo xtask setup`) over the W3C WebDriver protocol with the `fantoccini`
+//! client. The driver runs inside the test's namespace (`ip netns exec`), so the browser reaches
+//! only that namespace's loopback; the client runs on a thread that entered the namespace too
+//! (a current-thread tokio runtime there, to which [`Browser`]'s blocking methods send their
+//! commands), so its connections to the driver are made inside it.
 //!
 //! Chromium runs headless, as root without its sandbox, with a fresh profile directory (removed
 //! on drop, with the session and the driver, also on panic) and with every background service
 //! that would try the network switched off.
+//!
+//! [`loopback_http`] is a plain blocking HTTP/1.1 request the tests use to talk to the console
+//! directly, not through the browser.
 
 use std::{
+    future::Future,
     io::{Read as _, Write as _},
     net::TcpStream,
     path::{Path, PathBuf},
+    pin::Pin,
     process::{Child, Command, Stdio},
+    sync::mpsc as std_mpsc,
+    thread::JoinHandle,
     time::{Duration, Instant},
 };
 
+use fantoccini::{Client, ClientBuilder, Locator, error::CmdError, wd::TimeoutConfiguration};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 use crate::{netns::Netns, shell::unique};
 
-/// The WebDriver element reference key.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// How long a find waits for its element to appear.
-const IMPLICIT_WAIT_MS: u64 = 5000;
+const IMPLICIT_WAIT: Duration = Duration::from_secs(5);
 /// How long a script may run (an async one until it calls back).
-const SCRIPT_TIMEOUT_MS: u64 = 120_000;
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long [`Browser::wait_until`] waits.
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -42,12 +51,17 @@ const CHROMIUM_FLAGS: &[&str] = &[
     "--window-size=1400,1000",
 ];
 
+/// A command for the client thread: given the session's client, a future it runs to the end.
+type Job = Box<dyn FnOnce(Client) -> Pin<Box<dyn Future<Output = ()>>> + Send>;
+
 /// One browser session, in `ns`.
 pub struct Browser<'a> {
-    ns: &'a Netns,
+    /// The client thread is in it: the browser must not outlive it.
+    _ns: &'a Netns,
     driver: Child,
-    port: u16,
-    session: String,
+    /// To the client thread; dropping it ends the session and the thread.
+    jobs: Option<mpsc::UnboundedSender<Job>>,
+    client: Option<JoinHandle<()>>,
     profile: PathBuf,
 }
 
@@ -154,28 +168,6 @@ fn dechunk(mut text: &str) -> String {
     out
 }
 
-/// Decodes standard base64 (the screenshots).
-fn base64(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let (mut out, mut bits, mut acc) = (Vec::new(), 0u32, 0u32);
-    for v in text.bytes().filter_map(value) {
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
-}
-
 impl<'a> Browser<'a> {
     /// Starts chromedriver in `ns` and opens a session.
     pub fn start(ns: &'a Netns) -> Browser<'a> {
@@ -190,108 +182,123 @@ impl<'a> Browser<'a> {
             .spawn()
             .expect("chromedriver (cargo xtask setup installs chromium-driver)");
         let mut browser = Browser {
-            ns,
+            _ns: ns,
             driver,
-            port,
-            session: String::new(),
+            jobs: None,
+            client: None,
             profile,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while browser.request("GET", "/status", None).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
         args.push(format!("--user-data-dir={}", browser.profile.display()));
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
+        let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
-        }}});
-        let answer = browser.command("POST", "/session", Some(capabilities));
-        browser.session = answer["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {answer}"))
-            .to_string();
-        browser.session_command(
-            "POST",
-            "/timeouts",
-            json!({"implicit": IMPLICIT_WAIT_MS, "script": SCRIPT_TIMEOUT_MS}),
-        );
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!()
+        };
+        let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
+        let (ready, started) = std_mpsc::channel::<Result<(), String>>();
+        // From here on a panic drops `browser`, which stops the driver and removes the profile.
+        browser.client = Some(ns.spawn(move || {
+            // chromedriver answers once it listens on its port.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if Instant::now() > deadline {
+                    let _ = ready.send(Err("chromedriver did not start".into()));
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            runtime.block_on(async move {
+                let client = ClientBuilder::new(HttpConnector::new())
+                    .capabilities(capabilities)
+                    .connect(&format!("http://127.0.0.1:{port}"))
+                    .await;
+                let client = match client {
+                    Ok(client) => client,
+                    Err(e) => {
+                        let _ = ready.send(Err(format!("no session: {e}")));
+                        return;
+                    }
+                };
+                let timeouts =
+                    TimeoutConfiguration::new(Some(SCRIPT_TIMEOUT), None, Some(IMPLICIT_WAIT));
+                if let Err(e) = client.update_timeouts(timeouts).await {
+                    let _ = ready.send(Err(format!("timeouts: {e}")));
+                    let _ = client.close().await;
+                    return;
+                }
+                let _ = ready.send(Ok(()));
+                while let Some(job) = queue.recv().await {
+                    job(client.clone()).await;
+                }
+                // The browser was dropped: end the session (chromium quits with it).
+                let _ = client.close().await;
+            });
+        }));
+        match started.recv() {
+            Ok(Ok(())) => browser.jobs = Some(jobs),
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => panic!("the WebDriver client thread died"),
+        }
         browser
     }
 
-    fn request(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> std::io::Result<(u16, String)> {
-        let (port, method, path) = (self.port, method.to_string(), path.to_string());
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let json = [("Content-Type", "application/json")];
-        self.ns
-            .run(move || loopback_http(port, &method, &path, &json, &body))
-            .map(|a| (a.status, a.body))
-    }
-
-    /// A WebDriver command: its `value` (panics on an error answer).
-    fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let (status, text) = self
-            .request(method, path, body)
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        assert!(status == 200, "{method} {path}: {status} {text}");
-        answer["value"].clone()
-    }
-
-    fn session_command(&self, method: &str, path: &str, body: Value) -> Value {
-        let path = format!("/session/{}{path}", self.session);
-        self.command(method, &path, Some(body))
-    }
-
-    fn session_get(&self, path: &str) -> Value {
-        let path = format!("/session/{}{path}", self.session);
-        self.command("GET", &path, None)
+    /// Runs `command` with the session's client on the client thread and returns its answer
+    /// (panics, naming `what`, on an error).
+    fn run<T, F>(&self, what: &str, command: impl FnOnce(Client) -> F + Send + 'static) -> T
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, CmdError>> + 'static,
+    {
+        let (answer, answered) = std_mpsc::channel();
+        let job: Job = Box::new(move |client| {
+            Box::pin(async move {
+                let _ = answer.send(command(client).await);
+            })
+        });
+        let jobs = self.jobs.as_ref().expect("a started browser");
+        assert!(jobs.send(job).is_ok(), "the WebDriver client thread died");
+        match answered.recv() {
+            Ok(Ok(value)) => value,
+            Ok(Err(e)) => panic!("{what}: {e}"),
+            Err(_) => panic!("{what}: the WebDriver client thread died"),
+        }
     }
 
     pub fn goto(&self, url: &str) {
-        self.session_command("POST", "/url", json!({"url": url}));
+        let url = url.to_string();
+        self.run(&format!("goto {url}"), move |c| async move {
+            c.goto(&url).await
+        });
     }
 
     pub fn url(&self) -> String {
-        self.session_get("/url")
-            .as_str()
-            .unwrap_or_default()
+        self.run("url", |c| async move { c.current_url().await })
             .to_string()
     }
 
-    /// The element `css` selects (waiting for it up to the implicit wait).
-    fn find(&self, css: &str) -> String {
-        let found = self.session_command(
-            "POST",
-            "/element",
-            json!({"using": "css selector", "value": css}),
-        );
-        found[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {found}"))
-            .to_string()
-    }
-
+    /// Clicks the element `css` selects (waiting for it up to the implicit wait).
     pub fn click(&self, css: &str) {
-        let id = self.find(css);
-        self.session_command("POST", &format!("/element/{id}/click"), json!({}));
+        let selector = css.to_string();
+        self.run(&format!("click {css}"), move |c| async move {
+            c.find(Locator::Css(&selector)).await?.click().await
+        });
     }
 
     /// Replaces the text of the input `css` with `text` as typed keys.
     pub fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css);
-        self.session_command("POST", &format!("/element/{id}/clear"), json!({}));
-        self.session_command(
-            "POST",
-            &format!("/element/{id}/value"),
-            json!({"text": text}),
-        );
+        let (selector, text) = (css.to_string(), text.to_string());
+        self.run(&format!("type into {css}"), move |c| async move {
+            let input = c.find(Locator::Css(&selector)).await?;
+            input.clear().await?;
+            input.send_keys(&text).await
+        });
     }
 
     /// Chooses `value` in the select `css` (as a user would: a `change` event follows), once
@@ -318,22 +325,22 @@ impl<'a> Browser<'a> {
         .to_string()
     }
 
-    /// Runs `script` (a function body, `arguments` = `args`) and returns what it returns.
+    /// Runs `script` (a function body, `arguments` = `args`, an array) and returns what it
+    /// returns.
     pub fn script(&self, script: &str, args: Value) -> Value {
-        self.session_command(
-            "POST",
-            "/execute/sync",
-            json!({"script": script, "args": args}),
+        let (script, args) = (script.to_string(), arguments(args));
+        self.run(
+            "script",
+            move |c| async move { c.execute(&script, args).await },
         )
     }
 
     /// Runs an async `script` whose last argument is the callback to call with its result.
     pub fn script_async(&self, script: &str, args: Value) -> Value {
-        self.session_command(
-            "POST",
-            "/execute/async",
-            json!({"script": script, "args": args}),
-        )
+        let (script, args) = (script.to_string(), arguments(args));
+        self.run("async script", move |c| async move {
+            c.execute_async(&script, args).await
+        })
     }
 
     /// Waits up to [`WAIT`] for the script `condition` (an expression) to be true.
@@ -373,23 +380,34 @@ impl<'a> Browser<'a> {
     }
 
     pub fn delete_cookies(&self) {
-        let path = format!("/session/{}/cookie", self.session);
-        self.command("DELETE", &path, None);
+        self.run(
+            "delete cookies",
+            |c| async move { c.delete_all_cookies().await },
+        );
     }
 
     /// Saves a PNG of the window at `path`.
     pub fn screenshot(&self, path: &Path) {
-        let shot = self.session_get("/screenshot");
-        std::fs::write(path, base64(shot.as_str().expect("base64 PNG")))
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let png = self.run("screenshot", |c| async move { c.screenshot().await });
+        std::fs::write(path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+/// A script's arguments: the elements of the array `args` (or `args` alone).
+fn arguments(args: Value) -> Vec<Value> {
+    match args {
+        Value::Array(args) => args,
+        Value::Null => Vec::new(),
+        other => vec![other],
     }
 }
 
 impl Drop for Browser<'_> {
     fn drop(&mut self) {
-        if !self.session.is_empty() {
-            let path = format!("/session/{}", self.session);
-            let _ = self.request("DELETE", &path, None);
+        // Closing the queue ends the session; then the client thread returns.
+        drop(self.jobs.take());
+        if let Some(client) = self.client.take() {
+            let _ = client.join();
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
