@@ -197,6 +197,15 @@ fn after_every_step_of_seeded_change_sequences_incremental_equals_whole() {
                 assert!(!delta.touches_policy_maps(), "{context}");
                 continue;
             }
+            // Now and then an instance is another host's (a shared store's view): a member of
+            // its groups, never enforced here.
+            let instances: Vec<String> = next.instances.keys().cloned().collect();
+            if rng.below(6) == 0
+                && let Some(id) = rng.pick(&instances)
+                && let Some(instance) = next.instances.get_mut(id)
+            {
+                instance.remote = !instance.remote;
+            }
             applied += 1;
             states.insert(scope.clone(), next);
             let delta = incremental.update(Some(&before), &states, &scope);
