@@ -11,24 +11,11 @@ use serde_json::{Value, json};
 use crate::compiler::{Delta, Desired, Ids, Incremental, compile};
 use crate::{
     api::{Scope, catalogue::call_json},
-    model::{InstanceState, State, testing::SeqIds},
+    model::{
+        InstanceState, State,
+        testing::{Seeded, SeqIds},
+    },
 };
-
-/// A tiny deterministic generator (xorshift), so a failing sequence can be replayed.
-struct Seeded(u64);
-
-impl Seeded {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n.max(1) as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
-        (!items.is_empty()).then(|| &items[self.below(items.len())])
-    }
-}
 
 /// What every scope compiles to as one state (as the agent compiles them).
 fn whole(states: &BTreeMap<Scope, State>, ids: &mut Ids) -> Desired {
@@ -171,7 +158,7 @@ fn random_request(state: &State, rng: &mut Seeded, step: usize) -> (&'static str
 fn after_every_step_of_seeded_change_sequences_incremental_equals_whole() {
     for seed in [1u64, 2, 3, 42, 1234] {
         let mut ids = SeqIds::default();
-        let mut rng = Seeded(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut rng = Seeded::new(seed);
         let mut states = BTreeMap::new();
         for state in [
             State::initial(&mut ids),

@@ -70,20 +70,27 @@ pub(super) fn load(options: &LoadOptions) -> Result<Loaded> {
     };
     let mut ebpf = loader.load(EBPF_OBJECT)?;
     for name in [programs::TO_WORKLOAD, programs::FROM_WORKLOAD] {
-        let program: &mut SchedClassifier = ebpf
-            .program_mut(name)
-            .ok_or(DataplaneError::Program {
-                name,
-                source: ProgramError::UnexpectedProgramType,
-            })?
-            .try_into()
-            .map_err(|source| DataplaneError::Program { name, source })?;
-        program
-            .load()
-            .map_err(|source| DataplaneError::Program { name, source })?;
+        load_program::<SchedClassifier>(&mut ebpf, name, SchedClassifier::load)?;
     }
-    let name = programs::FROM_WORKLOAD_XDP;
-    let program: &mut Xdp = ebpf
+    load_program::<Xdp>(&mut ebpf, programs::FROM_WORKLOAD_XDP, Xdp::load)?;
+    Ok(Loaded {
+        ebpf,
+        pins,
+        restored,
+        migration,
+    })
+}
+
+/// Loads (verifies) the object's program `name` as a `P`.
+fn load_program<P>(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+    load: impl FnOnce(&mut P) -> std::result::Result<(), ProgramError>,
+) -> Result<()>
+where
+    for<'a> &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+{
+    let program: &mut P = ebpf
         .program_mut(name)
         .ok_or(DataplaneError::Program {
             name,
@@ -91,13 +98,5 @@ pub(super) fn load(options: &LoadOptions) -> Result<Loaded> {
         })?
         .try_into()
         .map_err(|source| DataplaneError::Program { name, source })?;
-    program
-        .load()
-        .map_err(|source| DataplaneError::Program { name, source })?;
-    Ok(Loaded {
-        ebpf,
-        pins,
-        restored,
-        migration,
-    })
+    load(program).map_err(|source| DataplaneError::Program { name, source })
 }

@@ -78,6 +78,28 @@ pub mod testing {
             "2026-01-01T00:00:00+00:00".into()
         }
     }
+
+    /// A tiny deterministic generator (xorshift) for seeded random sequences, so a failing
+    /// sequence can be replayed from its seed.
+    pub struct Seeded(u64);
+
+    impl Seeded {
+        pub fn new(seed: u64) -> Seeded {
+            Seeded(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+        }
+
+        /// A number in `0..n` (0 when `n` is 0).
+        pub fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n.max(1) as u64) as usize
+        }
+
+        pub fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+            (!items.is_empty()).then(|| &items[self.below(items.len())])
+        }
+    }
 }
 
 /// `sg-` and 8 or 17 lowercase hex digits.

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::{
     api::catalogue::call_json,
-    model::testing::SeqIds,
+    model::testing::{Seeded, SeqIds},
     store::records::{Positions, changes},
 };
 
@@ -30,18 +30,6 @@ impl TempDb {
 impl Drop for TempDb {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A tiny deterministic generator (xorshift), so a failing sequence can be replayed.
-struct Seeded(u64);
-
-impl Seeded {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
     }
 }
 
@@ -92,7 +80,7 @@ fn after_every_step_of_long_seeded_change_sequences_the_store_reads_back_the_sta
     for seed in [1u64, 7, 42] {
         let db = TempDb::new(&format!("seq-{seed}"));
         let mut ids = SeqIds::default();
-        let mut rng = Seeded(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut rng = Seeded::new(seed);
         let mut state = State::initial(&mut ids);
         let mut store = RedbStore::open(&db.path()).unwrap();
         store.save(None, &state).unwrap();
