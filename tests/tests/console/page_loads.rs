@@ -1,5 +1,6 @@
-//! Page load times with 1,000 groups and 10,000 rules, measured in the browser (ignored: a
-//! measurement, not a check; `cargo test -p tests --test console -- --ignored --nocapture`).
+//! Every page draws with 1,000 groups and 10,000 rules, and its load time is measured in the
+//! browser and printed (`cargo test -p tests --test console -- --nocapture page_load`), never
+//! asserted.
 //! Each figure is the median of 5: from the navigation (or the hash change, or the keystroke)
 //! to the moment the page's script finished drawing the view.
 
@@ -83,8 +84,7 @@ fn search(browser: &Browser, term: &str) -> f64 {
 }
 
 #[test]
-#[ignore = "a measurement: run with --ignored --nocapture"]
-fn page_load_times_with_1000_groups_and_10000_rules() {
+fn every_page_draws_with_1000_groups_and_10000_rules_and_prints_its_load_time() {
     let console = Console::start("fwcl");
     let browser = console.signed_in_browser();
     for first in (0..GROUPS).step_by(BATCH) {
