@@ -240,12 +240,34 @@ impl Agent {
         self.ids_unsaved = true;
         let compiled = Instant::now();
         self.metrics.stage(Stage::Compile, compiled - t0);
-        if let Err(e) = self.dataplane.apply_delta(&delta) {
-            tracing::warn!(error = %e, "the change could not be written as is; writing the difference from the maps");
-            self.dataplane.apply(self.compiler.desired())?;
-        }
+        self.write(&delta)?;
         self.metrics.stage(Stage::Maps, compiled.elapsed());
         Ok(())
+    }
+
+    /// Writes a delta of the compiler's. Should that fail (the maps missed an earlier change, or
+    /// are full), the idle policies go and the whole compiled state is written as a difference.
+    fn write(&mut self, delta: &compiler::Delta) -> Result<(), dataplane::DataplaneError> {
+        if let Err(e) = self.dataplane.apply_delta(delta) {
+            tracing::warn!(error = %e, "the change could not be written as is; writing the difference from the maps");
+            self.compiler.collect_idle(true);
+            self.ids_unsaved = true;
+            self.dataplane.apply(self.compiler.desired())?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the policies no workload has used for a whole tick (see
+    /// [`compiler::Incremental::collect_idle`]); called on the agent's 10 s tick.
+    pub fn collect_idle_policies(&mut self) {
+        let delta = self.compiler.collect_idle(false);
+        if !delta.touches_policy_maps() {
+            return;
+        }
+        self.ids_unsaved = true;
+        if let Err(e) = self.write(&delta) {
+            tracing::warn!(error = %e, "idle policies could not be deleted");
+        }
     }
 
     /// Saves the compiler's IDs if they changed (not on every change: their serialization grows
@@ -568,7 +590,9 @@ impl DataplaneView for Agent {
     /// Compiles the state with the IDs in use (a copy: same state, same entries) and compares
     /// the result with what the kernel's maps hold.
     fn verify(&self) -> ApiResult<DataplaneVerification> {
-        let expected = compile_all(&self.states, &mut self.compiler.ids().clone());
+        let whole = compile_all(&self.states, &mut self.compiler.ids().clone());
+        // Idle policies are kept until the next tick collects them.
+        let expected = self.compiler.with_idle(whole);
         let held = self
             .dataplane
             .read_back()

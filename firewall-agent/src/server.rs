@@ -105,6 +105,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tick.tick().await;
             let mut agent = gc_agent.lock().await;
             agent.collect_expired_flows();
+            agent.collect_idle_policies();
             agent.save_compiler_ids();
         }
     });

@@ -92,11 +92,19 @@ fn rows(report: &mut Report, what: &str, rules: usize, samples: &[f64]) {
 }
 
 pub fn run(report: &mut Report, quick: bool) {
-    let trials = if quick { 10 } else { 30 };
-    let sizes: &[usize] = if quick {
-        &[10, 10_000]
-    } else {
-        &[10, 10_000, 100_000]
+    // `FIREWALL_BENCH_E2E_RULES=10000,100000` and `FIREWALL_BENCH_E2E_TRIALS=N` pick other
+    // sizes and more trials (for a profile of one size).
+    let trials = std::env::var("FIREWALL_BENCH_E2E_TRIALS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(if quick { 10 } else { 30 });
+    let sizes: Vec<usize> = match std::env::var("FIREWALL_BENCH_E2E_RULES") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| n.trim().parse().expect("FIREWALL_BENCH_E2E_RULES: numbers"))
+            .collect(),
+        Err(_) if quick => vec![10, 10_000],
+        Err(_) => vec![10, 10_000, 100_000],
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -107,7 +115,7 @@ pub fn run(report: &mut Report, quick: bool) {
         account_id: aws::ACCOUNT_ID.into(),
         region: aws::REGION.into(),
     };
-    for &rules in sizes {
+    for &rules in &sizes {
         let ns = Netns::new("fwe2e");
         for i in 0..INSTANCES {
             let (name, peer) = (format!("w{i}"), format!("w{i}p"));
@@ -210,17 +218,28 @@ pub fn run(report: &mut Report, quick: bool) {
         let names = [
             "add rule",
             "remove rule",
-            "member leaves a referenced group (modify-instance-attribute)",
+            "member leaves a referenced group (modify-instance-attribute), to a set of groups it had before",
             "member joins a referenced group (modify-instance-attribute)",
             "member leaves every group it is in (stop-instances)",
             "member rejoins (start-instances)",
             "prefix-list entry added",
             "prefix-list entry removed",
+            "member moves to a set of groups no workload has (a new policy, compiled and written whole)",
         ];
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
         // The last instance leaves and rejoins group 1, which every rule "from group 1" names.
         let joiner = &instances[INSTANCES - 1];
         let without_g1: Vec<&String> = groups.iter().filter(|g| **g != groups[1]).collect();
+        // Sets of groups no workload has had: one per trial.
+        let fresh_sets: Vec<Vec<&String>> = (1..(1u32 << GROUPS) - 1)
+            .map(|bits| {
+                (0..GROUPS)
+                    .filter(|g| bits & (1 << g) != 0)
+                    .map(|g| &groups[g])
+                    .collect::<Vec<_>>()
+            })
+            .filter(|set: &Vec<&String>| *set != without_g1)
+            .collect();
         let mut version = 1;
         let address: &'static str = Box::leak(format!("127.0.0.1:{}", aws.port).into_boxed_str());
         let stages_before = metrics::scrape(&ns, address);
@@ -254,10 +273,50 @@ pub fn run(report: &mut Report, quick: bool) {
                     call(action, members);
                 }));
             }
+            if let Some(set) = fresh_sets.get(trial) {
+                let to = json!({"InstanceId": joiner, "Groups": set});
+                samples[8].push(timed(|| {
+                    call("ModifyInstanceAttribute", to);
+                }));
+                call(
+                    "ModifyInstanceAttribute",
+                    json!({"InstanceId": joiner, "Groups": groups}),
+                );
+            }
         }
         for (name, samples) in names.iter().zip(&samples) {
             rows(report, &format!("socket: {name}"), rules, samples);
         }
+        // nftables doing the same changes on the same ruleset (ours, exported), in this run.
+        let ruleset = call("ExportNftables", json!({"Format": "nftables"}));
+        let ruleset = ruleset["Ruleset"].as_str().expect("Ruleset");
+        let nft = crate::update::nft_same_change(ruleset, trials);
+        for (what, ours, theirs, verb) in [
+            ("add rule", &samples[0], &nft.add, "add"),
+            ("remove rule", &samples[1], &nft.delete, "delete"),
+        ] {
+            report.row(
+                "B11 e2e",
+                format!(
+                    "{what} at {rules} rules, p50: ours (socket, client → enforced) vs nftables"
+                ),
+                "below nft",
+                percentile(ours.clone(), 50.0),
+                "ms",
+                Some((
+                    &format!("nft {verb} element (process start incl.)"),
+                    percentile(theirs.clone(), 50.0),
+                )),
+            );
+        }
+        report.row(
+            "B11 e2e",
+            format!("load {rules} rules: ours through the socket vs nft -f of the same ruleset"),
+            "–",
+            bulk,
+            "ms",
+            Some(("nft -f", nft.bulk)),
+        );
         // The agent's own timing of those changes' steps (its histograms' sums and counts).
         let stages_after = metrics::scrape(&ns, address);
         for stage in ["parse", "model", "store", "compile", "maps"] {

@@ -451,46 +451,76 @@ fn slab_and_percpu_bytes() -> u64 {
 
 /// Returns (bulk `nft -f` ms, `nft add element` p50 ms, kernel memory of the ruleset in bytes).
 fn nft_update(state: &State, trials: usize) -> (f64, f64, u64) {
-    let ns = Netns::new("fwbn");
     // The same state, but with the workload on a device nft can name.
     let mut state = state.clone();
     for i in state.instances.values_mut() {
         i.interface = format!("v{}", &i.id[i.id.len() - 4..]);
     }
     let ruleset = firewall_agent::nft::render(&state, firewall_agent::nft::Layout::Sets);
+    let nft = nft_same_change(&ruleset, trials);
+    let both: Vec<f64> = nft.add.iter().chain(&nft.delete).copied().collect();
+    let p50 = if both.is_empty() {
+        f64::NAN
+    } else {
+        percentile(both, 50.0)
+    };
+    (nft.bulk, p50, nft.memory)
+}
+
+/// What nftables took for the bench's one-rule change on a ruleset.
+pub struct NftChange {
+    /// `nft -f` of the whole ruleset, ms.
+    pub bulk: f64,
+    /// `nft add element` / `nft delete element` of one rule's element, ms each.
+    pub add: Vec<f64>,
+    pub delete: Vec<f64>,
+    /// Kernel memory of the loaded ruleset, bytes.
+    pub memory: u64,
+}
+
+/// nftables loading `ruleset` (our `export --format nftables`) in a namespace of its own, then
+/// adding and deleting the element of "tcp/7777 from 10.77.0.1" in the first policy's inbound
+/// set, `trials` times each (process start included, as a user or an agent would run it).
+pub fn nft_same_change(ruleset: &str, trials: usize) -> NftChange {
+    let ns = Netns::new("fwbn");
     let before = slab_and_percpu_bytes();
-    let bulk = crate::common::load_nft(&ns.name, &ruleset);
+    let bulk = crate::common::load_nft(&ns.name, ruleset);
     let memory = slab_and_percpu_bytes().saturating_sub(before);
-    // The inbound ports set of the workload's policy.
-    let set = ruleset
-        .lines()
-        .find(|l| l.trim_start().starts_with("set p0_in_ip_1 "))
-        .map(|l| {
-            l.trim()
-                .trim_start_matches("set ")
-                .trim_end_matches(" {")
-                .to_string()
-        });
-    if let Some(set) = set {
-        let mut samples = Vec::new();
-        for trial in 0..trials {
-            let verb = if trial % 2 == 0 { "add" } else { "delete" };
-            let t0 = Instant::now();
-            ns_sh(
-                &ns.name,
-                &[
-                    "nft",
-                    verb,
-                    "element",
-                    "inet",
-                    firewall_agent::nft::TABLE,
-                    &set,
-                    "{ 10.77.0.1 . 6 . 7777 }",
-                ],
-            );
-            samples.push(t0.elapsed().as_secs_f64() * 1e3);
+    let mut change = NftChange {
+        bulk,
+        add: Vec::new(),
+        delete: Vec::new(),
+        memory,
+    };
+    // The inbound ports set of the first policy.
+    let set = ruleset.lines().find_map(|l| {
+        let name = l.trim().strip_prefix("set ")?.strip_suffix(" {")?;
+        (name.starts_with('p') && name.ends_with("_in_ip_1")).then(|| name.to_string())
+    });
+    let Some(set) = set else {
+        return change;
+    };
+    for trial in 0..2 * trials {
+        let verb = if trial % 2 == 0 { "add" } else { "delete" };
+        let t0 = Instant::now();
+        ns_sh(
+            &ns.name,
+            &[
+                "nft",
+                verb,
+                "element",
+                "inet",
+                firewall_agent::nft::TABLE,
+                &set,
+                "{ 10.77.0.1 . 6 . 7777 }",
+            ],
+        );
+        let took = t0.elapsed().as_secs_f64() * 1e3;
+        if trial % 2 == 0 {
+            change.add.push(took);
+        } else {
+            change.delete.push(took);
         }
-        return (bulk, percentile(samples, 50.0), memory);
     }
-    (bulk, f64::NAN, memory)
+    change
 }

@@ -8,7 +8,11 @@
 //! * a prefix-list edit: the grants, at the entries added or removed, of the rules that
 //!   reference the list;
 //! * a new set of attached groups: its policy, compiled whole; a set no workload has any more:
-//!   its entries deleted.
+//!   its policy goes idle. An idle policy is kept up to date like the others, so a workload that
+//!   takes that set of groups again (modify-instance-attribute back, a stopped instance of the
+//!   set started, a new one launched) finds it written; [`Incremental::collect_idle`], on the
+//!   agent's 10 s tick, deletes those idle for a whole tick, off the requests' path. No
+//!   interface points at an idle policy, so no packet meets it.
 //!
 //! Only the `PEERS` entries whose chain passes through a prefix whose own port set changed are
 //! rewritten (see [`super::prefixes`]). The whole compile ([`super::compile`]) stays the
@@ -42,6 +46,8 @@ pub struct Incremental {
     policies: BTreeMap<Vec<String>, PolicyIndex>,
     /// Rules whose peer is a group or a prefix list, by the ID they reference, then rule ID.
     referencing: HashMap<String, HashMap<String, Referencing>>,
+    /// Counts [`Incremental::collect_idle`] calls: an idle policy notes when it went idle.
+    tick: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +56,8 @@ struct PolicyIndex {
     id: u32,
     /// Inbound, outbound.
     directions: [DirectionIndex; 2],
+    /// No workload uses it since this tick.
+    idle_since: Option<u64>,
 }
 
 impl PolicyIndex {
@@ -80,6 +88,7 @@ impl Incremental {
             shared: Shared::new(ids),
             policies: BTreeMap::new(),
             referencing: HashMap::new(),
+            tick: 0,
         };
         for scope in states.keys() {
             incremental.update(None, states, scope);
@@ -155,18 +164,12 @@ impl Incremental {
         let expansions = before.map_or_else(Vec::new, |before| expansion_changes(before, after));
 
         let wanted = policies_of(after);
-        let stale: Vec<Vec<String>> = self
-            .policies
-            .iter()
-            .filter(|(groups, p)| p.scope == *scope && !wanted.contains(*groups))
-            .map(|(groups, _)| groups.clone())
-            .collect();
-        for groups in stale {
-            let mut policy = self.policies.remove(&groups).expect("listed");
-            for direction in &mut policy.directions {
-                direction.clear(&mut self.shared);
+        for (groups, policy) in self.policies.iter_mut().filter(|(_, p)| p.scope == *scope) {
+            if wanted.contains(groups) {
+                policy.idle_since = None;
+            } else {
+                policy.idle_since.get_or_insert(self.tick);
             }
-            self.shared.ids.forget_policy(&groups);
         }
         // Policies kept: only the change's grants.
         if let Some(before) = before {
@@ -211,6 +214,7 @@ impl Incremental {
                     DirectionIndex::new(id, Direction::Inbound),
                     DirectionIndex::new(id, Direction::Outbound),
                 ],
+                idle_since: None,
             };
             for group in groups.iter().filter_map(|g| after.groups.get(g)) {
                 for direction in Direction::ALL {
@@ -248,6 +252,60 @@ impl Incremental {
         }
         self.shared.delta.freed_slots = freed;
         self.shared.finish()
+    }
+
+    /// Deletes the idle policies (`all`, or only those idle since before the previous call) and
+    /// returns the map writes; their IDs are not handed out again.
+    pub fn collect_idle(&mut self, all: bool) -> Delta {
+        let tick = self.tick;
+        self.tick += 1;
+        let collected: Vec<Vec<String>> = self
+            .policies
+            .iter()
+            .filter(|(_, p)| p.idle_since.is_some_and(|since| all || since < tick))
+            .map(|(groups, _)| groups.clone())
+            .collect();
+        for groups in collected {
+            let mut policy = self.policies.remove(&groups).expect("listed");
+            for direction in &mut policy.directions {
+                direction.clear(&mut self.shared);
+            }
+            self.shared.ids.forget_policy(&groups);
+        }
+        self.shared.delta.ifaces = self.shared.desired.ifaces.clone();
+        self.shared.finish()
+    }
+
+    /// `whole` (a whole compile of the states) with the entries of the idle policies added:
+    /// what [`Incremental::desired`] must equal.
+    pub fn with_idle(&self, mut whole: Desired) -> Desired {
+        let idle: BTreeSet<[u8; 4]> = self
+            .policies
+            .values()
+            .filter(|p| p.idle_since.is_some())
+            .map(|p| p.id.to_be_bytes())
+            .collect();
+        if idle.is_empty() {
+            return whole;
+        }
+        let mut sets = BTreeSet::new();
+        for (key, value) in &self.shared.desired.peers {
+            if idle.contains(&key.1.policy_id) {
+                whole.peers.insert(*key, *value);
+                sets.extend(value.port_sets.iter().filter(|id| **id != 0).copied());
+            }
+        }
+        for (key, value) in &self.shared.desired.ports {
+            if sets.contains(&u32::from_be_bytes(key.1.port_set)) {
+                whole.ports.insert(*key, *value);
+            }
+        }
+        whole
+    }
+
+    /// Whether some policy is idle (kept, though no workload uses it).
+    pub fn has_idle(&self) -> bool {
+        self.policies.values().any(|p| p.idle_since.is_some())
     }
 
     /// The rule's counter slot, handing out one (and noting it) if it has none yet.

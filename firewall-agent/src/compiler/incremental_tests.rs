@@ -2,7 +2,9 @@
 //! seeded sequences of changes through the catalogue (two scopes; rules with nested CIDRs,
 //! group and prefix-list peers; instances run, stopped, started, terminated and moved between
 //! groups; prefix lists edited; refused requests among them), the kept contents equal a whole
-//! compile's with the same IDs, and the delta turns the previous contents into them.
+//! compile's with the same IDs, and the delta turns the previous contents into them. Policies no
+//! workload uses any more stay idle for a while: then the contents are the whole compile's plus
+//! theirs, and collecting them deletes exactly theirs.
 
 use std::collections::BTreeMap;
 
@@ -169,7 +171,7 @@ fn after_every_step_of_seeded_change_sequences_incremental_equals_whole() {
         let scopes: Vec<Scope> = states.keys().cloned().collect();
         let mut incremental = Incremental::new(&states, Ids::default());
         let mut maps = incremental.desired().clone();
-        let (mut applied, mut refused) = (0, 0);
+        let (mut applied, mut refused, mut idle_kept) = (0, 0, 0);
         for step in 0..400 {
             let scope = rng.pick(&scopes).expect("scopes").clone();
             let before = states[&scope].clone();
@@ -200,14 +202,32 @@ fn after_every_step_of_seeded_change_sequences_incremental_equals_whole() {
             assert_eq!(&maps, incremental.desired(), "the delta, {context}");
             let mut reference_ids = incremental.ids().clone();
             let reference = whole(&states, &mut reference_ids);
+            if incremental.has_idle() && rng.below(3) != 0 {
+                // Idle policies kept (and revived when wanted again): the rest is the whole
+                // compile's.
+                idle_kept += 1;
+                assert_eq!(
+                    incremental.desired(),
+                    &incremental.with_idle(reference),
+                    "with idle policies, {context}"
+                );
+                continue;
+            }
+            let delta = incremental.collect_idle(rng.below(2) == 0);
+            written(&mut maps, &delta);
+            assert_eq!(&maps, incremental.desired(), "the collection, {context}");
+            if incremental.has_idle() {
+                continue;
+            }
             assert_eq!(incremental.desired(), &reference, "{context}");
             assert_eq!(incremental.ids(), &reference_ids, "IDs, {context}");
         }
         assert!(
-            applied > 150 && refused > 20,
-            "seed {seed}: {applied} applied, {refused} refused"
+            applied > 150 && refused > 20 && idle_kept > 10,
+            "seed {seed}: {applied} applied, {refused} refused, {idle_kept} with idle policies"
         );
         // A restart: the same states and saved IDs compile to the same contents.
+        incremental.collect_idle(true);
         let restarted = Incremental::new(&states, incremental.ids().clone());
         assert_eq!(restarted.desired(), incremental.desired(), "seed {seed}");
     }

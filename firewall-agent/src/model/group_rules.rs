@@ -8,7 +8,7 @@ use firewall_common::Direction;
 use super::{
     ids::IdSource,
     lookup,
-    permission::{check_rule_quota, check_unique, rules_from_permission},
+    permission::{check_rule_quota, check_unique, check_unique_added, rules_from_permission},
     query::{invalid_filter, paginate},
     rule::{Peer, Protocol, Rule},
     state::{SecurityGroup, State},
@@ -49,7 +49,7 @@ pub fn authorize(
         new_rules.extend(rules_from_permission(state, &vpc_id, permission)?);
     }
     let existing = state.groups[&group_id].rules(direction);
-    check_unique(existing.iter().chain(&new_rules))?;
+    check_unique_added(existing, &new_rules)?;
     check_rule_quota(state, existing.iter().chain(&new_rules))?;
 
     for rule in &mut new_rules {

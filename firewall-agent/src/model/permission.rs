@@ -127,19 +127,38 @@ pub fn check_rule_quota<'a>(
     Ok(())
 }
 
+/// No rule of `new` is the same rule as one of `existing` (already unique) or as an earlier one
+/// of `new`. A few new rules are compared with the existing ones directly (no hashing of the
+/// whole group for one authorize); many go through [`check_unique`].
+pub fn check_unique_added(existing: &[Rule], new: &[Rule]) -> ApiResult<()> {
+    if new.len() > 8 {
+        return check_unique(existing.iter().chain(new));
+    }
+    for (i, rule) in new.iter().enumerate() {
+        if existing.iter().chain(&new[..i]).any(|r| r.same_rule(rule)) {
+            return Err(duplicate(rule));
+        }
+    }
+    Ok(())
+}
+
+fn duplicate(rule: &Rule) -> ApiError {
+    ApiError::new(
+        "InvalidPermission.Duplicate",
+        format!(
+            "the specified rule \"{}\" already exists",
+            rule.aws_summary()
+        ),
+    )
+}
+
 /// No two rules of `rules` are the same rule; the later one of a pair is reported.
 pub fn check_unique<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> ApiResult<()> {
     // Rule identity as `Rule::same_rule` has it, hashed: linear in the group, not quadratic.
     let mut seen = std::collections::HashSet::new();
     for rule in rules {
         if !seen.insert((rule.protocol, rule.ports, &rule.peer)) {
-            return Err(ApiError::new(
-                "InvalidPermission.Duplicate",
-                format!(
-                    "the specified rule \"{}\" already exists",
-                    rule.aws_summary()
-                ),
-            ));
+            return Err(duplicate(rule));
         }
     }
     Ok(())

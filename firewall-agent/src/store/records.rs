@@ -127,9 +127,7 @@ pub(super) fn changes(
                 .writes
                 .push(Write::Put(format!("g/{scope}/{id}"), json(&header(group))?));
         }
-        if old.is_none_or(|old| old.ingress != group.ingress || old.egress != group.egress) {
-            rule_changes(positions, &mut changes, &scope, old.map(|g| &**g), group)?;
-        }
+        rule_changes(positions, &mut changes, &scope, old.map(|g| &**g), group)?;
     }
     for (id, group) in old_groups {
         if !after.groups.contains_key(id) {
@@ -182,9 +180,12 @@ fn resource_changes<T: Serialize + PartialEq>(
     Ok(())
 }
 
-/// The rule records of one group that changed. Kept rules keep their position; new ones get
-/// fresh (higher) positions, so appending writes only the new rules. When the kept rules are no
-/// longer in position order (a rule inserted before others), the direction is rewritten whole.
+/// The rule records of one group that changed, direction by direction. Kept rules keep their
+/// position; new ones get fresh (higher) positions, so appending writes only the new rules. The
+/// rules both versions have unchanged at the head and the tail of a direction are skipped
+/// unread, so a change costs what it changes, not the group's size. When the kept rules would
+/// no longer read back in order (a rule inserted before others), the direction is rewritten
+/// whole.
 fn rule_changes(
     positions: &Positions,
     changes: &mut Changes,
@@ -193,41 +194,67 @@ fn rule_changes(
     after: &SecurityGroup,
 ) -> Result<(), StoreError> {
     let key = |rule: &Rule| format!("r/{scope}/{}/{}", after.id, rule.id);
-    let old: HashMap<&str, (&Rule, bool)> = before
-        .into_iter()
-        .flat_map(|b| {
-            let ingress = b.ingress.iter().map(|r| (r.id.as_str(), (r, false)));
-            ingress.chain(b.egress.iter().map(|r| (r.id.as_str(), (r, true))))
-        })
-        .collect();
-    let mut kept = std::collections::HashSet::new();
-    for (egress, rules) in [(false, &after.ingress), (true, &after.egress)] {
-        let mut last = None;
-        let ordered = rules.iter().all(|rule| match old.get(rule.id.as_str()) {
-            Some((_, was_egress)) if *was_egress == egress => {
-                let pos = positions.of.get(&key(rule)).copied();
-                let in_order = pos.is_some() && pos >= last;
-                last = pos;
-                in_order
+    for (egress, old, new) in [
+        (
+            false,
+            before.map_or(&[][..], |b| &b.ingress[..]),
+            &after.ingress[..],
+        ),
+        (
+            true,
+            before.map_or(&[][..], |b| &b.egress[..]),
+            &after.egress[..],
+        ),
+    ] {
+        let head = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+        let (old_rest, new_rest) = (&old[head..], &new[head..]);
+        let tail = old_rest
+            .iter()
+            .rev()
+            .zip(new_rest.iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let old_mid = &old_rest[..old_rest.len() - tail];
+        let new_mid = &new_rest[..new_rest.len() - tail];
+        if old_mid.is_empty() && new_mid.is_empty() {
+            continue;
+        }
+        let stored: HashMap<&str, &Rule> = old_mid.iter().map(|r| (r.id.as_str(), r)).collect();
+        // In order when the kept rules' positions rise after the head's last one, and every
+        // new rule comes after all of them (fresh positions are the highest).
+        let mut last = head
+            .checked_sub(1)
+            .and_then(|i| positions.of.get(&key(&old[i])).copied());
+        let mut in_order = true;
+        for rule in new_mid {
+            match stored.get(rule.id.as_str()) {
+                Some(_) => {
+                    let pos = positions.of.get(&key(rule)).copied();
+                    in_order &= pos.is_some() && pos >= last;
+                    last = pos;
+                }
+                None => last = Some(u64::MAX),
             }
-            // New (or moved from the other direction): appended after every kept rule.
-            _ => {
-                last = Some(u64::MAX);
-                true
-            }
-        });
-        for rule in rules {
-            let stored = old.get(rule.id.as_str());
-            let same_place = stored.is_some_and(|(_, e)| *e == egress) && ordered;
+        }
+        in_order &= tail == 0 || last != Some(u64::MAX);
+        let (rewrite, old_rewrite) = if in_order {
+            (new_mid, old_mid)
+        } else {
+            (new, old)
+        };
+        let mut kept = std::collections::HashSet::new();
+        for rule in rewrite {
+            // Rewritten whole, every rule takes a fresh position.
+            let was = stored.get(rule.id.as_str()).copied().filter(|_| in_order);
             let pos = match positions.of.get(&key(rule)) {
-                Some(pos) if same_place => *pos,
+                Some(pos) if was.is_some() => *pos,
                 _ => {
                     changes.next += 1;
                     changes.next
                 }
             };
             kept.insert(rule.id.as_str());
-            if same_place && stored.is_some_and(|(r, _)| *r == rule) {
+            if was == Some(rule) {
                 continue;
             }
             let record = RuleRecord {
@@ -238,12 +265,12 @@ fn rule_changes(
             changes.writes.push(Write::Put(key(rule), json(&record)?));
             changes.assigned.push((key(rule), pos));
         }
-    }
-    for (id, _) in old {
-        if !kept.contains(id) {
-            let key = format!("r/{scope}/{}/{id}", after.id);
-            changes.writes.push(Write::Delete(key.clone()));
-            changes.forgotten.push(key);
+        for rule in old_rewrite {
+            if !kept.contains(rule.id.as_str()) {
+                let key = key(rule);
+                changes.writes.push(Write::Delete(key.clone()));
+                changes.forgotten.push(key);
+            }
         }
     }
     Ok(())

@@ -43,7 +43,30 @@ fn random_change(state: &mut State, ids: &mut SeqIds, rng: &mut Seeded, step: us
     let group = groups[rng.below(groups.len())].clone();
     let port = 1000 + rng.below(50);
     let rule = json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": format!("10.{}.0.0/16", rng.below(4))}]}]});
-    let (action, request): (&str, Value) = match rng.below(10) {
+    let rule_ids: Vec<String> = state.groups[&group]
+        .ingress
+        .iter()
+        .map(|r| r.id.clone())
+        .collect();
+    let some_rule = rule_ids
+        .get(rng.below(rule_ids.len().max(1)))
+        .cloned()
+        .unwrap_or_default();
+    let (action, request): (&str, Value) = match rng.below(13) {
+        // A rule changed in place, in the middle of its group: the others keep their order.
+        10 => (
+            "ModifySecurityGroupRules",
+            json!({"GroupId": group, "SecurityGroupRules": [{"SecurityGroupRuleId": some_rule,
+                "SecurityGroupRule": {"IpProtocol": "udp", "FromPort": port, "ToPort": port, "CidrIpv4": "10.9.0.0/16"}}]}),
+        ),
+        11 => (
+            "UpdateSecurityGroupRuleDescriptionsIngress",
+            json!({"GroupId": group, "SecurityGroupRuleDescriptions": [{"SecurityGroupRuleId": some_rule, "Description": format!("step {step}")}]}),
+        ),
+        12 => (
+            "RevokeSecurityGroupIngress",
+            json!({"GroupId": group, "SecurityGroupRuleIds": [some_rule]}),
+        ),
         0..=3 => ("AuthorizeSecurityGroupIngress", rule),
         4 => ("AuthorizeSecurityGroupEgress", rule),
         5 | 6 => ("RevokeSecurityGroupIngress", rule),
@@ -89,7 +112,7 @@ fn after_every_step_of_long_seeded_change_sequences_the_store_reads_back_the_sta
             random_change(&mut next, &mut ids, &mut rng, step);
             store.save(Some(&state), &next).unwrap();
             state = next;
-            if step % 25 == 0 {
+            if step % 10 == 0 {
                 drop(store);
                 store = RedbStore::open(&db.path()).unwrap();
                 assert_eq!(
