@@ -376,3 +376,93 @@ fn changes_in_two_scopes_leave_the_maps_as_a_whole_compile_and_a_refused_one_wri
     );
     in_sync(&mut agent, "the revoke");
 }
+
+#[test]
+fn a_set_of_groups_no_workload_has_stays_idle_for_a_tick_and_is_reused_or_then_deleted() {
+    let dir = TempDir::new("idle");
+    let mut agent = agent(&dir, dataplane());
+    let web = web(&mut agent);
+    let db = ok(
+        &mut agent,
+        "CreateSecurityGroup",
+        json!({"GroupName": "db", "Description": "db"}),
+    )["GroupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(
+        &mut agent,
+        "AuthorizeSecurityGroupIngress",
+        json!({"GroupId": db, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "192.168.0.0/16"}]}]}),
+    );
+    let instance = ok(&mut agent, "DescribeInstances", json!({}))["Reservations"][0]["Instances"]
+        [0]["InstanceId"]
+        .clone();
+    let peers = |agent: &mut Agent| {
+        let report = ok(agent, "VerifyDataplane", json!({}));
+        assert_eq!(report["InSync"], true, "{report}");
+        report["Peers"].as_u64().unwrap()
+    };
+    let only_web = peers(&mut agent);
+    let moved = |agent: &mut Agent, groups: &[&String]| {
+        ok(
+            agent,
+            "ModifyInstanceAttribute",
+            json!({"InstanceId": instance, "Groups": groups}),
+        );
+    };
+    // To web + db: a new policy; web's own stays, idle.
+    moved(&mut agent, &[&web, &db]);
+    let both = peers(&mut agent);
+    assert!(both > only_web, "{only_web} → {both}");
+    // Back: web's policy is reused, nothing new is compiled; web + db's goes idle in turn.
+    moved(&mut agent, &[&web]);
+    assert_eq!(peers(&mut agent), both, "no third policy");
+    // The first tick notes them idle, the second deletes them.
+    agent.collect_idle_policies();
+    assert_eq!(peers(&mut agent), both);
+    agent.collect_idle_policies();
+    assert_eq!(peers(&mut agent), only_web, "web + db's entries are gone");
+}
+
+#[test]
+fn at_most_four_idle_policies_are_kept() {
+    let dir = TempDir::new("idle-cap");
+    let mut agent = agent(&dir, dataplane());
+    let web = web(&mut agent);
+    let instance = ok(&mut agent, "DescribeInstances", json!({}))["Reservations"][0]["Instances"]
+        [0]["InstanceId"]
+        .clone();
+    let mut peers = Vec::new();
+    for i in 1..=7 {
+        let other = ok(
+            &mut agent,
+            "CreateSecurityGroup",
+            json!({"GroupName": format!("g{i}"), "Description": "d"}),
+        )["GroupId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        ok(
+            &mut agent,
+            "AuthorizeSecurityGroupIngress",
+            json!({"GroupId": other, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": format!("192.168.{i}.0/24")}]}]}),
+        );
+        // Each move makes a new policy of the same size and idles the one before.
+        ok(
+            &mut agent,
+            "ModifyInstanceAttribute",
+            json!({"InstanceId": instance, "Groups": [web, other]}),
+        );
+        let report = ok(&mut agent, "VerifyDataplane", json!({}));
+        assert_eq!(report["InSync"], true, "{report}");
+        peers.push(report["Peers"].as_u64().unwrap());
+    }
+    // From the fifth move on: the live policy and the four most recent idle ones.
+    assert_eq!(peers[4], peers[5], "{peers:?}");
+    assert_eq!(peers[5], peers[6], "{peers:?}");
+    assert!(
+        peers[1] < peers[2] && peers[2] < peers[3],
+        "grows until then: {peers:?}"
+    );
+}

@@ -458,7 +458,7 @@ fn workload_rules<'a>(
     workload
         .group_ids
         .iter()
-        .flat_map(move |g| state.groups[g].rules(dir).iter())
+        .flat_map(move |g| state.groups[g].rules(dir).iter().map(|r| &**r))
 }
 
 /// Whether any rule of any group attached to the workload, in the packet's direction, allows it.

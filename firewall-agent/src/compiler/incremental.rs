@@ -11,8 +11,9 @@
 //!   its policy goes idle. An idle policy is kept up to date like the others, so a workload that
 //!   takes that set of groups again (modify-instance-attribute back, a stopped instance of the
 //!   set started, a new one launched) finds it written; [`Incremental::collect_idle`], on the
-//!   agent's 10 s tick, deletes those idle for a whole tick, off the requests' path. No
-//!   interface points at an idle policy, so no packet meets it.
+//!   agent's 10 s tick, deletes those idle for a whole tick, off the requests' path; beyond
+//!   [`IDLE_KEPT`] the oldest go with the change. No interface points at an idle policy, so no
+//!   packet meets it.
 //!
 //! Only the `PEERS` entries whose chain passes through a prefix whose own port set changed are
 //! rewritten (see [`super::prefixes`]). The whole compile ([`super::compile`]) stays the
@@ -37,6 +38,10 @@ use crate::{
     api::Scope,
     model::{InstanceState, Peer, Rule, State},
 };
+
+/// Idle policies kept at most (the oldest beyond are deleted by the change that idles one more):
+/// each costs its share of every rule and membership change while it is kept.
+const IDLE_KEPT: usize = 4;
 
 /// What the states compile to, kept up to date change by change.
 #[derive(Debug, Clone)]
@@ -171,6 +176,19 @@ impl Incremental {
                 policy.idle_since.get_or_insert(self.tick);
             }
         }
+        // Idle policies are kept up to date too: only the most recent few are kept.
+        let mut idle: Vec<(u64, u32, Vec<String>)> = self
+            .policies
+            .iter()
+            .filter_map(|(groups, p)| Some((p.idle_since?, p.id, groups.clone())))
+            .collect();
+        if idle.len() > IDLE_KEPT {
+            idle.sort();
+            let oldest = idle.len() - IDLE_KEPT;
+            for (_, _, groups) in idle.into_iter().take(oldest) {
+                self.delete_policy(&groups);
+            }
+        }
         // Policies kept: only the change's grants.
         if let Some(before) = before {
             for change in &removed {
@@ -266,14 +284,19 @@ impl Incremental {
             .map(|(groups, _)| groups.clone())
             .collect();
         for groups in collected {
-            let mut policy = self.policies.remove(&groups).expect("listed");
-            for direction in &mut policy.directions {
-                direction.clear(&mut self.shared);
-            }
-            self.shared.ids.forget_policy(&groups);
+            self.delete_policy(&groups);
         }
         self.shared.delta.ifaces = self.shared.desired.ifaces.clone();
         self.shared.finish()
+    }
+
+    /// Deletes a policy's entries; its ID is not handed out again.
+    fn delete_policy(&mut self, groups: &[String]) {
+        let mut policy = self.policies.remove(groups).expect("a policy");
+        for direction in &mut policy.directions {
+            direction.clear(&mut self.shared);
+        }
+        self.shared.ids.forget_policy(groups);
     }
 
     /// `whole` (a whole compile of the states) with the entries of the idle policies added:
@@ -472,21 +495,21 @@ fn rule_changes<'a>(
 
 /// The rules of `old` not in `new` with the same enforcement, and those of `new` not in `old`.
 /// Authorize appends and revoke takes out: the common head and tail are skipped first.
-fn diff_rules<'a>(old: &'a [Rule], new: &'a [Rule]) -> (Vec<&'a Rule>, Vec<&'a Rule>) {
+fn diff_rules<'a>(old: &'a [Arc<Rule>], new: &'a [Arc<Rule>]) -> (Vec<&'a Rule>, Vec<&'a Rule>) {
     let head = old
         .iter()
         .zip(new)
-        .take_while(|(a, b)| same_enforcement(a, b))
+        .take_while(|(a, b)| Arc::ptr_eq(a, b) || same_enforcement(a, b))
         .count();
     let (old, new) = (&old[head..], &new[head..]);
     let tail = old
         .iter()
         .rev()
         .zip(new.iter().rev())
-        .take_while(|(a, b)| same_enforcement(a, b))
+        .take_while(|(a, b)| Arc::ptr_eq(a, b) || same_enforcement(a, b))
         .count();
     let (old, new) = (&old[..old.len() - tail], &new[..new.len() - tail]);
-    let by_id: HashMap<&str, &Rule> = old.iter().map(|r| (r.id.as_str(), r)).collect();
+    let by_id: HashMap<&str, &Rule> = old.iter().map(|r| (r.id.as_str(), &**r)).collect();
     let mut kept = BTreeSet::new();
     let mut came = Vec::new();
     for rule in new {
@@ -494,12 +517,13 @@ fn diff_rules<'a>(old: &'a [Rule], new: &'a [Rule]) -> (Vec<&'a Rule>, Vec<&'a R
             Some(old) if same_enforcement(old, rule) => {
                 kept.insert(rule.id.as_str());
             }
-            _ => came.push(rule),
+            _ => came.push(&**rule),
         }
     }
     let gone = old
         .iter()
         .filter(|r| !kept.contains(r.id.as_str()))
+        .map(|r| &**r)
         .collect();
     (gone, came)
 }

@@ -7,8 +7,8 @@ use std::{collections::BTreeMap, fmt::Debug};
 use firewall_common::{IFACE_MANAGED, IfaceConfig};
 
 use super::{
-    Result,
-    maps::{self, Maps, map_err},
+    Result, batch,
+    maps::{self, Maps},
 };
 use crate::compiler::Desired;
 
@@ -24,14 +24,10 @@ pub(super) fn managed_ifaces(maps: &Maps) -> Vec<(u32, IfaceConfig)> {
 
 /// Every `PEERS` and `PORTS` entry, into `into` (its interfaces and rule slots untouched).
 pub(super) fn read_policy(maps: &Maps, into: &mut Desired) -> Result<()> {
-    for entry in maps.peers.iter() {
-        let (key, value) = entry.map_err(map_err(maps::PEERS))?;
-        into.peers.insert((key.prefix_len(), key.data()), value);
-    }
-    for entry in maps.ports.iter() {
-        let (key, value) = entry.map_err(map_err(maps::PORTS))?;
-        into.ports.insert((key.prefix_len(), key.data()), value);
-    }
+    into.peers
+        .extend(batch::read_lpm(&maps.peers, maps::PEERS)?);
+    into.ports
+        .extend(batch::read_lpm(&maps.ports, maps::PORTS)?);
     Ok(())
 }
 

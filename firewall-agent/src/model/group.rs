@@ -1,5 +1,7 @@
 //! Security groups: create (with the default outbound rules), copy, delete, describe.
 
+use std::sync::Arc;
+
 use super::{
     ids::IdSource,
     lookup,
@@ -72,7 +74,7 @@ pub fn create(
         egress: Rule::default_egress(ids, has_ipv6),
         tags: tags.clone(),
     };
-    state.groups.insert(id.clone(), std::sync::Arc::new(group));
+    state.groups.insert(id.clone(), Arc::new(group));
     Ok(CreateSecurityGroupResponse {
         security_group_arn: state.group_arn(&id),
         group_id: id,
@@ -107,11 +109,11 @@ pub fn copy(
     )?;
     let new_id = created.group_id.clone();
     let vpc_id = next.groups[&new_id].vpc_id.clone();
-    let copy_rules = |rules: &[Rule], ids: &mut dyn IdSource| -> ApiResult<Vec<Rule>> {
+    let copy_rules = |rules: &[Arc<Rule>], ids: &mut dyn IdSource| -> ApiResult<Vec<Arc<Rule>>> {
         rules
             .iter()
             .map(|rule| {
-                let mut copy = rule.clone();
+                let mut copy = Rule::clone(rule);
                 copy.id = ids.next_id("sgr");
                 copy.tags = Vec::new();
                 if let Peer::Group(referenced) = &rule.peer {
@@ -125,14 +127,14 @@ pub fn copy(
                         return Err(lookup::group_not_in_vpc(referenced, &vpc_id));
                     }
                 }
-                Ok(copy)
+                Ok(Arc::new(copy))
             })
             .collect()
     };
     let ingress = copy_rules(&source.ingress, ids)?;
     let egress = copy_rules(&source.egress, ids)?;
-    check_rule_quota(&next, &ingress)?;
-    check_rule_quota(&next, &egress)?;
+    check_rule_quota(&next, ingress.iter().map(|r| &**r))?;
+    check_rule_quota(&next, egress.iter().map(|r| &**r))?;
     let group = std::sync::Arc::make_mut(next.groups.get_mut(&new_id).expect("created above"));
     group.ingress = ingress;
     group.egress = egress;
@@ -176,7 +178,7 @@ pub fn delete(
 /// One describe-security-groups filter. Rule filters match when any rule of the direction
 /// matches ("any combination of rules — not necessarily a single rule — match all filters").
 fn matches_filter(state: &State, group: &SecurityGroup, filter: &Filter) -> ApiResult<bool> {
-    let by_rules = |rules: &[Rule], field: &str| -> ApiResult<bool> {
+    let by_rules = |rules: &[Arc<Rule>], field: &str| -> ApiResult<bool> {
         for rule in rules {
             if super::group_rules::rule_matches(state, rule, field, filter)? {
                 return Ok(true);

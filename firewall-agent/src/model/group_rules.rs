@@ -50,14 +50,16 @@ pub fn authorize(
     }
     let existing = state.groups[&group_id].rules(direction);
     check_unique_added(existing, &new_rules)?;
-    check_rule_quota(state, existing.iter().chain(&new_rules))?;
+    check_rule_quota(state, existing.iter().map(|r| &**r).chain(&new_rules))?;
 
     for rule in &mut new_rules {
         rule.id = ids.next_id("sgr");
         rule.tags = rule_tags.clone();
     }
     let group = Arc::make_mut(state.groups.get_mut(&group_id).expect("checked above"));
-    group.rules_mut(direction).extend(new_rules.iter().cloned());
+    group
+        .rules_mut(direction)
+        .extend(new_rules.iter().cloned().map(Arc::new));
     let group = &state.groups[&group_id];
     Ok(AuthorizeResponse {
         r#return: true,
@@ -113,7 +115,7 @@ pub fn revoke(
     group.rules_mut(direction).retain(|r| {
         let gone = to_remove.contains(&r.id);
         if gone {
-            revoked.push(r.clone());
+            revoked.push(Rule::clone(r));
         }
         !gone
     });
@@ -244,11 +246,11 @@ pub fn modify(
         updated.tags = existing.tags.clone();
         let rules = group.rules_mut(direction);
         let slot = rules.iter().position(|r| r.id == id).expect("found above");
-        rules[slot] = updated;
+        rules[slot] = Arc::new(updated);
     }
     for direction in Direction::ALL {
-        check_unique(group.rules(direction))?;
-        check_rule_quota(state, group.rules(direction))?;
+        check_unique(group.rules(direction).iter().map(|r| &**r))?;
+        check_rule_quota(state, group.rules(direction).iter().map(|r| &**r))?;
     }
     state.groups.insert(group_id, Arc::new(group));
     Ok(ReturnResponse::TRUE)
@@ -300,7 +302,7 @@ pub fn update_descriptions(
     let group = Arc::make_mut(state.groups.get_mut(&group_id).expect("checked above"));
     for (id, description) in changes {
         if let Some(rule) = group.rules_mut(direction).iter_mut().find(|r| r.id == id) {
-            rule.description = description;
+            Arc::make_mut(rule).description = description;
         }
     }
     Ok(ReturnResponse::TRUE)

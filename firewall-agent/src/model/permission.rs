@@ -130,12 +130,17 @@ pub fn check_rule_quota<'a>(
 /// No rule of `new` is the same rule as one of `existing` (already unique) or as an earlier one
 /// of `new`. A few new rules are compared with the existing ones directly (no hashing of the
 /// whole group for one authorize); many go through [`check_unique`].
-pub fn check_unique_added(existing: &[Rule], new: &[Rule]) -> ApiResult<()> {
+pub fn check_unique_added(existing: &[std::sync::Arc<Rule>], new: &[Rule]) -> ApiResult<()> {
     if new.len() > 8 {
-        return check_unique(existing.iter().chain(new));
+        return check_unique(existing.iter().map(|r| &**r).chain(new));
     }
     for (i, rule) in new.iter().enumerate() {
-        if existing.iter().chain(&new[..i]).any(|r| r.same_rule(rule)) {
+        if existing
+            .iter()
+            .map(|r| &**r)
+            .chain(&new[..i])
+            .any(|r| r.same_rule(rule))
+        {
             return Err(duplicate(rule));
         }
     }

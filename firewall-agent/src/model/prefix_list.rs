@@ -209,8 +209,8 @@ pub fn modify(
                 .chain(&group.egress)
                 .any(|r| r.peer == Peer::PrefixList(id.clone()));
             let check = || {
-                check_rule_quota(state, &group.ingress)?;
-                check_rule_quota(state, &group.egress)
+                check_rule_quota(state, group.ingress.iter().map(|r| &**r))?;
+                check_rule_quota(state, group.egress.iter().map(|r| &**r))
             };
             if references { check().err() } else { None }
         });

@@ -97,18 +97,18 @@ impl Rule {
 
     /// The outbound rules every new group starts with: all traffic to `0.0.0.0/0`, and to `::/0`
     /// when its VPC has an IPv6 block.
-    pub fn default_egress(ids: &mut dyn IdSource, ipv6: bool) -> Vec<Rule> {
-        let mut egress = vec![Rule::new(
+    pub fn default_egress(ids: &mut dyn IdSource, ipv6: bool) -> Vec<std::sync::Arc<Rule>> {
+        let mut egress = vec![std::sync::Arc::new(Rule::new(
             ids.next_id("sgr"),
             Protocol::All,
             Peer::Cidr4(Ipv4Net::default()),
-        )];
+        ))];
         if ipv6 {
-            egress.push(Rule::new(
+            egress.push(std::sync::Arc::new(Rule::new(
                 ids.next_id("sgr"),
                 Protocol::All,
                 Peer::Cidr6(Ipv6Net::default()),
-            ));
+            )));
         }
         egress
     }

@@ -53,20 +53,22 @@ pub struct SecurityGroup {
     pub name: String,
     pub description: String,
     pub vpc_id: String,
-    pub ingress: Vec<Rule>,
-    pub egress: Vec<Rule>,
+    /// Each rule shared between versions of the group (a change copies the list, not the
+    /// rules, and two versions compare by pointer where they share a rule).
+    pub ingress: Vec<Arc<Rule>>,
+    pub egress: Vec<Arc<Rule>>,
     pub tags: Vec<Tag>,
 }
 
 impl SecurityGroup {
     /// The inbound (ingress) or outbound (egress) rules.
-    pub fn rules(&self, direction: Direction) -> &Vec<Rule> {
+    pub fn rules(&self, direction: Direction) -> &Vec<Arc<Rule>> {
         match direction {
             Direction::Inbound => &self.ingress,
             Direction::Outbound => &self.egress,
         }
     }
-    pub fn rules_mut(&mut self, direction: Direction) -> &mut Vec<Rule> {
+    pub fn rules_mut(&mut self, direction: Direction) -> &mut Vec<Arc<Rule>> {
         match direction {
             Direction::Inbound => &mut self.ingress,
             Direction::Outbound => &mut self.egress,
@@ -196,11 +198,11 @@ impl State {
     pub fn add_vpc(&mut self, vpc: Vpc, ids: &mut dyn IdSource) {
         let group_id = ids.next_id("sg");
         let egress = Rule::default_egress(ids, vpc.ipv6_cidr.is_some());
-        let ingress = vec![Rule::new(
+        let ingress = vec![Arc::new(Rule::new(
             ids.next_id("sgr"),
             Protocol::All,
             Peer::Group(group_id.clone()),
-        )];
+        ))];
         self.groups.insert(
             group_id.clone(),
             Arc::new(SecurityGroup {

@@ -66,7 +66,7 @@ fn tags_of<'a>(state: &'a mut State, id: &str) -> ApiResult<&'a mut Vec<Tag>> {
                     .chain(g.egress.iter_mut())
                     .find(|r| r.id == id)
             })
-            .map(|r| &mut r.tags),
+            .map(|r| &mut std::sync::Arc::make_mut(r).tags),
         Some("instance") => state.instances.get_mut(id).map(|i| &mut i.tags),
         Some("vpc") => state.vpcs.get_mut(id).map(|v| &mut v.tags),
         Some("prefix-list") => state.prefix_lists.get_mut(id).map(|l| &mut l.tags),

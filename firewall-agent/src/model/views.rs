@@ -34,15 +34,17 @@ pub fn security_group(state: &State, group: &SecurityGroup) -> groups::SecurityG
 }
 
 /// Rules grouped into one `IpPermission` per (protocol, from, to), in first-seen order.
-pub fn ip_permissions(state: &State, rules: &[Rule]) -> Vec<IpPermission> {
+pub fn ip_permissions(state: &State, rules: &[std::sync::Arc<Rule>]) -> Vec<IpPermission> {
     let mut groups: Vec<(&Rule, Vec<&Rule>)> = Vec::new();
+    // Where each (protocol, ports) is in `groups`: linear in the rules, not quadratic.
+    let mut index: std::collections::HashMap<_, usize> = std::collections::HashMap::new();
     for rule in rules {
-        match groups
-            .iter_mut()
-            .find(|(first, _)| first.protocol == rule.protocol && first.ports == rule.ports)
-        {
-            Some((_, members)) => members.push(rule),
-            None => groups.push((rule, vec![rule])),
+        match index.entry((rule.protocol, rule.ports)) {
+            std::collections::hash_map::Entry::Occupied(at) => groups[*at.get()].1.push(rule),
+            std::collections::hash_map::Entry::Vacant(at) => {
+                at.insert(groups.len());
+                groups.push((rule, vec![rule]));
+            }
         }
     }
     groups

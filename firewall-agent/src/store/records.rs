@@ -32,7 +32,7 @@ pub(super) enum Write {
 struct RuleRecord {
     pos: u64,
     egress: bool,
-    rule: Rule,
+    rule: Arc<Rule>,
 }
 
 /// Where each stored rule sits in its group's order (by record key), and the next free position.
@@ -219,7 +219,8 @@ fn rule_changes(
         if old_mid.is_empty() && new_mid.is_empty() {
             continue;
         }
-        let stored: HashMap<&str, &Rule> = old_mid.iter().map(|r| (r.id.as_str(), r)).collect();
+        let stored: HashMap<&str, &Arc<Rule>> =
+            old_mid.iter().map(|r| (r.id.as_str(), r)).collect();
         // In order when the kept rules' positions rise after the head's last one, and every
         // new rule comes after all of them (fresh positions are the highest).
         let mut last = head
