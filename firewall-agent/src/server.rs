@@ -131,7 +131,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .route("/{action}", post(call))
         .fallback(json_unknown_path)
         .method_not_allowed_fallback(json_wrong_method)
-        .with_state(agent);
+        .with_state(agent.clone());
     let app = counting(app, "socket", instruments.clone());
     let refuse = counting(Router::new().fallback(json_too_many), "socket", instruments);
     tracing::info!(socket = %args.socket.display(), "firewall-agent listening");
@@ -149,6 +149,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     limits::serve(listener, app, refuse, shutdown).await;
+    // The next agent then compiles to the entries the maps hold and rewrites none.
+    agent.lock().await.save_compiler_ids();
     let _ = std::fs::remove_file(&args.socket);
     Ok(())
 }
