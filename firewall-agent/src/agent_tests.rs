@@ -63,19 +63,7 @@ fn code(agent: &mut Agent, action: &str, body: Value) -> String {
 
 /// A `web` group admitting tcp/80 from 10.0.0.0/8, with one instance on `veth-web`.
 fn web(agent: &mut Agent) -> String {
-    let group = ok(
-        agent,
-        "CreateSecurityGroup",
-        json!({"GroupName": "web", "Description": "web"}),
-    )["GroupId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    ok(
-        agent,
-        "AuthorizeSecurityGroupIngress",
-        json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]}),
-    );
+    let group = group_admitting(agent, "web", 80, "10.0.0.0/8");
     ok(
         agent,
         "RunInstances",
@@ -377,27 +365,37 @@ fn changes_in_two_scopes_leave_the_maps_as_a_whole_compile_and_a_refused_one_wri
     in_sync(&mut agent, "the revoke");
 }
 
-#[test]
-fn a_set_of_groups_no_workload_has_stays_idle_for_a_tick_and_is_reused_or_then_deleted() {
-    let dir = TempDir::new("idle");
-    let mut agent = agent(&dir, dataplane());
-    let web = web(&mut agent);
-    let db = ok(
-        &mut agent,
+/// A new group admitting tcp/`port` from `cidr`.
+fn group_admitting(agent: &mut Agent, name: &str, port: u16, cidr: &str) -> String {
+    let group = ok(
+        agent,
         "CreateSecurityGroup",
-        json!({"GroupName": "db", "Description": "db"}),
+        json!({"GroupName": name, "Description": name}),
     )["GroupId"]
         .as_str()
         .unwrap()
         .to_string();
     ok(
-        &mut agent,
+        agent,
         "AuthorizeSecurityGroupIngress",
-        json!({"GroupId": db, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "192.168.0.0/16"}]}]}),
+        json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": cidr}]}]}),
     );
-    let instance = ok(&mut agent, "DescribeInstances", json!({}))["Reservations"][0]["Instances"]
-        [0]["InstanceId"]
-        .clone();
+    group
+}
+
+/// The ID of the one instance.
+fn the_instance(agent: &mut Agent) -> Value {
+    ok(agent, "DescribeInstances", json!({}))["Reservations"][0]["Instances"][0]["InstanceId"]
+        .clone()
+}
+
+#[test]
+fn a_set_of_groups_no_workload_has_stays_idle_for_a_tick_and_is_reused_or_then_deleted() {
+    let dir = TempDir::new("idle");
+    let mut agent = agent(&dir, dataplane());
+    let web = web(&mut agent);
+    let db = group_admitting(&mut agent, "db", 5432, "192.168.0.0/16");
+    let instance = the_instance(&mut agent);
     let peers = |agent: &mut Agent| {
         let report = ok(agent, "VerifyDataplane", json!({}));
         assert_eq!(report["InSync"], true, "{report}");
@@ -430,23 +428,14 @@ fn at_most_four_idle_policies_are_kept() {
     let dir = TempDir::new("idle-cap");
     let mut agent = agent(&dir, dataplane());
     let web = web(&mut agent);
-    let instance = ok(&mut agent, "DescribeInstances", json!({}))["Reservations"][0]["Instances"]
-        [0]["InstanceId"]
-        .clone();
+    let instance = the_instance(&mut agent);
     let mut peers = Vec::new();
     for i in 1..=7 {
-        let other = ok(
+        let other = group_admitting(
             &mut agent,
-            "CreateSecurityGroup",
-            json!({"GroupName": format!("g{i}"), "Description": "d"}),
-        )["GroupId"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        ok(
-            &mut agent,
-            "AuthorizeSecurityGroupIngress",
-            json!({"GroupId": other, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": format!("192.168.{i}.0/24")}]}]}),
+            &format!("g{i}"),
+            22,
+            &format!("192.168.{i}.0/24"),
         );
         // Each move makes a new policy of the same size and idles the one before.
         ok(
