@@ -8,13 +8,7 @@ use firewall_common::CtTimeouts;
 use serde_json::Value;
 
 use crate::{
-    api::{
-        ApiError, ApiResult, Call, DataplaneView, Handler, Scope, explain,
-        types::ours::{
-            ChangePreview, DataplaneStatistics, DataplaneVerification, ExplainVerdictRequest,
-            ExplainVerdictResponse,
-        },
-    },
+    api::{ApiError, ApiResult, Call, Handler, Scope, explain, types::ours::ChangePreview},
     compiler::{self, Ids, Incremental},
     dataplane::{self, Dataplane, KernelDataplane},
     flowlogs,
@@ -537,9 +531,6 @@ fn compile_all(states: &BTreeMap<Scope, State>, ids: &mut Ids) -> compiler::Desi
     }
 }
 
-/// The most differences `verify-dataplane` lists.
-const DIFFERENCES_SHOWN: usize = 100;
-
 /// Every scope's resources in one state, for the compiler: IDs are unique across scopes, and a
 /// rule only ever references resources of its own scope.
 fn combined(states: &BTreeMap<Scope, State>) -> State {
@@ -553,64 +544,6 @@ fn combined(states: &BTreeMap<Scope, State>) -> State {
         all.launch_templates.extend(state.launch_templates.clone());
     }
     all
-}
-
-impl DataplaneView for Agent {
-    fn statistics(&self) -> ApiResult<DataplaneStatistics> {
-        let counters = self
-            .dataplane
-            .counters()
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let named = |m: std::collections::BTreeMap<&'static str, u64>| {
-            m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-        };
-        Ok(DataplaneStatistics {
-            drops: named(counters.drops),
-            passes: named(counters.passes),
-            rule_hits: counters.rule_hits,
-            tracked_flows: self.dataplane.tracked_flows() as u64,
-            flow_log_lost_records: self.dataplane.flow_log_lost(),
-        })
-    }
-
-    fn explain(
-        &self,
-        scope: &Scope,
-        request: ExplainVerdictRequest,
-    ) -> ApiResult<ExplainVerdictResponse> {
-        match self.states.get(scope) {
-            Some(state) => explain::explain(state, self.dataplane.as_ref(), request),
-            None => Err(ApiError::new(
-                "InvalidInstanceID.NotFound",
-                format!("The instance ID '{}' does not exist", request.instance_id),
-            )),
-        }
-    }
-
-    /// Compiles the state with the IDs in use (a copy: same state, same entries) and compares
-    /// the result with what the kernel's maps hold.
-    fn verify(&self) -> ApiResult<DataplaneVerification> {
-        let whole = compile_all(&self.states, &mut self.compiler.ids().clone());
-        // Idle policies are kept until the next tick collects them.
-        let expected = self.compiler.with_idle(whole);
-        let held = self
-            .dataplane
-            .read_back()
-            .map_err(|e| ApiError::internal(format!("The maps could not be read: {e}")))?;
-        let mut differences = dataplane::differences(&expected, &held);
-        if differences.len() > DIFFERENCES_SHOWN {
-            let more = differences.len() - DIFFERENCES_SHOWN;
-            differences.truncate(DIFFERENCES_SHOWN);
-            differences.push(format!("… and {more} more"));
-        }
-        Ok(DataplaneVerification {
-            in_sync: differences.is_empty(),
-            interfaces: held.ifaces.len() as u64,
-            peers: held.peers.len() as u64,
-            ports: held.ports.len() as u64,
-            differences,
-        })
-    }
 }
 
 /// A workload that starts being enforced must have its interface in our namespace, and no
@@ -656,6 +589,9 @@ fn check_interfaces(
     }
     Ok(())
 }
+
+#[path = "agent_view.rs"]
+mod view;
 
 #[path = "agent_remote.rs"]
 mod remote;

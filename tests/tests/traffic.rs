@@ -1,6 +1,7 @@
 //! Matching on real traffic between namespaces: ICMP echo and type rules (v4, v6), port ranges,
 //! overlapping CIDRs across several groups, referenced-group membership changing live, and path
-//! MTU discovery with no ICMP rule at all.
+//! MTU discovery with no ICMP rule at all, and a set of groups taken again after its rules
+//! changed.
 
 use std::{net::IpAddr, time::Duration};
 
@@ -342,4 +343,41 @@ fn the_default_group_lets_its_members_talk_to_each_other_through_its_self_refere
         !tcp_round_trip(&outsider.ns, b.ip, 12345, SHORT),
         "not a member"
     );
+}
+
+#[test]
+fn a_set_of_groups_taken_again_is_enforced_with_the_rules_changed_meanwhile() {
+    let topo = Topology::new(&["172.31.32.10", "172.31.33.10"]);
+    let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
+    let agent = Agent::start(&topo.host);
+    let [client, web, extra] = agent.create_groups(["client", "web", "extra"]);
+    let from_a = format!("{}/32", a.ip);
+    agent.authorize_ingress(&web, "tcp", "8080", &from_a);
+    agent.authorize_ingress(&extra, "tcp", "9191", &from_a);
+    agent.run_instance(a, &[&client]);
+    let b_id = agent.run_instance(b, &[&web]);
+    let _servers = [8080, 9090, 9191].map(|port| EchoServer::tcp(&b.ns, b.ip, port));
+    let answers = |port| tcp_round_trip(&a.ns, b.ip, port, SHORT);
+    assert!(answers(8080) && !answers(9090) && !answers(9191));
+
+    // B alone had web: its policy is idle while B has web and extra.
+    agent.modify_instance_groups(&b_id, &[&web, &extra]);
+    assert!(answers(8080) && answers(9191));
+    agent.authorize_ingress(&web, "tcp", "9090", &from_a);
+    agent.cli(&[
+        "revoke-security-group-ingress",
+        "--group-id",
+        &web,
+        "--protocol",
+        "tcp",
+        "--port",
+        "8080",
+        "--cidr",
+        &from_a,
+    ]);
+    // Back to web alone: the kept policy has the rules web has now.
+    agent.modify_instance_groups(&b_id, &[&web]);
+    assert!(answers(9090), "authorized while the policy was idle");
+    assert!(!answers(8080), "revoked while the policy was idle");
+    assert!(!answers(9191), "extra's rule went with extra");
 }

@@ -1,0 +1,76 @@
+//! The agent's data-plane actions (`DataplaneView`): statistics, explain-verdict and
+//! verify-dataplane, answered from the kernel's maps and the compiled state.
+
+use crate::{
+    api::{
+        ApiError, ApiResult, DataplaneView, Scope, explain,
+        types::ours::{
+            DataplaneStatistics, DataplaneVerification, ExplainVerdictRequest,
+            ExplainVerdictResponse,
+        },
+    },
+    dataplane,
+};
+
+use super::{Agent, compile_all};
+
+/// The most differences `verify-dataplane` lists.
+const DIFFERENCES_SHOWN: usize = 100;
+
+impl DataplaneView for Agent {
+    fn statistics(&self) -> ApiResult<DataplaneStatistics> {
+        let counters = self
+            .dataplane
+            .counters()
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let named = |m: std::collections::BTreeMap<&'static str, u64>| {
+            m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        };
+        Ok(DataplaneStatistics {
+            drops: named(counters.drops),
+            passes: named(counters.passes),
+            rule_hits: counters.rule_hits,
+            tracked_flows: self.dataplane.tracked_flows() as u64,
+            flow_log_lost_records: self.dataplane.flow_log_lost(),
+        })
+    }
+
+    fn explain(
+        &self,
+        scope: &Scope,
+        request: ExplainVerdictRequest,
+    ) -> ApiResult<ExplainVerdictResponse> {
+        match self.states.get(scope) {
+            Some(state) => explain::explain(state, self.dataplane.as_ref(), request),
+            None => Err(ApiError::new(
+                "InvalidInstanceID.NotFound",
+                format!("The instance ID '{}' does not exist", request.instance_id),
+            )),
+        }
+    }
+
+    /// Compiles the state with the IDs in use (a copy: same state, same entries) and compares
+    /// the result with what the kernel's maps hold.
+    fn verify(&self) -> ApiResult<DataplaneVerification> {
+        let whole = compile_all(&self.states, &mut self.compiler.ids().clone());
+        // Idle policies are kept until the next tick collects them.
+        let expected = self.compiler.with_idle(whole);
+        let held = self
+            .dataplane
+            .read_back()
+            .map_err(|e| ApiError::internal(format!("The maps could not be read: {e}")))?;
+        let mut differences = dataplane::differences(&expected, &held);
+        if differences.len() > DIFFERENCES_SHOWN {
+            let more = differences.len() - DIFFERENCES_SHOWN;
+            differences.truncate(DIFFERENCES_SHOWN);
+            differences.push(format!("… and {more} more"));
+        }
+        Ok(DataplaneVerification {
+            in_sync: differences.is_empty(),
+            interfaces: held.ifaces.len() as u64,
+            peers: held.peers.len() as u64,
+            ports: held.ports.len() as u64,
+            differences,
+        })
+    }
+}
