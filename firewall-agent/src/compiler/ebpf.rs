@@ -2,8 +2,9 @@
 //!
 //! * For each policy, direction and family, every peer prefix of every grant becomes one `PEERS`
 //!   entry holding the chain of port sets of that prefix and of its nearest covering prefixes
-//!   (see `firewall_common`): each port set holds the rules written at exactly its prefix, so a
-//!   rule's entries exist once.
+//!   (see `firewall_common`): each port set holds rules written at exactly its prefix, so a
+//!   rule's entries exist once. A prefix has one set per part (see [`links`]): its CIDR rules,
+//!   and the rules referencing each group or prefix list whose address or entry it is.
 //! * Port sets are content-addressed: equal contents share one ID and one set of `PORTS` entries.
 //!   IDs are never reused while the agent runs, so entries of an old set are never overwritten
 //!   in place (make-before-break; see `dataplane::apply`).
@@ -78,6 +79,15 @@ impl SetItem {
         SetItem {
             item: item.into(),
             specificity: -i16::from(grant_prefix.prefix_len()),
+            slot,
+        }
+    }
+
+    /// [`SetItem::of`] for a grant at a prefix of length `len`.
+    pub(super) fn at_length(len: u8, item: PortItem, slot: u32) -> SetItem {
+        SetItem {
+            item: item.into(),
+            specificity: -i16::from(len),
             slot,
         }
     }
@@ -328,19 +338,25 @@ struct DirectionCompiler<'a> {
 
 impl DirectionCompiler<'_> {
     fn compile(&mut self, grants: &[Grant], desired: &mut Desired) {
-        // Items by the exact prefix they were written for: each becomes one port set, written once.
-        let mut by_prefix: HashMap<IpNet, Vec<SetItem>> = HashMap::new();
+        // Items by the exact prefix they were written for, then by part (the CIDR rules' first,
+        // then by the group or list referenced): each part becomes one port set, written once.
+        let mut by_prefix: HashMap<IpNet, BTreeMap<Option<&str>, Vec<SetItem>>> = HashMap::new();
         for grant in grants {
             let slot = self.ids.rule_slot(&grant.rule);
-            by_prefix.entry(grant.prefix).or_default().push(SetItem::of(
-                grant.prefix,
-                grant.item,
-                slot,
-            ));
+            by_prefix
+                .entry(grant.prefix)
+                .or_default()
+                .entry(grant.via.as_deref())
+                .or_default()
+                .push(SetItem::of(grant.prefix, grant.item, slot));
         }
-        let mut own: HashMap<IpNet, u32> = HashMap::new();
-        for (prefix, items) in &by_prefix {
-            own.insert(*prefix, self.intern_set(items.clone()));
+        let mut parts: HashMap<IpNet, Vec<u32>> = HashMap::new();
+        for (prefix, by_part) in &by_prefix {
+            let sets = by_part
+                .values()
+                .map(|items| self.intern_set(items.clone()))
+                .collect();
+            parts.insert(*prefix, sets);
         }
         let prefixes: BTreeSet<IpNet> = by_prefix.keys().copied().collect();
         // The prefix lengths that have rules, by family: only those can be covering prefixes.
@@ -353,13 +369,13 @@ impl DirectionCompiler<'_> {
                 .range(..=prefix.prefix_len())
                 .rev()
                 .copied();
-            let value = chain(
-                prefix,
-                lengths,
-                |a| own.get(a).copied(),
-                |a| by_prefix[a].clone(),
-                |items| self.intern_set(items),
-            );
+            let links = links(prefix, lengths, |a| {
+                parts.get(a).map_or(&[][..], Vec::as_slice)
+            });
+            let value = peer_value(&links, |tail| {
+                let items = tail.iter().flat_map(|id| self.sets[id].clone()).collect();
+                self.intern_set(items)
+            });
             desired
                 .peers
                 .insert(peer_key(self.policy_id, self.direction, prefix), value);
@@ -375,36 +391,42 @@ impl DirectionCompiler<'_> {
     }
 }
 
-/// The `PEERS` value of `prefix`: the port set of the prefix itself, then those of its covering
-/// prefixes that have rules (`own`), nearest first; `lengths` are the family's prefix lengths that
-/// have rules, up to the prefix's own, longest first. A chain deeper than [`PEER_CHAIN`] folds
-/// its tail into the last set (`items` of those prefixes, interned with `intern`).
-pub(super) fn chain(
+/// The chain of port sets of `prefix`: the parts of the prefix itself, then those of its
+/// covering prefixes that have rules, nearest first; `lengths` are the family's prefix lengths
+/// that have rules, up to the prefix's own, longest first. A prefix's parts (`parts`) are the
+/// set of its CIDR rules, then one set per group or prefix list it is an address or entry of,
+/// holding the rules that reference it (by ID): that set is the same at every member, so a
+/// membership change rewrites the member's `PEERS` entry and no port set. A set met twice is
+/// chained once. Where rules of two parts allow the same packet, the first part's rule gets the
+/// hit.
+pub(super) fn links<'a>(
     prefix: IpNet,
     lengths: impl Iterator<Item = u8>,
-    own: impl Fn(&IpNet) -> Option<u32>,
-    items: impl Fn(&IpNet) -> Vec<SetItem>,
-    mut intern: impl FnMut(Vec<SetItem>) -> u32,
-) -> PeerValue {
-    let ancestors: Vec<(IpNet, u32)> = lengths
-        .filter_map(|len| {
-            let ancestor = IpNet::new(prefix.addr(), len)
-                .expect("shorter prefix")
-                .trunc();
-            own(&ancestor).map(|set| (ancestor, set))
-        })
-        .collect();
+    parts: impl Fn(&IpNet) -> &'a [u32],
+) -> Vec<u32> {
+    let mut links: Vec<u32> = Vec::new();
+    for len in lengths {
+        let ancestor = IpNet::new(prefix.addr(), len)
+            .expect("shorter prefix")
+            .trunc();
+        for set in parts(&ancestor) {
+            if !links.contains(set) {
+                links.push(*set);
+            }
+        }
+    }
+    links
+}
+
+/// The `PEERS` value of a chain of port sets: deeper than [`PEER_CHAIN`], its tail goes into
+/// the last link, one set of the tail's items (interned by `fold`).
+pub(super) fn peer_value(links: &[u32], fold: impl FnOnce(&[u32]) -> u32) -> PeerValue {
     let mut port_sets = [0u32; PEER_CHAIN];
-    for (slot, (_, set)) in port_sets.iter_mut().zip(&ancestors) {
+    for (slot, set) in port_sets.iter_mut().zip(links) {
         *slot = *set;
     }
-    if ancestors.len() > PEER_CHAIN {
-        // Too deep: the last link carries everything from there up.
-        let tail: Vec<SetItem> = ancestors[PEER_CHAIN - 1..]
-            .iter()
-            .flat_map(|(a, _)| items(a))
-            .collect();
-        port_sets[PEER_CHAIN - 1] = intern(tail);
+    if links.len() > PEER_CHAIN {
+        port_sets[PEER_CHAIN - 1] = fold(&links[PEER_CHAIN - 1..]);
     }
     PeerValue { port_sets }
 }

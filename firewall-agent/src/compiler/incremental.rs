@@ -3,10 +3,9 @@
 //!
 //! * a rule added, revoked or changed: its grants in the policies that attach its group;
 //! * a membership change (an instance started, stopped, terminated, given other groups or
-//!   addresses): the grants, at the member's addresses, of the rules that reference the groups
-//!   it left or joined;
-//! * a prefix-list edit: the grants, at the entries added or removed, of the rules that
-//!   reference the list;
+//!   addresses): which referenced parts the member's addresses chain (the rules referencing a
+//!   group are one port set, the same at every member: see [`super::ebpf::links`]);
+//! * a prefix-list edit: the same at the entries added or removed;
 //! * a new set of attached groups: its policy, compiled whole; a set no workload has any more:
 //!   its policy goes idle. An idle policy is kept up to date like the others, so a workload that
 //!   takes that set of groups again (modify-instance-attribute back, a stopped instance of the
@@ -32,7 +31,7 @@ use ipnet::IpNet;
 use super::{
     ebpf::{self, Desired, Ids, SetItem},
     prefixes::{Delta, DirectionIndex, Shared},
-    resolve::{self, PortItem},
+    resolve,
 };
 use crate::{
     api::Scope,
@@ -49,8 +48,6 @@ pub struct Incremental {
     shared: Shared,
     /// By attached groups (sorted).
     policies: BTreeMap<Vec<String>, PolicyIndex>,
-    /// Rules whose peer is a group or a prefix list, by the ID they reference, then rule ID.
-    referencing: HashMap<String, HashMap<String, Referencing>>,
     /// Counts [`Incremental::collect_idle`] calls: an idle policy notes when it went idle.
     tick: u64,
 }
@@ -71,14 +68,6 @@ impl PolicyIndex {
     }
 }
 
-/// A rule that references a group or a prefix list.
-#[derive(Debug, Clone)]
-struct Referencing {
-    group: String,
-    direction: Direction,
-    item: PortItem,
-}
-
 /// One rule that appeared or went in a change.
 struct RuleChange<'a> {
     group: &'a str,
@@ -92,7 +81,6 @@ impl Incremental {
         let mut incremental = Incremental {
             shared: Shared::new(ids),
             policies: BTreeMap::new(),
-            referencing: HashMap::new(),
             tick: 0,
         };
         for scope in states.keys() {
@@ -144,28 +132,6 @@ impl Incremental {
         for change in &added {
             self.slot(&change.rule.id);
         }
-        for change in &removed {
-            if let Some(target) = referenced(&change.rule.peer)
-                && let Some(rules) = self.referencing.get_mut(target)
-            {
-                rules.remove(&change.rule.id);
-            }
-        }
-        for change in &added {
-            if let Some(target) = referenced(&change.rule.peer) {
-                self.referencing
-                    .entry(target.to_string())
-                    .or_default()
-                    .insert(
-                        change.rule.id.clone(),
-                        Referencing {
-                            group: change.group.to_string(),
-                            direction: change.direction,
-                            item: resolve::port_item(change.rule),
-                        },
-                    );
-            }
-        }
         let expansions = before.map_or_else(Vec::new, |before| expansion_changes(before, after));
 
         let wanted = policies_of(after);
@@ -189,35 +155,26 @@ impl Incremental {
                 self.delete_policy(&groups);
             }
         }
-        // Policies kept: only the change's grants.
-        if let Some(before) = before {
+        // Policies kept: only the change's grants, in the order that keeps each referenced
+        // part's addresses right: rules taken back (the part has `before`'s addresses), the
+        // referenced groups' and lists' changes to `after`, then rules given (a new part takes
+        // `after`'s addresses).
+        if before.is_some() {
             for change in &removed {
                 let slot = self.slot(&change.rule.id);
-                let item = resolve::port_item(change.rule);
-                let prefixes = resolve::peer_prefixes(before, &change.rule.peer);
-                self.grant_all(change.group, change.direction, &prefixes, item, slot, false);
+                self.grant_all(change, slot, after, false);
+            }
+        }
+        for (target, gone, came) in &expansions {
+            for policy in self.policies.values_mut().filter(|p| p.scope == *scope) {
+                for direction in &mut policy.directions {
+                    direction.move_ref(target, gone, came);
+                }
             }
         }
         for change in &added {
             let slot = self.slot(&change.rule.id);
-            let item = resolve::port_item(change.rule);
-            let prefixes = resolve::peer_prefixes(after, &change.rule.peer);
-            self.grant_all(change.group, change.direction, &prefixes, item, slot, true);
-        }
-        for (target, gone, came) in &expansions {
-            let rules: Vec<(String, Referencing)> = self
-                .referencing
-                .get(target)
-                .into_iter()
-                .flatten()
-                .filter(|(id, _)| !added_ids.contains(id.as_str()))
-                .map(|(id, r)| (id.clone(), r.clone()))
-                .collect();
-            for (id, r) in rules {
-                let slot = self.slot(&id);
-                self.grant_all(&r.group, r.direction, gone, r.item, slot, false);
-                self.grant_all(&r.group, r.direction, came, r.item, slot, true);
-            }
+            self.grant_all(change, slot, after, true);
         }
         // New policies: compiled whole.
         for groups in wanted {
@@ -238,14 +195,7 @@ impl Incremental {
                 for direction in Direction::ALL {
                     for rule in group.rules(direction) {
                         let slot = self.slot(&rule.id);
-                        let item = resolve::port_item(rule);
-                        for prefix in resolve::peer_prefixes(after, &rule.peer) {
-                            policy.direction(direction).grant(
-                                prefix,
-                                SetItem::of(prefix, item, slot),
-                                true,
-                            );
-                        }
+                        grant(policy.direction(direction), rule, slot, after, true);
                     }
                 }
             }
@@ -350,30 +300,21 @@ impl Incremental {
         slot
     }
 
-    /// Gives (`up`) or takes back a rule's grants at `prefixes` in every policy that attaches
-    /// `group`.
-    fn grant_all(
-        &mut self,
-        group: &str,
-        direction: Direction,
-        prefixes: &[IpNet],
-        item: PortItem,
-        slot: u32,
-        up: bool,
-    ) {
-        if prefixes.is_empty() {
-            return;
-        }
+    /// Gives (`up`) or takes back a rule's grants in every policy that attaches its group.
+    fn grant_all(&mut self, change: &RuleChange, slot: u32, after: &State, up: bool) {
         for policy in self
             .policies
             .iter_mut()
-            .filter(|(groups, _)| groups.iter().any(|g| g == group))
+            .filter(|(groups, _)| groups.iter().any(|g| g == change.group))
             .map(|(_, p)| p)
         {
-            let index = policy.direction(direction);
-            for prefix in prefixes {
-                index.grant(*prefix, SetItem::of(*prefix, item, slot), up);
-            }
+            grant(
+                policy.direction(change.direction),
+                change.rule,
+                slot,
+                after,
+                up,
+            );
         }
     }
 
@@ -417,6 +358,23 @@ impl Incremental {
             }
         }
         ifaces
+    }
+}
+
+/// Gives (`up`) or takes back `rule`'s grants in one policy direction: a CIDR rule's at its
+/// prefix, a referencing rule's in the part of what it references (a new part is written at
+/// the addresses or entries `after` has).
+fn grant(index: &mut DirectionIndex, rule: &Rule, slot: u32, after: &State, up: bool) {
+    let item = resolve::port_item(rule);
+    match referenced(&rule.peer) {
+        Some(target) => index.grant_ref(target, item, slot, up, || {
+            resolve::peer_prefixes(after, &rule.peer)
+        }),
+        None => {
+            for prefix in resolve::peer_prefixes(after, &rule.peer) {
+                index.grant(prefix, SetItem::of(prefix, item, slot), up);
+            }
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The incremental compiler against the whole compile, its reference: after every step of long
 //! seeded sequences of changes through the catalogue (two scopes; rules with nested CIDRs,
 //! group and prefix-list peers; instances run, stopped, started, terminated and moved between
-//! groups; prefix lists edited; refused requests among them), the kept contents equal a whole
+//! groups; prefix lists edited; refused requests among them; now and then several compiled as
+//! one change), the kept contents equal a whole
 //! compile's with the same IDs, and the delta turns the previous contents into them. Policies no
 //! workload uses any more stay idle for a while: then the contents are the whole compile's plus
 //! theirs, and collecting them deletes exactly theirs.
@@ -171,13 +172,13 @@ fn after_every_step_of_seeded_change_sequences_incremental_equals_whole() {
         let scopes: Vec<Scope> = states.keys().cloned().collect();
         let mut incremental = Incremental::new(&states, Ids::default());
         let mut maps = incremental.desired().clone();
-        let (mut applied, mut refused, mut idle_kept) = (0, 0, 0);
+        let (mut applied, mut refused, mut idle_kept, mut batched) = (0, 0, 0, 0);
         for step in 0..400 {
             let scope = rng.pick(&scopes).expect("scopes").clone();
             let before = states[&scope].clone();
             let mut next = before.clone();
             let (action, request) = random_request(&before, &mut rng, step);
-            let context = format!("seed {seed} step {step}: {action} {request}");
+            let mut context = format!("seed {seed} step {step}: {action} {request}");
             if call_json(&mut next, &mut ids, action, request).is_err() {
                 refused += 1;
                 // A refused request leaves the state as it was: the update writes nothing.
@@ -185,6 +186,16 @@ fn after_every_step_of_seeded_change_sequences_incremental_equals_whole() {
                 let delta = incremental.update(Some(&before), &states, &scope);
                 assert!(!delta.touches_policy_maps(), "{context}");
                 continue;
+            }
+            // Now and then several changes arrive as one (a shared store's watch): rules given
+            // and taken back while members move, compiled together.
+            if rng.below(5) == 0 {
+                for _ in 0..2 {
+                    let (action, request) = random_request(&next, &mut rng, step);
+                    context += &format!(", then {action} {request}");
+                    let _ = call_json(&mut next, &mut ids, action, request);
+                }
+                batched += 1;
             }
             // Now and then an instance is another host's (a shared store's view): a member of
             // its groups, never enforced here.
@@ -223,8 +234,9 @@ fn after_every_step_of_seeded_change_sequences_incremental_equals_whole() {
             assert_eq!(incremental.ids(), &reference_ids, "IDs, {context}");
         }
         assert!(
-            applied > 150 && refused > 20 && idle_kept > 10,
-            "seed {seed}: {applied} applied, {refused} refused, {idle_kept} with idle policies"
+            applied > 150 && refused > 20 && idle_kept > 10 && batched > 20,
+            "seed {seed}: {applied} applied, {refused} refused, {idle_kept} with idle policies, \
+             {batched} batched"
         );
         // A restart: the same states and saved IDs compile to the same contents.
         incremental.collect_idle(true);
@@ -267,4 +279,93 @@ fn a_rule_added_to_a_large_group_writes_only_its_own_entries() {
     assert_eq!(delta.fresh_slots.len(), 1, "the new rule's counter");
     assert!(delta.stale_peers.is_empty() && delta.stale_ports.is_empty());
     assert_eq!(incremental.desired().peers.len(), peers_before + 1);
+}
+
+#[test]
+fn a_member_that_moves_rewrites_only_its_address_however_many_rules_reference_its_groups() {
+    let mut ids = SeqIds::default();
+    let mut state = State::initial(&mut ids);
+    state.quotas.rules_per_group = 10_000;
+    let vpc = state.vpcs.keys().next().unwrap().clone();
+    let mut create = |state: &mut State, name: &str| {
+        let request = json!({"GroupName": name, "Description": name, "VpcId": vpc});
+        let out = call_json(state, &mut ids, "CreateSecurityGroup", request).unwrap();
+        out["GroupId"].as_str().unwrap().to_string()
+    };
+    let (web, lb, db) = (
+        create(&mut state, "web"),
+        create(&mut state, "lb"),
+        create(&mut state, "db"),
+    );
+    // web allows 1000 ports from the lb group and 1000 others from the db group.
+    let permissions: Vec<Value> = (0..2000)
+        .map(|n| json!({"IpProtocol": "tcp", "FromPort": 1000 + n, "ToPort": 1000 + n, "UserIdGroupPairs": [{"GroupId": if n % 2 == 0 { &lb } else { &db }}]}))
+        .collect();
+    let request = json!({"GroupId": web, "IpPermissions": permissions});
+    call_json(
+        &mut state,
+        &mut ids,
+        "AuthorizeSecurityGroupIngress",
+        request,
+    )
+    .unwrap();
+    let mut run = |state: &mut State, ip: &str, groups: &[&String]| {
+        let request = json!({"PrivateIpAddress": ip, "HostInterface": format!("w{ip}"), "SecurityGroupIds": groups});
+        let out = call_json(state, &mut ids, "RunInstances", request).unwrap();
+        out["Instances"][0]["InstanceId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    run(&mut state, "172.31.0.5", &[&web]);
+    // The members run on other hosts: only web's policy is enforced here. Each group keeps a
+    // member besides the one that moves.
+    let others = [
+        run(&mut state, "172.31.0.6", &[&lb]),
+        run(&mut state, "172.31.0.8", &[&db]),
+        run(&mut state, "172.31.0.7", &[&lb, &db]),
+    ];
+    for id in &others {
+        state.instances.get_mut(id).unwrap().remote = true;
+    }
+    let member = &others[2];
+    let scope = state.scope();
+    let mut states = BTreeMap::from([(scope.clone(), state.clone())]);
+    let mut incremental = Incremental::new(&states, Ids::default());
+    let changes = [
+        ("StopInstances", json!({"InstanceIds": [member]}), 0, 1),
+        ("StartInstances", json!({"InstanceIds": [member]}), 1, 0),
+        (
+            "ModifyInstanceAttribute",
+            json!({"InstanceId": member, "Groups": [db]}),
+            1,
+            0,
+        ),
+        (
+            "ModifyInstanceAttribute",
+            json!({"InstanceId": member, "Groups": [lb, db]}),
+            1,
+            0,
+        ),
+    ];
+    for (action, request, peers, stale_peers) in changes {
+        let before = states[&scope].clone();
+        let mut next = before.clone();
+        call_json(&mut next, &mut ids, action, request.clone()).unwrap();
+        states.insert(scope.clone(), next);
+        let delta = incremental.update(Some(&before), &states, &scope);
+        let context = format!("{action} {request}");
+        assert_eq!(delta.peers.len(), peers, "{context}: {:?}", delta.peers);
+        assert_eq!(delta.stale_peers.len(), stale_peers, "{context}");
+        assert!(
+            delta.ports.is_empty() && delta.stale_ports.is_empty(),
+            "{context}: no port set is written or deleted"
+        );
+        let mut reference_ids = incremental.ids().clone();
+        assert_eq!(
+            incremental.desired(),
+            &whole(&states, &mut reference_ids),
+            "{context}"
+        );
+    }
 }

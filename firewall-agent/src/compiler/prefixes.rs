@@ -1,16 +1,26 @@
-//! The incremental compiler's index of one policy direction: the items written at each peer
-//! prefix, the port set each prefix owns and the `PEERS` entry of each, kept so that a change
-//! of some prefixes' items rewrites only the entries whose chain passes through them (the
-//! prefix itself and the prefixes it covers). Port sets are shared by every policy direction
-//! whose chains use them and counted: a set no chain uses any more is deleted at the end of the
-//! change, and a set first used is written before anything points at it.
+//! The incremental compiler's index of one policy direction: what is written at each peer
+//! prefix, as parts (see [`ebpf::links`]), the port sets of those parts and the `PEERS` entry of
+//! each prefix, kept so that a change rewrites only the entries whose chain passes through a
+//! prefix whose parts changed (the prefix itself and the prefixes it covers).
+//!
+//! * A CIDR rule's items are the prefix's direct part.
+//! * The rules that reference one group or prefix list make one shared part, written at each
+//!   of its current addresses or entries: a member that joins, leaves, starts or stops changes
+//!   which parts its address chains, one `PEERS` entry, and no port set.
+//!
+//! Port sets are shared by every policy direction whose chains use them and counted: a set no
+//! chain uses any more is deleted at the end of the change, and a set first used is written
+//! before anything points at it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use firewall_common::{Direction, PeerKey, PeerValue, PortKey, PortValue};
 use ipnet::IpNet;
 
-use super::ebpf::{self, Desired, Ids, LpmKey, SetItem};
+use super::{
+    ebpf::{self, Desired, Ids, LpmKey, SetItem},
+    resolve::PortItem,
+};
 
 /// The map writes of one change, in the order the data plane makes them (see
 /// `dataplane::apply`): `ports`, `peers`, the interfaces, then `stale_peers`, `stale_ports`.
@@ -114,6 +124,11 @@ impl Shared {
         }
     }
 
+    /// The members of a live port set.
+    fn items_of(&self, id: u32) -> &[SetItem] {
+        &self.sets[&id].items
+    }
+
     /// Ends the change: sets first used get their `PORTS` entries written, sets no longer used
     /// are deleted and forgotten.
     pub fn finish(&mut self) -> Delta {
@@ -144,21 +159,45 @@ impl Shared {
     }
 }
 
+/// The rules of a policy direction that reference one group or prefix list: one part, written
+/// at each of the referenced addresses or entries.
+#[derive(Debug, Clone, Default)]
+struct RefPart {
+    /// (item, counter slot) of each rule, with how many grants give it.
+    items: BTreeMap<(PortItem, u32), u32>,
+    /// The group's member addresses or the list's entries, counted (members may share one).
+    prefixes: BTreeMap<IpNet, u32>,
+    /// The port set of the part at each prefix length present (a set's items carry it).
+    sets: BTreeMap<u8, u32>,
+}
+
+impl RefPart {
+    fn lengths(&self) -> BTreeSet<u8> {
+        self.prefixes.keys().map(IpNet::prefix_len).collect()
+    }
+}
+
 /// One policy direction's prefixes.
 #[derive(Debug, Clone)]
 pub(super) struct DirectionIndex {
     policy_id: u32,
     direction: Direction,
-    /// The items written at each prefix, with how many grants write each.
-    items: HashMap<IpNet, BTreeMap<SetItem, u32>>,
-    /// The port set each prefix with items owns.
-    own: HashMap<IpNet, u32>,
-    /// The prefixes with items, ordered by address then length (for "the prefixes under P").
+    /// The CIDR rules' items written at each prefix, with how many grants write each.
+    direct: HashMap<IpNet, BTreeMap<SetItem, u32>>,
+    /// The parts of rules referencing a group or a list, by the ID referenced.
+    refs: HashMap<String, RefPart>,
+    /// The referenced IDs whose part is written at each prefix.
+    at: HashMap<IpNet, BTreeSet<String>>,
+    /// The port sets of each prefix's parts, direct first (see [`ebpf::links`]).
+    parts: HashMap<IpNet, Vec<u32>>,
+    /// The prefixes with parts, ordered by address then length (for "the prefixes under P").
     ordered: BTreeSet<IpNet>,
     /// How many prefixes of each length there are, by family (IPv4, IPv6).
     lengths: [BTreeMap<u8, usize>; 2],
-    /// Prefixes whose items changed since the last refresh.
+    /// Prefixes whose direct items or referenced parts changed since the last refresh.
     touched: BTreeSet<IpNet>,
+    /// Referenced parts whose items or prefix lengths changed since the last refresh.
+    touched_refs: BTreeSet<String>,
 }
 
 impl DirectionIndex {
@@ -166,27 +205,94 @@ impl DirectionIndex {
         DirectionIndex {
             policy_id,
             direction,
-            items: HashMap::new(),
-            own: HashMap::new(),
+            direct: HashMap::new(),
+            refs: HashMap::new(),
+            at: HashMap::new(),
+            parts: HashMap::new(),
             ordered: BTreeSet::new(),
             lengths: [BTreeMap::new(), BTreeMap::new()],
             touched: BTreeSet::new(),
+            touched_refs: BTreeSet::new(),
         }
     }
 
-    /// One grant more (`up`) or less of `item` at `prefix`.
+    /// One grant more (`up`) or less of a CIDR rule's `item` at `prefix`.
     pub fn grant(&mut self, prefix: IpNet, item: SetItem, up: bool) {
-        let items = self.items.entry(prefix).or_default();
-        let count = items.entry(item).or_insert(0);
-        if up {
-            *count += 1;
-        } else {
-            *count = count.checked_sub(1).expect("a grant taken back was given");
-            if *count == 0 {
-                items.remove(&item);
-            }
+        let items = self.direct.entry(prefix).or_default();
+        count(items, item, up);
+        if items.is_empty() {
+            self.direct.remove(&prefix);
         }
         self.touched.insert(prefix);
+    }
+
+    /// One grant more (`up`) or less of a rule referencing `target` (its `item`, counted
+    /// against `slot`). A part first given takes the target's addresses from `prefixes`; a part
+    /// whose last rule goes leaves them.
+    pub fn grant_ref(
+        &mut self,
+        target: &str,
+        item: PortItem,
+        slot: u32,
+        up: bool,
+        prefixes: impl FnOnce() -> Vec<IpNet>,
+    ) {
+        let new = !self.refs.contains_key(target);
+        let part = self.refs.entry(target.to_string()).or_default();
+        count(&mut part.items, (item, slot), up);
+        self.touched_refs.insert(target.to_string());
+        if new {
+            self.move_ref(target, &[], &prefixes());
+        } else if self.refs[target].items.is_empty() {
+            let gone: Vec<IpNet> = self.refs[target]
+                .prefixes
+                .iter()
+                .flat_map(|(p, n)| std::iter::repeat_n(*p, *n as usize))
+                .collect();
+            self.move_ref(target, &gone, &[]);
+            self.refs.remove(target);
+        }
+    }
+
+    /// The referenced group's members or the list's entries changed: `gone` and `came`
+    /// (counted). Nothing when no rule of this direction references `target`.
+    pub fn move_ref(&mut self, target: &str, gone: &[IpNet], came: &[IpNet]) {
+        let Some(part) = self.refs.get_mut(target) else {
+            return;
+        };
+        let lengths = part.lengths();
+        for (prefix, up) in gone
+            .iter()
+            .map(|p| (p, false))
+            .chain(came.iter().map(|p| (p, true)))
+        {
+            let n = part.prefixes.entry(*prefix).or_insert(0);
+            let was = *n;
+            *n = if up {
+                was + 1
+            } else {
+                was.checked_sub(1).expect("an address that went was there")
+            };
+            if *n == 0 {
+                part.prefixes.remove(prefix);
+            }
+            let now = part.prefixes.contains_key(prefix);
+            if (was > 0) != now {
+                let at = self.at.entry(*prefix).or_default();
+                if now {
+                    at.insert(target.to_string());
+                } else {
+                    at.remove(target);
+                    if at.is_empty() {
+                        self.at.remove(prefix);
+                    }
+                }
+                self.touched.insert(*prefix);
+            }
+        }
+        if part.lengths() != lengths {
+            self.touched_refs.insert(target.to_string());
+        }
     }
 
     /// Whether a `/0` prefix of the family has items (IPv4 when `v4`).
@@ -196,40 +302,63 @@ impl DirectionIndex {
         } else {
             "::/0".parse().expect("constant")
         };
-        self.own.contains_key(&zero)
+        self.parts.contains_key(&zero)
     }
 
-    /// Brings the own sets and the `PEERS` entries up to date with the grants since the last
-    /// refresh: each touched prefix's own set, then the chains through the prefixes whose own
-    /// set changed.
+    /// Brings the port sets and the `PEERS` entries up to date with the grants since the last
+    /// refresh: the referenced parts' sets, each touched prefix's parts, then the chains
+    /// through the prefixes whose parts changed.
     pub fn refresh(&mut self, shared: &mut Shared) {
+        for target in std::mem::take(&mut self.touched_refs) {
+            let Some(part) = self.refs.get_mut(&target) else {
+                continue;
+            };
+            let mut sets = BTreeMap::new();
+            for len in part.lengths() {
+                let items = part
+                    .items
+                    .keys()
+                    .map(|(item, slot)| SetItem::at_length(len, *item, *slot))
+                    .collect();
+                sets.insert(len, shared.intern(items));
+            }
+            let changed: BTreeSet<u8> = sets
+                .iter()
+                .filter(|(len, id)| part.sets.get(len) != Some(id))
+                .map(|(len, _)| *len)
+                .collect();
+            part.sets = sets;
+            self.touched.extend(
+                part.prefixes
+                    .keys()
+                    .filter(|p| changed.contains(&p.prefix_len())),
+            );
+        }
         let mut changed = Vec::new();
         for prefix in std::mem::take(&mut self.touched) {
             let family = usize::from(prefix.addr().is_ipv6());
             let len = prefix.prefix_len();
-            let items = self.items.get(&prefix);
-            let set = match items {
-                Some(items) if !items.is_empty() => {
-                    Some(shared.intern(items.keys().copied().collect()))
-                }
-                _ => None,
+            let mut parts = Vec::new();
+            if let Some(items) = self.direct.get(&prefix) {
+                parts.push(shared.intern(items.keys().copied().collect()));
+            }
+            for target in self.at.get(&prefix).into_iter().flatten() {
+                parts.push(self.refs[target].sets[&len]);
+            }
+            let old = if parts.is_empty() {
+                self.parts.remove(&prefix)
+            } else {
+                self.parts.insert(prefix, parts.clone())
             };
-            let old = match set {
-                Some(set) => self.own.insert(prefix, set),
-                None => {
-                    self.items.remove(&prefix);
-                    self.own.remove(&prefix)
-                }
-            };
-            if old == set {
+            if old.as_deref() == Some(&parts[..]) {
                 continue;
             }
-            match (old, set) {
-                (None, Some(_)) => {
+            match (old.is_some(), !parts.is_empty()) {
+                (false, true) => {
                     self.ordered.insert(prefix);
                     *self.lengths[family].entry(len).or_insert(0) += 1;
                 }
-                (Some(_), None) => {
+                (true, false) => {
                     self.ordered.remove(&prefix);
                     let count = self.lengths[family].get_mut(&len).expect("counted");
                     *count -= 1;
@@ -247,13 +376,16 @@ impl DirectionIndex {
                 .range(..=prefix.prefix_len())
                 .rev()
                 .map(|(len, _)| *len);
-            let value = ebpf::chain(
-                prefix,
-                lengths,
-                |a| self.own.get(a).copied(),
-                |a| self.items[a].keys().copied().collect(),
-                |items| shared.intern(items),
-            );
+            let links = ebpf::links(prefix, lengths, |a| {
+                self.parts.get(a).map_or(&[][..], Vec::as_slice)
+            });
+            let value = ebpf::peer_value(&links, |tail| {
+                let items = tail
+                    .iter()
+                    .flat_map(|id| shared.items_of(*id).to_vec())
+                    .collect();
+                shared.intern(items)
+            });
             shared.set_peer(
                 ebpf::peer_key(self.policy_id, self.direction, prefix),
                 Some(value),
@@ -261,7 +393,7 @@ impl DirectionIndex {
         }
     }
 
-    /// The prefixes with items whose chain passes through one of `changed`: those equal to or
+    /// The prefixes with parts whose chain passes through one of `changed`: those equal to or
     /// inside one of them.
     fn chains_through(&self, changed: &[IpNet]) -> BTreeSet<IpNet> {
         if changed.len() * 4 >= self.ordered.len() {
@@ -294,9 +426,19 @@ impl DirectionIndex {
         for prefix in std::mem::take(&mut self.ordered) {
             shared.set_peer(ebpf::peer_key(self.policy_id, self.direction, prefix), None);
         }
-        self.items.clear();
-        self.own.clear();
-        self.lengths = [BTreeMap::new(), BTreeMap::new()];
-        self.touched.clear();
+        *self = DirectionIndex::new(self.policy_id, self.direction);
+    }
+}
+
+/// One more (`up`) or one fewer of `key` in `counts`; a key counted down to 0 goes.
+fn count<K: Ord>(counts: &mut BTreeMap<K, u32>, key: K, up: bool) {
+    if up {
+        *counts.entry(key).or_insert(0) += 1;
+    } else {
+        let n = counts.get_mut(&key).expect("a grant taken back was given");
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(&key);
+        }
     }
 }

@@ -58,6 +58,9 @@ pub struct Grant {
     pub item: PortItem,
     /// The `sgr-` ID of the rule.
     pub rule: String,
+    /// The group or prefix list the rule references, whose addresses or entries `prefix` is one
+    /// of (`None`: a CIDR rule).
+    pub via: Option<String>,
 }
 
 /// What one rule allows, in the rule's own terms.
@@ -139,12 +142,17 @@ pub fn resolve(state: &State) -> Resolved {
 /// One grant per prefix the rule's peer stands for right now.
 fn grants_of<'a>(state: &'a State, rule: &'a Rule) -> impl Iterator<Item = Grant> + 'a {
     let item = port_item(rule);
+    let via = match &rule.peer {
+        Peer::Group(id) | Peer::PrefixList(id) => Some(id),
+        Peer::Cidr4(_) | Peer::Cidr6(_) => None,
+    };
     peer_prefixes(state, &rule.peer)
         .into_iter()
         .map(move |prefix| Grant {
             prefix,
             item,
             rule: rule.id.clone(),
+            via: via.cloned(),
         })
 }
 
