@@ -15,8 +15,9 @@
 //!    an address is written at one of these prefixes, so the chain holds everything they allow: a
 //!    /8 tcp/22 rule and a /16 tcp/80 rule give the /16 entry [{tcp/80}, {tcp/22}] and the /8 entry
 //!    [{tcp/22}]. Each port set holds only the rules written at its own prefix, so a rule's entries
-//!    exist once however many prefixes nest inside it; a chain deeper than [`PEER_CHAIN`] folds its
-//!    tail into the last set.
+//!    exist once however many prefixes nest inside it; a prefix may have several (its CIDR rules,
+//!    and the rules referencing each group or prefix list it is an address of, shared by every
+//!    member); a chain deeper than [`PEER_CHAIN`] folds its tail into the last set.
 //! 4. `PORTS` (LPM trie) with key `port_set | protocol | port`, tried along the chain until one
 //!    answers (at most [`PEER_CHAIN`] lookups; the first answer is the most specific rule). Protocol
 //!    `-1` is the 32-bit prefix (the port set alone), "this protocol, any port" the 40-bit prefix, and
@@ -178,7 +179,7 @@ pub const PEER_KEY_FIXED_BITS: u32 = 48;
 pub const PEER_CHAIN: usize = 8;
 
 /// Value of the `PEERS` trie: the port sets of this prefix and its nearest covering prefixes with
-/// rules, nearest first; 0 ends the chain.
+/// rules, nearest first (a prefix's own sets first); 0 ends the chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct PeerValue {
