@@ -86,20 +86,22 @@ pub fn revoke(
     let vpc_id = group.vpc_id.clone();
     let in_default_vpc = state.vpcs.get(&vpc_id).is_some_and(|v| v.is_default);
     let rules = group.rules(direction);
-    let mut to_remove: Vec<String> = Vec::new();
+    // Positions of the rules to go, searched from the newest (a rule just added is found at
+    // once; each search reads rules, which live apart from one another).
+    let mut to_remove: Vec<usize> = Vec::new();
     for id in &req.security_group_rule_ids {
-        if !rules.iter().any(|r| &r.id == id) {
-            return Err(lookup::rule_not_found(id));
+        match rules.iter().rposition(|r| &r.id == id) {
+            Some(at) => to_remove.push(at),
+            None => return Err(lookup::rule_not_found(id)),
         }
-        to_remove.push(id.clone());
     }
     let mut unknown: Vec<IpPermission> = Vec::new();
     for permission in &req.ip_permissions {
         let wanted = rules_from_permission(state, &vpc_id, permission)?;
         let mut missing = false;
         for rule in &wanted {
-            match rules.iter().find(|r| r.same_rule(rule)) {
-                Some(found) => to_remove.push(found.id.clone()),
+            match rules.iter().rposition(|r| r.same_rule(rule)) {
+                Some(at) => to_remove.push(at),
                 None => missing = true,
             }
         }
@@ -110,15 +112,17 @@ pub fn revoke(
             unknown.push(permission.clone());
         }
     }
+    to_remove.sort_unstable();
+    to_remove.dedup();
     let group = Arc::make_mut(state.groups.get_mut(&group_id).expect("checked above"));
-    let mut revoked: Vec<Rule> = Vec::new();
-    group.rules_mut(direction).retain(|r| {
-        let gone = to_remove.contains(&r.id);
-        if gone {
-            revoked.push(Rule::clone(r));
-        }
-        !gone
-    });
+    let rules = group.rules_mut(direction);
+    let revoked: Vec<Rule> = to_remove
+        .iter()
+        .map(|at| Rule::clone(&rules[*at]))
+        .collect();
+    for at in to_remove.iter().rev() {
+        rules.remove(*at);
+    }
     let group = &state.groups[&group_id];
     Ok(RevokeResponse {
         r#return: true,

@@ -97,11 +97,28 @@ pub fn rules_from_permission(
 }
 
 /// Rules of one direction in one address family count against the quota separately; a group
-/// reference counts in both families, a prefix list as its `MaxEntries` in its family.
+/// reference counts in both families, a prefix list as its `MaxEntries` in its family. Where no
+/// rule could count for more than the largest list allows, the number of rules decides without
+/// reading them.
 pub fn check_rule_quota<'a>(
     state: &State,
     rules: impl IntoIterator<Item = &'a Rule>,
 ) -> ApiResult<()> {
+    let rules = rules.into_iter();
+    let most_per_rule = state
+        .prefix_lists
+        .values()
+        .map(|list| list.max_entries as usize)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let count = match rules.size_hint() {
+        (low, Some(high)) if low == high => Some(low),
+        _ => None,
+    };
+    if count.is_some_and(|n| n.saturating_mul(most_per_rule) <= state.quotas.rules_per_group) {
+        return Ok(());
+    }
     let (mut v4, mut v6) = (0usize, 0usize);
     for rule in rules {
         match &rule.peer {
