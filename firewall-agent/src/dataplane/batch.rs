@@ -19,7 +19,8 @@ use std::{
 
 use aya::{
     Pod,
-    maps::{IterableMap as _, LpmTrie, MapData, lpm_trie::Key},
+    maps::{IterableMap as _, LpmTrie, MapData, PerCpuArray, lpm_trie::Key},
+    util::nr_cpus,
 };
 
 use super::{DataplaneError, maps::map_err};
@@ -277,6 +278,69 @@ pub(super) fn read_lpm<K: Pod, V: Pod>(
         }
     }
     unreachable!("the loop returns")
+}
+
+/// The first `len` slots of a per-CPU `u64` array, each summed over the CPUs, batched where the
+/// kernel can (else one `bpf_map_lookup_elem` per slot). An array's lookup batch walks the slots
+/// in index order; each value comes as one `u64` per possible CPU (the kernel rounds a per-CPU
+/// value up to 8 bytes).
+pub(super) fn read_per_cpu_sums(
+    array: &PerCpuArray<MapData, u64>,
+    name: &'static str,
+    len: u32,
+) -> Result<Vec<u64>, DataplaneError> {
+    let cpus = nr_cpus().map_err(|(_, error)| DataplaneError::Batch {
+        name,
+        done: 0,
+        source: error,
+    })?;
+    let mut keys = vec![0u32; CHUNK];
+    let mut values = vec![0u64; CHUNK * cpus];
+    let (mut token, mut next) = (0u32, 0u32);
+    let mut sums: Vec<u64> = Vec::with_capacity(len as usize);
+    let fd = array.map().fd().as_fd().as_raw_fd() as u32;
+    while sums.len() < len as usize {
+        let wanted = (len as usize - sums.len()).min(CHUNK);
+        let mut attr = BatchAttr {
+            // The first call starts at slot 0; later ones after the last one read.
+            in_batch: if sums.is_empty() {
+                0
+            } else {
+                &raw const token as u64
+            },
+            out_batch: &raw mut next as u64,
+            keys: keys.as_mut_ptr() as u64,
+            values: values.as_mut_ptr() as u64,
+            count: wanted as u32,
+            map_fd: fd,
+            ..BatchAttr::default()
+        };
+        let result = bpf(BPF_MAP_LOOKUP_BATCH, &mut attr);
+        let read = (attr.count as usize).min(wanted);
+        sums.extend(
+            values[..read * cpus]
+                .chunks(cpus)
+                .map(|per_cpu| per_cpu.iter().sum::<u64>()),
+        );
+        match result {
+            Ok(()) => token = next,
+            // The walk reached the array's end.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => break,
+            Err(error) => {
+                let partial = Partial { done: 0, error };
+                if sums.is_empty() && partial.unsupported() {
+                    return (0..len)
+                        .map(|slot| {
+                            let per_cpu = array.get(&slot, 0).map_err(map_err(name))?;
+                            Ok(per_cpu.iter().sum())
+                        })
+                        .collect();
+                }
+                return Err(batch_err(name, partial));
+            }
+        }
+    }
+    Ok(sums)
 }
 
 fn batch_err(name: &'static str, partial: Partial) -> DataplaneError {

@@ -63,13 +63,14 @@ impl InterfaceCounters {
 pub(super) enum Counter {
     Drop(DropReason),
     Pass(PassReason),
-    RuleHits(u32),
 }
 
-/// Every counter, each read by `read`; `rule_slots` names the rule of each hit-counter slot.
+/// Every counter, each read by `read`, the rules' hits by `read_hits` (the first `len` slots at
+/// once); `rule_slots` names the rule of each hit-counter slot.
 pub(super) fn collect(
     rule_slots: &BTreeMap<u32, String>,
     mut read: impl FnMut(Counter) -> Result<u64>,
+    read_hits: impl FnOnce(u32) -> Result<Vec<u64>>,
 ) -> Result<Counters> {
     let mut counters = Counters::default();
     for reason in DropReason::ALL {
@@ -77,10 +78,12 @@ pub(super) fn collect(
             .drops
             .insert(reason.name(), read(Counter::Drop(reason))?);
     }
+    let len = rule_slots.last_key_value().map_or(0, |(slot, _)| slot + 1);
+    let hits = read_hits(len)?;
     for (slot, rule) in rule_slots {
-        counters
-            .rule_hits
-            .insert(rule.clone(), read(Counter::RuleHits(*slot))?);
+        // A slot past what the array holds has counted nothing.
+        let count = hits.get(*slot as usize).copied().unwrap_or(0);
+        counters.rule_hits.insert(rule.clone(), count);
     }
     for reason in PassReason::ALL {
         counters
@@ -90,12 +93,16 @@ pub(super) fn collect(
     Ok(counters)
 }
 
+/// The first `len` rule-hit slots, each summed over CPUs (one lookup batch per 4096 slots).
+pub(super) fn read_hits(maps: &Maps, len: u32) -> Result<Vec<u64>> {
+    super::batch::read_per_cpu_sums(&maps.rule_hits, maps::RULE_HITS, len)
+}
+
 /// Reads one counter from the kernel, summed over CPUs.
 pub(super) fn read(maps: &Maps, counter: Counter) -> Result<u64> {
     let (array, name, index): (&PerCpuArray<MapData, u64>, _, _) = match counter {
         Counter::Drop(reason) => (&maps.drops, maps::DROPS, reason as u32),
         Counter::Pass(reason) => (&maps.passes, maps::PASSES, reason as u32),
-        Counter::RuleHits(slot) => (&maps.rule_hits, maps::RULE_HITS, slot),
     };
     Ok(array.get(&index, 0).map_err(map_err(name))?.iter().sum())
 }

@@ -192,9 +192,11 @@ impl Dataplane for KernelDataplane {
     }
 
     fn counters(&self) -> Result<Counters> {
-        let mut all = counters::collect(&self.current.rule_slots, |counter| {
-            counters::read(&self.maps, counter)
-        })?;
+        let mut all = counters::collect(
+            &self.current.rule_slots,
+            |counter| counters::read(&self.maps, counter),
+            |len| counters::read_hits(&self.maps, len),
+        )?;
         let attached = self.attached.iter().map(|(name, a)| (name, a.ifindex));
         all.interfaces = counters::interfaces(&self.maps, attached);
         Ok(all)

@@ -188,7 +188,11 @@ impl Dataplane for MemoryDataplane {
     }
 
     fn counters(&self) -> Result<Counters> {
-        counters::collect(&self.current.rule_slots, |_| Ok(0))
+        counters::collect(
+            &self.current.rule_slots,
+            |_| Ok(0),
+            |len| Ok(vec![0; len as usize]),
+        )
     }
 
     fn restored(&self) -> bool {
