@@ -350,7 +350,17 @@ pub fn run(report: &mut Report, quick: bool) {
             Some(("nft -f", nft.bulk)),
         );
         // The agent's own timing of those changes' steps (its histograms' sums and counts).
-        let stages_after = metrics::scrape(&ns, address);
+        let mut stages_after = None;
+        let scrape = timed(|| stages_after = Some(metrics::scrape(&ns, address)));
+        let stages_after = stages_after.expect("scraped");
+        report.row(
+            "B11 e2e",
+            format!("GET /metrics (every rule's hit counter) at {rules} rules"),
+            "–",
+            scrape,
+            "ms",
+            None,
+        );
         for stage in ["parse", "model", "store", "compile", "maps"] {
             let delta = |name: &str| {
                 let labels = [("stage", stage)];
