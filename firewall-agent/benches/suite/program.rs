@@ -142,10 +142,14 @@ fn floors(entries: usize, repeat: u32, trials: usize) -> Floors {
 
 pub fn run(report: &mut Report, quick: bool) {
     let (repeat, trials) = if quick { (200_000, 3) } else { (1_000_000, 5) };
-    let counts: Vec<usize> = if quick {
-        vec![10, 1_000, 10_000]
-    } else {
-        vec![10, 100, 1_000, 10_000, 100_000]
+    // `FIREWALL_BENCH_PROGRAM_RULES=10,100000` picks other sizes (the first is the base line).
+    let counts: Vec<usize> = match std::env::var("FIREWALL_BENCH_PROGRAM_RULES") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| n.trim().parse().expect("FIREWALL_BENCH_PROGRAM_RULES: numbers"))
+            .collect(),
+        Err(_) if quick => vec![10, 1_000, 10_000],
+        Err(_) => vec![10, 100, 1_000, 10_000, 100_000],
     };
     let mut at_10 = None;
     let mut last_new = None;
