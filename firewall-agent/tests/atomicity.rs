@@ -1,6 +1,7 @@
 //! Live updates are atomic per packet: while 1000 rule changes are applied, a probe stream runs
 //! through the loaded program from another thread, and every verdict must be the verdict of the
-//! policy before or after the change in flight, never anything else. The same at 100k rules
+//! policy before or after the change in flight, never anything else. Some rules reference a
+//! prefix list: their part set is rewritten in place. The same at 100k rules
 //! (ignored in the suite, it takes minutes: `cargo test -p firewall-agent --test atomicity --
 //! --ignored`).
 
@@ -15,16 +16,24 @@ use std::{
 use aya::programs::{SchedClassifier, TestRun as _, TestRunOptions};
 use firewall_agent::{compiler, dataplane::programs};
 use firewall_common::Direction;
-use firewall_testkit::{frame::*, harness::*, model::create_group, netns::in_private_netns};
+use firewall_testkit::{
+    frame::*,
+    harness::*,
+    model::{call, create_group},
+    netns::in_private_netns,
+};
 use serde_json::json;
 
 const CHANGES: usize = 1000;
 
 /// Rules toggled in turn: overlapping CIDRs, ranges and protocols, so every change reshapes the
-/// closure of several prefixes at once.
-fn rules() -> Vec<serde_json::Value> {
+/// closure of several prefixes at once; two reference the prefix list `list`.
+fn rules(list: &str) -> Vec<serde_json::Value> {
     let rule = |proto: &str, from: i64, to: i64, cidr: &str| json!({"IpProtocol": proto, "FromPort": from, "ToPort": to, "IpRanges": [{"CidrIp": cidr}]});
+    let listed = |from: i64, to: i64| json!({"IpProtocol": "tcp", "FromPort": from, "ToPort": to, "PrefixListIds": [{"PrefixListId": list}]});
     vec![
+        listed(25, 25),
+        listed(1400, 1600),
         rule("tcp", 22, 22, "10.0.0.0/8"),
         rule("tcp", 80, 80, "10.1.0.0/16"),
         rule("tcp", 20, 30, "10.1.2.0/24"),
@@ -89,10 +98,17 @@ fn background(rules: usize) -> serde_json::Value {
 
 fn changes_under_probes(background_rules: usize, changes: usize) {
     in_private_netns(move || {
-        let mut group = String::new();
+        let (mut group, mut list) = (String::new(), String::new());
         let mut h = Harness::new(|s| {
             s.quotas.rules_per_group = background_rules.max(60);
             group = create_group(s, "probed", json!([]));
+            let request = json!({"PrefixListName": "probed", "MaxEntries": 4, "AddressFamily": "IPv4",
+                                 "Entries": [{"Cidr": "10.1.2.0/24"}, {"Cidr": "10.9.0.0/16"}]});
+            let created = call(s, "CreateManagedPrefixList", request);
+            list = created["PrefixList"]["PrefixListId"]
+                .as_str()
+                .unwrap()
+                .to_string();
             let mut groups = vec![group.clone()];
             if background_rules > 0 {
                 groups.push(create_group(s, "background", background(background_rules)));
@@ -154,7 +170,7 @@ fn changes_under_probes(background_rules: usize, changes: usize) {
             })
         };
 
-        let rules = rules();
+        let rules = rules(&list);
         let mut present = vec![false; rules.len()];
         let mut expected = vec![verdicts(&h.last)];
         for change in 0..changes {

@@ -256,6 +256,8 @@ pub fn run(report: &mut Report, quick: bool) {
             "member rejoins (start-instances)",
             "prefix-list entry added",
             "prefix-list entry removed",
+            "add rule referencing a group (a part of its group's rules, rewritten in place)",
+            "remove rule referencing a group",
             "member moves to a set of groups no workload has (a new policy, compiled and written whole)",
         ];
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
@@ -277,7 +279,8 @@ pub fn run(report: &mut Report, quick: bool) {
         let stages_before = metrics::scrape(&ns, address);
         for trial in 0..trials {
             let entry = json!([{"Cidr": format!("198.51.100.{}/32", trial % 200)}]);
-            let changes: [(&str, Value); 8] = [
+            let referencing = json!({"GroupId": groups[0], "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 7778, "ToPort": 7778, "UserIdGroupPairs": [{"GroupId": groups[1]}]}]});
+            let changes: [(&str, Value); 10] = [
                 ("AuthorizeSecurityGroupIngress", rule(&groups[0])),
                 ("RevokeSecurityGroupIngress", rule(&groups[0])),
                 (
@@ -298,6 +301,8 @@ pub fn run(report: &mut Report, quick: bool) {
                     "ModifyManagedPrefixList",
                     json!({"PrefixListId": list, "CurrentVersion": version + 1, "RemoveEntries": entry}),
                 ),
+                ("AuthorizeSecurityGroupIngress", referencing.clone()),
+                ("RevokeSecurityGroupIngress", referencing),
             ];
             version += 2;
             for (i, (action, members)) in changes.into_iter().enumerate() {
@@ -307,7 +312,7 @@ pub fn run(report: &mut Report, quick: bool) {
             }
             if let Some(set) = fresh_sets.get(trial) {
                 let to = json!({"InstanceId": joiner, "Groups": set});
-                samples[8].push(timed(|| {
+                samples[10].push(timed(|| {
                     call("ModifyInstanceAttribute", to);
                 }));
                 call(

@@ -146,7 +146,11 @@ pub fn run(report: &mut Report, quick: bool) {
     let counts: Vec<usize> = match std::env::var("FIREWALL_BENCH_PROGRAM_RULES") {
         Ok(list) => list
             .split(',')
-            .map(|n| n.trim().parse().expect("FIREWALL_BENCH_PROGRAM_RULES: numbers"))
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .expect("FIREWALL_BENCH_PROGRAM_RULES: numbers")
+            })
             .collect(),
         Err(_) if quick => vec![10, 1_000, 10_000],
         Err(_) => vec![10, 100, 1_000, 10_000, 100_000],

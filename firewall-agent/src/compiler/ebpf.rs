@@ -5,9 +5,13 @@
 //!   (see `firewall_common`): each port set holds rules written at exactly its prefix, so a
 //!   rule's entries exist once. A prefix has one set per part (see [`links`]): its CIDR rules,
 //!   and the rules referencing each group or prefix list whose address or entry it is.
-//! * Port sets are content-addressed: equal contents share one ID and one set of `PORTS` entries.
-//!   IDs are never reused while the agent runs, so entries of an old set are never overwritten
-//!   in place (make-before-break; see `dataplane::apply`).
+//! * A prefix's CIDR rules (and a folded tail) make a content-addressed port set: equal contents
+//!   share one ID and one set of `PORTS` entries, never rewritten in place. The rules
+//!   referencing one group or list in one policy direction make one **part set** per prefix
+//!   length, its ID named by that ([`PartKey`]): when those rules change, its entries are
+//!   rewritten in place, new and changed entries before any deletion, so each packet meets the
+//!   old rules, the new ones, or both (see `dataplane::apply`). IDs are never reused while the
+//!   agent runs.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -93,6 +97,10 @@ impl SetItem {
     }
 }
 
+/// What names a part set: the policy, the direction (its `as_u8`), the group or prefix list
+/// the part's rules reference, and the prefix length of the addresses it is written at.
+pub(super) type PartKey = (u32, u8, String, u8);
+
 /// Stable IDs for policies, port sets and rule counter slots across compilations. Persisted
 /// by the agent, so that after a restart the same state compiles to the same entries.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +108,7 @@ impl SetItem {
 pub struct Ids {
     policies: BTreeMap<Vec<String>, u32>,
     port_sets: BTreeMap<Vec<SetItem>, u32>,
+    part_sets: BTreeMap<PartKey, u32>,
     rule_slots: BTreeMap<String, u32>,
     free_slots: Vec<u32>,
     next_policy: u32,
@@ -112,6 +121,9 @@ pub struct Ids {
 struct IdsSnapshot {
     policies: Vec<(Vec<String>, u32)>,
     port_sets: Vec<(Vec<SetItem>, u32)>,
+    /// Absent in IDs saved before part sets: those get new IDs.
+    #[serde(default)]
+    part_sets: Vec<(PartKey, u32)>,
     rule_slots: Vec<(String, u32)>,
     free_slots: Vec<u32>,
     next_policy: u32,
@@ -124,6 +136,7 @@ impl From<Ids> for IdsSnapshot {
         IdsSnapshot {
             policies: ids.policies.into_iter().collect(),
             port_sets: ids.port_sets.into_iter().collect(),
+            part_sets: ids.part_sets.into_iter().collect(),
             rule_slots: ids.rule_slots.into_iter().collect(),
             free_slots: ids.free_slots,
             next_policy: ids.next_policy,
@@ -138,6 +151,7 @@ impl From<IdsSnapshot> for Ids {
         Ids {
             policies: s.policies.into_iter().collect(),
             port_sets: s.port_sets.into_iter().collect(),
+            part_sets: s.part_sets.into_iter().collect(),
             rule_slots: s.rule_slots.into_iter().collect(),
             free_slots: s.free_slots,
             next_policy: s.next_policy,
@@ -177,6 +191,21 @@ impl Ids {
             *next += 1;
             *next
         })
+    }
+
+    /// The ID of a part set (see [`PartKey`]), whatever its contents.
+    pub(super) fn part_set(&mut self, key: &PartKey) -> u32 {
+        if let Some(id) = self.part_sets.get(key) {
+            return *id;
+        }
+        self.next_port_set += 1;
+        self.part_sets.insert(key.clone(), self.next_port_set);
+        self.next_port_set
+    }
+
+    /// Forgets a part set no entry points at any more (its number is not handed out again).
+    pub(super) fn forget_part_set(&mut self, key: &PartKey) {
+        self.part_sets.remove(key);
     }
 
     /// The rule's counter slot, if it has one already.
@@ -233,6 +262,7 @@ impl Ids {
     ) {
         self.policies.retain(|_, id| policies.contains(id));
         self.port_sets.retain(|_, id| port_sets.contains(id));
+        self.part_sets.retain(|_, id| port_sets.contains(id));
         let freed: Vec<u32> = self
             .rule_slots
             .iter()
@@ -353,8 +383,23 @@ impl DirectionCompiler<'_> {
         let mut parts: HashMap<IpNet, Vec<u32>> = HashMap::new();
         for (prefix, by_part) in &by_prefix {
             let sets = by_part
-                .values()
-                .map(|items| self.intern_set(items.clone()))
+                .iter()
+                .map(|(via, items)| match via {
+                    None => self.intern_set(items.clone()),
+                    Some(target) => {
+                        let key = (
+                            self.policy_id,
+                            self.direction.as_u8(),
+                            target.to_string(),
+                            prefix.prefix_len(),
+                        );
+                        let id = self.ids.part_set(&key);
+                        self.sets
+                            .entry(id)
+                            .or_insert_with(|| set_contents(items.clone()));
+                        id
+                    }
+                })
                 .collect();
             parts.insert(*prefix, sets);
         }

@@ -369,3 +369,62 @@ fn a_member_that_moves_rewrites_only_its_address_however_many_rules_reference_it
         );
     }
 }
+
+#[test]
+fn a_referenced_list_folded_into_a_deep_chain_follows_its_rules_changes() {
+    let mut ids = SeqIds::default();
+    let mut state = State::initial(&mut ids);
+    let vpc = state.vpcs.keys().next().unwrap().clone();
+    let request = json!({"GroupName": "web", "Description": "web", "VpcId": vpc});
+    let web = call_json(&mut state, &mut ids, "CreateSecurityGroup", request).unwrap();
+    let web = web["GroupId"].as_str().unwrap().to_string();
+    let request = json!({"PrefixListName": "corp", "MaxEntries": 5, "AddressFamily": "IPv4",
+                         "Entries": [{"Cidr": "10.0.0.0/10"}]});
+    let list = call_json(&mut state, &mut ids, "CreateManagedPrefixList", request).unwrap();
+    let list = list["PrefixList"]["PrefixListId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Nine CIDR rules nested inside the list's entry: the /19's chain has ten links, and its
+    // tail (the /12, the /11 and the list's part at /10) is folded into one set.
+    let mut permissions: Vec<Value> = (11..=19)
+        .map(|len| json!({"IpProtocol": "tcp", "FromPort": 100 + len, "ToPort": 100 + len, "IpRanges": [{"CidrIp": format!("10.0.0.0/{len}")}]}))
+        .collect();
+    permissions.push(json!({"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "PrefixListIds": [{"PrefixListId": list}]}));
+    let request = json!({"GroupId": web, "IpPermissions": permissions});
+    call_json(
+        &mut state,
+        &mut ids,
+        "AuthorizeSecurityGroupIngress",
+        request,
+    )
+    .unwrap();
+    let request =
+        json!({"PrivateIpAddress": "172.31.0.5", "HostInterface": "w", "SecurityGroupIds": [web]});
+    call_json(&mut state, &mut ids, "RunInstances", request).unwrap();
+    let scope = state.scope();
+    let mut states = BTreeMap::from([(scope.clone(), state)]);
+    let mut incremental = Incremental::new(&states, Ids::default());
+    let mut maps = incremental.desired().clone();
+    let rule = json!({"GroupId": web, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 8443, "ToPort": 8443, "PrefixListIds": [{"PrefixListId": list}]}]});
+    for action in [
+        "AuthorizeSecurityGroupIngress",
+        "RevokeSecurityGroupIngress",
+    ] {
+        let before = states[&scope].clone();
+        let mut next = before.clone();
+        call_json(&mut next, &mut ids, action, rule.clone()).unwrap();
+        states.insert(scope.clone(), next);
+        let delta = incremental.update(Some(&before), &states, &scope);
+        written(&mut maps, &delta);
+        assert_eq!(&maps, incremental.desired(), "{action}: the delta");
+        let mut reference_ids = incremental.ids().clone();
+        let reference = whole(&states, &mut reference_ids);
+        assert_eq!(incremental.desired(), &reference, "{action}");
+        assert_eq!(incremental.ids(), &reference_ids, "{action}: IDs");
+        assert!(
+            delta.peers.iter().any(|(_, v)| v.port_sets[7] != 0),
+            "{action}: the deep chain's folded tail is rewritten"
+        );
+    }
+}

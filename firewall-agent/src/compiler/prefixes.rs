@@ -8,9 +8,12 @@
 //!   of its current addresses or entries: a member that joins, leaves, starts or stops changes
 //!   which parts its address chains, one `PEERS` entry, and no port set.
 //!
-//! Port sets are shared by every policy direction whose chains use them and counted: a set no
-//! chain uses any more is deleted at the end of the change, and a set first used is written
-//! before anything points at it.
+//! Port sets are counted by the chains that use them: a set no chain uses any more is deleted
+//! at the end of the change, and a set first used is written before anything points at it. A
+//! content-addressed set (a prefix's CIDR rules) is shared by every chain with those contents;
+//! a part set (see [`ebpf::PartKey`]) belongs to its part, and a change of the part's rules
+//! rewrites its entries in place: new and changed entries with the change's writes, entries
+//! gone with its deletions (after everything else).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -18,7 +21,7 @@ use firewall_common::{Direction, PeerKey, PeerValue, PortKey, PortValue};
 use ipnet::IpNet;
 
 use super::{
-    ebpf::{self, Desired, Ids, LpmKey, SetItem},
+    ebpf::{self, Desired, Ids, LpmKey, PartKey, SetItem},
     resolve::PortItem,
 };
 
@@ -48,11 +51,13 @@ impl Delta {
     }
 }
 
-/// A live port set: its members and how many chain links point at it.
+/// A live port set: its members, how many chain links point at it, and the part it is the set
+/// of (`None`: content-addressed).
 #[derive(Debug, Clone)]
 struct SetEntry {
     items: Vec<SetItem>,
     uses: usize,
+    part: Option<PartKey>,
 }
 
 /// What every policy direction shares during one change: the IDs, the port sets, the whole
@@ -83,9 +88,51 @@ impl Shared {
         let id = self.ids.port_set(&items);
         if !self.sets.contains_key(&id) {
             self.created.insert(id);
-            self.sets.insert(id, SetEntry { items, uses: 0 });
+            let entry = SetEntry {
+                items,
+                uses: 0,
+                part: None,
+            };
+            self.sets.insert(id, entry);
         }
         id
+    }
+
+    /// The ID of the part set `key` holding `items`, and whether its items changed: a set the
+    /// maps hold already with other items gets the difference of its entries (written in
+    /// place, see [`ebpf::PartKey`]).
+    fn part(&mut self, key: &PartKey, items: Vec<SetItem>) -> (u32, bool) {
+        let items = ebpf::set_contents(items);
+        let id = self.ids.part_set(key);
+        let Some(entry) = self.sets.get_mut(&id) else {
+            self.created.insert(id);
+            let entry = SetEntry {
+                items,
+                uses: 0,
+                part: Some(key.clone()),
+            };
+            self.sets.insert(id, entry);
+            return (id, true);
+        };
+        if entry.items == items {
+            return (id, false);
+        }
+        if !self.created.contains(&id) {
+            let old = ebpf::set_entries(id, &entry.items);
+            let new = ebpf::set_entries(id, &items);
+            for (key, value) in &new {
+                if old.get(key) != Some(value) {
+                    self.delta.ports.push((*key, *value));
+                    self.desired.ports.insert(*key, *value);
+                }
+            }
+            for key in old.keys().filter(|k| !new.contains_key(k)) {
+                self.delta.stale_ports.push(*key);
+                self.desired.ports.remove(key);
+            }
+        }
+        entry.items = items;
+        (id, true)
     }
 
     fn use_sets(&mut self, value: &PeerValue, up: bool) {
@@ -143,7 +190,7 @@ impl Shared {
             } else {
                 // Interned on the way, never pointed at: no map ever held it.
                 let entry = self.sets.remove(&id).expect("created");
-                self.ids.forget_port_set(&entry.items);
+                self.forget(&entry);
                 self.unused.remove(&id);
             }
         }
@@ -153,9 +200,16 @@ impl Shared {
                 self.desired.ports.remove(&key);
                 self.delta.stale_ports.push(key);
             }
-            self.ids.forget_port_set(&entry.items);
+            self.forget(&entry);
         }
         std::mem::take(&mut self.delta)
+    }
+
+    fn forget(&mut self, entry: &SetEntry) {
+        match &entry.part {
+            Some(key) => self.ids.forget_part_set(key),
+            None => self.ids.forget_port_set(&entry.items),
+        }
     }
 }
 
@@ -309,30 +363,32 @@ impl DirectionIndex {
     /// refresh: the referenced parts' sets, each touched prefix's parts, then the chains
     /// through the prefixes whose parts changed.
     pub fn refresh(&mut self, shared: &mut Shared) {
+        // Prefixes whose parts kept their sets while a set's items changed in place: the chains
+        // through them may fold it into their tail.
+        let mut refold: BTreeSet<IpNet> = BTreeSet::new();
         for target in std::mem::take(&mut self.touched_refs) {
             let Some(part) = self.refs.get_mut(&target) else {
                 continue;
             };
-            let mut sets = BTreeMap::new();
+            let (mut sets, mut changed) = (BTreeMap::new(), BTreeSet::new());
             for len in part.lengths() {
                 let items = part
                     .items
                     .keys()
                     .map(|(item, slot)| SetItem::at_length(len, *item, *slot))
                     .collect();
-                sets.insert(len, shared.intern(items));
+                let key = (self.policy_id, self.direction.as_u8(), target.clone(), len);
+                let (id, items_changed) = shared.part(&key, items);
+                if items_changed || part.sets.get(&len) != Some(&id) {
+                    changed.insert(len);
+                }
+                sets.insert(len, id);
             }
-            let changed: BTreeSet<u8> = sets
-                .iter()
-                .filter(|(len, id)| part.sets.get(len) != Some(id))
-                .map(|(len, _)| *len)
-                .collect();
             part.sets = sets;
-            self.touched.extend(
-                part.prefixes
-                    .keys()
-                    .filter(|p| changed.contains(&p.prefix_len())),
-            );
+            let prefixes = part.prefixes.keys();
+            let prefixes = prefixes.filter(|p| changed.contains(&p.prefix_len()));
+            refold.extend(prefixes.clone());
+            self.touched.extend(prefixes);
         }
         let mut changed = Vec::new();
         for prefix in std::mem::take(&mut self.touched) {
@@ -351,6 +407,9 @@ impl DirectionIndex {
                 self.parts.insert(prefix, parts.clone())
             };
             if old.as_deref() == Some(&parts[..]) {
+                if refold.contains(&prefix) {
+                    changed.push(prefix);
+                }
                 continue;
             }
             match (old.is_some(), !parts.is_empty()) {

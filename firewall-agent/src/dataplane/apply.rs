@@ -1,7 +1,8 @@
 //! Writing a [`Desired`] as the difference from what the maps hold, make-before-break: `PORTS`
-//! entries first (port sets are content-addressed and never rewritten in place), then `PEERS`
-//! (repointing at the new sets), then `IFACES` (attaching new interfaces), and only then the
-//! deletions, `PEERS` before `PORTS`. Each packet meets either the old or the new policy.
+//! entries first (new sets, and the new or changed entries of a part set rewritten in place),
+//! then `PEERS` (repointing at the new sets), then `IFACES` (attaching new interfaces), and only
+//! then the deletions, `PEERS` before `PORTS`. Meanwhile a set rewritten in place allows its old
+//! and its new rules, so each packet meets either the old or the new policy.
 //!
 //! The order lives here once, over a [`Target`]: the kernel maps or their in-memory stand-in.
 
