@@ -281,57 +281,114 @@ fn a_rule_added_to_a_large_group_writes_only_its_own_entries() {
     assert_eq!(incremental.desired().peers.len(), peers_before + 1);
 }
 
+/// A scope's state being changed call by call, compiled incrementally.
+struct Steps {
+    ids: SeqIds,
+    scope: Scope,
+    states: BTreeMap<Scope, State>,
+    incremental: Incremental,
+    maps: Desired,
+}
+
+impl Steps {
+    /// `setup` builds the state with calls (`call(state, action, request)`).
+    fn new(setup: impl FnOnce(&mut dyn FnMut(&str, Value) -> Value)) -> Steps {
+        let mut ids = SeqIds::default();
+        let mut state = State::initial(&mut ids);
+        state.quotas.rules_per_group = 10_000;
+        setup(&mut |action, request| call_json(&mut state, &mut ids, action, request).unwrap());
+        let scope = state.scope();
+        let states = BTreeMap::from([(scope.clone(), state)]);
+        let incremental = Incremental::new(&states, Ids::default());
+        let maps = incremental.desired().clone();
+        Steps {
+            ids,
+            scope,
+            states,
+            incremental,
+            maps,
+        }
+    }
+
+    /// Compiles the state whole again, as a starting agent does (after `state()` was edited).
+    fn restart(&mut self) {
+        self.incremental = Incremental::new(&self.states, Ids::default());
+        self.maps = self.incremental.desired().clone();
+    }
+
+    fn state(&mut self) -> &mut State {
+        self.states.get_mut(&self.scope).expect("the scope")
+    }
+
+    /// Makes one call, compiles it and checks the delta and the contents (IDs included)
+    /// against a whole compile; returns the delta.
+    fn call(&mut self, action: &str, request: Value) -> Delta {
+        let before = self.states[&self.scope].clone();
+        let mut next = before.clone();
+        let context = format!("{action} {request}");
+        call_json(&mut next, &mut self.ids, action, request).unwrap();
+        self.states.insert(self.scope.clone(), next);
+        let delta = self
+            .incremental
+            .update(Some(&before), &self.states, &self.scope);
+        written(&mut self.maps, &delta);
+        assert_eq!(
+            &self.maps,
+            self.incremental.desired(),
+            "the delta, {context}"
+        );
+        let mut reference_ids = self.incremental.ids().clone();
+        let reference = whole(&self.states, &mut reference_ids);
+        assert_eq!(self.incremental.desired(), &reference, "{context}");
+        assert_eq!(self.incremental.ids(), &reference_ids, "IDs, {context}");
+        delta
+    }
+}
+
+/// A group in the default VPC.
+fn group(call: &mut dyn FnMut(&str, Value) -> Value, name: &str) -> String {
+    let request = json!({"GroupName": name, "Description": name});
+    call("CreateSecurityGroup", request)["GroupId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A running instance of `groups` at `ip`.
+fn run(call: &mut dyn FnMut(&str, Value) -> Value, ip: &str, groups: &[&String]) -> String {
+    let request = json!({"PrivateIpAddress": ip, "HostInterface": format!("w{ip}"), "SecurityGroupIds": groups});
+    call("RunInstances", request)["Instances"][0]["InstanceId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 #[test]
 fn a_member_that_moves_rewrites_only_its_address_however_many_rules_reference_its_groups() {
-    let mut ids = SeqIds::default();
-    let mut state = State::initial(&mut ids);
-    state.quotas.rules_per_group = 10_000;
-    let vpc = state.vpcs.keys().next().unwrap().clone();
-    let mut create = |state: &mut State, name: &str| {
-        let request = json!({"GroupName": name, "Description": name, "VpcId": vpc});
-        let out = call_json(state, &mut ids, "CreateSecurityGroup", request).unwrap();
-        out["GroupId"].as_str().unwrap().to_string()
-    };
-    let (web, lb, db) = (
-        create(&mut state, "web"),
-        create(&mut state, "lb"),
-        create(&mut state, "db"),
-    );
-    // web allows 1000 ports from the lb group and 1000 others from the db group.
-    let permissions: Vec<Value> = (0..2000)
-        .map(|n| json!({"IpProtocol": "tcp", "FromPort": 1000 + n, "ToPort": 1000 + n, "UserIdGroupPairs": [{"GroupId": if n % 2 == 0 { &lb } else { &db }}]}))
-        .collect();
-    let request = json!({"GroupId": web, "IpPermissions": permissions});
-    call_json(
-        &mut state,
-        &mut ids,
-        "AuthorizeSecurityGroupIngress",
-        request,
-    )
-    .unwrap();
-    let mut run = |state: &mut State, ip: &str, groups: &[&String]| {
-        let request = json!({"PrivateIpAddress": ip, "HostInterface": format!("w{ip}"), "SecurityGroupIds": groups});
-        let out = call_json(state, &mut ids, "RunInstances", request).unwrap();
-        out["Instances"][0]["InstanceId"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    run(&mut state, "172.31.0.5", &[&web]);
-    // The members run on other hosts: only web's policy is enforced here. Each group keeps a
-    // member besides the one that moves.
-    let others = [
-        run(&mut state, "172.31.0.6", &[&lb]),
-        run(&mut state, "172.31.0.8", &[&db]),
-        run(&mut state, "172.31.0.7", &[&lb, &db]),
-    ];
+    let (mut others, mut names) = (Vec::new(), Vec::new());
+    let mut steps = Steps::new(|call| {
+        let (web, lb, db) = (group(call, "web"), group(call, "lb"), group(call, "db"));
+        // web allows 1000 ports from the lb group and 1000 others from the db group.
+        let permissions: Vec<Value> = (0..2000)
+            .map(|n| json!({"IpProtocol": "tcp", "FromPort": 1000 + n, "ToPort": 1000 + n, "UserIdGroupPairs": [{"GroupId": if n % 2 == 0 { &lb } else { &db }}]}))
+            .collect();
+        let request = json!({"GroupId": web, "IpPermissions": permissions});
+        call("AuthorizeSecurityGroupIngress", request);
+        run(call, "172.31.0.5", &[&web]);
+        // Members on other hosts (below): only web's policy is enforced here. Each group keeps
+        // a member besides the one that moves.
+        others = vec![
+            run(call, "172.31.0.6", &[&lb]),
+            run(call, "172.31.0.8", &[&db]),
+            run(call, "172.31.0.7", &[&lb, &db]),
+        ];
+        names = vec![lb, db];
+    });
     for id in &others {
-        state.instances.get_mut(id).unwrap().remote = true;
+        steps.state().instances.get_mut(id).unwrap().remote = true;
     }
-    let member = &others[2];
-    let scope = state.scope();
-    let mut states = BTreeMap::from([(scope.clone(), state.clone())]);
-    let mut incremental = Incremental::new(&states, Ids::default());
+    steps.restart();
+    let (member, lb, db) = (&others[2], &names[0], &names[1]);
     let changes = [
         ("StopInstances", json!({"InstanceIds": [member]}), 0, 1),
         ("StartInstances", json!({"InstanceIds": [member]}), 1, 0),
@@ -349,79 +406,74 @@ fn a_member_that_moves_rewrites_only_its_address_however_many_rules_reference_it
         ),
     ];
     for (action, request, peers, stale_peers) in changes {
-        let before = states[&scope].clone();
-        let mut next = before.clone();
-        call_json(&mut next, &mut ids, action, request.clone()).unwrap();
-        states.insert(scope.clone(), next);
-        let delta = incremental.update(Some(&before), &states, &scope);
         let context = format!("{action} {request}");
+        let delta = steps.call(action, request);
         assert_eq!(delta.peers.len(), peers, "{context}: {:?}", delta.peers);
         assert_eq!(delta.stale_peers.len(), stale_peers, "{context}");
         assert!(
             delta.ports.is_empty() && delta.stale_ports.is_empty(),
             "{context}: no port set is written or deleted"
         );
-        let mut reference_ids = incremental.ids().clone();
-        assert_eq!(
-            incremental.desired(),
-            &whole(&states, &mut reference_ids),
-            "{context}"
+    }
+}
+
+#[test]
+fn a_rule_referencing_a_group_writes_only_its_own_entries_in_the_groups_part() {
+    let mut names = Vec::new();
+    let mut steps = Steps::new(|call| {
+        let (web, lb) = (group(call, "web"), group(call, "lb"));
+        let permissions: Vec<Value> = (0..1000)
+            .map(|n| json!({"IpProtocol": "tcp", "FromPort": 1000 + n, "ToPort": 1000 + n, "UserIdGroupPairs": [{"GroupId": lb}]}))
+            .collect();
+        let request = json!({"GroupId": web, "IpPermissions": permissions});
+        call("AuthorizeSecurityGroupIngress", request);
+        run(call, "172.31.0.5", &[&web]);
+        run(call, "172.31.0.6", &[&lb]);
+        names = vec![web, lb];
+    });
+    let rule = json!({"GroupId": names[0], "IpPermissions": [{"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "UserIdGroupPairs": [{"GroupId": names[1]}]}]});
+    for (action, written, deleted) in [
+        ("AuthorizeSecurityGroupIngress", 1, 0),
+        ("RevokeSecurityGroupIngress", 0, 1),
+    ] {
+        let delta = steps.call(action, rule.clone());
+        assert_eq!(delta.ports.len(), written, "{action}: {:?}", delta.ports);
+        assert_eq!(delta.stale_ports.len(), deleted, "{action}");
+        assert!(
+            delta.peers.is_empty() && delta.stale_peers.is_empty(),
+            "{action}: the members' chains are as they were"
         );
     }
 }
 
 #[test]
 fn a_referenced_list_folded_into_a_deep_chain_follows_its_rules_changes() {
-    let mut ids = SeqIds::default();
-    let mut state = State::initial(&mut ids);
-    let vpc = state.vpcs.keys().next().unwrap().clone();
-    let request = json!({"GroupName": "web", "Description": "web", "VpcId": vpc});
-    let web = call_json(&mut state, &mut ids, "CreateSecurityGroup", request).unwrap();
-    let web = web["GroupId"].as_str().unwrap().to_string();
-    let request = json!({"PrefixListName": "corp", "MaxEntries": 5, "AddressFamily": "IPv4",
-                         "Entries": [{"Cidr": "10.0.0.0/10"}]});
-    let list = call_json(&mut state, &mut ids, "CreateManagedPrefixList", request).unwrap();
-    let list = list["PrefixList"]["PrefixListId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    // Nine CIDR rules nested inside the list's entry: the /19's chain has ten links, and its
-    // tail (the /12, the /11 and the list's part at /10) is folded into one set.
-    let mut permissions: Vec<Value> = (11..=19)
-        .map(|len| json!({"IpProtocol": "tcp", "FromPort": 100 + len, "ToPort": 100 + len, "IpRanges": [{"CidrIp": format!("10.0.0.0/{len}")}]}))
-        .collect();
-    permissions.push(json!({"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "PrefixListIds": [{"PrefixListId": list}]}));
-    let request = json!({"GroupId": web, "IpPermissions": permissions});
-    call_json(
-        &mut state,
-        &mut ids,
-        "AuthorizeSecurityGroupIngress",
-        request,
-    )
-    .unwrap();
-    let request =
-        json!({"PrivateIpAddress": "172.31.0.5", "HostInterface": "w", "SecurityGroupIds": [web]});
-    call_json(&mut state, &mut ids, "RunInstances", request).unwrap();
-    let scope = state.scope();
-    let mut states = BTreeMap::from([(scope.clone(), state)]);
-    let mut incremental = Incremental::new(&states, Ids::default());
-    let mut maps = incremental.desired().clone();
-    let rule = json!({"GroupId": web, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 8443, "ToPort": 8443, "PrefixListIds": [{"PrefixListId": list}]}]});
+    let mut names = Vec::new();
+    let mut steps = Steps::new(|call| {
+        let web = group(call, "web");
+        let request = json!({"PrefixListName": "corp", "MaxEntries": 5, "AddressFamily": "IPv4",
+                             "Entries": [{"Cidr": "10.0.0.0/10"}]});
+        let list = call("CreateManagedPrefixList", request)["PrefixList"]["PrefixListId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // Nine CIDR rules nested inside the list's entry: the /19's chain has ten links, and
+        // its tail (the /12, the /11 and the list's part at /10) is folded into one set.
+        let mut permissions: Vec<Value> = (11..=19)
+            .map(|len| json!({"IpProtocol": "tcp", "FromPort": 100 + len, "ToPort": 100 + len, "IpRanges": [{"CidrIp": format!("10.0.0.0/{len}")}]}))
+            .collect();
+        permissions.push(json!({"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "PrefixListIds": [{"PrefixListId": list}]}));
+        let request = json!({"GroupId": web, "IpPermissions": permissions});
+        call("AuthorizeSecurityGroupIngress", request);
+        run(call, "172.31.0.5", &[&web]);
+        names = vec![web, list];
+    });
+    let rule = json!({"GroupId": names[0], "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 8443, "ToPort": 8443, "PrefixListIds": [{"PrefixListId": names[1]}]}]});
     for action in [
         "AuthorizeSecurityGroupIngress",
         "RevokeSecurityGroupIngress",
     ] {
-        let before = states[&scope].clone();
-        let mut next = before.clone();
-        call_json(&mut next, &mut ids, action, rule.clone()).unwrap();
-        states.insert(scope.clone(), next);
-        let delta = incremental.update(Some(&before), &states, &scope);
-        written(&mut maps, &delta);
-        assert_eq!(&maps, incremental.desired(), "{action}: the delta");
-        let mut reference_ids = incremental.ids().clone();
-        let reference = whole(&states, &mut reference_ids);
-        assert_eq!(incremental.desired(), &reference, "{action}");
-        assert_eq!(incremental.ids(), &reference_ids, "{action}: IDs");
+        let delta = steps.call(action, rule.clone());
         assert!(
             delta.peers.iter().any(|(_, v)| v.port_sets[7] != 0),
             "{action}: the deep chain's folded tail is rewritten"

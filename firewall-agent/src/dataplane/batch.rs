@@ -219,6 +219,31 @@ pub(super) fn delete_lpm<K: Pod, V: Pod>(
     }
 }
 
+/// One `BPF_MAP_LOOKUP_BATCH` call on the map `fd`: up to `count` entries after the key
+/// `after` (`None`: from the map's first key) into `keys` and `values`; the key to continue
+/// after is left in `next`. Returns how many entries were read, and the call's result
+/// (`ENOENT`: the walk reached the map's end, with the entries read so far).
+fn lookup_batch<K, V>(
+    fd: u32,
+    after: Option<&K>,
+    next: &mut K,
+    keys: &mut [K],
+    values: &mut [V],
+    count: usize,
+) -> (usize, io::Result<()>) {
+    let mut attr = BatchAttr {
+        in_batch: after.map_or(0, |key| key as *const K as u64),
+        out_batch: next as *mut K as u64,
+        keys: keys.as_mut_ptr() as u64,
+        values: values.as_mut_ptr() as u64,
+        count: count as u32,
+        map_fd: fd,
+        ..BatchAttr::default()
+    };
+    let result = bpf(BPF_MAP_LOOKUP_BATCH, &mut attr);
+    ((attr.count as usize).min(count), result)
+}
+
 /// Every entry of an LPM trie, batched where the kernel can (else through aya's iterator: two
 /// syscalls per entry).
 pub(super) fn read_lpm<K: Pod, V: Pod>(
@@ -236,22 +261,9 @@ pub(super) fn read_lpm<K: Pod, V: Pod>(
     let mut out = Vec::new();
     let fd = trie.map().fd().as_fd().as_raw_fd() as u32;
     for round in 0.. {
-        let mut attr = BatchAttr {
-            // The first call starts at the map's first key; later ones after the last one read.
-            in_batch: if round == 0 {
-                0
-            } else {
-                &raw const token as u64
-            },
-            out_batch: &raw mut next as u64,
-            keys: keys.as_mut_ptr() as u64,
-            values: values.as_mut_ptr() as u64,
-            count: CHUNK as u32,
-            map_fd: fd,
-            ..BatchAttr::default()
-        };
-        let result = bpf(BPF_MAP_LOOKUP_BATCH, &mut attr);
-        let read = (attr.count as usize).min(CHUNK);
+        // The first call starts at the map's first key; later ones after the last one read.
+        let after = (round > 0).then_some(&token);
+        let (read, result) = lookup_batch(fd, after, &mut next, &mut keys, &mut values, CHUNK);
         out.extend(
             keys[..read]
                 .iter()
@@ -301,22 +313,9 @@ pub(super) fn read_per_cpu_sums(
     let fd = array.map().fd().as_fd().as_raw_fd() as u32;
     while sums.len() < len as usize {
         let wanted = (len as usize - sums.len()).min(CHUNK);
-        let mut attr = BatchAttr {
-            // The first call starts at slot 0; later ones after the last one read.
-            in_batch: if sums.is_empty() {
-                0
-            } else {
-                &raw const token as u64
-            },
-            out_batch: &raw mut next as u64,
-            keys: keys.as_mut_ptr() as u64,
-            values: values.as_mut_ptr() as u64,
-            count: wanted as u32,
-            map_fd: fd,
-            ..BatchAttr::default()
-        };
-        let result = bpf(BPF_MAP_LOOKUP_BATCH, &mut attr);
-        let read = (attr.count as usize).min(wanted);
+        // The first call starts at slot 0; later ones after the last one read.
+        let after = (!sums.is_empty()).then_some(&token);
+        let (read, result) = lookup_batch(fd, after, &mut next, &mut keys, &mut values, wanted);
         sums.extend(
             values[..read * cpus]
                 .chunks(cpus)
