@@ -26,10 +26,34 @@ pub enum ClientError {
     Request(#[from] hyper::http::Error),
     #[error("the agent answered something that is not JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("Read timeout on endpoint URL: \"unix:{path}\" (no answer within {seconds} s)")]
+    ReadTimeout { path: String, seconds: u64 },
 }
 
-/// Sends `call`; the outer error is transport, the inner one the API's answer.
+/// Sends `call` and waits for the answer as long as it takes; the outer error is transport,
+/// the inner one the API's answer.
 pub async fn call(socket: &Path, call: &Call) -> Result<ApiResult<Value>, ClientError> {
+    exchange(socket, call).await
+}
+
+/// [`call`], waiting at most `read_timeout` (`None`: for ever) for the whole exchange.
+pub async fn call_within(
+    socket: &Path,
+    call: &Call,
+    read_timeout: Option<std::time::Duration>,
+) -> Result<ApiResult<Value>, ClientError> {
+    let Some(limit) = read_timeout else {
+        return exchange(socket, call).await;
+    };
+    tokio::time::timeout(limit, exchange(socket, call))
+        .await
+        .map_err(|_| ClientError::ReadTimeout {
+            path: socket.display().to_string(),
+            seconds: limit.as_secs(),
+        })?
+}
+
+async fn exchange(socket: &Path, call: &Call) -> Result<ApiResult<Value>, ClientError> {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|source| ClientError::Connect {

@@ -30,6 +30,10 @@ struct Cli {
     /// for a change, our preview of what it would do prints on stdout.
     #[arg(long, global = true)]
     dry_run: bool,
+    /// As the AWS CLI's: the seconds a verb waits for the agent's answer, 0 for ever; past it
+    /// the verb fails (exit status 255) and the change may or may not have been made.
+    #[arg(long, global = true, default_value_t = 60)]
+    cli_read_timeout: u64,
     /// Output format; like the AWS CLI's default, only `json`.
     #[arg(long, global = true, default_value = "json", value_parser = ["json"])]
     output: String,
@@ -125,7 +129,9 @@ fn main() {
                 region: args.region,
                 dry_run: args.dry_run,
             };
-            runtime.block_on(cli::run(args.socket, scope, verb))
+            let timeout = (args.cli_read_timeout > 0)
+                .then(|| std::time::Duration::from_secs(args.cli_read_timeout));
+            runtime.block_on(cli::run(args.socket, scope, verb, timeout))
         }
     };
     std::process::exit(code);

@@ -329,3 +329,35 @@ fn quotas_come_from_the_agent_configuration() {
         .unwrap_err();
     assert_eq!(err.code(), "SecurityGroupsPerInstanceLimitExceeded");
 }
+
+#[test]
+fn a_verb_gives_up_after_the_read_timeout_when_the_agent_never_answers() {
+    // A socket that accepts and never answers (an agent stopped in the middle of a request).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let holder = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+    let mut verb = std::process::Command::new(firewall_testkit::agent::agent_binary())
+        .arg("--socket")
+        .arg(&path)
+        .args(["--cli-read-timeout", "1", "describe-vpcs"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let held = holder.join().unwrap();
+    assert!(held.is_ok(), "the verb connected");
+    // Bounded: a verb that waits for ever is killed and fails the test.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while verb.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let finished = verb.try_wait().unwrap().is_some();
+    if !finished {
+        let _ = verb.kill();
+    }
+    let out = verb.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(finished, "the verb waits for ever: {stderr}");
+    assert_eq!(out.status.code(), Some(255), "{stderr}");
+    assert!(stderr.contains("Read timeout on endpoint URL"), "{stderr}");
+}

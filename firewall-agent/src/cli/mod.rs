@@ -39,7 +39,12 @@ pub fn to_aws_json(value: &Value) -> String {
 }
 
 /// Runs a verb against the agent; returns the process exit status.
-pub async fn run(socket: PathBuf, scope: CallScope, verb: Verb) -> i32 {
+pub async fn run(
+    socket: PathBuf,
+    scope: CallScope,
+    verb: Verb,
+    read_timeout: Option<std::time::Duration>,
+) -> i32 {
     let call = match requests::request(&verb).and_then(|call| scope.apply(call)) {
         Ok(call) => call,
         Err(Failure {
@@ -54,7 +59,7 @@ pub async fn run(socket: PathBuf, scope: CallScope, verb: Verb) -> i32 {
             error: ParamError::Api(error),
         }) => return service_error(action, &error),
     };
-    match client::call(&socket, &call).await {
+    match client::call_within(&socket, &call, read_timeout).await {
         Ok(Ok(answer)) => {
             // Like the AWS CLI, an empty response prints nothing.
             if let Some(ruleset) = answer.get("Ruleset").and_then(Value::as_str) {
