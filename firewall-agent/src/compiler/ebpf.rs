@@ -519,6 +519,61 @@ pub(super) fn set_entries(set_id: u32, items: &[SetItem]) -> BTreeMap<LpmKey<Por
     entries
 }
 
+/// The `PORTS` writes and deletions that turn set `set_id` from `old` into `new` (both as
+/// [`set_contents`] has them), found from the items that changed: only the entries of those are
+/// looked at, each given to the first item of `new` that writes it (as [`set_entries`] does).
+/// `current` reads an entry as the maps hold it. `None` when many items changed: then building
+/// both sets' entries is as cheap.
+pub(super) type EntryChanges = (Vec<(LpmKey<PortKey>, PortValue)>, Vec<LpmKey<PortKey>>);
+
+pub(super) fn entry_changes(
+    set_id: u32,
+    old: &[SetItem],
+    new: &[SetItem],
+    current: impl Fn(&LpmKey<PortKey>) -> Option<PortValue>,
+) -> Option<EntryChanges> {
+    let order = |i: &SetItem| (i.specificity, i.slot, i.item);
+    let (mut a, mut b) = (old.iter().peekable(), new.iter().peekable());
+    let mut changed: Vec<PortRange> = Vec::new();
+    loop {
+        match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x == y => {
+                a.next();
+                b.next();
+            }
+            (Some(x), Some(y)) if order(x) < order(y) => changed.push(a.next()?.item),
+            (Some(_), Some(_)) | (None, Some(_)) => changed.push(b.next()?.item),
+            (Some(_), None) => changed.push(a.next()?.item),
+            (None, None) => break,
+        }
+        if changed.len() > 64 {
+            return None;
+        }
+    }
+    let keys: BTreeSet<LpmKey<PortKey>> = changed
+        .iter()
+        .flat_map(|item| port_entries(set_id, *item))
+        .collect();
+    let (mut writes, mut deletes) = (Vec::new(), Vec::new());
+    for key in keys {
+        let (proto, port) = (key.1.proto, u16::from_be_bytes(key.1.port));
+        let writer = new.iter().find(|i| {
+            let covers = match i.item.proto {
+                None => key.0 == PORT_KEY_SET_BITS,
+                Some(p) => p == proto && i.item.lo <= port && port <= i.item.hi,
+            };
+            covers && port_entries(set_id, i.item).contains(&key)
+        });
+        let value = writer.map(|i| PortValue { rule_slot: i.slot });
+        match (current(&key), value) {
+            (held, Some(value)) if held != Some(value) => writes.push((key, value)),
+            (Some(_), None) => deletes.push(key),
+            _ => {}
+        }
+    }
+    Some((writes, deletes))
+}
+
 /// The `PORTS` entries of one item: the port range split into aligned power-of-two blocks.
 fn port_entries(set_id: u32, item: PortRange) -> Vec<LpmKey<PortKey>> {
     let key = |proto: u8, port: u16| PortKey {

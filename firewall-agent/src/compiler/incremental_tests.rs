@@ -444,6 +444,13 @@ fn a_rule_referencing_a_group_writes_only_its_own_entries_in_the_groups_part() {
             "{action}: the members' chains are as they were"
         );
     }
+    // Many at once (the part's entries are then diffed whole), overlapping the others' ports.
+    let many: Vec<Value> = (0..100)
+        .map(|n| json!({"IpProtocol": "tcp", "FromPort": 990 + 3 * n, "ToPort": 1000 + 3 * n, "UserIdGroupPairs": [{"GroupId": names[1]}]}))
+        .collect();
+    let request = json!({"GroupId": names[0], "IpPermissions": many});
+    steps.call("AuthorizeSecurityGroupIngress", request.clone());
+    steps.call("RevokeSecurityGroupIngress", request);
 }
 
 #[test]

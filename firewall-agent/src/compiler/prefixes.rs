@@ -118,17 +118,26 @@ impl Shared {
             return (id, false);
         }
         if !self.created.contains(&id) {
-            let old = ebpf::set_entries(id, &entry.items);
-            let new = ebpf::set_entries(id, &items);
-            for (key, value) in &new {
-                if old.get(key) != Some(value) {
-                    self.delta.ports.push((*key, *value));
-                    self.desired.ports.insert(*key, *value);
-                }
+            let desired = &self.desired.ports;
+            let (writes, deletes) =
+                ebpf::entry_changes(id, &entry.items, &items, |key| desired.get(key).copied())
+                    .unwrap_or_else(|| {
+                        let old = ebpf::set_entries(id, &entry.items);
+                        let new = ebpf::set_entries(id, &items);
+                        let writes = new.iter().filter(|(k, v)| old.get(k) != Some(v));
+                        let deletes = old.keys().filter(|k| !new.contains_key(k));
+                        (
+                            writes.map(|(k, v)| (*k, *v)).collect(),
+                            deletes.copied().collect(),
+                        )
+                    });
+            for (key, value) in writes {
+                self.delta.ports.push((key, value));
+                self.desired.ports.insert(key, value);
             }
-            for key in old.keys().filter(|k| !new.contains_key(k)) {
-                self.delta.stale_ports.push(*key);
-                self.desired.ports.remove(key);
+            for key in deletes {
+                self.delta.stale_ports.push(key);
+                self.desired.ports.remove(&key);
             }
         }
         entry.items = items;
