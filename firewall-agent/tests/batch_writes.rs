@@ -12,15 +12,21 @@ use firewall_testkit::{
 };
 use serde_json::{Value, json};
 
+/// A harness whose workload has one group, `name`, with no rules yet (up to 10,000 allowed).
+fn with_empty_group(name: &str) -> (Harness, String) {
+    let mut group = String::new();
+    let h = Harness::new(|s| {
+        s.quotas.rules_per_group = 10_000;
+        group = create_group(s, name, json!([]));
+        vec![group.clone()]
+    });
+    (h, group)
+}
+
 #[test]
 fn policy_maps_are_written_in_batches_and_read_back_as_compiled() {
     in_private_netns(|| {
-        let mut group = String::new();
-        let mut h = Harness::new(|s| {
-            s.quotas.rules_per_group = 10_000;
-            group = create_group(s, "batched", json!([]));
-            vec![group.clone()]
-        });
+        let (mut h, group) = with_empty_group("batched");
         assert_eq!(
             h.dataplane.batched_maps(),
             ["PEERS", "PORTS", "RULE_HITS"],
@@ -52,12 +58,7 @@ fn policy_maps_are_written_in_batches_and_read_back_as_compiled() {
 #[test]
 fn hit_counters_are_read_in_batches_and_each_rule_gets_its_own_hits() {
     in_private_netns(|| {
-        let mut group = String::new();
-        let mut h = Harness::new(|s| {
-            s.quotas.rules_per_group = 10_000;
-            group = create_group(s, "counted", json!([]));
-            vec![group.clone()]
-        });
+        let (mut h, group) = with_empty_group("counted");
         // More rules than one lookup batch reads (4096 slots): tcp/(10000 + i) from 10.x.y.0/24.
         let rules = 5000;
         let source = |i: usize| format!("10.{}.{}.7", i / 250, i % 250);

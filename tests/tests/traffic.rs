@@ -364,17 +364,7 @@ fn a_set_of_groups_taken_again_is_enforced_with_the_rules_changed_meanwhile() {
     agent.modify_instance_groups(&b_id, &[&web, &extra]);
     assert!(answers(8080) && answers(9191));
     agent.authorize_ingress(&web, "tcp", "9090", &from_a);
-    agent.cli(&[
-        "revoke-security-group-ingress",
-        "--group-id",
-        &web,
-        "--protocol",
-        "tcp",
-        "--port",
-        "8080",
-        "--cidr",
-        &from_a,
-    ]);
+    agent.revoke_ingress(&web, "tcp", "8080", &from_a);
     // Back to web alone: the kept policy has the rules web has now.
     agent.modify_instance_groups(&b_id, &[&web]);
     assert!(answers(9090), "authorized while the policy was idle");

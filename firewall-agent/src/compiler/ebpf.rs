@@ -101,6 +101,12 @@ impl SetItem {
 /// the part's rules reference, and the prefix length of the addresses it is written at.
 pub(super) type PartKey = (u32, u8, String, u8);
 
+/// The [`PartKey`] of the rules of `policy_id`'s `direction` referencing `target`, written at
+/// prefixes of length `len`.
+pub(super) fn part_key(policy_id: u32, direction: Direction, target: &str, len: u8) -> PartKey {
+    (policy_id, direction.as_u8(), target.to_string(), len)
+}
+
 /// Stable IDs for policies, port sets and rule counter slots across compilations. Persisted
 /// by the agent, so that after a restart the same state compiles to the same entries.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -387,12 +393,8 @@ impl DirectionCompiler<'_> {
                 .map(|(via, items)| match via {
                     None => self.intern_set(items.clone()),
                     Some(target) => {
-                        let key = (
-                            self.policy_id,
-                            self.direction.as_u8(),
-                            target.to_string(),
-                            prefix.prefix_len(),
-                        );
+                        let key =
+                            part_key(self.policy_id, self.direction, target, prefix.prefix_len());
                         let id = self.ids.part_set(&key);
                         self.sets
                             .entry(id)
@@ -519,13 +521,14 @@ pub(super) fn set_entries(set_id: u32, items: &[SetItem]) -> BTreeMap<LpmKey<Por
     entries
 }
 
+/// `PORTS` entries to write, and keys to delete.
+pub(super) type EntryChanges = (Vec<(LpmKey<PortKey>, PortValue)>, Vec<LpmKey<PortKey>>);
+
 /// The `PORTS` writes and deletions that turn set `set_id` from `old` into `new` (both as
 /// [`set_contents`] has them), found from the items that changed: only the entries of those are
 /// looked at, each given to the first item of `new` that writes it (as [`set_entries`] does).
 /// `current` reads an entry as the maps hold it. `None` when many items changed: then building
 /// both sets' entries is as cheap.
-pub(super) type EntryChanges = (Vec<(LpmKey<PortKey>, PortValue)>, Vec<LpmKey<PortKey>>);
-
 pub(super) fn entry_changes(
     set_id: u32,
     old: &[SetItem],

@@ -386,7 +386,7 @@ impl DirectionIndex {
                     .keys()
                     .map(|(item, slot)| SetItem::at_length(len, *item, *slot))
                     .collect();
-                let key = (self.policy_id, self.direction.as_u8(), target.clone(), len);
+                let key = ebpf::part_key(self.policy_id, self.direction, &target, len);
                 let (id, items_changed) = shared.part(&key, items);
                 if items_changed || part.sets.get(&len) != Some(&id) {
                     changed.insert(len);
