@@ -95,6 +95,9 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "etcd-server",
     "etcd-client",
     "protobuf-compiler",
+    // The well-known protos (google/protobuf/*.proto) that protoc resolves imports against: only
+    // a Recommends of protobuf-compiler, so --no-install-recommends leaves them out.
+    "libprotobuf-dev",
     // The test CA and certificates of the etcd TLS test.
     "openssl",
     "iproute2",
