@@ -54,6 +54,27 @@ pub async fn call_within(
 }
 
 async fn exchange(socket: &Path, call: &Call) -> Result<ApiResult<Value>, ClientError> {
+    let request = Request::post(format!("/{}", call.action.name))
+        .header(json::REGION_HEADER, &call.scope.region)
+        .header(json::ACCOUNT_HEADER, &call.scope.account_id);
+    send(socket, request, &call.members()).await
+}
+
+/// Posts `body` to the socket's `path` (one of the agent's own routes, not an API action, such
+/// as [`crate::server::CONSOLE_URL_PATH`]).
+pub async fn post(
+    socket: &Path,
+    path: &str,
+    body: &Value,
+) -> Result<ApiResult<Value>, ClientError> {
+    send(socket, Request::post(path), body).await
+}
+
+async fn send(
+    socket: &Path,
+    request: hyper::http::request::Builder,
+    body: &Value,
+) -> Result<ApiResult<Value>, ClientError> {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|source| ClientError::Connect {
@@ -63,12 +84,10 @@ async fn exchange(socket: &Path, call: &Call) -> Result<ApiResult<Value>, Client
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
-    let request = Request::post(format!("/{}", call.action.name))
+    let request = request
         .header("host", "firewall-agent")
         .header("content-type", "application/json")
-        .header(json::REGION_HEADER, &call.scope.region)
-        .header(json::ACCOUNT_HEADER, &call.scope.account_id)
-        .body(Full::new(Bytes::from(serde_json::to_vec(&call.members())?)))?;
+        .body(Full::new(Bytes::from(serde_json::to_vec(body)?)))?;
     let response = sender.send_request(request).await?;
     let ok = response.status().is_success();
     let bytes = response.into_body().collect().await?.to_bytes();

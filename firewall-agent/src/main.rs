@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use firewall_agent::{agent, cli, server};
 
 #[derive(Parser)]
@@ -45,19 +45,11 @@ struct Cli {
 enum Command {
     /// Runs the agent in the foreground.
     Serve(agent::ServeArgs),
-    /// Prints a one-time link that signs a browser in to the web console (valid 5 minutes).
-    ConsoleUrl {
-        /// The agent's credentials file (its `--credentials`, or `credentials` in its state
-        /// directory).
-        #[arg(long, default_value = "/var/lib/firewall-agent/credentials")]
-        credentials: PathBuf,
-        /// The key to sign in with (needed when the file holds several).
-        #[arg(long)]
-        access_key_id: Option<String>,
-        /// The agent's EC2 listener (its `--ec2-listen`).
-        #[arg(long, default_value = "127.0.0.1:8787")]
-        endpoint: String,
-    },
+    /// Prints a one-time link that signs a browser in to the web console (valid 5 minutes),
+    /// minted by the running agent (or, with no agent on the socket, from its credentials file).
+    ConsoleUrl(cli::ConsoleUrl),
+    #[command(flatten)]
+    Generate(cli::Generate),
     #[command(flatten)]
     Verb(cli::Verb),
 }
@@ -98,31 +90,8 @@ fn main() {
                 }
             }
         }
-        Command::ConsoleUrl {
-            credentials,
-            access_key_id,
-            endpoint,
-        } => {
-            let url = firewall_agent::front::ec2::credentials::Credentials::load(&credentials)
-                .map_err(|e| e.to_string())
-                .and_then(|keys| {
-                    firewall_agent::front::console::sign_in_url(
-                        &keys,
-                        access_key_id.as_deref(),
-                        &endpoint,
-                    )
-                });
-            match url {
-                Ok(url) => {
-                    println!("{url}");
-                    0
-                }
-                Err(e) => {
-                    eprintln!("firewall-agent console-url: {e}");
-                    1
-                }
-            }
-        }
+        Command::ConsoleUrl(console_url) => runtime.block_on(console_url.run(&args.socket)),
+        Command::Generate(generate) => generate.print(Cli::command()),
         Command::Verb(verb) => {
             let scope = cli::CallScope {
                 account_id: args.account_id,

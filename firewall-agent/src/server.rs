@@ -24,6 +24,7 @@ use crate::{
     front::ec2::{
         credentials::Credentials,
         handler::{self, Endpoint},
+        keys::Keys,
     },
     front::json::{self, ACCOUNT_HEADER, REGION_HEADER, Reply},
     front::limits,
@@ -88,6 +89,9 @@ fn counting(router: Router, front: &'static str, metrics: Arc<Metrics>) -> Route
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // First of all: SIGHUP (`systemctl reload`) must never end the agent, even while it starts.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
     let agent = Arc::new(Mutex::new(Agent::start(&args)?));
     if let Some(parent) = args.socket.parent() {
         std::fs::create_dir_all(parent)?;
@@ -126,8 +130,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let instruments = agent.lock().await.metrics();
-    let ec2 = ec2_endpoint(&args, agent.clone(), instruments.clone()).await?;
+    let keys = load_keys(&args)?;
+    tokio::spawn(reload_keys(keys.clone(), hangup));
+    let ec2 = ec2_endpoint(&args, agent.clone(), keys.clone(), instruments.clone()).await?;
+    let sign_in = SignIn {
+        keys,
+        endpoint: args.ec2_listen.to_string(),
+    };
     let app = Router::new()
+        .route(
+            CONSOLE_URL_PATH,
+            post(console_url).with_state(Arc::new(sign_in)),
+        )
         .route("/{action}", post(call))
         .fallback(json_unknown_path)
         .method_not_allowed_fallback(json_wrong_method)
@@ -155,19 +169,79 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The EC2 Query endpoint on `--ec2-listen`, with the keys of `--credentials` (or of the state
-/// directory's `credentials`, written with a new key pair at first start), and `GET /metrics`.
-async fn ec2_endpoint(
-    args: &ServeArgs,
-    agent: Arc<Mutex<Agent>>,
-    instruments: Arc<Metrics>,
-) -> anyhow::Result<impl std::future::Future<Output = ()> + use<>> {
-    let credentials = match &args.credentials {
-        Some(path) => Credentials::load(path)
-            .with_context(|| format!("reading the credentials in {}", path.display()))?,
+/// The socket's path for `firewall-agent console-url` (ours; not an EC2 action, and only on the
+/// root-only socket).
+pub const CONSOLE_URL_PATH: &str = "/agent/console-url";
+
+/// What the socket's `console-url` needs: the keys in force and where the console is.
+struct SignIn {
+    keys: Keys,
+    endpoint: String,
+}
+
+/// `POST /agent/console-url` on the socket, `{"AccessKeyId": …, "Endpoint": …}` (the key is
+/// optional when there is one, the endpoint defaults to `--ec2-listen`): `{"Url": …}`, a one-time sign-in link minted by the running agent for a key of its own
+/// credentials (so the CLI needs neither the file nor its path).
+async fn console_url(
+    AxumState(sign_in): AxumState<Arc<SignIn>>,
+    body: axum::body::Bytes,
+) -> impl IntoResponse {
+    let request: serde_json::Value = if body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(value) => value,
+            Err(e) => return Reply(Err(crate::api::ApiError::malformed(e))),
+        }
+    };
+    let access_key = request["AccessKeyId"].as_str();
+    let endpoint = request["Endpoint"].as_str().unwrap_or(&sign_in.endpoint);
+    Reply(
+        console::sign_in_url(&sign_in.keys.get(), access_key, endpoint)
+            .map(|url| serde_json::json!({ "Url": url }))
+            .map_err(crate::api::ApiError::invalid_value),
+    )
+}
+
+/// Reloads the keys on SIGHUP (`hangup`) and when the credentials file changes (checked every
+/// 2 s).
+async fn reload_keys(keys: Keys, mut hangup: tokio::signal::unix::Signal) {
+    let mut poll = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        let result = tokio::select! {
+            _ = hangup.recv() => Some(keys.reload()),
+            _ = poll.tick() => keys.reload_if_changed(),
+        };
+        match result {
+            None => {}
+            Some(Ok(reloaded)) => tracing::info!(
+                credentials = %keys.path().display(),
+                added = ?reloaded.added,
+                removed = ?reloaded.removed,
+                rotated = ?reloaded.changed,
+                "reloaded the API keys"
+            ),
+            Some(Err(e)) => tracing::error!(
+                credentials = %keys.path().display(),
+                error = %e,
+                "the credentials file does not parse: the keys in force stay"
+            ),
+        }
+    }
+}
+
+/// The keys of `--credentials` (or of the state directory's `credentials`, written with a new
+/// key pair at first start).
+fn load_keys(args: &ServeArgs) -> anyhow::Result<Keys> {
+    let (path, credentials) = match &args.credentials {
+        Some(path) => (
+            path.clone(),
+            Credentials::load(path)
+                .with_context(|| format!("reading the credentials in {}", path.display()))?,
+        ),
         None => {
             let path = args.state_dir.join("credentials");
-            if path.exists() {
+            let credentials = if path.exists() {
                 Credentials::load(&path)
                     .with_context(|| format!("reading the credentials in {}", path.display()))?
             } else {
@@ -182,9 +256,20 @@ async fn ec2_endpoint(
                     addr = args.ec2_listen,
                 );
                 created
-            }
+            };
+            (path, credentials)
         }
     };
+    Ok(Keys::new(credentials, &path))
+}
+
+/// The EC2 Query endpoint on `--ec2-listen`, with `keys`, the console and `GET /metrics`.
+async fn ec2_endpoint(
+    args: &ServeArgs,
+    agent: Arc<Mutex<Agent>>,
+    keys: Keys,
+    instruments: Arc<Metrics>,
+) -> anyhow::Result<impl std::future::Future<Output = ()> + use<>> {
     let listener = tokio::net::TcpListener::bind(args.ec2_listen)
         .await
         .with_context(|| {
@@ -204,9 +289,9 @@ async fn ec2_endpoint(
         .method_not_allowed_fallback(handler::wrong_method)
         .with_state(Arc::new(Endpoint {
             agent: agent.clone(),
-            credentials: credentials.clone(),
+            keys: keys.clone(),
         }));
-    let console = console::router(agent, credentials);
+    let console = console::router(agent, keys);
     let app = counting(scrape.merge(console).merge(app), "ec2", instruments.clone());
     let refuse = counting(
         Router::new().fallback(handler::too_many),

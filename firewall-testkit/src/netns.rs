@@ -14,7 +14,12 @@ impl Netns {
     /// A namespace named `prefix` + a unique suffix, its `lo` up and no duplicate address
     /// detection (interfaces created later are usable at once).
     pub fn new(prefix: &str) -> Netns {
-        let name = unique(prefix);
+        Self::named(&unique(prefix))
+    }
+
+    /// A namespace named exactly `name` (which must be free), set up like [`Netns::new`]'s.
+    pub fn named(name: &str) -> Netns {
+        let name = name.to_string();
         sh(&["ip", "netns", "add", &name]);
         let ns = Netns { name };
         ns_sh(&ns.name, &["ip", "link", "set", "lo", "up"]);

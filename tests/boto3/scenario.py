@@ -2,8 +2,9 @@
 agent's namespace; the profile in AWS_PROFILE carries the endpoint, region and key pair).
 
 Groups and rules, read back through paginators; error codes from botocore's ClientError; a second
-region with its own default VPC; optionally (--host-interface) an instance registered with our
-extra HostInterface member, added to the signed request by a before-call hook.
+region with its own default VPC; optionally (--host-interface) our HostInterface member, added to
+the signed request by a before-call hook, refused (only the agent's root-only socket takes it), and
+a local instance launched through its whole life.
 Exits non-zero on the first failed check.
 """
 
@@ -207,27 +208,42 @@ def main():
           "DescribeLaunchTemplates", listed)
 
     if args.host_interface:
-        run_instance(ec2, web, groups[1], args.host_interface, args.private_ip)
+        refuse_host_interface(ec2, web, args.host_interface, args.private_ip)
+        run_instance(ec2, web, groups[1])
     ec2.delete_launch_template(LaunchTemplateId=template["LaunchTemplateId"])
     check(not ec2.describe_launch_templates()["LaunchTemplates"], "DeleteLaunchTemplate")
     print("scenario passed")
 
 
-def run_instance(ec2, group, other_group, host_interface, private_ip):
-    """RunInstances with our HostInterface member: not in the EC2 model, so added to the
-    serialized form body after validation and before signing."""
+def refuse_host_interface(ec2, group, host_interface, private_ip):
+    """RunInstances with our HostInterface member (registering an existing interface of the
+    agent's host, an operator's act: only the root-only socket takes it), added to the signed
+    form body: refused as AWS refuses a member it does not know, and nothing is launched."""
 
     def add_host_interface(params, **_):
         params["body"]["HostInterface"] = host_interface
 
     ec2.meta.events.register("before-call.ec2.RunInstances", add_host_interface)
-    out = ec2.run_instances(MinCount=1, MaxCount=1, SecurityGroupIds=[group],
-                            PrivateIpAddress=private_ip)
-    ec2.meta.events.unregister("before-call.ec2.RunInstances", add_host_interface)
+    before = ec2.describe_instances()["Reservations"]
+    try:
+        ec2.run_instances(MinCount=1, MaxCount=1, SecurityGroupIds=[group],
+                          PrivateIpAddress=private_ip)
+        check(False, "RunInstances with HostInterface is refused", "it was accepted")
+    except botocore.exceptions.ClientError as e:
+        check(e.response["Error"]["Code"] == "UnknownParameter",
+              "RunInstances with HostInterface: UnknownParameter", e.response)
+    finally:
+        ec2.meta.events.unregister("before-call.ec2.RunInstances", add_host_interface)
+    check(ec2.describe_instances()["Reservations"] == before, "nothing was launched", before)
+
+
+def run_instance(ec2, group, other_group):
+    """A local instance launched through the endpoint, through its whole life."""
+    out = ec2.run_instances(MinCount=1, MaxCount=1, SecurityGroupIds=[group])
     instance = out["Instances"][0]
     iid = instance["InstanceId"]
     check(iid.startswith("i-"), "RunInstances InstanceId", out)
-    check(instance["PrivateIpAddress"] == private_ip, "its address", instance)
+    check(instance["PrivateIpAddress"].startswith("172.31."), "its address", instance)
     check([g["GroupId"] for g in instance["SecurityGroups"]] == [group], "its group", instance)
     pages = ec2.get_paginator("describe_instances").paginate(InstanceIds=[iid])
     found = [i for page in pages for res in page["Reservations"] for i in res["Instances"]]

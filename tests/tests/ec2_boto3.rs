@@ -1,6 +1,7 @@
 //! boto3 (from `target/venv`) against the agent's EC2 Query endpoint: `tests/boto3/scenario.py`
 //! runs inside the agent's namespace and checks groups, rules, paginators, error codes, a second
-//! region and an instance registered with our HostInterface member; it exits non-zero on the
+//! region, our HostInterface member refused (an operator's act, socket only) and a local instance
+//! launched through its whole life; it exits non-zero on the
 //! first failed check, and its output is shown.
 
 use firewall_testkit::{

@@ -102,6 +102,20 @@ fn instances(cli: &Cli, web: &str) -> anyhow::Result<Vec<(String, String, String
     Ok(running(&serde_json::json!({"Reservations": [launched]})))
 }
 
+/// A one-time console sign-in link minted by the running agent, or why there is none.
+fn console_link(binary: &Path, socket: &Path) -> String {
+    let out = Command::new(binary)
+        .arg("--socket")
+        .arg(socket)
+        .arg("console-url")
+        .output();
+    match out {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        Ok(out) => format!("(none: {})", String::from_utf8_lossy(&out.stderr).trim()),
+        Err(e) => format!("(none: {e})"),
+    }
+}
+
 /// Starts the agent, sets the demo up, prints what to try, and waits for the agent to stop.
 pub fn run(binary: &Path, state_dir: &Path, socket: &Path) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(socket);
@@ -137,6 +151,7 @@ pub fn run(binary: &Path, state_dir: &Path, socket: &Path) -> anyhow::Result<()>
         let _ = agent.kill();
         bail!("the demo needs two instances, got {}", instances.len());
     };
+    let console = console_link(binary, socket);
     println!(
         "\nDemo: instances {a} and {b} in the default VPC, group web ({web}), no inbound rule yet.\n\
          In another terminal:\n\
@@ -148,6 +163,8 @@ pub fn run(binary: &Path, state_dir: &Path, socket: &Path) -> anyhow::Result<()>
          \x20 {bin} revoke-security-group-ingress --group-id {web} --protocol tcp --port 80 --cidr 172.31.0.0/16\n\
          \x20 {bin} get-dataplane-statistics\n\
          \x20 {bin} terminate-instances --instance-ids {a} {b}   # removes their namespaces\n\
+         The web console (a one-time sign-in link, valid 5 minutes; `{bin} console-url` prints another):\n\
+         \x20 {console}\n\
          Stop the agent with Ctrl-C (the instances and their enforcement stay).\n",
         socket = socket.display(),
         bin = binary.display(),

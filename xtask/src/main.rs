@@ -4,7 +4,8 @@
 //! * `setup` — rust-src for the nightly, bpf-linker built against the nightly's own LLVM,
 //!   the Debian packages the tests use, bpffs mounted, and `target/venv` with the real AWS CLI
 //!   and boto3 (pinned) for the EC2 endpoint's tests. Idempotent and quick when done.
-//! * `build` — one self-contained `target/release/firewall-agent` (the eBPF object embedded).
+//! * `build` — the self-contained `target/release/firewall-agent` (the eBPF object embedded) and
+//!   the CNI plugin `target/release/firewall-sg`.
 //! * `run` — build, then the agent in the foreground with a demo: two local instances behind
 //!   a `web` group and the commands that show a rule change taking effect.
 //! * `test` — formatting, clippy, then every test: unit, packet-level (BPF_PROG_TEST_RUN) and
@@ -16,12 +17,16 @@
 
 use std::{
     env,
-    ffi::OsStr,
     path::{Path, PathBuf},
     process::{Command, ExitCode},
 };
 
 mod demo;
+mod package;
+mod required;
+mod setup;
+
+use setup::{aws_venv, setup};
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -36,8 +41,11 @@ struct Cli {
 enum Task {
     /// Install what building and testing need (idempotent).
     Setup,
-    /// Build the release agent with the data plane embedded.
+    /// Build the release agent (the data plane embedded) and the CNI plugin.
     Build,
+    /// Build, then the Debian package target/debian/firewall-agent_<version>_<arch>.deb (the
+    /// agent as a systemd service, the CNI plugin, completions, man page).
+    Package,
     /// Build, then run the agent in the foreground with a demo (two local instances, a web group).
     Run {
         /// Where the desired state is kept.
@@ -88,60 +96,14 @@ enum Task {
     },
 }
 
-/// Debian packages the tests and benchmarks use.
-const DEBIAN_PACKAGES: &[&str] = &[
-    // The shared store of the multi-host tests (etcd, etcdctl), and `protoc`, which the etcd
-    // client's build script needs.
-    "etcd-server",
-    "etcd-client",
-    "protobuf-compiler",
-    // The well-known protos (google/protobuf/*.proto) that protoc resolves imports against: only
-    // a Recommends of protobuf-compiler, so --no-install-recommends leaves them out.
-    "libprotobuf-dev",
-    // The test CA and certificates of the etcd TLS test.
-    "openssl",
-    "iproute2",
-    "iputils-ping",
-    "nftables",
-    "iperf3",
-    "tcpdump",
-    "bpftool",
-    "socat",
-    "conntrack",
-    "netsniff-ng",
-    // The iptables + ipset baseline of the hook benchmark (iptables-legacy-restore).
-    "iptables",
-    "ipset",
-    // The benchmark plots' font.
-    "fonts-dejavu-core",
-    // `python3 -m venv` for the AWS CLI and boto3 (see `ensure_aws_venv`).
-    "python3-venv",
-    // The CNI plugin's tests: the runtime (its CNI backend), the bridge/host-local plugins it
-    // chains after, and a static busybox for the local image.
-    "podman",
-    // podman's runtime here: crun refuses the hybrid cgroup layout of a container host.
-    "runc",
-    "containernetworking-plugins",
-    "busybox-static",
-    // The web console's browser tests: headless chromium driven over WebDriver.
-    "chromium",
-    "chromium-driver",
-];
-
-/// The real clients the EC2 endpoint's tests drive, pinned (awscli v1 is what PyPI has; it
-/// carries its own botocore, boto3 its own).
-const PIP_PINS: &[(&str, &str)] = &[("awscli", "1.46.3"), ("boto3", "1.44.8")];
-
-/// Where the virtualenv with [`PIP_PINS`] lives (passed to the tests as `FIREWALL_AWS_VENV`).
-fn aws_venv() -> PathBuf {
-    workspace_root().join("target/venv")
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Task::Setup => setup(),
         Task::Build => setup().and_then(|()| build()),
+        Task::Package => setup()
+            .and_then(|()| build())
+            .and_then(|()| package::release()),
         Task::Run { state_dir, socket } => setup()
             .and_then(|()| build())
             .and_then(|()| run(&state_dir, &socket)),
@@ -200,204 +162,17 @@ fn cargo() -> Command {
     Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-fn cargo_home() -> PathBuf {
-    env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
-        .unwrap_or_else(|| PathBuf::from("/root/.cargo"))
-}
-
-fn setup() -> anyhow::Result<()> {
-    let llvm_major = nightly_llvm_major()?;
-    ensure_rust_src()?;
-    ensure_bpf_linker(llvm_major)?;
-    ensure_debian_packages()?;
-    ensure_bpffs()?;
-    ensure_aws_venv()?;
-    Ok(())
-}
-
-/// The LLVM major of the installed nightly (bpf-linker must be built for the same one).
-fn nightly_llvm_major() -> anyhow::Result<u32> {
-    let version = output(Command::new("rustc").args(["+nightly", "-vV"])).context(
-        "the eBPF crate needs the installed `nightly` toolchain (rustup toolchain list shows it)",
-    )?;
-    let major = version
-        .lines()
-        .find_map(|l| l.strip_prefix("LLVM version: "))
-        .and_then(|v| v.split('.').next())
-        .and_then(|m| m.trim().parse().ok())
-        .context("`rustc +nightly -vV` printed no LLVM version")?;
-    Ok(major)
-}
-
-fn ensure_rust_src() -> anyhow::Result<()> {
-    let installed = output(Command::new("rustup").args([
-        "component",
-        "list",
-        "--toolchain",
-        "nightly",
-        "--installed",
-    ]))?;
-    if installed.lines().any(|l| l.starts_with("rust-src")) {
-        return Ok(());
-    }
-    step("adding rust-src to the nightly toolchain");
-    run_cmd(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
-}
-
-/// Which LLVM feature the installed bpf-linker was built with, from cargo's own install record.
-fn installed_bpf_linker_llvm() -> Option<u32> {
-    let home = cargo_home();
-    if !home.join("bin/bpf-linker").exists() {
-        return None;
-    }
-    let record = std::fs::read_to_string(home.join(".crates2.json")).ok()?;
-    // The record is JSON: {"installs": {"bpf-linker 0.13.0 (...)": {"features": ["llvm-22"], ...}}}.
-    let start = record.find("\"bpf-linker ")?;
-    let rest = &record[start..];
-    let features = &rest[rest.find("\"features\"")?..];
-    let features = &features[..features.find(']')?];
-    let at = features.find("llvm-")?;
-    features[at + 5..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .ok()
-}
-
-fn ensure_bpf_linker(llvm_major: u32) -> anyhow::Result<()> {
-    if installed_bpf_linker_llvm() == Some(llvm_major) {
-        return Ok(());
-    }
-    step(&format!(
-        "building bpf-linker against the nightly's LLVM {llvm_major} (about a minute)"
-    ));
-    let sysroot = output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))?;
-    let lib_dir = Path::new(sysroot.trim()).join("lib");
-    let libllvm = std::fs::read_dir(&lib_dir)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .and_then(OsStr::to_str)
-                .is_some_and(|n| n.starts_with(&format!("libLLVM.so.{llvm_major}")))
-        })
-        .with_context(|| format!("no libLLVM.so.{llvm_major}* in {}", lib_dir.display()))?;
-    let prefix = cargo_home().join(format!("firewall-llvm-{llvm_major}"));
-    std::fs::create_dir_all(prefix.join("lib"))?;
-    let link = prefix.join("lib/libLLVM.so");
-    let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(&libllvm, &link)?;
-    run_cmd(
-        cargo()
-            .args([
-                "install",
-                "bpf-linker",
-                "--force",
-                "--no-default-features",
-                "--features",
-            ])
-            .arg(format!("llvm-{llvm_major}"))
-            .env("LLVM_PREFIX", &prefix),
-    )
-}
-
-fn ensure_debian_packages() -> anyhow::Result<()> {
-    let missing: Vec<&str> = DEBIAN_PACKAGES
-        .iter()
-        .copied()
-        .filter(|p| {
-            Command::new("dpkg-query")
-                .args(["-W", "-f=${Status}", p])
-                .output()
-                .map(|o| !String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
-                .unwrap_or(true)
-        })
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    step(&format!(
-        "installing Debian packages: {}",
-        missing.join(" ")
-    ));
-    run_cmd(Command::new("apt-get").args(["update", "-qq"]))?;
-    run_cmd(
-        Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
-}
-
-fn ensure_bpffs() -> anyhow::Result<()> {
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    if mounts
-        .lines()
-        .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf"))
-    {
-        return Ok(());
-    }
-    step("mounting bpffs at /sys/fs/bpf");
-    run_cmd(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]))
-}
-
-/// Whether the venv's site-packages holds `package` at `version` (pip's own install record,
-/// `<name>-<version>.dist-info`; no Python started).
-fn venv_has(venv: &Path, package: &str, version: &str) -> bool {
-    let Ok(lib) = std::fs::read_dir(venv.join("lib")) else {
-        return false;
-    };
-    let record = format!("{package}-{version}.dist-info");
-    lib.filter_map(|e| e.ok())
-        .any(|python| python.path().join("site-packages").join(&record).is_dir())
-}
-
-/// `target/venv`: Debian's python3 with the pinned AWS CLI and boto3.
-fn ensure_aws_venv() -> anyhow::Result<()> {
-    let venv = aws_venv();
-    if PIP_PINS
-        .iter()
-        .all(|(package, version)| venv_has(&venv, package, version))
-        && venv.join("bin/aws").exists()
-    {
-        return Ok(());
-    }
-    if !venv.join("bin/python").exists() {
-        step(&format!("creating the virtualenv {}", venv.display()));
-        // Debian's interpreter, not whatever a PATH shim (pyenv) puts first.
-        let python = if Path::new("/usr/bin/python3").exists() {
-            "/usr/bin/python3"
-        } else {
-            "python3"
-        };
-        run_cmd(Command::new(python).args(["-m", "venv"]).arg(&venv))?;
-    }
-    let pins: Vec<String> = PIP_PINS
-        .iter()
-        .map(|(package, version)| format!("{package}=={version}"))
-        .collect();
-    step(&format!(
-        "pip-installing {} into the virtualenv",
-        pins.join(" ")
-    ));
-    run_cmd(
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .args(&pins)
-            .env("PIP_NO_INPUT", "1"),
-    )
-}
-
+/// Every binary the README names, release-built: the agent (`target/release/firewall-agent`, the
+/// data plane embedded) and the CNI plugin (`target/release/firewall-sg`).
 fn build() -> anyhow::Result<()> {
-    step("building target/release/firewall-agent");
+    step("building target/release/firewall-agent and target/release/firewall-sg");
     run_cmd(cargo().current_dir(workspace_root()).args([
         "build",
         "--release",
         "--package",
         "firewall-agent",
+        "--package",
+        "firewall-cni",
     ]))
 }
 
@@ -469,6 +244,7 @@ fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {
         "--package",
         "firewall-cni",
     ]))?;
+    let deb = package::package(&root.join("target/debug"))?;
     step("running every test (unit, BPF_PROG_TEST_RUN, netns traffic)");
     run_cmd(
         cargo()
@@ -481,7 +257,8 @@ fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {
             )
             .env("FIREWALL_AGENT_PREVIOUS_BIN", previous)
             .env("FIREWALL_CNI_BIN", root.join("target/debug/firewall-sg"))
-            .env("FIREWALL_AWS_VENV", aws_venv()),
+            .env("FIREWALL_AWS_VENV", aws_venv())
+            .env("FIREWALL_DEB", deb),
     )?;
     step("the packet and differential tests again, what workloads send through the XDP program");
     run_cmd(

@@ -48,6 +48,12 @@ const DRY_RUN: &str = "DryRun";
 /// Our member: also cut the tracked flows that the change no longer allows.
 pub const FLUSH_FLOWS: &str = "FlushFlows";
 
+/// Members only the root-only socket takes (our CLI, the CNI plugin), by action: they reach the
+/// host beyond the workloads the agent made (`HostInterface` puts the data plane on an existing
+/// interface of the agent's namespace). The AWS clients never send them, so the network front
+/// ends (the EC2 endpoint, the console) refuse them as AWS refuses a member it does not know.
+const OPERATOR_ONLY: &[(&str, &str)] = &[("RunInstances", "HostInterface")];
+
 pub struct Call {
     pub action: &'static Action,
     pub request: Value,
@@ -104,6 +110,18 @@ impl Call {
             flush_flows: flag(FLUSH_FLOWS, flush_flows)?,
             received: Instant::now(),
         })
+    }
+
+    /// The call as a network front end may make it: an [`OPERATOR_ONLY`] member is refused with
+    /// `UnknownParameter`.
+    pub fn from_the_network(self) -> ApiResult<Call> {
+        let members = self.request.as_object();
+        for (action, member) in OPERATOR_ONLY {
+            if self.action.name == *action && members.is_some_and(|m| m.contains_key(*member)) {
+                return Err(ApiError::unknown_parameter(member));
+            }
+        }
+        Ok(self)
     }
 
     /// The call as received at `arrival`.

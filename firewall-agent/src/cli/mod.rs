@@ -4,6 +4,8 @@
 //! the X operation: …` on stderr with exit status 254).
 
 mod args;
+mod console_url;
+mod generate;
 #[cfg(test)]
 mod golden_tests;
 mod params;
@@ -17,6 +19,8 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 pub use self::args::Verb;
+pub use self::console_url::ConsoleUrl;
+pub use self::generate::Generate;
 use self::params::ParamError;
 pub use self::requests::{Failure, request};
 use crate::{

@@ -9,7 +9,7 @@ use aya::{
 };
 use firewall_common::CtTimeouts;
 
-use super::{AttachMode, DataplaneError, Result, maps, pins, programs};
+use super::{AttachMode, DataplaneError, Result, maps, owner, pins, programs};
 
 /// The data-plane object, built by `build.rs` from `firewall-ebpf` (public for the benchmarks,
 /// which also load its `bench_*` programs).
@@ -52,8 +52,12 @@ pub(super) struct Loaded {
 }
 
 /// Loads the object and its programs. Maps pinned under `options.pins` are reused (a pinned map
-/// keeps the size it was created with), missing ones created and pinned.
+/// keeps the size it was created with) if they are this network namespace's
+/// ([`owner::claim`]), missing ones created and pinned.
 pub(super) fn load(options: &LoadOptions) -> Result<Loaded> {
+    if let Some(dir) = &options.pins {
+        owner::claim(dir)?;
+    }
     let mut loader = EbpfLoader::new();
     loader.override_global("CT_TIMEOUTS", &options.timeouts, true);
     loader.map_max_entries(maps::CONNTRACK, options.conntrack_capacity);

@@ -5,7 +5,8 @@
 //! keeps the same entries in memory, for tests without root.
 //!
 //! One module per concern: `load` (object, maps, options), `maps` (the typed map handles),
-//! `pins` (pinning, takeover), `migrate` (taking over the previous map layout's pins), `attach`
+//! `pins` (pinning, takeover), `owner` (whose network namespace the pins are), `migrate` (taking
+//! over the previous map layout's pins), `attach`
 //! (tcx / clsact / XDP), `apply` (the diff), `readback` (the maps read back and compared),
 //! `conntrack`, `counters`.
 
@@ -30,6 +31,7 @@ mod maps;
 mod memory;
 #[cfg(not(feature = "previous-layout"))]
 mod migrate;
+mod owner;
 mod pins;
 mod readback;
 

@@ -28,7 +28,7 @@ use super::{
     DataplaneError, KernelDataplane, Result,
     apply::UNUSED_IFACE,
     attach::{AttachMode, Attachment, FromWorkload, Hook, ifindex},
-    maps, programs, readback,
+    maps, owner, programs, readback,
 };
 
 /// Bumped whenever a persistent map's key or value layout changes, so an agent never reuses
@@ -183,8 +183,19 @@ impl KernelDataplane {
         readback::read_policy(&self.maps, &mut self.current)?;
         let known = readback::managed_ifaces(&self.maps);
         for (interface, links) in pinned_links(&dir.join("links"))? {
-            let Ok(index) = ifindex(&interface) else {
-                // The interface is gone and its links with it.
+            let index = ifindex(&interface).ok();
+            let severed = links
+                .iter()
+                .map(|(_, path)| owner::pinned_link_ifindex(path))
+                .find(|attached_to| index.is_none() || attached_to.as_ref().ok() != index.as_ref());
+            let Some(index) = index.filter(|_| severed.is_none()) else {
+                // The interface is gone, or was deleted and made again (its links were severed
+                // with the old device): forgotten; apply() attaches afresh if it is enforced.
+                tracing::warn!(
+                    %interface,
+                    link = ?severed,
+                    "the pinned links of this interface were severed (its device was deleted): forgetting them"
+                );
                 for (_, path) in links {
                     let _ = std::fs::remove_file(&path);
                 }

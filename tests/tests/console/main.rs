@@ -8,6 +8,7 @@
 
 mod groups;
 mod instances;
+mod keys;
 mod page_loads;
 mod sign_in;
 

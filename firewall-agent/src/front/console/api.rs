@@ -61,7 +61,7 @@ impl IntoResponse for Refusal {
 /// The session of a request whose CSRF header matches it.
 fn authorized(console: &Console, headers: &HeaderMap) -> Result<Session, Refusal> {
     let cookie = headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
-    let session = console.sessions.find(cookie).ok_or(Refusal::SignedOut)?;
+    let session = console.session(cookie).ok_or(Refusal::SignedOut)?;
     let csrf = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
     if !session.csrf_matches(csrf) {
         return Err(Refusal::BadCsrf);
@@ -78,7 +78,7 @@ pub async fn session(
     headers: HeaderMap,
 ) -> Response {
     let cookie = headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
-    let Some(session) = console.sessions.find(cookie) else {
+    let Some(session) = console.session(cookie) else {
         return Refusal::SignedOut.into_response();
     };
     let source_ip = peer.map(|Extension(addr)| addr.ip().to_canonical().to_string());
@@ -123,7 +123,7 @@ pub async fn call(
         if region.is_none() {
             return Err(ApiError::missing("Region"));
         }
-        json::decode(&action, region, Some(&session.account_id), &body)
+        json::decode(&action, region, Some(&session.account_id), &body)?.from_the_network()
     };
     let (name, result) = match decoded.await {
         Ok(call) => {

@@ -20,21 +20,36 @@ use axum::{
 };
 use tokio::sync::Mutex;
 
-use crate::{agent::Agent, front::ec2::credentials::Credentials, front::limits};
+use crate::{
+    agent::Agent,
+    front::ec2::{credentials::Credentials, keys::Keys},
+    front::limits,
+};
 use session::{Session, Sessions, set_cookie};
 
 /// What the console's handlers share.
 pub struct Console {
     pub agent: Arc<Mutex<Agent>>,
-    pub credentials: Credentials,
+    /// The keys in force (reloaded on SIGHUP and when the file changes).
+    pub keys: Keys,
     pub sessions: Sessions,
 }
 
+impl Console {
+    /// The live session of a `Cookie` header's value, if its key is still in force as it was
+    /// when it signed in (a removed or rotated key's sessions end at once).
+    pub fn session(&self, cookie_header: Option<&str>) -> Option<Session> {
+        self.sessions
+            .find(cookie_header)
+            .filter(|s| self.keys.still_valid(&s.access_key, &s.key_fingerprint))
+    }
+}
+
 /// The console's routes, to merge into the EC2 listener's router.
-pub fn router(agent: Arc<Mutex<Agent>>, credentials: Credentials) -> Router {
+pub fn router(agent: Arc<Mutex<Agent>>, keys: Keys) -> Router {
     let console = Arc::new(Console {
         agent,
-        credentials,
+        keys,
         sessions: Sessions::default(),
     });
     Router::new()
@@ -55,7 +70,7 @@ fn cookie(headers: &HeaderMap) -> Option<&str> {
 
 /// `GET /console/`: the console, or the sign-in page for a browser without a session.
 async fn index(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    match console.sessions.find(cookie(&headers)) {
+    match console.session(cookie(&headers)) {
         Some(_) => assets::page(StatusCode::OK, assets::INDEX.to_string()),
         None => Redirect::to("/console/sign-in").into_response(),
     }
@@ -94,7 +109,7 @@ async fn sign_in(State(console): State<Arc<Console>>, headers: HeaderMap, body: 
     let fields: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("").trim();
     match console.sessions.sign_in(
-        &console.credentials,
+        &console.keys.get(),
         field("access_key_id"),
         field("secret_access_key"),
     ) {
@@ -110,7 +125,7 @@ async fn sign_in_link(
 ) -> Response {
     match console
         .sessions
-        .sign_in_with_link(&console.credentials, &fields, SystemTime::now())
+        .sign_in_with_link(&console.keys.get(), &fields, SystemTime::now())
     {
         Ok((id, session)) => signed_in(&id, &session),
         Err(refused) => sign_in_form(StatusCode::UNAUTHORIZED, refused.0),

@@ -16,7 +16,7 @@ use std::{
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 
-use crate::front::ec2::credentials::Credentials;
+use crate::front::ec2::credentials::{Credentials, Key};
 
 /// The cookie holding the session token.
 pub const COOKIE: &str = "fw_console";
@@ -37,6 +37,9 @@ pub struct Session {
     pub access_key: String,
     pub account_id: String,
     pub csrf: String,
+    /// The version of the key it signed in with ([`Key::fingerprint`]): the session ends when
+    /// the key is removed or rotated.
+    pub key_fingerprint: [u8; 32],
     expires: SystemTime,
 }
 
@@ -103,7 +106,7 @@ impl Sessions {
         if !same(key.secret().as_bytes(), secret.as_bytes()) {
             return Err(BAD_KEY);
         }
-        Ok(self.open(access_key, key.account_id()))
+        Ok(self.open(access_key, key))
     }
 
     /// A new session from a sign-in link's fields, each nonce once.
@@ -135,14 +138,15 @@ impl Sessions {
             }
             inner.used_nonces.insert(nonce.to_string(), expiry);
         }
-        Ok(self.open(access_key, key.account_id()))
+        Ok(self.open(access_key, key))
     }
 
-    fn open(&self, access_key: &str, account_id: &str) -> (String, Session) {
+    fn open(&self, access_key: &str, key: &Key) -> (String, Session) {
         let now = SystemTime::now();
         let session = Session {
             access_key: access_key.to_string(),
-            account_id: account_id.to_string(),
+            account_id: key.account_id().to_string(),
+            key_fingerprint: key.fingerprint(),
             csrf: token(),
             expires: now + SESSION_LIFETIME,
         };

@@ -73,7 +73,7 @@ pub enum CredentialsError {
 }
 
 /// One access key's secret and the account its caller acts as.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Key {
     secret: String,
     account_id: String,
@@ -88,6 +88,17 @@ impl Key {
     /// The 12-digit account ID the key's caller acts as.
     pub fn account_id(&self) -> &str {
         &self.account_id
+    }
+
+    /// A digest of the secret and the account, which tells this version of the key from a
+    /// rotated one without keeping the secret (a console session remembers it).
+    pub fn fingerprint(&self) -> [u8; 32] {
+        use sha2::{Digest as _, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(self.secret.as_bytes());
+        hash.update([0]);
+        hash.update(self.account_id.as_bytes());
+        hash.finalize().into()
     }
 }
 

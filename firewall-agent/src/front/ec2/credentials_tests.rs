@@ -4,6 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use super::*;
+use crate::front::ec2::keys::{Keys, Reloaded};
 
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
@@ -175,4 +176,58 @@ fn create_never_overwrites_a_file() {
         CredentialsError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists
     ));
     assert_eq!(std::fs::read_to_string(dir.file()).unwrap(), "keep me");
+}
+
+// The keys in force under a running agent (`keys.rs`): reloads.
+
+fn write(path: &Path, keys: &[(&str, &str)]) {
+    let text: String = keys
+        .iter()
+        .enumerate()
+        .map(|(i, (id, secret))| {
+            format!("[p{i}]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n")
+        })
+        .collect();
+    // A new file renamed over the old one, as editors and `install` do.
+    let tmp = path.with_extension("new");
+    std::fs::write(&tmp, text).expect("write");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+#[test]
+fn a_rotated_removed_and_added_key_are_each_reported_and_in_force_after_a_reload() {
+    let dir = TempPath::new("rotated");
+    let path = dir.file();
+    write(&path, &[("AKIAONE", "one"), ("AKIATWO", "two")]);
+    let keys = Keys::new(Credentials::load(&path).expect("load"), &path);
+    let one = keys.fingerprint("AKIAONE").expect("in force");
+    assert!(keys.reload_if_changed().is_none(), "unchanged: no reload");
+
+    write(&path, &[("AKIAONE", "rotated"), ("AKIATHREE", "three")]);
+    let reloaded = keys.reload_if_changed().expect("changed").expect("parses");
+    assert_eq!(
+        reloaded,
+        Reloaded {
+            added: vec!["AKIATHREE".into()],
+            removed: vec!["AKIATWO".into()],
+            changed: vec!["AKIAONE".into()],
+        }
+    );
+    assert!(keys.get().key("AKIATWO").is_none());
+    assert!(
+        !keys.still_valid("AKIAONE", &one),
+        "the old secret's sessions end"
+    );
+    assert!(keys.reload_if_changed().is_none());
+}
+
+#[test]
+fn a_file_that_no_longer_parses_keeps_the_keys_in_force() {
+    let dir = TempPath::new("broken");
+    let path = dir.file();
+    write(&path, &[("AKIAONE", "one")]);
+    let keys = Keys::new(Credentials::load(&path).expect("load"), &path);
+    std::fs::write(&path, "[broken]\naws_access_key_id = AKIAONE\n").expect("write");
+    assert!(keys.reload().is_err());
+    assert!(keys.get().key("AKIAONE").is_some());
 }

@@ -18,8 +18,8 @@ use tokio::sync::Mutex;
 
 use super::{
     super::limits,
-    credentials::Credentials,
     form,
+    keys::Keys,
     sigv4::{self, SignedRequest},
     xml,
 };
@@ -32,7 +32,8 @@ use crate::{
 /// What the endpoint's handler needs.
 pub struct Endpoint {
     pub agent: Arc<Mutex<Agent>>,
-    pub credentials: Credentials,
+    /// The keys in force (reloaded on SIGHUP and when the file changes).
+    pub keys: Keys,
 }
 
 /// The EC2 protocol version every client of this API sends.
@@ -136,7 +137,7 @@ pub async fn query(
         headers: &named,
         body: &body,
     };
-    let caller = match sigv4::verify(&signed, &endpoint.credentials, SystemTime::now()) {
+    let caller = match sigv4::verify(&signed, &endpoint.keys.get(), SystemTime::now()) {
         Ok(caller) => caller,
         Err(e) => {
             tracing::info!(error = %e, action = %request.action, "request refused");
@@ -198,7 +199,9 @@ async fn run(
         None => return Err(ApiError::missing("Version")),
     }
     let scope = Scope::new(&caller.account_id, &caller.region)?;
-    let call = Call::from_members(&request.action, request.members, scope)?.received_at(arrival);
+    let call = Call::from_members(&request.action, request.members, scope)?
+        .from_the_network()?
+        .received_at(arrival);
     let action = call.action.name;
     let members = endpoint.agent.lock().await.handle(call)?;
     Ok((action, members))
