@@ -15,7 +15,7 @@ use crate::{
     metrics::{Metrics, Snapshot, Stage},
     model::{InstanceState, Quotas, RandomIds, State, local::LocalPlan, preview},
     store::{EtcdStore, RedbStore, Store, StoreError},
-    workloads::{self, IpLauncher, Launcher, NoLauncher},
+    workloads::{self, IpLauncher, Launcher, NoLauncher, register::Allowed},
 };
 
 #[derive(Debug, Clone, clap::Args)]
@@ -52,6 +52,24 @@ pub struct ServeArgs {
     /// Quota: security groups per instance.
     #[arg(long, default_value_t = 5)]
     pub groups_per_instance: usize,
+    /// Quota: local instances this agent runs (namespaces it builds), all accounts together;
+    /// past it `run-instances` answers `InstanceLimitExceeded`.
+    #[arg(long, default_value_t = 256)]
+    pub max_local_instances: usize,
+    /// Quota: VPCs per account and region (AWS's default 5; `VpcLimitExceeded`).
+    #[arg(long, default_value_t = 5)]
+    pub vpcs_per_region: usize,
+    /// Let the agent's network namespace reach local instances: each VPC's bridge gets the
+    /// block's fourth address there (a connected route). A VPC block that overlaps a route or
+    /// address the namespace already has is then refused (`InvalidVpcRange`). Off by default:
+    /// local instances never change the host's routing.
+    #[arg(long)]
+    pub host_routes: bool,
+    /// An interface that may be registered (`run-instances --interface`, the CNI plugin)
+    /// whatever it is (shell-style pattern; repeat for several). Without it only veths that do
+    /// not carry the default route are.
+    #[arg(long = "allow-interface", value_name = "PATTERN")]
+    pub allow_interfaces: Vec<String>,
     /// Where the EC2 Query API listens (for the AWS CLI, boto3 and the SDKs). Loopback unless
     /// another address is given.
     #[arg(long, default_value = "127.0.0.1:8787")]
@@ -137,12 +155,15 @@ impl Agent {
         let quotas = Quotas {
             rules_per_group: args.rules_per_group,
             groups_per_instance: args.groups_per_instance,
+            vpcs_per_region: args.vpcs_per_region,
+            local_instances: args.max_local_instances,
         };
+        let allowed = Allowed::new(&args.allow_interfaces).map_err(anyhow::Error::msg)?;
         Agent::with_launcher(
             store,
             Box::new(dataplane),
             quotas,
-            Box::new(IpLauncher::new()),
+            Box::new(IpLauncher::new(args.host_routes, allowed)),
         )
     }
 
@@ -356,6 +377,10 @@ impl Agent {
         let before = self.states.get(&call.scope);
         let launched = workloads::to_launch(before, &next);
         let removed = before.map_or_else(Vec::new, |before| workloads::to_remove(before, &next));
+        if !launched.is_empty() {
+            self.check_local_instances(&next)?;
+        }
+        check_registrations(&self.states, &next, self.launcher.as_ref())?;
         self.launch(&launched)?;
         let saved = check_interfaces(&self.states, &next, self.dataplane.as_ref()).and_then(|()| {
             self.store
@@ -438,8 +463,45 @@ impl Agent {
         })
     }
 
+    /// `InstanceLimitExceeded` when `next` would make the agent run more local instances, all
+    /// accounts and regions together, than `serve --max-local-instances`.
+    fn check_local_instances(&self, next: &State) -> ApiResult<()> {
+        let live = |state: &State| {
+            state
+                .instances
+                .values()
+                .filter(|i| i.netns.is_some() && !i.remote && i.state != InstanceState::Terminated)
+                .count()
+        };
+        let others: usize = self
+            .states
+            .iter()
+            .filter(|(scope, _)| **scope != next.scope())
+            .map(|(_, state)| live(state))
+            .sum();
+        let limit = self.quotas.local_instances;
+        if others + live(next) > limit {
+            return Err(ApiError::new(
+                "InstanceLimitExceeded",
+                format!(
+                    "You have requested more instances than your current instance limit of {limit}                      allows (the local instances this agent runs: serve --max-local-instances)."
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Builds the local instances of `plans`, all or none.
     fn launch(&mut self, plans: &[LocalPlan]) -> ApiResult<()> {
+        if let Some((plan, why)) = plans
+            .iter()
+            .find_map(|plan| self.launcher.check_vpc(plan).err().map(|why| (plan, why)))
+        {
+            return Err(ApiError::new(
+                "InvalidVpc.Range",
+                format!("The instance {} can't be launched: {why}", plan.instance_id),
+            ));
+        }
         for (done, plan) in plans.iter().enumerate() {
             if let Err(e) = self.launcher.ensure(plan) {
                 self.unlaunch(&plans[..done]);
@@ -544,6 +606,28 @@ fn combined(states: &BTreeMap<Scope, State>) -> State {
         all.launch_templates.extend(state.launch_templates.clone());
     }
     all
+}
+
+/// An existing interface newly registered as a workload (not a local instance, not another
+/// host's) must be one the launcher lets be registered (`workloads::register`).
+fn check_registrations(
+    states: &BTreeMap<Scope, State>,
+    after: &State,
+    launcher: &dyn Launcher,
+) -> ApiResult<()> {
+    let before = states.get(&after.scope());
+    let registered = after.instances.values().filter(|i| {
+        i.netns.is_none()
+            && !i.remote
+            && i.state != InstanceState::Terminated
+            && before.is_none_or(|b| !b.instances.contains_key(&i.id))
+    });
+    for instance in registered {
+        launcher
+            .check_registrable(&instance.interface)
+            .map_err(ApiError::invalid_value)?;
+    }
+    Ok(())
 }
 
 /// A workload that starts being enforced must have its interface in our namespace, and no

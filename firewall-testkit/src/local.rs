@@ -1,6 +1,7 @@
 //! Local instances: launched by the agent's `run-instances` without `--interface`, each in a
-//! namespace the agent built. The kit adopts those namespaces as soon as the call answers, so
-//! they are deleted on drop (also when a test panics) whatever the agent did.
+//! namespace the agent built, behind its VPC's router namespace (`<vpc-id>-router`). The kit
+//! adopts those namespaces as soon as the call answers, so they are deleted on drop (also when
+//! a test panics) whatever the agent did.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -17,6 +18,8 @@ pub struct LocalInstance {
     pub host_if: String,
     /// The instance's namespace (`Namespace` in the answer).
     pub ns: Netns,
+    /// Its VPC's router namespace (shared with the VPC's other instances).
+    pub router: Netns,
 }
 
 impl LocalInstance {
@@ -35,6 +38,7 @@ impl LocalInstance {
                 .map(|a| a.parse().expect("IPv6")),
             host_if: text(&interface["HostInterface"]),
             ns: Netns::adopt(&text(&interface["Namespace"])),
+            router: Netns::adopt(&format!("{}-router", text(&instance["VpcId"]))),
         }
     }
 }

@@ -12,8 +12,9 @@ use std::{
 /// The package under test; a relative `FIREWALL_DEB` is taken from the workspace's root.
 fn deb() -> PathBuf {
     let deb = std::env::var_os("FIREWALL_DEB").map(PathBuf::from).expect(
-        "FIREWALL_DEB is unset: run `cargo xtask test`, which builds the package \
-         (target/debian/firewall-agent_<version>_<arch>.deb) and sets it",
+        "FIREWALL_DEB is unset: run `cargo xtask test`, which packages the debug build \
+         (target/debian/debug/firewall-agent_<version>_<arch>.deb) and sets it, or set it to \
+         the package of `cargo xtask package` (target/debian/…)",
     );
     let deb = workspace().join(deb);
     assert!(deb.is_file(), "FIREWALL_DEB: no file {}", deb.display());

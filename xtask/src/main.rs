@@ -244,7 +244,10 @@ fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {
         "--package",
         "firewall-cni",
     ]))?;
-    let deb = package::package(&root.join("target/debug"))?;
+    let deb = package::package(
+        &root.join("target/debug"),
+        &root.join("target/debian/debug"),
+    )?;
     step("running every test (unit, BPF_PROG_TEST_RUN, netns traffic)");
     run_cmd(
         cargo()

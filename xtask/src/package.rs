@@ -57,18 +57,20 @@ const MAINTAINER_SCRIPTS: &[&str] = &["postinst", "prerm", "postrm"];
 const EXECUTABLE: u32 = 0o755;
 const REGULAR: u32 = 0o644;
 
-/// `cargo xtask package`: the package of the release build (`cargo xtask build`).
+/// `cargo xtask package`: the package of the release build (`cargo xtask build`), in
+/// `target/debian`.
 pub fn release() -> anyhow::Result<()> {
-    let deb = package(&workspace_root().join("target/release"))?;
+    let root = workspace_root();
+    let deb = package(&root.join("target/release"), &root.join("target/debian"))?;
     step(&format!("built {}", deb.display()));
     Ok(())
 }
 
 /// Packages `firewall-agent` and `firewall-sg` of `bin_dir` (`target/release`, or
-/// `target/debug` for the tests) into `target/debian/firewall-agent_<version>_<arch>.deb`, the
-/// version the agent's (its Cargo.toml's), the architecture dpkg's; returns the package's path.
-pub fn package(bin_dir: &Path) -> anyhow::Result<PathBuf> {
-    let root = workspace_root();
+/// `target/debug` for the tests) into `out/firewall-agent_<version>_<arch>.deb`, the version the
+/// agent's (its Cargo.toml's), the architecture dpkg's; returns the package's path. The staging
+/// tree, `out/firewall-agent_<version>_<arch>/`, is removed once the package is built.
+pub fn package(bin_dir: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     let agent = bin_dir.join("firewall-agent");
     let cni = bin_dir.join("firewall-sg");
     for binary in [&agent, &cni] {
@@ -81,7 +83,6 @@ pub fn package(bin_dir: &Path) -> anyhow::Result<PathBuf> {
         .trim()
         .to_owned();
     let name = format!("{PACKAGE}_{version}_{arch}");
-    let out = root.join("target/debian");
     let deb = out.join(format!("{name}.deb"));
     step(&format!(
         "packaging {} into {}",
@@ -93,7 +94,7 @@ pub fn package(bin_dir: &Path) -> anyhow::Result<PathBuf> {
     if stage.exists() {
         fs::remove_dir_all(&stage).with_context(|| format!("removing {}", stage.display()))?;
     }
-    let packaging = root.join("firewall-agent/packaging");
+    let packaging = workspace_root().join("firewall-agent/packaging");
     put(&stage, AGENT, &read(&agent)?, EXECUTABLE)?;
     put(&stage, CNI_PLUGIN, &read(&cni)?, EXECUTABLE)?;
     put(
@@ -132,6 +133,7 @@ pub fn package(bin_dir: &Path) -> anyhow::Result<PathBuf> {
             .arg(&stage)
             .arg(&deb),
     )?;
+    fs::remove_dir_all(&stage).with_context(|| format!("removing {}", stage.display()))?;
     Ok(deb)
 }
 

@@ -29,10 +29,21 @@ pub struct LocalPlan {
     pub netns: String,
     /// The host-side veth (where the data plane attaches); its peer is `eth0` in `netns`.
     pub host_veth: String,
-    /// The VPC's bridge in the agent's namespace, and its addresses (the instances' gateway).
+    /// The VPC's bridge in the agent's namespace: layer 2 only, no address (so no route there).
     pub bridge: String,
+    /// The VPC's router: a network namespace of its own, joined to the bridge by a veth whose
+    /// bridge side is `router_leg` and whose inside holds the gateway addresses. It has no route
+    /// but the VPC's own block: nothing the instances send leaves the VPC.
+    pub router: String,
+    pub router_leg: String,
+    /// The instances' gateway (the block's first host), on the router's side of the leg.
     pub gateway: Ipv4Net,
     pub gateway6: Option<Ipv6Net>,
+    /// With `serve --host-routes` only: the bridge's address in the agent's namespace (the
+    /// block's fourth address, which AWS keeps "for future use" and never gives an instance),
+    /// whose connected route lets the agent's namespace reach the instances.
+    pub host_address: Ipv4Net,
+    pub host_address6: Option<Ipv6Net>,
     /// The instance's addresses with the VPC's prefix lengths.
     pub address: Ipv4Net,
     pub address6: Option<Ipv6Net>,
@@ -60,16 +71,26 @@ pub fn bridge_name(vpc_id: &str) -> String {
     format!("fwbr{}", tail(vpc_id, IFNAMSIZ - 4))
 }
 
-/// The VPC router's address (the block's first host), on the VPC's bridge.
-fn gateway(vpc: &Vpc) -> Ipv4Net {
-    let first = u32::from(vpc.cidr.network()) + 1;
-    Ipv4Net::new(Ipv4Addr::from(first), vpc.cidr.prefix_len()).expect("prefix of a CIDR")
+/// `fwrt` and the VPC ID's last 11 hex digits: the router's leg on the bridge.
+pub fn router_leg_name(vpc_id: &str) -> String {
+    format!("fwrt{}", tail(vpc_id, IFNAMSIZ - 4))
 }
 
-fn gateway6(vpc: &Vpc) -> Option<Ipv6Net> {
+/// The VPC router's namespace: the VPC's ID and `-router`.
+pub fn router_name(vpc_id: &str) -> String {
+    format!("{vpc_id}-router")
+}
+
+/// The address `offset` into the VPC's IPv4 block, with its prefix.
+fn nth(vpc: &Vpc, offset: u32) -> Ipv4Net {
+    let address = u32::from(vpc.cidr.network()) + offset;
+    Ipv4Net::new(Ipv4Addr::from(address), vpc.cidr.prefix_len()).expect("prefix of a CIDR")
+}
+
+fn nth6(vpc: &Vpc, offset: u128) -> Option<Ipv6Net> {
     vpc.ipv6_cidr.map(|block| {
-        let first = u128::from(block.network()) + 1;
-        Ipv6Net::new(Ipv6Addr::from(first), block.prefix_len()).expect("prefix of a CIDR")
+        let address = u128::from(block.network()) + offset;
+        Ipv6Net::new(Ipv6Addr::from(address), block.prefix_len()).expect("prefix of a CIDR")
     })
 }
 
@@ -82,8 +103,12 @@ pub fn plan(state: &State, instance: &Instance) -> Option<LocalPlan> {
         netns,
         host_veth: instance.interface.clone(),
         bridge: bridge_name(&vpc.id),
-        gateway: gateway(vpc),
-        gateway6: gateway6(vpc),
+        router: router_name(&vpc.id),
+        router_leg: router_leg_name(&vpc.id),
+        gateway: nth(vpc, 1),
+        gateway6: nth6(vpc, 1),
+        host_address: nth(vpc, 3),
+        host_address6: nth6(vpc, 3),
         address: Ipv4Net::new(instance.private_ip, vpc.cidr.prefix_len()).expect("VPC prefix"),
         address6: instance
             .ipv6

@@ -26,6 +26,23 @@ pub struct Quotas {
     /// Inbound rules per group per address family (outbound likewise).
     pub rules_per_group: usize,
     pub groups_per_instance: usize,
+    /// VPCs per account and region, the default VPC included (AWS's default: 5).
+    #[serde(default = "Quotas::default_vpcs_per_region")]
+    pub vpcs_per_region: usize,
+    /// Local instances (namespaces the agent builds) of every account together: the agent
+    /// checks it, since one scope's state sees only its own.
+    #[serde(default = "Quotas::default_local_instances")]
+    pub local_instances: usize,
+}
+
+impl Quotas {
+    fn default_vpcs_per_region() -> usize {
+        5
+    }
+
+    fn default_local_instances() -> usize {
+        256
+    }
 }
 
 impl Default for Quotas {
@@ -33,6 +50,8 @@ impl Default for Quotas {
         Quotas {
             rules_per_group: 60,
             groups_per_instance: 5,
+            vpcs_per_region: Self::default_vpcs_per_region(),
+            local_instances: Self::default_local_instances(),
         }
     }
 }

@@ -99,6 +99,12 @@ pub fn create(
             format!("The CIDR '{text}' is invalid."),
         ));
     }
+    if state.vpcs.len() >= state.quotas.vpcs_per_region {
+        return Err(ApiError::new(
+            "VpcLimitExceeded",
+            "The maximum number of VPCs has been reached.",
+        ));
+    }
     if let Some(tenancy) = req.instance_tenancy.as_deref()
         && tenancy != "default"
     {

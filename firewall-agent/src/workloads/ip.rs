@@ -9,7 +9,10 @@ use std::{
     process::Command,
 };
 
-use super::Launcher;
+use super::{
+    Launcher,
+    register::{self, Allowed},
+};
 use crate::model::local::{INSTANCE_INTERFACE, LocalPlan};
 
 /// Builds local instances with `ip` in the agent's network namespace.
@@ -18,10 +21,16 @@ pub struct IpLauncher {
     /// mount namespace of the process that started the agent, where `ip` runs so that the
     /// namespaces' bind mounts under /run/netns are the host's and outlive the agent.
     host_mounts: Option<File>,
+    /// `serve --host-routes`: the VPC bridges get an address in the agent's namespace.
+    pub(super) host_routes: bool,
+    /// `serve --allow-interface`: interfaces registered whatever they are.
+    allowed: Allowed,
 }
 
 impl IpLauncher {
-    pub fn new() -> IpLauncher {
+    /// A launcher for an agent with `serve --host-routes` (`host_routes`) and
+    /// `--allow-interface` (`allowed`).
+    pub fn new(host_routes: bool, allowed: Allowed) -> IpLauncher {
         let ino = |pid: &str| std::fs::metadata(format!("/proc/{pid}/ns/mnt")).map(|m| m.ino());
         let parent = std::os::unix::process::parent_id().to_string();
         let host_mounts = match (ino("self"), ino(&parent)) {
@@ -30,11 +39,15 @@ impl IpLauncher {
             }
             _ => None,
         };
-        IpLauncher { host_mounts }
+        IpLauncher {
+            host_mounts,
+            host_routes,
+            allowed,
+        }
     }
 
     /// Runs `ip` with `args` (in the host's mount namespace); its stderr on failure.
-    fn ip(&self, args: &[&str]) -> Result<(), String> {
+    pub(super) fn ip(&self, args: &[&str]) -> Result<(), String> {
         let mut command = Command::new("ip");
         command.args(args);
         if let Some(mounts) = &self.host_mounts {
@@ -55,12 +68,6 @@ impl IpLauncher {
     }
 }
 
-impl Default for IpLauncher {
-    fn default() -> Self {
-        IpLauncher::new()
-    }
-}
-
 fn run(mut command: Command, args: &[&str]) -> Result<(), String> {
     let out = command.output().map_err(|e| format!("running ip: {e}"))?;
     if out.status.success() {
@@ -76,63 +83,22 @@ fn run(mut command: Command, args: &[&str]) -> Result<(), String> {
 
 /// Whether the agent's network namespace has the interface `name` (asked over netlink: under
 /// `ip netns exec` the agent's /sys may be another namespace's).
-fn link_exists(name: &str) -> bool {
+pub(super) fn link_exists(name: &str) -> bool {
     Command::new("ip")
         .args(["link", "show", "dev", name])
         .output()
         .is_ok_and(|o| o.status.success())
 }
 
-fn netns_exists(name: &str) -> bool {
+pub(super) fn netns_exists(name: &str) -> bool {
     Path::new("/run/netns").join(name).exists()
 }
 
-/// Whether `name` is a bridge (`ip -d` names the link kind).
-fn is_bridge(name: &str) -> bool {
-    Command::new("ip")
-        .args(["-d", "-o", "link", "show", "dev", name])
-        .output()
-        .is_ok_and(|o| {
-            o.status.success() && String::from_utf8_lossy(&o.stdout).contains(" bridge ")
-        })
-}
-
-/// The bridge's ports, empty when it has none (or does not exist).
-fn bridge_has_ports(bridge: &str) -> bool {
-    Command::new("ip")
-        .args(["-o", "link", "show", "master", bridge])
-        .output()
-        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
-}
-
 impl IpLauncher {
-    fn ensure_bridge(&self, plan: &LocalPlan) -> Result<(), String> {
-        let bridge = plan.bridge.as_str();
-        if !link_exists(bridge) {
-            self.ip(&["link", "add", bridge, "type", "bridge"])?;
-        } else if !is_bridge(bridge) {
-            return Err(format!(
-                "the interface {bridge} (the VPC's bridge) exists and is not a bridge"
-            ));
-        }
-        self.ip(&["addr", "replace", &plan.gateway.to_string(), "dev", bridge])?;
-        if let Some(gateway6) = plan.gateway6 {
-            self.ip(&[
-                "addr",
-                "replace",
-                &gateway6.to_string(),
-                "dev",
-                bridge,
-                "nodad",
-            ])?;
-        }
-        self.ip(&["link", "set", bridge, "up"])
-    }
-
     fn build(&self, plan: &LocalPlan) -> Result<(), String> {
         let ns = plan.netns.as_str();
         let veth = plan.host_veth.as_str();
-        self.ensure_bridge(plan)?;
+        self.ensure_vpc(plan)?;
         self.ip(&["netns", "add", ns])?;
         self.ip(&[
             "link",
@@ -146,6 +112,8 @@ impl IpLauncher {
             "netns",
             ns,
         ])?;
+        // A bridge port: no address of its own in the agent's namespace, IPv6 link-local included.
+        super::vpc::layer_2_only(veth)?;
         self.ip(&["link", "set", veth, "master", &plan.bridge, "up"])?;
         let inside = |args: &[&str]| self.ip(&[&["-n", ns], args].concat());
         inside(&["link", "set", "lo", "up"])?;
@@ -191,9 +159,27 @@ impl IpLauncher {
 }
 
 impl Launcher for IpLauncher {
+    fn check_registrable(&self, interface: &str) -> Result<(), String> {
+        let link = register::link(interface);
+        match register::refusal(
+            interface,
+            link.as_ref(),
+            &register::default_route_devices(),
+            &self.allowed,
+        ) {
+            Some(refusal) => Err(refusal),
+            None => Ok(()),
+        }
+    }
+
+    fn check_vpc(&self, plan: &LocalPlan) -> Result<(), String> {
+        self.check_blocks(plan)
+    }
+
     fn ensure(&mut self, plan: &LocalPlan) -> Result<(), String> {
         if netns_exists(&plan.netns) && link_exists(&plan.host_veth) {
-            return self.ensure_bridge(plan).and_then(|()| {
+            return self.ensure_vpc(plan).and_then(|()| {
+                super::vpc::layer_2_only(&plan.host_veth)?;
                 self.ip(&["link", "set", &plan.host_veth, "master", &plan.bridge, "up"])
             });
         }
@@ -213,9 +199,6 @@ impl Launcher for IpLauncher {
         if netns_exists(&plan.netns) {
             self.ip(&["netns", "del", &plan.netns])?;
         }
-        if is_bridge(&plan.bridge) && !bridge_has_ports(&plan.bridge) {
-            self.ip(&["link", "del", &plan.bridge])?;
-        }
-        Ok(())
+        self.remove_vpc_if_unused(plan)
     }
 }

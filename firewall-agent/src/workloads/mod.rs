@@ -4,12 +4,17 @@
 //! [`IpLauncher`] does it with iproute2's `ip`, [`NoLauncher`] refuses (agents without a
 //! kernel: no namespace can be built).
 //!
-//! Everything built is local: the bridge lives in the agent's network namespace, the instances'
-//! default route points at the bridge's address, and nothing is routed or translated further.
+//! Nothing built changes the host's routing: a VPC's bridge in the agent's namespace carries no
+//! address, the instances' gateway is the VPC's router, a namespace of its own with no route out
+//! of the VPC (`vpc`), unless `serve --host-routes` asks for the agent's namespace to reach them.
+//! Registering an existing interface is checked here too (`register`).
 
 mod ip;
+pub mod register;
+mod vpc;
 
 pub use ip::IpLauncher;
+use ip::{link_exists, netns_exists};
 
 use crate::model::{InstanceState, State, local::LocalPlan};
 
@@ -18,9 +23,19 @@ pub trait Launcher: Send {
     /// Makes the instance of `plan` exist: idempotent (what exists already is kept, so an agent
     /// restart leaves running instances intact). On error nothing of this instance is left.
     fn ensure(&mut self, plan: &LocalPlan) -> Result<(), String>;
-    /// Removes the instance's namespace and veth, and the VPC's bridge once no instance uses it.
-    /// Idempotent.
+    /// Removes the instance's namespace and veth, and the VPC's bridge and router once no
+    /// instance uses them. Idempotent.
     fn remove(&mut self, plan: &LocalPlan) -> Result<(), String>;
+    /// Why the existing interface `interface` may not be registered as a workload, if it may
+    /// not ([`register`]).
+    fn check_registrable(&self, _interface: &str) -> Result<(), String> {
+        Ok(())
+    }
+    /// Why instances of `plan`'s VPC may not be launched here (its blocks overlap the host's
+    /// own, with `--host-routes`), if they may not.
+    fn check_vpc(&self, _plan: &LocalPlan) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Refuses to launch: for agents whose data plane is not the kernel's.

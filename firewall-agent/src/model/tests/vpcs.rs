@@ -76,9 +76,39 @@ fn a_new_vpc_has_its_default_group_an_ipv6_block_on_request_and_deletes_cleanly(
 }
 
 #[test]
+fn a_sixth_vpc_in_a_region_is_refused_with_vpc_limit_exceeded_and_nothing_changes() {
+    let mut ids = SeqIds::default();
+    let mut state = State::initial(&mut ids);
+    for n in 1..=4 {
+        let cidr = format!("10.{n}.0.0/16");
+        dispatch(
+            &mut state,
+            &mut ids,
+            "CreateVpc",
+            json!({"CidrBlock": cidr}),
+        )
+        .unwrap();
+    }
+    let before = state.clone();
+    let refused = dispatch(
+        &mut state,
+        &mut ids,
+        "CreateVpc",
+        json!({"CidrBlock": "10.9.0.0/16"}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        refused.code, "VpcLimitExceeded",
+        "the default VPC counts: 5 in all"
+    );
+    assert_eq!(state, before);
+}
+
+#[test]
 fn vpcs_and_tags_page_with_max_results() {
     let mut ids = SeqIds::default();
     let mut state = State::initial(&mut ids);
+    state.quotas.vpcs_per_region = 7;
     for n in 1..=6 {
         dispatch(
             &mut state,
