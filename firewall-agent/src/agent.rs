@@ -83,6 +83,13 @@ pub struct ServeArgs {
     /// MaxAggregationInterval; shorter for tests).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub flow_log_flush_interval: u64,
+    /// Where flow-log files go: `LogDestination` is a name in `<DIR>/<account-id>/` (made 0700
+    /// when first written), never a path elsewhere. Default: `flow-logs` in the state directory.
+    #[arg(long, value_name = "DIR")]
+    pub flow_log_dir: Option<PathBuf>,
+    /// Quota: flow logs per account, all regions together (`FlowLogsLimitExceeded`).
+    #[arg(long, default_value_t = flowlogs::Config::PER_ACCOUNT)]
+    pub flow_logs_per_account: usize,
     /// Keep the desired state in etcd, shared with the other hosts' agents, instead of the
     /// embedded store (`http://host:2379`, several separated by commas). The redb file in
     /// `--state-dir` then caches the last known state.
@@ -122,6 +129,8 @@ pub struct Agent {
     metrics: Arc<Metrics>,
     /// Builds and removes local instances' namespaces.
     launcher: Box<dyn Launcher>,
+    /// Where flow-log files go, and the flow logs an account may have.
+    flow_logs: flowlogs::Config,
 }
 
 impl Agent {
@@ -130,6 +139,7 @@ impl Agent {
     pub fn start(args: &ServeArgs) -> anyhow::Result<Agent> {
         std::fs::create_dir_all(&args.state_dir)
             .with_context(|| format!("creating {}", args.state_dir.display()))?;
+        let flow_logs = flowlogs::Config::from_args(args)?;
         let pins =
             dataplane::pin_dir(&args.bpffs, args.netns_pins).context("choosing where to pin")?;
         let redb = args.state_dir.join("state.redb");
@@ -165,6 +175,19 @@ impl Agent {
             quotas,
             Box::new(IpLauncher::new(args.host_routes, allowed)),
         )
+        .map(|agent| agent.with_flow_logs(flow_logs))
+    }
+
+    /// The agent with flow-log files under `config.dir` and its quota (the default:
+    /// [`flowlogs::Config::default`]).
+    pub fn with_flow_logs(mut self, config: flowlogs::Config) -> Agent {
+        self.flow_logs = config;
+        self
+    }
+
+    /// Where flow-log files go, and the quota.
+    pub fn flow_log_config(&self) -> &flowlogs::Config {
+        &self.flow_logs
     }
 
     /// The agent on `store` and `dataplane`: the stored states (or, at first start, the local
@@ -234,6 +257,7 @@ impl Agent {
             ids_unsaved: true,
             metrics: Arc::default(),
             launcher,
+            flow_logs: flowlogs::Config::default(),
         };
         if let Err(e) = agent.dataplane.apply(agent.compiler.desired()) {
             tracing::error!(error = %e, "some workloads could not be enforced at start");
@@ -312,7 +336,11 @@ impl Agent {
                 ApiError::internal(format!("The region could not be enforced: {e}"))
             })?;
         }
-        Ok(self.states.get_mut(scope).expect("inserted above"))
+        let state = self.states.get_mut(scope).expect("inserted above");
+        // Configuration, not stored: set on every state handed to the model, as loaded,
+        // created or received from another agent.
+        state.flow_log_dir = self.flow_logs.dir.clone();
+        Ok(state)
     }
 
     /// Handles one call. A read is answered from the state (or the data plane); a change is made
@@ -374,6 +402,7 @@ impl Agent {
             }
             return Err(answer);
         }
+        flowlogs::check_new(&self.states, &next, &self.flow_logs)?;
         let before = self.states.get(&call.scope);
         let launched = workloads::to_launch(before, &next);
         let removed = before.map_or_else(Vec::new, |before| workloads::to_remove(before, &next));
@@ -536,7 +565,12 @@ impl Agent {
         &mut self,
         aggregator: &mut flowlogs::aggregate::Aggregator,
     ) -> BTreeMap<flowlogs::Destination, Vec<String>> {
-        let lines = flowlogs::lines(&self.states, self.dataplane.as_ref(), aggregator);
+        let lines = flowlogs::lines(
+            &self.states,
+            self.dataplane.as_ref(),
+            aggregator,
+            &self.flow_logs.dir,
+        );
         let records: usize = lines.values().map(Vec::len).sum();
         self.metrics.flow_log_records(records as u64);
         lines

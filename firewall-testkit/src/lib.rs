@@ -40,3 +40,4 @@ pub mod reference;
 pub mod shell;
 pub mod topology;
 pub mod traffic;
+pub mod uplink;

@@ -22,25 +22,27 @@ const SHORT: Duration = Duration::from_millis(700);
 /// Records are written every second in these tests (`--flow-log-flush-interval 1`).
 const WRITTEN_WITHIN: Duration = Duration::from_secs(15);
 
-/// A log file path unique to the test, removed on drop (also on panic).
-struct LogFile(PathBuf);
+/// A log file of the test's own: a name in the default account's directory of the agent's
+/// flow-log directory (the default `--flow-log-dir`, `flow-logs` in its state directory, which
+/// goes with the agent).
+struct LogFile {
+    name: String,
+    path: PathBuf,
+}
 
 impl LogFile {
-    fn new() -> LogFile {
-        LogFile(std::env::temp_dir().join(unique("fw-flowlog-") + ".log"))
+    fn new(agent: &Agent) -> LogFile {
+        let name = unique("fw-flowlog-") + ".log";
+        let path = agent.dir.join("state/flow-logs/000000000000").join(&name);
+        LogFile { name, path }
     }
-    fn path(&self) -> &str {
-        self.0.to_str().expect("a UTF-8 path")
+    /// The `--log-destination`.
+    fn name(&self) -> &str {
+        &self.name
     }
     /// The records written so far, each split into its fields.
     fn records(&self) -> Vec<Vec<String>> {
-        read_records(&self.0)
-    }
-}
-
-impl Drop for LogFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        read_records(&self.path)
     }
 }
 
@@ -85,7 +87,7 @@ fn accepted_and_rejected_traffic_is_logged_in_the_default_v2_format() {
     agent.run_instance(a, &[&client]);
     let b_id = agent.run_instance(b, &[&server]);
     let eni = eni_of(&agent, &b_id);
-    let log = LogFile::new();
+    let log = LogFile::new(&agent);
     let id = create_flow_log(
         &agent,
         &[
@@ -98,7 +100,7 @@ fn accepted_and_rejected_traffic_is_logged_in_the_default_v2_format() {
             "--log-destination-type",
             "file",
             "--log-destination",
-            log.path(),
+            log.name(),
             "--max-aggregation-interval",
             "60",
         ],
@@ -194,7 +196,7 @@ fn a_custom_format_gives_direction_flags_instance_vpc_the_admitting_rule_and_the
         .as_str()
         .unwrap()
         .to_string();
-    let log = LogFile::new();
+    let log = LogFile::new(&agent);
     let format = "${version} ${interface-id} ${instance-id} ${vpc-id} ${flow-direction} \
                   ${pkt-srcaddr} ${pkt-dstaddr} ${dstport} ${tcp-flags} ${action} \
                   ${security-group-rule-id} ${reject-reason} ${type}";
@@ -210,7 +212,7 @@ fn a_custom_format_gives_direction_flags_instance_vpc_the_admitting_rule_and_the
             "--log-destination-type",
             "file",
             "--log-destination",
-            log.path(),
+            log.name(),
             "--log-format",
             format,
         ],
@@ -275,7 +277,7 @@ fn a_flood_of_rejected_packets_is_recorded_or_counted_as_lost() {
     agent.run_instance(a, &[&client]);
     let b_id = agent.run_instance(b, &[&server]);
     let eni = eni_of(&agent, &b_id);
-    let log = LogFile::new();
+    let log = LogFile::new(&agent);
     create_flow_log(
         &agent,
         &[
@@ -288,7 +290,7 @@ fn a_flood_of_rejected_packets_is_recorded_or_counted_as_lost() {
             "--log-destination-type",
             "file",
             "--log-destination",
-            log.path(),
+            log.name(),
             "--log-format",
             "${srcport} ${packets} ${action} ${reject-reason}",
         ],

@@ -17,72 +17,13 @@ use firewall_testkit::{
     agent::Agent,
     local::{self, LocalInstance},
     netns::Netns,
-    shell::{ns_sh, sh, unique},
+    shell::{ns_sh, unique},
     topology::Topology,
     traffic::{EchoServer, ping, tcp_round_trip},
+    uplink::{NETWORK, Uplink, routing},
 };
 
 const SHORT: Duration = Duration::from_millis(700);
-
-/// The host's network: a namespace at 10.66.0.1 behind the host's uplink (10.66.0.2/24), which
-/// carries the host's default route.
-struct Uplink {
-    /// Declared first: dropped (with its end of the pair) before the host.
-    network: Netns,
-    name: String,
-}
-
-const NETWORK: &str = "10.66.0.1";
-
-impl Uplink {
-    fn new(host: &Netns) -> Uplink {
-        let network = Netns::new("fwnet");
-        let name = unique("up");
-        sh(&[
-            "ip",
-            "link",
-            "add",
-            &name,
-            "netns",
-            &host.name,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            &network.name,
-        ]);
-        ns_sh(
-            &network.name,
-            &["ip", "addr", "add", "10.66.0.1/24", "dev", "eth0"],
-        );
-        ns_sh(&network.name, &["ip", "link", "set", "eth0", "up"]);
-        ns_sh(
-            &host.name,
-            &["ip", "addr", "add", "10.66.0.2/24", "dev", &name],
-        );
-        ns_sh(&host.name, &["ip", "link", "set", &name, "up"]);
-        ns_sh(
-            &host.name,
-            &["ip", "route", "add", "default", "via", NETWORK],
-        );
-        Uplink { network, name }
-    }
-}
-
-/// The host namespace's routes (every table, both families) and addresses, as `ip` prints them.
-fn routing(host: &Netns) -> String {
-    [
-        &["ip", "-4", "route", "show", "table", "all"][..],
-        &["ip", "-6", "route", "show", "table", "all"],
-        &["ip", "-o", "addr", "show"],
-    ]
-    .iter()
-    .map(|args| ns_sh(&host.name, args))
-    .collect::<Vec<_>>()
-    .join("\n")
-}
 
 #[test]
 fn the_socket_registers_a_workloads_veth_but_not_lo_a_bridge_or_the_uplink_unless_allowed() {
@@ -123,11 +64,7 @@ fn the_socket_registers_a_workloads_veth_but_not_lo_a_bridge_or_the_uplink_unles
         "nothing registered"
     );
     assert!(
-        ping(
-            &topo.host,
-            NETWORK.parse::<std::net::Ipv4Addr>().unwrap(),
-            SHORT
-        ),
+        ping(&topo.host, NETWORK, SHORT),
         "the host still reaches its network"
     );
     let w = &topo.workloads[0];
@@ -202,7 +139,7 @@ fn instances_of_a_vpc_whose_block_is_the_hosts_own_subnet_leave_its_routes_and_t
         "the host's routes and addresses are unchanged"
     );
     assert!(
-        ping(&host, NETWORK.parse::<std::net::Ipv4Addr>().unwrap(), SHORT),
+        ping(&host, NETWORK, SHORT),
         "the host's own traffic still reaches its network, not the VPC"
     );
     assert!(

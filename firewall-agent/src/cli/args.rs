@@ -100,7 +100,8 @@ pub struct CreateFlowLogs {
     /// Ours: file or stdout.
     #[arg(long)]
     pub log_destination_type: Option<String>,
-    /// The file's absolute path (with --log-destination-type file).
+    /// With --log-destination-type file: a file name in the account's directory of the
+    /// agent's flow-log directory (`serve --flow-log-dir`), or an absolute path inside it.
     #[arg(long)]
     pub log_destination: Option<String>,
     #[arg(long)]

@@ -3,15 +3,24 @@
 //! interval's flows into records, written in each covering flow log's format (`format`) to its
 //! file (appended) or to standard output.
 //!
+//! Files stay in the operator's flow-log directory (`serve --flow-log-dir`, default
+//! `<state-dir>/flow-logs`), one subdirectory per account: the model checks a destination's
+//! text (`model::flow_log::file_name_in`); here, with the disk, [`check_new`] refuses a new flow
+//! log whose file a symbolic link would lead out (before the change is saved), and every flush
+//! opens the file beneath its account's directory ([`confined`]), so a link swapped in later is
+//! refused too (logged; nothing is written).
+//!
 //! The flush period is 60 s, the shortest `MaxAggregationInterval` (AWS's is a maximum: a record
 //! never spans more than it); `serve --flow-log-flush-interval` shortens it (tests).
 
 pub mod aggregate;
+pub mod confined;
 pub mod format;
 
 use std::{
     collections::BTreeMap,
     io::Write as _,
+    path::PathBuf,
     sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -25,9 +34,9 @@ use tokio::{
 
 use crate::{
     agent::Agent,
-    api::Scope,
+    api::{ApiError, ApiResult, Scope},
     dataplane::{self, Dataplane, Probe},
-    model::State,
+    model::{State, flow_log, state::FlowLogDir},
 };
 use aggregate::{Aggregator, Record, Sources};
 use format::Owner;
@@ -38,8 +47,113 @@ pub const FLUSH_PERIOD: Duration = Duration::from_secs(60);
 /// Where a flow log's lines go.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Destination {
-    File(String),
+    /// `name` (relative, no `..`) in `account`'s flow-log directory.
+    File {
+        account: String,
+        name: String,
+    },
     Stdout,
+}
+
+/// The agent's flow-log configuration (`serve --flow-log-dir`, `--flow-logs-per-account`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Where files go, one subdirectory per account (created 0700 when first written).
+    pub dir: FlowLogDir,
+    /// Flow logs an account may have, all its regions together (`FlowLogsLimitExceeded`).
+    pub per_account: usize,
+}
+
+impl Config {
+    /// `serve`'s default quota. AWS has no account-wide one (its 50 flow logs are per network
+    /// interface, subnet or VPC); this one bounds the files one account's callers can have the
+    /// agent append to.
+    pub const PER_ACCOUNT: usize = 50;
+
+    /// `serve`'s: `--flow-log-dir` (default `<state-dir>/flow-logs`) made if missing (0700),
+    /// as its canonical path (what an absolute `LogDestination` must start with).
+    pub fn from_args(args: &crate::agent::ServeArgs) -> anyhow::Result<Config> {
+        use anyhow::Context as _;
+        use std::os::unix::fs::DirBuilderExt as _;
+        let dir = args
+            .flow_log_dir
+            .clone()
+            .unwrap_or_else(|| args.state_dir.join("flow-logs"));
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("creating the flow-log directory {}", dir.display()))?;
+        let canonical = dir
+            .canonicalize()
+            .with_context(|| format!("resolving the flow-log directory {}", dir.display()))?;
+        let text = canonical.to_str().with_context(|| {
+            format!(
+                "the flow-log directory {} is not UTF-8",
+                canonical.display()
+            )
+        })?;
+        Ok(Config {
+            dir: FlowLogDir::new(text).map_err(anyhow::Error::msg)?,
+            per_account: args.flow_logs_per_account,
+        })
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            dir: FlowLogDir::default(),
+            per_account: Config::PER_ACCOUNT,
+        }
+    }
+}
+
+/// Checks the flow logs `next` adds to its scope (`states` holds every scope as it is), before
+/// the change is saved: the account's flow logs, all regions together, stay within
+/// `config.per_account` (`FlowLogsLimitExceeded`), and nothing on disk leads a new file out of
+/// the account's directory (a symbolic link, a non-directory on the way, a file that is not a
+/// regular one with a single link: `InvalidParameterValue`). Creates nothing.
+pub fn check_new(states: &BTreeMap<Scope, State>, next: &State, config: &Config) -> ApiResult<()> {
+    let before = states.get(&next.scope());
+    let added: Vec<&crate::model::FlowLog> = next
+        .flow_logs
+        .values()
+        .filter(|f| before.is_none_or(|b| !b.flow_logs.contains_key(&f.id)))
+        .collect();
+    if added.is_empty() {
+        return Ok(());
+    }
+    let elsewhere: usize = states
+        .iter()
+        .filter(|(scope, _)| scope.account_id == next.account_id && **scope != next.scope())
+        .map(|(_, state)| state.flow_logs.len())
+        .sum();
+    let limit = config.per_account;
+    if elsewhere + next.flow_logs.len() > limit {
+        return Err(ApiError::new(
+            "FlowLogsLimitExceeded",
+            format!(
+                "You've reached the limit on the number of flow logs you can create: {limit} per \
+                 account (serve --flow-logs-per-account)."
+            ),
+        ));
+    }
+    let account_dir = config.dir.of_account(&next.account_id);
+    for flow_log in added {
+        let Some(destination) = &flow_log.destination else {
+            continue;
+        };
+        let name = flow_log::file_name_in(&account_dir, destination)?;
+        confined::check(config.dir.root().as_ref(), &next.account_id, &name).map_err(|why| {
+            ApiError::invalid_value(format!(
+                "LogDestination '{destination}' cannot be written: {why}. A flow-log file is a \
+                 name in the account's flow-log directory {account_dir}/, which it must not lead \
+                 out of."
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 /// Starts the writer on the agent's ring buffer (none without a kernel data plane).
@@ -79,31 +193,34 @@ pub fn spawn(agent: Arc<Mutex<Agent>>, events: RingBuf<MapData>, period: Duratio
         tick.tick().await;
         loop {
             tick.tick().await;
-            let lines = {
+            let (lines, root) = {
                 let mut agent = agent.lock().await;
                 let mut aggregator = aggregator.lock().expect("aggregator lock");
-                agent.flow_log_lines(&mut aggregator)
+                let root = PathBuf::from(agent.flow_log_config().dir.root());
+                (agent.flow_log_lines(&mut aggregator), root)
             };
-            write(lines).await;
+            write(&root, lines).await;
         }
     });
 }
 
-/// Appends each destination's lines (a file is opened, appended to and closed each flush).
-async fn write(lines: BTreeMap<Destination, Vec<String>>) {
+/// Appends each destination's lines (a file is opened beneath its account's directory under
+/// `root`, appended to and closed each flush); a file that cannot be, or may not be, is logged.
+async fn write(root: &std::path::Path, lines: BTreeMap<Destination, Vec<String>>) {
     for (destination, lines) in lines {
         let mut text = lines.join("\n");
         text.push('\n');
         let result = match &destination {
-            Destination::Stdout => std::io::stdout().lock().write_all(text.as_bytes()),
-            Destination::File(path) => std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .and_then(|mut f| f.write_all(text.as_bytes())),
+            Destination::Stdout => std::io::stdout()
+                .lock()
+                .write_all(text.as_bytes())
+                .map_err(|e| e.to_string()),
+            Destination::File { account, name } => confined::open_append(root, account, name)
+                .map_err(|refused| refused.to_string())
+                .and_then(|mut f| f.write_all(text.as_bytes()).map_err(|e| e.to_string())),
         };
         if let Err(e) = result {
-            tracing::warn!(destination = ?destination, error = %e, "flow-log records not written");
+            tracing::warn!(destination = ?destination, root = %root.display(), error = %e, "flow-log records not written");
         }
     }
 }
@@ -162,6 +279,7 @@ pub fn lines(
     states: &BTreeMap<Scope, State>,
     dataplane: &dyn Dataplane,
     aggregator: &mut Aggregator,
+    dir: &FlowLogDir,
 ) -> BTreeMap<Destination, Vec<String>> {
     let mut interfaces = BTreeMap::new();
     for state in states.values() {
@@ -213,8 +331,19 @@ pub fn lines(
                     continue;
                 }
                 let destination = match &flow_log.destination {
-                    Some(path) => Destination::File(path.clone()),
                     None => Destination::Stdout,
+                    Some(given) => match flow_log::file_of(dir, &state.account_id, flow_log) {
+                        Some(name) => Destination::File {
+                            account: state.account_id.clone(),
+                            name,
+                        },
+                        None => {
+                            // Stored before `--flow-log-dir` moved (or before files were
+                            // confined to it): never written outside it.
+                            tracing::warn!(flow_log = %flow_log.id, destination = %given, dir = %dir.of_account(&state.account_id), "flow-log destination outside the account's flow-log directory: records not written");
+                            continue;
+                        }
+                    },
                 };
                 out.entry(destination).or_default().push(format::line(
                     &flow_log.log_format,
@@ -226,4 +355,144 @@ pub fn lines(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    //! The agent's checks of a new flow log, through `Agent::handle` on a real store and real
+    //! files: the account-wide quota, and links on disk leading out refused before anything is
+    //! saved.
+
+    use std::{os::unix::fs::symlink, path::PathBuf};
+
+    use firewall_common::CtTimeouts;
+    use serde_json::{Value, json};
+
+    use super::Config;
+    use crate::{
+        agent::Agent,
+        api::ApiError,
+        dataplane::MemoryDataplane,
+        front::json,
+        model::{Quotas, state::FlowLogDir},
+        store::RedbStore,
+    };
+
+    const ACCOUNT: &str = "123456789012";
+
+    /// A temporary directory: the store, the flow-log directory and an `outside` beside it.
+    struct Dirs(PathBuf);
+
+    impl Dirs {
+        fn new(name: &str) -> Dirs {
+            let path =
+                std::env::temp_dir().join(format!("fw-flowlogs-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(path.join("flow-logs")).unwrap();
+            std::fs::create_dir_all(path.join("outside")).unwrap();
+            Dirs(path)
+        }
+        fn account(&self) -> PathBuf {
+            self.0.join("flow-logs").join(ACCOUNT)
+        }
+    }
+
+    impl Drop for Dirs {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn agent(dirs: &Dirs, per_account: usize) -> Agent {
+        let store = RedbStore::open(&dirs.0.join("state.redb")).unwrap();
+        let dataplane = MemoryDataplane::new(CtTimeouts::AWS_DEFAULT);
+        let dir = FlowLogDir::new(dirs.0.join("flow-logs").to_str().unwrap()).unwrap();
+        Agent::new(Box::new(store), Box::new(dataplane), Quotas::default())
+            .unwrap()
+            .with_flow_logs(Config { dir, per_account })
+    }
+
+    fn call(agent: &mut Agent, region: &str, action: &str, body: Value) -> Result<Value, ApiError> {
+        let call = json::decode(
+            action,
+            Some(region),
+            Some(ACCOUNT),
+            body.to_string().as_bytes(),
+        )?;
+        agent.handle(call)
+    }
+
+    /// Creates a flow log of the region's default VPC to `destination`.
+    fn create(agent: &mut Agent, region: &str, destination: &str) -> Result<Value, ApiError> {
+        let vpcs = call(agent, region, "DescribeVpcs", json!({}))?;
+        let vpc = vpcs["Vpcs"][0]["VpcId"].as_str().unwrap().to_string();
+        call(
+            agent,
+            region,
+            "CreateFlowLogs",
+            json!({"ResourceIds": [vpc], "ResourceType": "VPC", "TrafficType": "ALL",
+                   "LogDestinationType": "file", "LogDestination": destination}),
+        )
+    }
+
+    fn count(agent: &mut Agent, region: &str) -> usize {
+        let out = call(agent, region, "DescribeFlowLogs", json!({})).unwrap();
+        out["FlowLogs"].as_array().unwrap().len()
+    }
+
+    #[test]
+    fn an_account_has_at_most_its_quota_of_flow_logs_all_regions_together() {
+        let dirs = Dirs::new("quota");
+        let mut agent = agent(&dirs, 2);
+        create(&mut agent, "us-east-1", "a.log").unwrap();
+        create(&mut agent, "eu-west-1", "b.log").unwrap();
+        let refused = create(&mut agent, "us-east-1", "c.log").unwrap_err();
+        assert_eq!(refused.code, "FlowLogsLimitExceeded", "{refused}");
+        assert!(refused.message.contains("2 per account"), "{refused}");
+        assert_eq!(count(&mut agent, "us-east-1"), 1);
+        // Deleting one makes room again.
+        let out = call(&mut agent, "eu-west-1", "DescribeFlowLogs", json!({})).unwrap();
+        let id = out["FlowLogs"][0]["FlowLogId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        call(
+            &mut agent,
+            "eu-west-1",
+            "DeleteFlowLogs",
+            json!({"FlowLogIds": [id]}),
+        )
+        .unwrap();
+        create(&mut agent, "us-east-1", "c.log").unwrap();
+        assert_eq!(count(&mut agent, "us-east-1"), 2);
+    }
+
+    #[test]
+    fn a_link_in_the_account_directory_leading_out_is_refused_and_nothing_is_saved() {
+        let dirs = Dirs::new("links");
+        let mut agent = agent(&dirs, 50);
+        std::fs::create_dir_all(dirs.account()).unwrap();
+        let passwd = dirs.0.join("outside/passwd");
+        std::fs::write(&passwd, "root:x:0:0\n").unwrap();
+        symlink(&passwd, dirs.account().join("web.log")).unwrap();
+        symlink(dirs.0.join("outside"), dirs.account().join("vpc")).unwrap();
+        for (destination, why) in [("web.log", "leading out"), ("vpc/all.log", "leading out")] {
+            let refused = create(&mut agent, "us-east-1", destination).unwrap_err();
+            assert_eq!(refused.code, "InvalidParameterValue", "{refused}");
+            assert!(refused.message.contains(why), "{destination}: {refused}");
+            assert!(
+                refused.message.contains(dirs.account().to_str().unwrap()),
+                "names the directory: {refused}"
+            );
+        }
+        assert_eq!(count(&mut agent, "us-east-1"), 0);
+        assert_eq!(std::fs::read_to_string(&passwd).unwrap(), "root:x:0:0\n");
+        assert_eq!(
+            std::fs::read_dir(dirs.0.join("outside")).unwrap().count(),
+            1
+        );
+        // The same names elsewhere in the directory are fine, and checking creates nothing.
+        create(&mut agent, "us-east-1", "web2.log").unwrap();
+        assert!(!dirs.account().join("web2.log").exists());
+    }
 }

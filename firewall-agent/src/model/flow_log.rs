@@ -2,11 +2,17 @@
 //! The resource is an instance's interface (`eni-`) or a VPC; the destination, since neither
 //! CloudWatch Logs nor S3 is here, a local file or standard output. The records themselves are
 //! written by the agent (`crate::flowlogs`), not here.
+//!
+//! A file is always in its account's flow-log directory, `<serve --flow-log-dir>/<account-id>/`
+//! ([`FlowLogDir`], configuration the agent sets on the state): here its name is checked as
+//! text ([`file_name_in`]); what is on disk there (symbolic links leading out) is the agent's to
+//! check, when the flow log is created and each time the file is opened
+//! (`crate::flowlogs::confined`).
 
 use super::{
     ids::IdSource,
     query::{invalid_filter, paginate},
-    state::{FlowLog, State},
+    state::{FlowLog, FlowLogDir, State},
     tagging::{self, tags_for},
 };
 use crate::api::{
@@ -95,8 +101,59 @@ pub fn format_version(fields: &[&str]) -> u8 {
 fn not_here(what: &str) -> ApiError {
     ApiError::invalid_value(format!(
         "{what} is not available here: flow logs go to a local file (LogDestinationType file, \
-         LogDestination an absolute path) or to standard output (LogDestinationType stdout)."
+         LogDestination a file name in the account's flow-log directory) or to standard output \
+         (LogDestinationType stdout)."
     ))
+}
+
+/// The name, relative to the account's flow-log directory `account_dir` (`<root>/<account-id>`,
+/// see [`FlowLogDir::of_account`]), of the file a `LogDestination` names: `destination` is a
+/// name relative to that directory (`web.log`, `vpc/all.log`) or an absolute path inside it.
+/// Empty and `.` components are dropped. Refused (`InvalidParameterValue`, naming the
+/// directory): an empty name, a NUL byte, a `..` component, an absolute path elsewhere, a name
+/// ending in `/` (a directory). Text only: a symbolic link on the way is the agent's to refuse.
+pub fn file_name_in(account_dir: &str, destination: &str) -> ApiResult<String> {
+    let refuse = |why: &str| {
+        ApiError::invalid_value(format!(
+            "LogDestination '{}' {why}: a flow-log file is a name in the account's flow-log \
+             directory {account_dir}/ (e.g. 'web.log', 'vpc/all.log') or an absolute path \
+             inside it.",
+            destination.replace('\0', "\\0")
+        ))
+    };
+    if destination.contains('\0') {
+        return Err(refuse("contains a NUL byte"));
+    }
+    let relative = if destination.starts_with('/') {
+        destination
+            .strip_prefix(account_dir)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .ok_or_else(|| refuse("is outside the account's flow-log directory"))?
+    } else {
+        destination
+    };
+    if relative.ends_with('/') {
+        return Err(refuse("names a directory"));
+    }
+    let mut components = Vec::new();
+    for component in relative.split('/') {
+        match component {
+            "" | "." => {}
+            ".." => return Err(refuse("has a '..' component")),
+            name => components.push(name),
+        }
+    }
+    if components.is_empty() {
+        return Err(refuse("names no file"));
+    }
+    Ok(components.join("/"))
+}
+
+/// The name in its account's directory of the file `flow_log` writes to (`None`: standard
+/// output, or a destination the directory no longer holds, e.g. after `--flow-log-dir` moved).
+pub fn file_of(dir: &FlowLogDir, account_id: &str, flow_log: &FlowLog) -> Option<String> {
+    let destination = flow_log.destination.as_deref()?;
+    file_name_in(&dir.of_account(account_id), destination).ok()
 }
 
 fn unsuccessful(resource_id: &str, code: &str, message: String) -> UnsuccessfulItem {
@@ -155,18 +212,17 @@ pub fn create(
         .log_destination_type
         .as_deref()
         .ok_or_else(|| ApiError::missing("LogDestinationType"))?;
-    let destination = match destination_type {
+    // The caller's text is kept (and echoed by describe-flow-logs, as AWS echoes the ARN it was
+    // given); `file` is the name it resolves to, which tells two spellings of one file apart.
+    let (destination, file) = match destination_type {
         "file" => {
             let path = req
                 .log_destination
                 .as_deref()
                 .ok_or_else(|| ApiError::missing("LogDestination"))?;
-            if !path.starts_with('/') || path.contains('\0') {
-                return Err(ApiError::invalid_value(format!(
-                    "LogDestination '{path}' is not an absolute file path."
-                )));
-            }
-            Some(path.to_string())
+            let account_dir = state.flow_log_dir.of_account(&state.account_id);
+            let file = file_name_in(&account_dir, path)?;
+            (Some(path.to_string()), Some(file))
         }
         "stdout" => {
             if req.log_destination.is_some() {
@@ -175,7 +231,7 @@ pub fn create(
                     "LogDestination cannot be used with LogDestinationType stdout.",
                 ));
             }
-            None
+            (None, None)
         }
         "cloud-watch-logs" | "s3" | "kinesis-data-firehose" => {
             return Err(not_here(&format!(
@@ -229,7 +285,7 @@ pub fn create(
             &f.resource_id == resource_id
                 && f.traffic_type == traffic_type
                 && f.destination_type == destination_type
-                && f.destination == destination
+                && file_of(&state.flow_log_dir, &state.account_id, f) == file
         });
         if duplicate {
             failed.push(unsuccessful(
@@ -261,7 +317,10 @@ pub fn create(
     })
 }
 
-/// A flow log as `describe-flow-logs` prints it.
+/// A flow log as `describe-flow-logs` prints it. `LogDestination` is the caller's text as it
+/// was given (a name in the account's flow-log directory, or an absolute path inside it): AWS
+/// echoes the destination it was given too, and the text stays true should `--flow-log-dir`
+/// move (a relative name then follows it); the file is `<flow-log-dir>/<account-id>/<name>`.
 pub fn view(flow_log: &FlowLog) -> flow_logs::FlowLog {
     flow_logs::FlowLog {
         creation_time: flow_log.creation_time.clone(),

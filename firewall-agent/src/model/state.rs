@@ -45,6 +45,52 @@ impl Quotas {
     }
 }
 
+/// Where flow-log files go: the directory `serve --flow-log-dir` names (absolute, UTF-8, no
+/// `..`), one subdirectory per account. Configuration, like [`Quotas`], but not stored (a host's
+/// path is no part of the desired state, which a shared store carries to other hosts): the
+/// agent sets it on every state it hands to the model ([`State::flow_log_dir`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowLogDir(Arc<str>);
+
+impl FlowLogDir {
+    /// `serve`'s default with the default `--state-dir` (what a state not from the agent has).
+    pub const DEFAULT: &'static str = "/var/lib/firewall-agent/flow-logs";
+
+    /// `root`, an absolute path without `.` or `..` components (a trailing `/` is dropped).
+    pub fn new(root: &str) -> Result<FlowLogDir, String> {
+        let trimmed = root.trim_end_matches('/');
+        if !root.starts_with('/')
+            || trimmed.is_empty()
+            || trimmed.contains('\0')
+            || trimmed
+                .split('/')
+                .skip(1)
+                .any(|c| matches!(c, "" | "." | ".."))
+        {
+            return Err(format!(
+                "the flow-log directory '{root}' must be an absolute path without '.', '..' or '//'"
+            ));
+        }
+        Ok(FlowLogDir(trimmed.into()))
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &str {
+        &self.0
+    }
+
+    /// The directory of `account_id`'s flow-log files: `<root>/<account-id>`.
+    pub fn of_account(&self, account_id: &str) -> String {
+        format!("{}/{account_id}", self.0)
+    }
+}
+
+impl Default for FlowLogDir {
+    fn default() -> Self {
+        FlowLogDir(Self::DEFAULT.into())
+    }
+}
+
 impl Default for Quotas {
     fn default() -> Self {
         Quotas {
@@ -180,6 +226,9 @@ pub struct State {
     pub launch_templates: BTreeMap<String, LaunchTemplate>,
     #[serde(default)]
     pub flow_logs: BTreeMap<String, FlowLog>,
+    /// Configuration, not stored: where this account's flow-log files may go.
+    #[serde(skip)]
+    pub flow_log_dir: FlowLogDir,
 }
 
 impl State {
@@ -201,6 +250,7 @@ impl State {
             prefix_lists: BTreeMap::new(),
             launch_templates: BTreeMap::new(),
             flow_logs: BTreeMap::new(),
+            flow_log_dir: FlowLogDir::default(),
         };
         let vpc = Vpc {
             id: ids.next_id("vpc"),
@@ -341,7 +391,8 @@ pub struct FlowLog {
     pub resource_id: String,
     /// `ACCEPT`, `REJECT` or `ALL`.
     pub traffic_type: String,
-    /// Ours: `file` (then `destination` is an absolute path) or `stdout`.
+    /// Ours: `file` (then `destination` is the caller's `LogDestination`, a name in the
+    /// account's flow-log directory or an absolute path inside it) or `stdout`.
     pub destination_type: String,
     pub destination: Option<String>,
     pub log_format: String,

@@ -79,6 +79,7 @@ fn skeleton(state: &State) -> State {
         prefix_lists: BTreeMap::new(),
         launch_templates: state.launch_templates.clone(),
         flow_logs: state.flow_logs.clone(),
+        flow_log_dir: state.flow_log_dir.clone(),
     }
 }
 

@@ -20,7 +20,7 @@ fn flow_logs_are_created_described_refused_and_deleted_through_the_aws_cli() {
         "--log-destination-type",
         "file",
         "--log-destination",
-        "/var/log/firewall-flows.log",
+        "firewall-flows.log",
         "--max-aggregation-interval",
         "60",
         "--log-format",
@@ -43,7 +43,7 @@ fn flow_logs_are_created_described_refused_and_deleted_through_the_aws_cli() {
     assert_eq!(log["FlowLogId"], id.as_str(), "{out}");
     assert_eq!(log["TrafficType"], "REJECT");
     assert_eq!(log["LogDestinationType"], "file");
-    assert_eq!(log["LogDestination"], "/var/log/firewall-flows.log");
+    assert_eq!(log["LogDestination"], "firewall-flows.log");
     assert_eq!(
         log["LogFormat"],
         "${version} ${srcaddr} ${action} ${reject-reason}"

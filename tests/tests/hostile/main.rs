@@ -4,6 +4,7 @@
 //! connections; the agent still alive and answering.
 
 mod generate;
+mod host;
 mod wire;
 
 use std::{
