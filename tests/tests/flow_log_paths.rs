@@ -223,15 +223,7 @@ fn records_go_to_a_name_in_the_accounts_directory_or_an_absolute_path_inside_it(
     let dirs = Dirs::new();
     let topo = Topology::new(&["172.31.60.10", "172.31.61.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
-    let flows = text(&dirs.flows());
-    let agent = Agent::start_with(
-        &topo.host,
-        &dirs.options(&flows, &["--flow-log-flush-interval", "1"]),
-    );
-    let [client, server] = agent.create_groups(["client", "server"]);
-    agent.run_instance(a, &[&client]);
-    let b_id = agent.run_instance(b, &[&server]);
-    let eni = eni_of(&agent, &b_id);
+    let (agent, eni) = client_and_server(&dirs, &topo);
     let account_dir = dirs.account(CLI_ACCOUNT);
     let absolute = text(&account_dir.join("abs.log"));
     created(&agent.cli(&to_file("NetworkInterface", &eni, "vpc/rejects.log")));
@@ -318,15 +310,7 @@ fn a_log_file_swapped_for_a_link_to_a_file_outside_is_not_written_through() {
     let dirs = Dirs::new();
     let topo = Topology::new(&["172.31.62.10", "172.31.63.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
-    let flows = text(&dirs.flows());
-    let agent = Agent::start_with(
-        &topo.host,
-        &dirs.options(&flows, &["--flow-log-flush-interval", "1"]),
-    );
-    let [client, server] = agent.create_groups(["client", "server"]);
-    agent.run_instance(a, &[&client]);
-    let b_id = agent.run_instance(b, &[&server]);
-    let eni = eni_of(&agent, &b_id);
+    let (agent, eni) = client_and_server(&dirs, &topo);
     created(&agent.cli(&to_file("NetworkInterface", &eni, "web.log")));
     // Another flow log of the same traffic, which shows the flushes go on.
     created(&agent.cli(&to_file("NetworkInterface", &eni, "control.log")));
@@ -405,4 +389,20 @@ fn through_the_aws_cli_a_key_reaches_only_its_accounts_directory_within_the_quot
         "{:?}",
         tree(&dirs.flows())
     );
+}
+
+/// An agent flushing every second, A in a `client` group and B in a `server` group that lets
+/// nothing in: the agent and B's interface (`eni-…`).
+fn client_and_server(dirs: &Dirs, topo: &Topology) -> (Agent, String) {
+    let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
+    let flows = text(&dirs.flows());
+    let agent = Agent::start_with(
+        &topo.host,
+        &dirs.options(&flows, &["--flow-log-flush-interval", "1"]),
+    );
+    let [client, server] = agent.create_groups(["client", "server"]);
+    agent.run_instance(a, &[&client]);
+    let b_id = agent.run_instance(b, &[&server]);
+    let eni = eni_of(&agent, &b_id);
+    (agent, eni)
 }

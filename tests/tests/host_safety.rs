@@ -25,6 +25,32 @@ use firewall_testkit::{
 
 const SHORT: Duration = Duration::from_millis(700);
 
+/// A new VPC of `cidr` and a group `web` in it: their IDs.
+fn vpc_with_group(agent: &Agent, cidr: &str) -> (String, String) {
+    let id = |out: serde_json::Value, path: [&str; 2]| {
+        let value = if path[1].is_empty() {
+            &out[path[0]]
+        } else {
+            &out[path[0]][path[1]]
+        };
+        value.as_str().expect("an ID").to_string()
+    };
+    let vpc = id(
+        agent.cli(&["create-vpc", "--cidr-block", cidr]),
+        ["Vpc", "VpcId"],
+    );
+    let group = agent.cli(&[
+        "create-security-group",
+        "--group-name",
+        "web",
+        "--description",
+        "web",
+        "--vpc-id",
+        &vpc,
+    ]);
+    (vpc, id(group, ["GroupId", ""]))
+}
+
 #[test]
 fn the_socket_registers_a_workloads_veth_but_not_lo_a_bridge_or_the_uplink_unless_allowed() {
     let topo = Topology::new(&["172.31.60.10"]);
@@ -97,22 +123,7 @@ fn instances_of_a_vpc_whose_block_is_the_hosts_own_subnet_leave_its_routes_and_t
     let uplink = Uplink::new(&host);
     let before = routing(&host);
     let agent = Agent::start(&host);
-    let vpc = agent.cli(&["create-vpc", "--cidr-block", "10.66.0.0/24"])["Vpc"]["VpcId"]
-        .as_str()
-        .expect("VpcId")
-        .to_string();
-    let group = agent.cli(&[
-        "create-security-group",
-        "--group-name",
-        "web",
-        "--description",
-        "web",
-        "--vpc-id",
-        &vpc,
-    ])["GroupId"]
-        .as_str()
-        .expect("GroupId")
-        .to_string();
+    let (_vpc, group) = vpc_with_group(&agent, "10.66.0.0/24");
     agent.authorize_ingress(&group, "tcp", "80", "10.66.0.0/24");
     let launched = local::launch(&agent, &["--count", "2", "--security-group-ids", &group]);
     let [a, b]: [LocalInstance; 2] = launched.try_into().ok().expect("two instances");
@@ -160,22 +171,7 @@ fn with_host_routes_a_vpc_overlapping_the_hosts_subnet_is_refused_and_others_are
     let host = Netns::new("fwsr");
     let _uplink = Uplink::new(&host);
     let agent = Agent::start_with(&host, &["--host-routes"]);
-    let vpc = agent.cli(&["create-vpc", "--cidr-block", "10.66.0.0/16"])["Vpc"]["VpcId"]
-        .as_str()
-        .expect("VpcId")
-        .to_string();
-    let group = agent.cli(&[
-        "create-security-group",
-        "--group-name",
-        "g",
-        "--description",
-        "g",
-        "--vpc-id",
-        &vpc,
-    ])["GroupId"]
-        .as_str()
-        .expect("GroupId")
-        .to_string();
+    let (_vpc, group) = vpc_with_group(&agent, "10.66.0.0/16");
     let refused = agent
         .try_cli(&["run-instances", "--security-group-ids", &group])
         .expect_err("overlaps the uplink's subnet");
