@@ -2,7 +2,8 @@
 //! link for a key of its own credentials, wherever they are), and a key rotated or removed in
 //! the credentials file is refused at once — by the EC2 endpoint and by the console, whose
 //! sessions of that key end — after `systemctl reload` (SIGHUP) or, without it, within the
-//! agent's look at the file every 2 s.
+//! agent's look at the file every 2 s. And a key's console can't do what only the root-only
+//! socket may: registering an existing interface (`HostInterface`) is `UnknownParameter`.
 
 use std::{
     process::Command,
@@ -109,6 +110,30 @@ fn a_key_removed_from_the_file_is_refused_without_a_signal() {
         console.aws.cli(&["ec2", "describe-vpcs"]).code(),
         "AuthFailure"
     );
+}
+
+#[test]
+fn the_console_refuses_host_interface_and_registers_nothing() {
+    let console = Console::start("fwch");
+    let cookie = sign_in(&console, SECRET);
+    let session = console.http("GET", "/console/api/session", &[("Cookie", &cookie)], "");
+    let csrf: serde_json::Value = serde_json::from_str(&session.body).expect("JSON");
+    let csrf = csrf["CsrfToken"].as_str().expect("CsrfToken").to_string();
+    let answer = console.http(
+        "POST",
+        "/console/api/call/RunInstances",
+        &[
+            ("Cookie", &cookie),
+            ("x-csrf-token", &csrf),
+            ("x-firewall-region", "local"),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"HostInterface": "lo", "PrivateIpAddress": "172.31.0.20"}"#,
+    );
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(answer.body.contains("UnknownParameter"), "{}", answer.body);
+    let described = console.cli(&["describe-instances"]);
+    assert_eq!(described["Reservations"], serde_json::json!([]));
 }
 
 /// The agent's credentials file now holds only `key` with `secret` (a new file renamed over the
