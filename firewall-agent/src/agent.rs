@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Quota: VPCs per account and region (AWS's default 5; `VpcLimitExceeded`).
     #[arg(long, default_value_t = 5)]
     pub vpcs_per_region: usize,
+    /// Quota: network interfaces (one per instance, registered or local) per account and region
+    /// (AWS's default 5000; `NetworkInterfaceLimitExceeded`).
+    #[arg(long, default_value_t = 5000)]
+    pub interfaces_per_region: usize,
     /// Let the agent's network namespace reach local instances: each VPC's bridge gets the
     /// block's fourth address there (a connected route). A VPC block that overlaps a route or
     /// address the namespace already has is then refused (`InvalidVpcRange`). Off by default:
@@ -167,6 +171,7 @@ impl Agent {
             groups_per_instance: args.groups_per_instance,
             vpcs_per_region: args.vpcs_per_region,
             local_instances: args.max_local_instances,
+            interfaces_per_region: args.interfaces_per_region,
         };
         let allowed = Allowed::new(&args.allow_interfaces).map_err(anyhow::Error::msg)?;
         Agent::with_launcher(

@@ -47,6 +47,20 @@ pub fn run(
             )));
         }
     }
+    let interfaces = state
+        .instances
+        .values()
+        .filter(|i| i.state != InstanceState::Terminated)
+        .count();
+    if interfaces + count as usize > state.quotas.interfaces_per_region {
+        return Err(ApiError::new(
+            "NetworkInterfaceLimitExceeded",
+            format!(
+                "The maximum number of network interfaces ({}) has been reached.",
+                state.quotas.interfaces_per_region
+            ),
+        ));
+    }
     if count > 1 && (req.private_ip_address.is_some() || !req.ipv6_addresses.is_empty()) {
         return Err(ApiError::new(
             "InvalidParameterCombination",

@@ -33,6 +33,9 @@ pub struct Quotas {
     /// checks it, since one scope's state sees only its own.
     #[serde(default = "Quotas::default_local_instances")]
     pub local_instances: usize,
+    /// Network interfaces per account and region (each instance has one; AWS's default: 5000).
+    #[serde(default = "Quotas::default_interfaces_per_region")]
+    pub interfaces_per_region: usize,
 }
 
 impl Quotas {
@@ -42,6 +45,10 @@ impl Quotas {
 
     fn default_local_instances() -> usize {
         256
+    }
+
+    fn default_interfaces_per_region() -> usize {
+        5000
     }
 }
 
@@ -98,6 +105,7 @@ impl Default for Quotas {
             groups_per_instance: 5,
             vpcs_per_region: Self::default_vpcs_per_region(),
             local_instances: Self::default_local_instances(),
+            interfaces_per_region: Self::default_interfaces_per_region(),
         }
     }
 }

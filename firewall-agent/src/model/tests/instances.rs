@@ -290,3 +290,26 @@ fn without_an_interface_instances_are_local_with_names_from_their_ids_and_free_v
         "InvalidParameterValue",
     );
 }
+
+#[test]
+fn network_interfaces_per_region_are_bounded_and_a_terminated_instance_frees_its_own() {
+    let mut f = Fixture::new();
+    let web = f.group("web");
+    f.state.quotas.interfaces_per_region = 2;
+    let run = |ip: &str, ifname: &str| json!({"SecurityGroupIds": [web], "PrivateIpAddress": ip, "HostInterface": ifname});
+    let first = f.ok("RunInstances", run("172.31.0.10", "veth-a"));
+    f.ok("RunInstances", run("172.31.0.11", "veth-b"));
+    f.fails(
+        "RunInstances",
+        run("172.31.0.12", "veth-c"),
+        "NetworkInterfaceLimitExceeded",
+    );
+    f.fails(
+        "RunInstances",
+        json!({"MaxCount": 2}),
+        "NetworkInterfaceLimitExceeded",
+    );
+    let id = first["Instances"][0]["InstanceId"].as_str().unwrap();
+    f.ok("TerminateInstances", json!({"InstanceIds": [id]}));
+    f.ok("RunInstances", run("172.31.0.12", "veth-c"));
+}
