@@ -91,6 +91,11 @@ pub struct ServeArgs {
     /// when first written), never a path elsewhere. Default: `flow-logs` in the state directory.
     #[arg(long, value_name = "DIR")]
     pub flow_log_dir: Option<PathBuf>,
+    /// The AWS user guide's rule instead of AWS's behaviour: a security group referenced by its
+    /// own rules can't be deleted (`DependencyViolation`) until they are revoked. AWS deletes
+    /// it, rules and all (docs/aws-differences.md).
+    #[arg(long)]
+    pub refuse_deleting_self_referenced_groups: bool,
     /// Quota: flow logs per account, all regions together (`FlowLogsLimitExceeded`).
     #[arg(long, default_value_t = flowlogs::Config::PER_ACCOUNT)]
     pub flow_logs_per_account: usize,
@@ -135,6 +140,8 @@ pub struct Agent {
     launcher: Box<dyn Launcher>,
     /// Where flow-log files go, and the flow logs an account may have.
     flow_logs: flowlogs::Config,
+    /// `serve --refuse-deleting-self-referenced-groups`, set on every state handed to the model.
+    refuse_deleting_self_referenced: bool,
 }
 
 impl Agent {
@@ -181,6 +188,10 @@ impl Agent {
             Box::new(IpLauncher::new(args.host_routes, allowed)),
         )
         .map(|agent| agent.with_flow_logs(flow_logs))
+        .map(|mut agent| {
+            agent.refuse_deleting_self_referenced = args.refuse_deleting_self_referenced_groups;
+            agent
+        })
     }
 
     /// The agent with flow-log files under `config.dir` and its quota (the default:
@@ -263,6 +274,7 @@ impl Agent {
             metrics: Arc::default(),
             launcher,
             flow_logs: flowlogs::Config::default(),
+            refuse_deleting_self_referenced: false,
         };
         if let Err(e) = agent.dataplane.apply(agent.compiler.desired()) {
             tracing::error!(error = %e, "some workloads could not be enforced at start");
@@ -345,6 +357,7 @@ impl Agent {
         // Configuration, not stored: set on every state handed to the model, as loaded,
         // created or received from another agent.
         state.flow_log_dir = self.flow_logs.dir.clone();
+        state.refuse_deleting_self_referenced = self.refuse_deleting_self_referenced;
         Ok(state)
     }
 

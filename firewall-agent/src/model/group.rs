@@ -158,12 +158,15 @@ pub fn delete(
         .instances
         .values()
         .any(|i| i.state != InstanceState::Terminated && i.group_ids.contains(&id));
-    // Its own rules count: AWS refuses to delete a group that references itself.
+    // Another group's rules referencing it keep it. Its own do not, as on AWS (the user guide
+    // says they do: `refuse_deleting_self_referenced`); they go with it.
+    let strict = state.refuse_deleting_self_referenced;
     let referenced = state.groups.values().any(|g| {
-        g.ingress
-            .iter()
-            .chain(&g.egress)
-            .any(|r| r.peer == Peer::Group(id.clone()))
+        (strict || g.id != id)
+            && g.ingress
+                .iter()
+                .chain(&g.egress)
+                .any(|r| r.peer == Peer::Group(id.clone()))
     });
     if attached || referenced {
         return Err(lookup::has_dependent(&id));

@@ -237,6 +237,11 @@ pub struct State {
     /// Configuration, not stored: where this account's flow-log files may go.
     #[serde(skip)]
     pub flow_log_dir: FlowLogDir,
+    /// Configuration, not stored (`serve --refuse-deleting-self-referenced-groups`): the user
+    /// guide's rule that a group referenced by its own rules can't be deleted. AWS itself
+    /// deletes such a group (docs/aws-differences.md), and so do we by default.
+    #[serde(skip)]
+    pub refuse_deleting_self_referenced: bool,
 }
 
 impl State {
@@ -259,6 +264,7 @@ impl State {
             launch_templates: BTreeMap::new(),
             flow_logs: BTreeMap::new(),
             flow_log_dir: FlowLogDir::default(),
+            refuse_deleting_self_referenced: false,
         };
         let vpc = Vpc {
             id: ids.next_id("vpc"),

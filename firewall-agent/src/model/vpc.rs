@@ -162,7 +162,10 @@ pub fn describe(state: &State, req: DescribeVpcsRequest) -> ApiResult<DescribeVp
                     filter.matches(&vpc.cidr.to_string())
                 }
                 "ipv6-cidr-block-association.ipv6-cidr-block" => filter.matches(&v6),
-                "is-default" => filter.matches(if vpc.is_default { "true" } else { "false" }),
+                // `isDefault`: the older spelling AWS still takes (Terraform's `aws_vpc` sends it).
+                "is-default" | "isDefault" => {
+                    filter.matches(if vpc.is_default { "true" } else { "false" })
+                }
                 "state" => filter.matches("available"),
                 "owner-id" => filter.matches(&state.account_id),
                 other => return Err(invalid_filter(other)),

@@ -80,6 +80,7 @@ fn skeleton(state: &State) -> State {
         launch_templates: state.launch_templates.clone(),
         flow_logs: state.flow_logs.clone(),
         flow_log_dir: state.flow_log_dir.clone(),
+        refuse_deleting_self_referenced: state.refuse_deleting_self_referenced,
     }
 }
 

@@ -113,11 +113,33 @@ fn copy_security_group_copies_rules_under_new_ids_and_maps_self_references() {
 }
 
 #[test]
-fn a_group_referenced_by_its_own_rule_is_deleted_only_after_the_rule_and_bad_requests_get_ec2_codes()
+fn a_group_referenced_only_by_its_own_rules_deletes_as_on_aws_but_not_one_another_group_references()
+{
+    // AWS deletes it (moto's AWS-verified tests, Terraform's `self = true` acceptance test),
+    // although the user guide says the rule must go first.
+    let mut f = Fixture::new();
+    let [web, db] = [f.group("web"), f.group("db")];
+    let own = json!({"GroupId": web, "IpPermissions": [{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": web}]}]});
+    f.ok("AuthorizeSecurityGroupIngress", own);
+    let from_db = json!({"GroupId": db, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": web}]}]});
+    f.ok("AuthorizeSecurityGroupEgress", from_db.clone());
+    f.fails(
+        "DeleteSecurityGroup",
+        json!({"GroupId": web}),
+        "DependencyViolation",
+    );
+    f.ok("RevokeSecurityGroupEgress", from_db);
+    f.ok("DeleteSecurityGroup", json!({"GroupId": web}));
+}
+
+#[test]
+fn with_the_user_guides_rule_a_group_referenced_by_its_own_rule_is_deleted_only_after_the_rule_and_bad_requests_get_ec2_codes()
  {
     // "If your security group is referenced by one of its own rules, you must delete the rule
-    // before you can delete the security group" (AWS user guide).
+    // before you can delete the security group" (AWS user guide; `serve
+    // --refuse-deleting-self-referenced-groups`).
     let mut f = Fixture::new();
+    f.state.refuse_deleting_self_referenced = true;
     let web = f.group("web");
     let own = json!({"GroupId": web, "IpPermissions": [{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": web}]}]});
     f.ok("AuthorizeSecurityGroupIngress", own.clone());
