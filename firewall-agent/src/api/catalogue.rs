@@ -15,7 +15,7 @@ use super::{
 };
 use crate::model::{
     IdSource, State, account, flow_log, group, group_rules, instance, launch_template, prefix_list,
-    rule_edit, tags, vpc,
+    rule_edit, tags, vpc, vpc_attributes,
 };
 use firewall_common::Direction;
 
@@ -276,6 +276,12 @@ catalogue! {
     }
     DeleteVpc(DeleteVpcRequest) -> EmptyResponse {
         mutates: true, flush_flows: false, state: |s, _, r| vpc::delete(s, r)
+    }
+    DescribeVpcAttribute(DescribeVpcAttributeRequest) -> DescribeVpcAttributeResponse {
+        mutates: false, flush_flows: false, state: |s, _, r| vpc_attributes::describe(s, r)
+    }
+    ModifyVpcAttribute(ModifyVpcAttributeRequest) -> EmptyResponse {
+        mutates: true, flush_flows: false, state: |s, _, r| vpc_attributes::modify(s, r)
     }
     CreateTags(ChangeTagsRequest) -> EmptyResponse {
         mutates: true, flush_flows: false, state: |s, _, r| tags::create(s, r)

@@ -57,6 +57,11 @@ pub enum Verb {
     DescribeVpcs(DescribeVpcs),
     /// Deletes a VPC that holds nothing but its default group.
     DeleteVpc(VpcId),
+    /// Describes one attribute of a VPC (`--attribute enableDnsSupport`, `enableDnsHostnames`
+    /// or `enableNetworkAddressUsageMetrics`).
+    DescribeVpcAttribute(DescribeVpcAttribute),
+    /// Sets one attribute of a VPC (`--enable-dns-support` or `--no-enable-dns-support`, …).
+    ModifyVpcAttribute(ModifyVpcAttribute),
     /// Adds or overwrites tags on resources.
     CreateTags(ChangeTags),
     /// Removes tags from resources.
@@ -238,6 +243,33 @@ pub struct DescribeVpcs {
 pub struct VpcId {
     #[arg(long)]
     pub vpc_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeVpcAttribute {
+    #[arg(long)]
+    pub vpc_id: Option<String>,
+    #[arg(long)]
+    pub attribute: Option<String>,
+}
+
+/// The AWS CLI's boolean flags for EC2's `AttributeBooleanValue` members.
+#[derive(Debug, Args)]
+pub struct ModifyVpcAttribute {
+    #[arg(long)]
+    pub vpc_id: Option<String>,
+    #[arg(long, overrides_with = "no_enable_dns_support")]
+    pub enable_dns_support: bool,
+    #[arg(long)]
+    pub no_enable_dns_support: bool,
+    #[arg(long, overrides_with = "no_enable_dns_hostnames")]
+    pub enable_dns_hostnames: bool,
+    #[arg(long)]
+    pub no_enable_dns_hostnames: bool,
+    #[arg(long, overrides_with = "no_enable_network_address_usage_metrics")]
+    pub enable_network_address_usage_metrics: bool,
+    #[arg(long)]
+    pub no_enable_network_address_usage_metrics: bool,
 }
 
 #[derive(Debug, Args)]

@@ -261,6 +261,19 @@ const CLI_CALLS: &[&[&str]] = &[
     ],
     &["delete-vpc", "--vpc-id", "vpc-1"],
     &[
+        "describe-vpc-attribute",
+        "--vpc-id",
+        "vpc-1",
+        "--attribute",
+        "enableDnsSupport",
+    ],
+    &[
+        "modify-vpc-attribute",
+        "--vpc-id",
+        "vpc-1",
+        "--no-enable-dns-hostnames",
+    ],
+    &[
         "create-tags",
         "--resources",
         "sg-1",

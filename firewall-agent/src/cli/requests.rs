@@ -256,6 +256,26 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
                 vpc_id: a.vpc_id.clone(),
             })
         }),
+        Verb::DescribeVpcAttribute(a) => call::<op::DescribeVpcAttribute>(|| {
+            Ok(DescribeVpcAttributeRequest {
+                vpc_id: a.vpc_id.clone(),
+                attribute: a.attribute.clone(),
+            })
+        }),
+        Verb::ModifyVpcAttribute(a) => call::<op::ModifyVpcAttribute>(|| {
+            let flag = |on: bool, off: bool| {
+                (on || off).then_some(AttributeBooleanValue { value: Some(on) })
+            };
+            Ok(ModifyVpcAttributeRequest {
+                vpc_id: a.vpc_id.clone(),
+                enable_dns_support: flag(a.enable_dns_support, a.no_enable_dns_support),
+                enable_dns_hostnames: flag(a.enable_dns_hostnames, a.no_enable_dns_hostnames),
+                enable_network_address_usage_metrics: flag(
+                    a.enable_network_address_usage_metrics,
+                    a.no_enable_network_address_usage_metrics,
+                ),
+            })
+        }),
         Verb::CreateTags(a) => call::<op::CreateTags>(|| {
             Ok(ChangeTagsRequest {
                 resources: a.resources.clone(),

@@ -34,6 +34,7 @@ pub mod tags;
 pub mod text;
 pub mod views;
 pub mod vpc;
+pub mod vpc_attributes;
 
 #[cfg(test)]
 mod tests;

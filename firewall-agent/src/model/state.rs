@@ -118,6 +118,27 @@ pub struct Vpc {
     pub is_default: bool,
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// `enableDnsSupport` as set (`None`: AWS's default, true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_dns_support: Option<bool>,
+    /// `enableDnsHostnames` as set (`None`: AWS's default, true only for a default VPC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_dns_hostnames: Option<bool>,
+    /// `enableNetworkAddressUsageMetrics`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub usage_metrics: bool,
+}
+
+impl Vpc {
+    /// `enableDnsSupport` in force.
+    pub fn dns_support(&self) -> bool {
+        self.enable_dns_support.unwrap_or(true)
+    }
+
+    /// `enableDnsHostnames` in force.
+    pub fn dns_hostnames(&self) -> bool {
+        self.enable_dns_hostnames.unwrap_or(self.is_default)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,6 +293,9 @@ impl State {
             ipv6_cidr: Some("fd00:ec2::/56".parse().expect("constant CIDR")),
             is_default: true,
             tags: Vec::new(),
+            enable_dns_support: None,
+            enable_dns_hostnames: None,
+            usage_metrics: false,
         };
         state.add_vpc(vpc, ids);
         state

@@ -123,6 +123,9 @@ pub fn create(
         ipv6_cidr,
         is_default: false,
         tags,
+        enable_dns_support: None,
+        enable_dns_hostnames: None,
+        usage_metrics: false,
     };
     let id = vpc.id.clone();
     state.add_vpc(vpc, ids);

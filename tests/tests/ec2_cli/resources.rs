@@ -177,6 +177,108 @@ fn vpcs_are_created_described_and_deleted() {
 }
 
 #[test]
+fn vpc_attributes_read_and_set_as_terraform_and_ansible_use_them() {
+    let ns = Netns::new("fwa");
+    let (_agent, aws) = start_agent(&ns);
+    // `data "aws_vpc" { default = true }` asks with the older filter spelling.
+    let default = aws.json(&[
+        "ec2",
+        "describe-vpcs",
+        "--filters",
+        "Name=isDefault,Values=true",
+    ]);
+    let default = default["Vpcs"][0]["VpcId"]
+        .as_str()
+        .expect("the default VPC");
+    let attribute = |vpc: &str, name: &str| {
+        aws.json(&[
+            "ec2",
+            "describe-vpc-attribute",
+            "--vpc-id",
+            vpc,
+            "--attribute",
+            name,
+        ])
+    };
+    assert_eq!(
+        attribute(default, "enableDnsSupport"),
+        json!({"VpcId": default, "EnableDnsSupport": {"Value": true}})
+    );
+    assert_eq!(
+        attribute(default, "enableDnsHostnames")["EnableDnsHostnames"],
+        json!({"Value": true}),
+        "a default VPC has DNS hostnames"
+    );
+    let created = aws.json(&["ec2", "create-vpc", "--cidr-block", "10.21.0.0/16"]);
+    let vpc = created["Vpc"]["VpcId"].as_str().expect("VpcId");
+    assert_eq!(
+        attribute(vpc, "enableDnsHostnames")["EnableDnsHostnames"],
+        json!({"Value": false}),
+        "a VPC you create has none"
+    );
+    assert_eq!(
+        attribute(vpc, "enableNetworkAddressUsageMetrics")["EnableNetworkAddressUsageMetrics"],
+        json!({"Value": false})
+    );
+    let out = aws.cli(&[
+        "ec2",
+        "modify-vpc-attribute",
+        "--vpc-id",
+        vpc,
+        "--enable-dns-hostnames",
+    ]);
+    assert!(out.success(), "{out}");
+    assert_eq!(
+        attribute(vpc, "enableDnsHostnames")["EnableDnsHostnames"],
+        json!({"Value": true})
+    );
+    aws.json(&[
+        "ec2",
+        "modify-vpc-attribute",
+        "--vpc-id",
+        vpc,
+        "--no-enable-dns-support",
+    ]);
+    assert_eq!(
+        attribute(vpc, "enableDnsSupport")["EnableDnsSupport"],
+        json!({"Value": false})
+    );
+    aws.fails(
+        "InvalidParameterCombination",
+        &[
+            "ec2",
+            "modify-vpc-attribute",
+            "--vpc-id",
+            vpc,
+            "--enable-dns-support",
+            "--enable-dns-hostnames",
+        ],
+    );
+    aws.fails(
+        "InvalidParameterValue",
+        &[
+            "ec2",
+            "describe-vpc-attribute",
+            "--vpc-id",
+            vpc,
+            "--attribute",
+            "enableClassicLink",
+        ],
+    );
+    aws.fails(
+        "InvalidVpcID.NotFound",
+        &[
+            "ec2",
+            "describe-vpc-attribute",
+            "--vpc-id",
+            "vpc-00000000000000000",
+            "--attribute",
+            "enableDnsSupport",
+        ],
+    );
+}
+
+#[test]
 fn managed_prefix_lists_are_created_modified_and_referenced() {
     let ns = Netns::new("fwa");
     let (_agent, aws) = start_agent(&ns);

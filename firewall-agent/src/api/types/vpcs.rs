@@ -1,4 +1,4 @@
-//! VPCs: create, describe, delete.
+//! VPCs: create, describe, delete; their DNS and metrics attributes.
 
 use serde::{Deserialize, Serialize};
 
@@ -88,4 +88,44 @@ pub struct DescribeVpcsResponse {
 #[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DeleteVpcRequest {
     pub vpc_id: Option<String>,
+}
+
+/// EC2's `AttributeBooleanValue`: `{"Value": true}` (`<value>true</value>`).
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
+pub struct AttributeBooleanValue {
+    #[serde(deserialize_with = "super::common::scalar")]
+    pub value: Option<bool>,
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DescribeVpcAttributeRequest {
+    pub vpc_id: Option<String>,
+    /// `enableDnsSupport`, `enableDnsHostnames` or `enableNetworkAddressUsageMetrics`.
+    pub attribute: Option<String>,
+}
+
+/// The VPC and the one attribute asked for.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DescribeVpcAttributeResponse {
+    pub vpc_id: String,
+    pub enable_dns_support: Option<AttributeBooleanValue>,
+    pub enable_dns_hostnames: Option<AttributeBooleanValue>,
+    pub enable_network_address_usage_metrics: Option<AttributeBooleanValue>,
+}
+
+/// One attribute per call, as on AWS.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ModifyVpcAttributeRequest {
+    pub vpc_id: Option<String>,
+    pub enable_dns_support: Option<AttributeBooleanValue>,
+    pub enable_dns_hostnames: Option<AttributeBooleanValue>,
+    pub enable_network_address_usage_metrics: Option<AttributeBooleanValue>,
 }

@@ -171,3 +171,53 @@ fn vpcs_and_tags_page_with_max_results() {
     .unwrap_err();
     assert_eq!(err.code, "InvalidParameterValue");
 }
+
+#[test]
+fn vpc_attributes_have_awss_defaults_and_change_one_per_call() {
+    let mut ids = SeqIds::default();
+    let mut state = State::initial(&mut ids);
+    let default = state.default_vpc().expect("default VPC").id.clone();
+    let made = dispatch(
+        &mut state,
+        &mut ids,
+        "CreateVpc",
+        json!({"CidrBlock": "10.3.0.0/16"}),
+    )
+    .unwrap();
+    let vpc = made["Vpc"]["VpcId"].as_str().unwrap().to_string();
+    let mut get = |state: &mut State, id: &str, attribute: &str| {
+        dispatch(
+            state,
+            &mut ids,
+            "DescribeVpcAttribute",
+            json!({"VpcId": id, "Attribute": attribute}),
+        )
+    };
+    let hostnames = |answer: serde_json::Value| answer["EnableDnsHostnames"]["Value"].clone();
+    assert_eq!(
+        hostnames(get(&mut state, &default, "enableDnsHostnames").unwrap()),
+        json!(true)
+    );
+    assert_eq!(
+        hostnames(get(&mut state, &vpc, "enableDnsHostnames").unwrap()),
+        json!(false)
+    );
+    let support = get(&mut state, &vpc, "enableDnsSupport").unwrap();
+    assert_eq!(
+        support,
+        json!({"VpcId": vpc, "EnableDnsSupport": {"Value": true}})
+    );
+    assert_eq!(
+        get(&mut state, &vpc, "enableClassicLink").unwrap_err().code,
+        "InvalidParameterValue"
+    );
+    let mut ids = SeqIds::default();
+    let before = state.clone();
+    let both = json!({"VpcId": vpc, "EnableDnsSupport": {"Value": true}, "EnableDnsHostnames": {"Value": true}});
+    let refused = dispatch(&mut state, &mut ids, "ModifyVpcAttribute", both).unwrap_err();
+    assert_eq!(refused.code, "InvalidParameterCombination");
+    assert_eq!(state, before, "a refused change changes nothing");
+    let on = json!({"VpcId": vpc, "EnableDnsHostnames": {"Value": "true"}});
+    dispatch(&mut state, &mut ids, "ModifyVpcAttribute", on).unwrap();
+    assert!(state.vpcs[&vpc].dns_hostnames());
+}
