@@ -65,7 +65,7 @@ pub struct ServeArgs {
     pub interfaces_per_region: usize,
     /// Let the agent's network namespace reach local instances: each VPC's bridge gets the
     /// block's fourth address there (a connected route). A VPC block that overlaps a route or
-    /// address the namespace already has is then refused (`InvalidVpcRange`). Off by default:
+    /// address the namespace already has is then refused (`InvalidVpc.Range`). Off by default:
     /// local instances never change the host's routing.
     #[arg(long)]
     pub host_routes: bool,
@@ -531,7 +531,8 @@ impl Agent {
             return Err(ApiError::new(
                 "InstanceLimitExceeded",
                 format!(
-                    "You have requested more instances than your current instance limit of {limit}                      allows (the local instances this agent runs: serve --max-local-instances)."
+                    "You have requested more instances than your current instance limit of {limit} \
+                     allows (the local instances this agent runs: serve --max-local-instances)."
                 ),
             ));
         }

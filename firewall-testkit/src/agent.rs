@@ -604,15 +604,8 @@ impl Drop for Agent {
                 let _ = Command::new("umount").arg(self.dir.join("bpffs")).status();
             }
             Pins::Host { netns } => {
-                // Its directory, and any another agent moved aside (`netns-NAME-stale-COOKIE`).
-                let ours = format!("netns-{netns}");
-                let pins = Path::new("/sys/fs/bpf/firewall-agent");
-                for entry in std::fs::read_dir(pins).into_iter().flatten().flatten() {
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    if name == ours || name.starts_with(&format!("{ours}-stale-")) {
-                        let _ = std::fs::remove_dir_all(entry.path());
-                    }
-                }
+                let dir = Path::new("/sys/fs/bpf/firewall-agent").join(format!("netns-{netns}"));
+                let _ = std::fs::remove_dir_all(dir);
             }
             // Its BpffsDir removes it.
             Pins::Root { .. } | Pins::Container { .. } => {}

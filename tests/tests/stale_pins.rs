@@ -6,12 +6,13 @@
 //! namespace with `--bpffs`, and in a container with the host's bpffs mounted.
 //!
 //! And an interface whose veth was deleted and made again while the agent was away has its
-//! severed links forgotten, not adopted: the next agent reports it and attaches afresh.
+//! severed links forgotten, not adopted: the next agent reports it and attaches afresh. Pins of
+//! another namespace that is still enforced through them are refused, not taken.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use firewall_testkit::{
-    agent::{Agent, BpffsDir},
+    agent::{Agent, BpffsDir, agent_binary},
     netns::Netns,
     podman::Podman,
     shell::unique,
@@ -60,12 +61,19 @@ fn under_ip_netns_exec_a_killed_agents_pins_in_a_deleted_namespace_do_not_stop_t
 #[test]
 fn in_the_root_mount_namespace_a_stopped_agents_pins_of_a_deleted_namespace_are_not_taken_over() {
     let bpffs = BpffsDir::new();
+    // What an agent under `ip netns exec` pins inside the root agent's directory is not the
+    // root agent's to remove.
+    let bystander = bpffs.path.join("firewall-agent/netns-bystander/v4/links");
     reused_namespace(
         &["172.31.44.10", "172.31.45.10"],
         End::Stop,
         State::Kept,
-        &|ns, dir| Agent::restart_root_pinned(ns, &bpffs, dir),
+        &|ns, dir| {
+            std::fs::create_dir_all(&bystander).expect("a bystander's directory");
+            Agent::restart_root_pinned(ns, &bpffs, dir)
+        },
     );
+    assert!(bystander.exists(), "another agent's pins are left alone");
 }
 
 #[test]
@@ -124,7 +132,7 @@ fn a_veth_deleted_and_made_again_while_the_agent_was_away_is_reported_forgotten_
 }
 
 #[test]
-fn pins_of_another_live_namespace_in_the_same_bpffs_directory_are_moved_aside_and_stay_enforced() {
+fn an_agent_refuses_the_pins_of_another_live_namespace_which_stays_enforced() {
     let bpffs = BpffsDir::new();
     let first = Topology::new(&["172.31.54.10", "172.31.55.10"]);
     let agent = Agent::start_root_pinned(&first.host, &bpffs);
@@ -132,20 +140,25 @@ fn pins_of_another_live_namespace_in_the_same_bpffs_directory_are_moved_aside_an
     enforce(&agent, a, b);
     let first_dir = agent.stop();
 
-    let second = Topology::new(&["172.31.56.10", "172.31.57.10"]);
-    let agent = Agent::start_root_pinned(&second.host, &bpffs);
-    let log = agent.log();
-    assert!(log.contains("moved them aside"), "{log}");
-    let aside = std::fs::read_dir(&bpffs.path)
-        .expect("the bpffs directory")
-        .flatten()
-        .any(|entry| {
-            entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with("firewall-agent-stale-")
-        });
-    assert!(aside, "moved next to it, in the same bpffs");
+    let second = Topology::new(&["172.31.56.10"]);
+    let dir = std::env::temp_dir().join(unique("fw-agent-"));
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", second.host.name))
+        .arg(agent_binary())
+        .arg("--socket")
+        .arg(dir.join("agent.sock"))
+        .args(["serve", "--state-dir"])
+        .arg(dir.join("state"))
+        .arg("--bpffs")
+        .arg(&bpffs.path)
+        .output()
+        .expect("the second agent");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "it refused: {stderr}");
+    assert!(
+        stderr.contains("another network namespace") && stderr.contains("--bpffs"),
+        "it says why and how to fix it: {stderr}"
+    );
     let _https = EchoServer::tcp(&b.ns, b.ip, 443);
     let _other = EchoServer::tcp(&b.ns, b.ip, 444);
     assert!(tcp_round_trip(&a.ns, b.ip, 443, SHORT), "first: A→B:443");
@@ -153,9 +166,9 @@ fn pins_of_another_live_namespace_in_the_same_bpffs_directory_are_moved_aside_an
         !tcp_round_trip(&a.ns, b.ip, 444, SHORT),
         "the first namespace's workloads are still enforced"
     );
-    enforce(&agent, &second.workloads[0], &second.workloads[1]);
-    assert_enforced(&agent, &second.workloads[0], &second.workloads[1]);
-    let _ = std::fs::remove_dir_all(first_dir);
+    let agent = Agent::restart_root_pinned(&first.host, &bpffs, first_dir);
+    assert!(agent.log().contains("took over pinned maps and links"));
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The podman of the current host namespace: made for the first, kept while the name is the

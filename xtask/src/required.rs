@@ -160,13 +160,20 @@ mod tests {
     use super::*;
     use crate::setup::DEBIAN_PACKAGES;
 
-    /// The package dpkg says owns `path` (`dpkg -S`), without its `:arch`.
+    /// The package dpkg says owns `path` (`dpkg -S`), without its `:arch`. Packages list a file
+    /// under `/bin` on one release and `/usr/bin` on the next (merged /usr): the other spelling
+    /// is asked when the first finds nothing.
     fn owner(path: &Path) -> String {
-        let out = Command::new("dpkg")
-            .arg("-S")
-            .arg(path)
-            .output()
-            .expect("dpkg -S");
+        let dpkg_s = |path: &Path| Command::new("dpkg").arg("-S").arg(path).output();
+        let mut out = dpkg_s(path).expect("dpkg -S");
+        let text = path.to_string_lossy();
+        let other = match text.strip_prefix("/usr") {
+            Some(rest) => rest.to_string(),
+            None => format!("/usr{text}"),
+        };
+        if !out.status.success() {
+            out = dpkg_s(Path::new(&other)).expect("dpkg -S");
+        }
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),

@@ -16,14 +16,17 @@
 //!
 //! [`claim`] runs before anything is loaded from the directory:
 //! - our own cookie: a live takeover, exactly as before;
-//! - another cookie, and every pinned link severed (or none pinned): the owner is gone; the
-//!   directory is removed (its maps and tracked flows with it) and the agent starts afresh;
+//! - another cookie, and every pinned link severed (or none pinned): the owner is gone; its map
+//!   layouts are removed (its maps and tracked flows with them) and the agent starts afresh;
 //! - another cookie, and some link still attached to a device: the owner still lives somewhere
-//!   (two agents sharing one `--bpffs` directory); the directory is moved aside, whole, to
-//!   `<dir>-stale-<cookie>`, which keeps that other namespace's workloads enforced, and the
-//!   agent starts afresh;
+//!   (two agents given one `--bpffs` directory); the agent refuses to start and says so, since
+//!   taking the directory over or moving it would leave that namespace's links pinned where
+//!   neither agent manages them;
 //! - no record at all (pins of an agent from before this record): taken over as before unless
 //!   every pinned link is severed.
+//!
+//! Only the map layouts (`v<N>`, `v<N>-migrating`) are judged and removed: the root agent's
+//! directory also holds the directories of agents under `ip netns exec` (`netns-<name>`).
 
 use std::{
     ffi::CString,
@@ -146,20 +149,42 @@ fn recorded(dir: &Path) -> Vec<(u64, PathBuf)> {
         .collect()
 }
 
-/// Every pinned link under `dir` (`<dir>/<layout>/links/*`), with whether it is still
-/// attached to a device.
+/// Whether `name` is one of an agent's own entries in its pin directory: a map layout's
+/// directory (`v<N>`, `v<N>-migrating`). Everything else — the owner record, and the
+/// directories of agents under `ip netns exec` (`netns-<name>`), which pin inside the root
+/// agent's directory — is not this directory's to judge or remove.
+fn is_layout(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .and_then(|n| n.strip_prefix('v'))
+        .map(|n| n.strip_suffix("-migrating").unwrap_or(n))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The layout directories in `dir`.
+fn layouts(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| is_layout(&entry.file_name()))
+        .map(|entry| entry.path())
+        .collect()
+}
+
+/// Every pinned link of `dir`'s layouts (`<dir>/<layout>/links/*`), with whether it is still
+/// attached to a device. A link that cannot be read counts as attached (never thrown away on a
+/// guess).
 fn links_attached(dir: &Path) -> Vec<(PathBuf, bool)> {
-    let layouts = std::fs::read_dir(dir).into_iter().flatten().flatten();
-    layouts
+    layouts(dir)
+        .into_iter()
         .flat_map(|layout| {
-            std::fs::read_dir(layout.path().join("links"))
+            std::fs::read_dir(layout.join("links"))
                 .into_iter()
                 .flatten()
         })
         .flatten()
         .map(|link| {
             let path = link.path();
-            // A link that cannot be read is counted as attached: moved aside, never removed.
             let attached = pinned_link_ifindex(&path).map_or(true, |ifindex| ifindex != 0);
             (path, attached)
         })
@@ -173,24 +198,15 @@ pub enum Claimed {
     Ours,
     /// Pins of a namespace that is gone, removed.
     Removed { owner: Option<u64> },
-    /// Pins of a namespace that still has attached links, moved to `to`.
-    MovedAside { owner: u64, to: PathBuf },
 }
 
-/// Makes `dir` this network namespace's pin directory (see the module's doc), recording it.
+/// Makes `dir` this network namespace's pin directory (see the module's doc), recording it; an
+/// error when another namespace that still has attached links owns it.
 pub fn claim(dir: &Path) -> Result<Claimed> {
     let ours = netns_cookie().map_err(|e| pin_err(dir, format!("SO_NETNS_COOKIE: {e}")))?;
     std::fs::create_dir_all(dir).map_err(|e| pin_err(dir, e))?;
     let owners = recorded(dir);
-    let pinned = std::fs::read_dir(dir)
-        .map_err(|e| pin_err(dir, e))?
-        .flatten()
-        .any(|entry| {
-            !entry
-                .file_name()
-                .as_bytes()
-                .starts_with(MARKER_PREFIX.as_bytes())
-        });
+    let pinned = !layouts(dir).is_empty();
     let owner = owners
         .iter()
         .map(|(cookie, _)| *cookie)
@@ -204,7 +220,16 @@ pub fn claim(dir: &Path) -> Result<Claimed> {
             // An agent from before the record: its pins are taken over unless every link died.
             None if any_attached || links.is_empty() => Claimed::Ours,
             None => remove(dir, None)?,
-            Some(owner) if any_attached => move_aside(dir, owner)?,
+            Some(owner) if any_attached => {
+                return Err(pin_err(
+                    dir,
+                    format!(
+                        "these pins belong to another network namespace (cookie {owner}) whose \
+                         workloads are still enforced through them: another agent pins here. \
+                         Give each agent a --bpffs directory of its own."
+                    ),
+                ));
+            }
             Some(owner) => remove(dir, Some(owner))?,
         }
     };
@@ -218,9 +243,11 @@ pub fn claim(dir: &Path) -> Result<Claimed> {
     Ok(claimed)
 }
 
+/// Removes the layouts of a namespace that is gone (nothing else of `dir`).
 fn remove(dir: &Path, owner: Option<u64>) -> Result<Claimed> {
-    std::fs::remove_dir_all(dir).map_err(|e| pin_err(dir, e))?;
-    std::fs::create_dir_all(dir).map_err(|e| pin_err(dir, e))?;
+    for layout in layouts(dir) {
+        std::fs::remove_dir_all(&layout).map_err(|e| pin_err(&layout, e))?;
+    }
     tracing::warn!(
         pins = %dir.display(),
         owner = owner.map(|c| c.to_string()).unwrap_or_else(|| "unrecorded".into()),
@@ -230,19 +257,24 @@ fn remove(dir: &Path, owner: Option<u64>) -> Result<Claimed> {
     Ok(Claimed::Removed { owner })
 }
 
-fn move_aside(dir: &Path, owner: u64) -> Result<Claimed> {
-    let mut name = dir.file_name().unwrap_or_default().to_os_string();
-    name.push(format!("-stale-{owner}"));
-    let to = dir.with_file_name(name);
-    let _ = std::fs::remove_dir_all(&to);
-    std::fs::rename(dir, &to).map_err(|e| pin_err(dir, e))?;
-    std::fs::create_dir_all(dir).map_err(|e| pin_err(dir, e))?;
-    tracing::warn!(
-        pins = %dir.display(),
-        moved_to = %to.display(),
-        owner,
-        "these pins belong to another network namespace whose links are still attached: \
-         moved them aside (its workloads stay enforced); attaching afresh"
-    );
-    Ok(Claimed::MovedAside { owner, to })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_map_layout_directories_are_a_pin_directorys_own() {
+        for own in ["v4", "v3", "v4-migrating", "v12"] {
+            assert!(is_layout(std::ffi::OsStr::new(own)), "{own}");
+        }
+        for other in [
+            "netns-fwh01",
+            "netns-cookie-7",
+            "v",
+            "v-migrating",
+            "vx",
+            "maps",
+        ] {
+            assert!(!is_layout(std::ffi::OsStr::new(other)), "{other}");
+        }
+    }
 }

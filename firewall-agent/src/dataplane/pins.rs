@@ -184,16 +184,18 @@ impl KernelDataplane {
         let known = readback::managed_ifaces(&self.maps);
         for (interface, links) in pinned_links(&dir.join("links"))? {
             let index = ifindex(&interface).ok();
+            // Severed: attached to no device (0) or to another one than the name's now. A link
+            // that can't be read is not judged (adopting it reports the error).
             let severed = links
                 .iter()
-                .map(|(_, path)| owner::pinned_link_ifindex(path))
-                .find(|attached_to| index.is_none() || attached_to.as_ref().ok() != index.as_ref());
+                .filter_map(|(_, path)| owner::pinned_link_ifindex(path).ok())
+                .find(|attached_to| index.is_none() || Some(*attached_to) != index);
             let Some(index) = index.filter(|_| severed.is_none()) else {
                 // The interface is gone, or was deleted and made again (its links were severed
                 // with the old device): forgotten; apply() attaches afresh if it is enforced.
                 tracing::warn!(
                     %interface,
-                    link = ?severed,
+                    attached_to = ?severed,
                     "the pinned links of this interface were severed (its device was deleted): forgetting them"
                 );
                 for (_, path) in links {

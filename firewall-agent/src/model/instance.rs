@@ -140,6 +140,9 @@ pub fn run(
             local::check_not_reserved(&vpc, address)?;
         }
     }
+    if let (Some(address), None) = (ipv6, &interface) {
+        local::check_not_reserved6(&vpc, address)?;
+    }
 
     let mut reservation_id: Option<String> = None;
     let mut launched: Vec<String> = Vec::new();

@@ -159,7 +159,27 @@ pub fn free_ipv6(state: &State, vpc: &Vpc) -> Option<Ipv6Addr> {
         .find(|a| block.contains(a) && !used.contains(a))
 }
 
-/// A given address of a local instance must not be one AWS keeps (the bridge has the first).
+/// A given IPv6 address of a local instance must be in the VPC's block and not one AWS keeps
+/// there (the first four: the router has the first, `--host-routes`' bridge the fourth; and
+/// the last).
+pub fn check_not_reserved6(vpc: &Vpc, address: Ipv6Addr) -> ApiResult<()> {
+    let Some(block) = vpc.ipv6_cidr.filter(|block| block.contains(&address)) else {
+        return Err(ApiError::invalid_value(format!(
+            "Address {address} is not in the IPv6 block of VPC {}.",
+            vpc.id
+        )));
+    };
+    let offset = u128::from(address) - u128::from(block.network());
+    if offset < u128::from(RESERVED_LOW) || address == block.broadcast() {
+        return Err(ApiError::invalid_value(format!(
+            "Address {address} is reserved in VPC {} (the first four and the last).",
+            vpc.id
+        )));
+    }
+    Ok(())
+}
+
+/// A given address of a local instance must not be one AWS keeps (the router has the first).
 pub fn check_not_reserved(vpc: &Vpc, address: Ipv4Addr) -> ApiResult<()> {
     let offset = u32::from(address) - u32::from(vpc.cidr.network());
     if offset < RESERVED_LOW || address == vpc.cidr.broadcast() {

@@ -150,17 +150,18 @@ impl IpLauncher {
                 "the interface {bridge} (the VPC's bridge) exists and is not a bridge"
             ));
         }
-        self.ip(&["addr", "flush", "dev", bridge])?;
-        if !self.host_routes {
-            layer_2_only(bridge)?;
-        }
         if self.host_routes {
+            // Checked before anything changes: a refusal leaves running instances reachable.
             self.check_blocks(plan)?;
             let mut addresses = vec![plan.host_address.to_string()];
             addresses.extend(plan.host_address6.map(|a| a.to_string()));
             for address in &addresses {
                 self.ip(&["addr", "replace", address, "dev", bridge, "nodad"])?;
             }
+        } else {
+            // A bridge an agent before the router namespaces made holds the gateway addresses.
+            self.ip(&["addr", "flush", "dev", bridge])?;
+            layer_2_only(bridge)?;
         }
         self.ip(&["link", "set", bridge, "up"])?;
         self.ensure_router(plan)

@@ -17,7 +17,8 @@ use firewall_testkit::{
     browser::HttpAnswer,
 };
 
-const ROTATED: &str = "fwConsoleRotated/0123456789abcdefghijKLMN";
+/// As long as [`SECRET`]: the rotated file keeps its size.
+const ROTATED: &str = "fwConsoleRotate/0123456789abcdefghijKLMN";
 
 #[test]
 fn console_url_needs_only_the_agents_socket() {
@@ -60,7 +61,13 @@ fn a_rotated_key_is_refused_at_once_after_a_reload_and_its_console_sessions_end(
     assert_eq!(session_status(&console, &session), 200);
     assert!(console.aws.cli(&["ec2", "describe-vpcs"]).success());
 
-    write_agent_key(&console, KEY, ROTATED);
+    rotate_keeping_the_files_stamp(&console);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        console.aws.cli(&["ec2", "describe-vpcs"]).code(),
+        "",
+        "without a reload the agent still takes the old secret (its look at the file sees no change)"
+    );
     // SAFETY: plain kill(2) on the agent the test started.
     unsafe { libc::kill(console.agent.pid() as i32, libc::SIGHUP) };
     // A known key with a wrong secret: AWS's code for it.
@@ -134,6 +141,23 @@ fn the_console_refuses_host_interface_and_registers_nothing() {
     assert!(answer.body.contains("UnknownParameter"), "{}", answer.body);
     let described = console.cli(&["describe-instances"]);
     assert_eq!(described["Reservations"], serde_json::json!([]));
+}
+
+/// Rotates the key's secret in the agent's credentials file in place, keeping its inode, size
+/// and modification time: only a SIGHUP makes the agent read it again.
+fn rotate_keeping_the_files_stamp(console: &Console) {
+    let path = console.aws.agent_credentials();
+    let modified = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let text = std::fs::read_to_string(&path).expect("credentials");
+    assert_eq!(SECRET.len(), ROTATED.len());
+    std::fs::write(&path, text.replace(SECRET, ROTATED)).expect("rewrite in place");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(modified))
+        .expect("the old mtime");
 }
 
 /// The agent's credentials file now holds only `key` with `secret` (a new file renamed over the

@@ -69,9 +69,10 @@ impl Keys {
 
     /// Reads the file again and puts its keys in force; on an error the keys stay as they were.
     pub fn reload(&self) -> Result<Reloaded, CredentialsError> {
-        let before = stamp(&self.inner.path);
+        // Recorded whether or not it parses: a file that stays broken is reported once, not at
+        // every look.
+        *self.inner.loaded.lock().expect("keys lock") = stamp(&self.inner.path);
         let new = Credentials::load(&self.inner.path)?;
-        *self.inner.loaded.lock().expect("keys lock") = before;
         let old = std::mem::replace(
             &mut *self.inner.current.write().expect("keys lock"),
             Arc::new(new.clone()),

@@ -313,3 +313,13 @@ fn network_interfaces_per_region_are_bounded_and_a_terminated_instance_frees_its
     f.ok("TerminateInstances", json!({"InstanceIds": [id]}));
     f.ok("RunInstances", run("172.31.0.12", "veth-c"));
 }
+
+#[test]
+fn a_local_instances_given_ipv6_address_must_be_in_the_block_and_not_reserved() {
+    let mut f = Fixture::new();
+    let v6 = |address: &str| json!({"Ipv6Addresses": [{"Ipv6Address": address}]});
+    f.fails("RunInstances", v6("fd00:ec2::1"), "InvalidParameterValue");
+    f.fails("RunInstances", v6("fd00:ec2::3"), "InvalidParameterValue");
+    f.fails("RunInstances", v6("2001:db8::9"), "InvalidParameterValue");
+    f.ok("RunInstances", v6("fd00:ec2::9"));
+}
