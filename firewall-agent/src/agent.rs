@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// Quota: flow logs per account, all regions together (`FlowLogsLimitExceeded`).
     #[arg(long, default_value_t = flowlogs::Config::PER_ACCOUNT)]
     pub flow_logs_per_account: usize,
+    /// Bytes an account's flow-log files may hold together; past it records are dropped (and
+    /// logged) until they are rotated or removed.
+    #[arg(long, default_value_t = flowlogs::Config::BYTES_PER_ACCOUNT)]
+    pub flow_log_bytes_per_account: u64,
     /// Keep the desired state in etcd, shared with the other hosts' agents, instead of the
     /// embedded store (`http://host:2379`, several separated by commas). The redb file in
     /// `--state-dir` then caches the last known state.

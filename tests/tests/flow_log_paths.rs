@@ -223,7 +223,7 @@ fn records_go_to_a_name_in_the_accounts_directory_or_an_absolute_path_inside_it(
     let dirs = Dirs::new();
     let topo = Topology::new(&["172.31.60.10", "172.31.61.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
-    let (agent, eni) = client_and_server(&dirs, &topo);
+    let (agent, eni) = client_and_server(&dirs, &topo, &[]);
     let account_dir = dirs.account(CLI_ACCOUNT);
     let absolute = text(&account_dir.join("abs.log"));
     created(&agent.cli(&to_file("NetworkInterface", &eni, "vpc/rejects.log")));
@@ -310,7 +310,7 @@ fn a_log_file_swapped_for_a_link_to_a_file_outside_is_not_written_through() {
     let dirs = Dirs::new();
     let topo = Topology::new(&["172.31.62.10", "172.31.63.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
-    let (agent, eni) = client_and_server(&dirs, &topo);
+    let (agent, eni) = client_and_server(&dirs, &topo, &[]);
     created(&agent.cli(&to_file("NetworkInterface", &eni, "web.log")));
     // Another flow log of the same traffic, which shows the flushes go on.
     created(&agent.cli(&to_file("NetworkInterface", &eni, "control.log")));
@@ -391,15 +391,42 @@ fn through_the_aws_cli_a_key_reaches_only_its_accounts_directory_within_the_quot
     );
 }
 
+#[test]
+fn an_accounts_files_stop_growing_at_their_byte_budget() {
+    let dirs = Dirs::new();
+    let topo = Topology::new(&["172.31.64.10", "172.31.65.10"]);
+    let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
+    let (agent, eni) = client_and_server(&dirs, &topo, &["--flow-log-bytes-per-account", "100"]);
+    created(&agent.cli(&to_file("NetworkInterface", &eni, "web.log")));
+    let log = dirs.account(CLI_ACCOUNT).join("web.log");
+    let size = || std::fs::metadata(&log).map_or(0, |m| m.len());
+    assert!(!tcp_round_trip(&a.ns, b.ip, 9000, SHORT));
+    assert!(
+        eventually(WRITTEN_WITHIN, || size() > 0).is_some(),
+        "a first record: {}",
+        agent.log()
+    );
+    for port in 9001..9031 {
+        tcp_round_trip(&a.ns, b.ip, port, Duration::from_millis(30));
+    }
+    let dropped = eventually(WRITTEN_WITHIN, || agent.log().contains("byte budget"));
+    assert!(
+        dropped.is_some(),
+        "{:?}\n{}",
+        std::fs::read_to_string(&log),
+        agent.log()
+    );
+    assert!(size() <= 100, "the file holds {} bytes", size());
+}
+
 /// An agent flushing every second, A in a `client` group and B in a `server` group that lets
 /// nothing in: the agent and B's interface (`eni-…`).
-fn client_and_server(dirs: &Dirs, topo: &Topology) -> (Agent, String) {
+fn client_and_server(dirs: &Dirs, topo: &Topology, more: &[&str]) -> (Agent, String) {
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let flows = text(&dirs.flows());
-    let agent = Agent::start_with(
-        &topo.host,
-        &dirs.options(&flows, &["--flow-log-flush-interval", "1"]),
-    );
+    let mut options = vec!["--flow-log-flush-interval", "1"];
+    options.extend_from_slice(more);
+    let agent = Agent::start_with(&topo.host, &dirs.options(&flows, &options));
     let [client, server] = agent.create_groups(["client", "server"]);
     agent.run_instance(a, &[&client]);
     let b_id = agent.run_instance(b, &[&server]);

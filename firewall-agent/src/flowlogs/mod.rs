@@ -62,6 +62,10 @@ pub struct Config {
     pub dir: FlowLogDir,
     /// Flow logs an account may have, all its regions together (`FlowLogsLimitExceeded`).
     pub per_account: usize,
+    /// Bytes the files of an account's directory may hold together: past it, records are
+    /// dropped (and logged) until the files shrink (rotated, removed), so no API caller can fill
+    /// the host's disk.
+    pub bytes_per_account: u64,
 }
 
 impl Config {
@@ -69,6 +73,9 @@ impl Config {
     /// interface, subnet or VPC); this one bounds the files one account's callers can have the
     /// agent append to.
     pub const PER_ACCOUNT: usize = 50;
+
+    /// `serve`'s default byte budget of an account's directory: 1 GiB.
+    pub const BYTES_PER_ACCOUNT: u64 = 1 << 30;
 
     /// `serve`'s: `--flow-log-dir` (default `<state-dir>/flow-logs`) made if missing (0700),
     /// as its canonical path (what an absolute `LogDestination` must start with).
@@ -96,6 +103,7 @@ impl Config {
         Ok(Config {
             dir: FlowLogDir::new(text).map_err(anyhow::Error::msg)?,
             per_account: args.flow_logs_per_account,
+            bytes_per_account: args.flow_log_bytes_per_account,
         })
     }
 }
@@ -105,6 +113,7 @@ impl Default for Config {
         Config {
             dir: FlowLogDir::default(),
             per_account: Config::PER_ACCOUNT,
+            bytes_per_account: Config::BYTES_PER_ACCOUNT,
         }
     }
 }
@@ -193,23 +202,56 @@ pub fn spawn(agent: Arc<Mutex<Agent>>, events: RingBuf<MapData>, period: Duratio
         tick.tick().await;
         loop {
             tick.tick().await;
-            let (lines, root) = {
+            let (lines, root, budget) = {
                 let mut agent = agent.lock().await;
                 let mut aggregator = aggregator.lock().expect("aggregator lock");
-                let root = PathBuf::from(agent.flow_log_config().dir.root());
-                (agent.flow_log_lines(&mut aggregator), root)
+                let config = agent.flow_log_config();
+                let (root, budget) = (PathBuf::from(config.dir.root()), config.bytes_per_account);
+                (agent.flow_log_lines(&mut aggregator), root, budget)
             };
-            write(&root, lines).await;
+            write(&root, budget, lines).await;
         }
     });
 }
 
+/// The bytes the regular files under `dir` hold (links not followed).
+fn usage(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| match entry.path().symlink_metadata() {
+            Ok(meta) if meta.is_dir() => usage(&entry.path()),
+            Ok(meta) if meta.is_file() => meta.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
 /// Appends each destination's lines (a file is opened beneath its account's directory under
-/// `root`, appended to and closed each flush); a file that cannot be, or may not be, is logged.
-async fn write(root: &std::path::Path, lines: BTreeMap<Destination, Vec<String>>) {
+/// `root`, appended to and closed each flush) while the account's files hold at most `budget`
+/// bytes; a file that cannot be, or may not be, written is logged.
+async fn write(root: &std::path::Path, budget: u64, lines: BTreeMap<Destination, Vec<String>>) {
+    let mut used: BTreeMap<String, u64> = BTreeMap::new();
     for (destination, lines) in lines {
         let mut text = lines.join("\n");
         text.push('\n');
+        if let Destination::File { account, .. } = &destination {
+            let used = used
+                .entry(account.clone())
+                .or_insert_with(|| usage(&root.join(account)));
+            if *used + text.len() as u64 > budget {
+                tracing::warn!(
+                    destination = ?destination,
+                    budget,
+                    records = lines.len(),
+                    "flow-log records dropped: the account's files hold their byte budget \
+                     (serve --flow-log-bytes-per-account); rotate or remove them"
+                );
+                continue;
+            }
+            *used += text.len() as u64;
+        }
         let result = match &destination {
             Destination::Stdout => std::io::stdout()
                 .lock()
