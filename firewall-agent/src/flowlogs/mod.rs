@@ -451,7 +451,11 @@ mod tests {
         let dir = FlowLogDir::new(dirs.0.join("flow-logs").to_str().unwrap()).unwrap();
         Agent::new(Box::new(store), Box::new(dataplane), Quotas::default())
             .unwrap()
-            .with_flow_logs(Config { dir, per_account })
+            .with_flow_logs(Config {
+                dir,
+                per_account,
+                ..Config::default()
+            })
     }
 
     fn call(agent: &mut Agent, region: &str, action: &str, body: Value) -> Result<Value, ApiError> {
