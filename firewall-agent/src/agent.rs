@@ -1,7 +1,7 @@
 //! The agent: owns the desired state, and for each call validates on a copy, persists the result
 //! (durable before the reply), compiles it and applies the difference to the kernel.
 
-use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Instant};
+use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
 use anyhow::Context as _;
 use firewall_common::CtTimeouts;
@@ -13,119 +13,10 @@ use crate::{
     dataplane::{self, Dataplane, KernelDataplane},
     flowlogs,
     metrics::{Metrics, Snapshot, Stage},
-    model::{InstanceState, Quotas, RandomIds, State, local::LocalPlan, preview},
+    model::{Quotas, RandomIds, State, preview},
     store::{EtcdStore, RedbStore, Store, StoreError},
     workloads::{self, IpLauncher, Launcher, NoLauncher, register::Allowed},
 };
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServeArgs {
-    /// Where the desired state is kept.
-    #[arg(long, default_value = "/var/lib/firewall-agent")]
-    pub state_dir: PathBuf,
-    /// The control socket (mode 0600); set from the global `--socket`.
-    #[arg(skip)]
-    pub socket: PathBuf,
-    /// Set when the agent left `ip netns exec`'s mount namespace for the host's: its pins then
-    /// go in a directory of its network namespace's own.
-    #[arg(skip)]
-    pub netns_pins: bool,
-    /// Where bpffs is. Mounted there when missing; under `ip netns exec` (a private mount
-    /// namespace) the host's bpffs at this path is used, so the pins outlive the agent.
-    #[arg(long, default_value = "/sys/fs/bpf")]
-    pub bpffs: PathBuf,
-    /// Idle timeout of established TCP flows in seconds (AWS TcpEstablishedTimeout, 60-432000).
-    #[arg(long, default_value_t = 432_000, value_parser = clap::value_parser!(u32).range(60..=432_000))]
-    pub tcp_established_timeout: u32,
-    /// Tracked flows across all workloads; when the table is full new flows are refused (and
-    /// counted as `conntrack-full`), established ones are never evicted. Fixed once pinned.
-    #[arg(long, default_value_t = firewall_common::capacity::CONNTRACK)]
-    pub conntrack_capacity: u32,
-    /// Where what workloads send (SG outbound rules) is judged: `tc` (tc ingress of the host
-    /// veth) or `xdp` (its native XDP hook; a veth that refuses XDP keeps tc). What is delivered
-    /// to them is always judged at tc egress. Pinned links of the other mode are switched.
-    #[arg(long, value_enum, default_value_t = dataplane::AttachMode::Tc)]
-    pub attach: dataplane::AttachMode,
-    /// Quota: inbound (and, separately, outbound) rules per group per address family.
-    #[arg(long, default_value_t = 60)]
-    pub rules_per_group: usize,
-    /// Quota: security groups per instance.
-    #[arg(long, default_value_t = 5)]
-    pub groups_per_instance: usize,
-    /// Quota: local instances this agent runs (namespaces it builds), all accounts together;
-    /// past it `run-instances` answers `InstanceLimitExceeded`.
-    #[arg(long, default_value_t = 256)]
-    pub max_local_instances: usize,
-    /// Quota: VPCs per account and region (AWS's default 5; `VpcLimitExceeded`).
-    #[arg(long, default_value_t = 5)]
-    pub vpcs_per_region: usize,
-    /// Quota: network interfaces (one per instance, registered or local) per account and region
-    /// (AWS's default 5000; `NetworkInterfaceLimitExceeded`).
-    #[arg(long, default_value_t = 5000)]
-    pub interfaces_per_region: usize,
-    /// Let the agent's network namespace reach local instances: each VPC's bridge gets the
-    /// block's fourth address there (a connected route). A VPC block that overlaps a route or
-    /// address the namespace already has is then refused (`InvalidVpc.Range`). Off by default:
-    /// local instances never change the host's routing.
-    #[arg(long)]
-    pub host_routes: bool,
-    /// An interface that may be registered (`run-instances --interface`, the CNI plugin)
-    /// whatever it is (shell-style pattern; repeat for several). Without it only veths that do
-    /// not carry the default route are.
-    #[arg(long = "allow-interface", value_name = "PATTERN")]
-    pub allow_interfaces: Vec<String>,
-    /// Where the EC2 Query API listens (for the AWS CLI, boto3 and the SDKs). Loopback unless
-    /// another address is given.
-    #[arg(long, default_value = "127.0.0.1:8787")]
-    pub ec2_listen: std::net::SocketAddr,
-    /// The EC2 API's keys: an AWS shared-credentials file (`aws_access_key_id`,
-    /// `aws_secret_access_key`, optional `aws_account_id` per section). Default: `credentials` in
-    /// the state directory, written with a new key pair at first start.
-    #[arg(long)]
-    pub credentials: Option<PathBuf>,
-    /// Ours: how often flow-log records are written, in seconds (default 60, the shortest
-    /// MaxAggregationInterval; shorter for tests).
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
-    pub flow_log_flush_interval: u64,
-    /// Where flow-log files go: `LogDestination` is a name in `<DIR>/<account-id>/` (made 0700
-    /// when first written), never a path elsewhere. Default: `flow-logs` in the state directory.
-    #[arg(long, value_name = "DIR")]
-    pub flow_log_dir: Option<PathBuf>,
-    /// The AWS user guide's rule instead of AWS's behaviour: a security group referenced by its
-    /// own rules can't be deleted (`DependencyViolation`) until they are revoked. AWS deletes
-    /// it, rules and all (docs/aws-differences.md).
-    #[arg(long)]
-    pub refuse_deleting_self_referenced_groups: bool,
-    /// Quota: flow logs per account, all regions together (`FlowLogsLimitExceeded`).
-    #[arg(long, default_value_t = flowlogs::Config::PER_ACCOUNT)]
-    pub flow_logs_per_account: usize,
-    /// Bytes an account's flow-log files may hold together; past it records are dropped (and
-    /// logged) until they are rotated or removed.
-    #[arg(long, default_value_t = flowlogs::Config::BYTES_PER_ACCOUNT)]
-    pub flow_log_bytes_per_account: u64,
-    /// Keep the desired state in etcd, shared with the other hosts' agents, instead of the
-    /// embedded store (`http://host:2379`, several separated by commas). The redb file in
-    /// `--state-dir` then caches the last known state.
-    #[arg(long, value_delimiter = ',')]
-    pub etcd_endpoints: Vec<String>,
-    /// PEM file of the CA that signed the etcd servers' certificates (`https://` endpoints).
-    #[arg(long)]
-    pub etcd_cacert: Option<PathBuf>,
-    /// PEM certificate of this agent, for etcd's client-certificate authentication.
-    #[arg(long, requires = "etcd_key")]
-    pub etcd_cert: Option<PathBuf>,
-    /// PEM private key of `--etcd-cert`.
-    #[arg(long, requires = "etcd_cert")]
-    pub etcd_key: Option<PathBuf>,
-    /// With etcd: the name of this host; its agent enforces the instances registered through
-    /// it (default: the hostname).
-    #[arg(long)]
-    pub host_id: Option<String>,
-    /// With etcd: seconds after which a host whose agent stopped renewing its lease has its
-    /// instances marked `Server.HostLost`.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i64).range(2..=3600))]
-    pub host_lease_ttl: i64,
-}
 
 /// Everything one request may touch, behind one lock: requests apply one at a time.
 pub struct Agent {
@@ -514,70 +405,6 @@ impl Agent {
         })
     }
 
-    /// `InstanceLimitExceeded` when `next` would make the agent run more local instances, all
-    /// accounts and regions together, than `serve --max-local-instances`.
-    fn check_local_instances(&self, next: &State) -> ApiResult<()> {
-        let live = |state: &State| {
-            state
-                .instances
-                .values()
-                .filter(|i| i.netns.is_some() && !i.remote && i.state != InstanceState::Terminated)
-                .count()
-        };
-        let others: usize = self
-            .states
-            .iter()
-            .filter(|(scope, _)| **scope != next.scope())
-            .map(|(_, state)| live(state))
-            .sum();
-        let limit = self.quotas.local_instances;
-        if others + live(next) > limit {
-            return Err(ApiError::new(
-                "InstanceLimitExceeded",
-                format!(
-                    "You have requested more instances than your current instance limit of {limit} \
-                     allows (the local instances this agent runs: serve --max-local-instances)."
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Builds the local instances of `plans`, all or none.
-    fn launch(&mut self, plans: &[LocalPlan]) -> ApiResult<()> {
-        if let Some((plan, why)) = plans
-            .iter()
-            .find_map(|plan| self.launcher.check_vpc(plan).err().map(|why| (plan, why)))
-        {
-            return Err(ApiError::new(
-                "InvalidVpc.Range",
-                format!("The instance {} can't be launched: {why}", plan.instance_id),
-            ));
-        }
-        for (done, plan) in plans.iter().enumerate() {
-            if let Err(e) = self.launcher.ensure(plan) {
-                self.unlaunch(&plans[..done]);
-                return Err(ApiError::new(
-                    "InsufficientInstanceCapacity",
-                    format!(
-                        "The local instance {} could not be built: {e}",
-                        plan.instance_id
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes local instances, logging what could not be.
-    fn unlaunch(&mut self, plans: &[LocalPlan]) {
-        for plan in plans {
-            if let Err(e) = self.launcher.remove(plan) {
-                tracing::warn!(instance = %plan.instance_id, error = %e, "local instance not fully removed");
-            }
-        }
-    }
-
     /// The kernel's flow-log event ring buffer, once, for the flow-log writer.
     pub fn take_flow_events(&mut self) -> Option<aya::maps::RingBuf<aya::maps::MapData>> {
         self.dataplane.take_flow_events()
@@ -665,71 +492,13 @@ fn combined(states: &BTreeMap<Scope, State>) -> State {
     all
 }
 
-/// An existing interface newly registered as a workload (not a local instance, not another
-/// host's) must be one the launcher lets be registered (`workloads::register`).
-fn check_registrations(
-    states: &BTreeMap<Scope, State>,
-    after: &State,
-    launcher: &dyn Launcher,
-) -> ApiResult<()> {
-    let before = states.get(&after.scope());
-    let registered = after.instances.values().filter(|i| {
-        i.netns.is_none()
-            && !i.remote
-            && i.state != InstanceState::Terminated
-            && before.is_none_or(|b| !b.instances.contains_key(&i.id))
-    });
-    for instance in registered {
-        launcher
-            .check_registrable(&instance.interface)
-            .map_err(ApiError::invalid_value)?;
-    }
-    Ok(())
-}
+#[path = "agent_args.rs"]
+mod args;
+pub use args::ServeArgs;
 
-/// A workload that starts being enforced must have its interface in our namespace, and no
-/// other account or region may have registered that interface (within one, `run-instances`
-/// checks it).
-fn check_interfaces(
-    states: &BTreeMap<Scope, State>,
-    after: &State,
-    dataplane: &dyn Dataplane,
-) -> ApiResult<()> {
-    let before = states.get(&after.scope());
-    for instance in after.instances.values() {
-        if instance.state == InstanceState::Terminated {
-            continue;
-        }
-        let old = before.and_then(|b| b.instances.get(&instance.id));
-        let was_enforced = old.is_some_and(|old| old.state == InstanceState::Running);
-        if instance.state == InstanceState::Running
-            && !was_enforced
-            && !dataplane.has_interface(&instance.interface)
-        {
-            return Err(ApiError::invalid_value(format!(
-                "The interface '{}' does not exist in the agent's network namespace.",
-                instance.interface
-            )));
-        }
-        if old.is_some() {
-            continue;
-        }
-        let elsewhere = states
-            .iter()
-            .filter(|(scope, _)| **scope != after.scope())
-            .flat_map(|(_, state)| state.instances.values())
-            .find(|other| {
-                other.state != InstanceState::Terminated && other.interface == instance.interface
-            });
-        if let Some(other) = elsewhere {
-            return Err(ApiError::invalid_value(format!(
-                "Interface {} is already registered to instance {}.",
-                instance.interface, other.id
-            )));
-        }
-    }
-    Ok(())
-}
+#[path = "agent_workloads.rs"]
+mod host;
+use host::{check_interfaces, check_registrations};
 
 #[path = "agent_view.rs"]
 mod view;

@@ -191,18 +191,9 @@ fn links_attached(dir: &Path) -> Vec<(PathBuf, bool)> {
         .collect()
 }
 
-/// What [`claim`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claimed {
-    /// Nothing pinned, or pins of this namespace: loaded as they are.
-    Ours,
-    /// Pins of a namespace that is gone, removed.
-    Removed { owner: Option<u64> },
-}
-
 /// Makes `dir` this network namespace's pin directory (see the module's doc), recording it; an
 /// error when another namespace that still has attached links owns it.
-pub fn claim(dir: &Path) -> Result<Claimed> {
+pub fn claim(dir: &Path) -> Result<()> {
     let ours = netns_cookie().map_err(|e| pin_err(dir, format!("SO_NETNS_COOKIE: {e}")))?;
     std::fs::create_dir_all(dir).map_err(|e| pin_err(dir, e))?;
     let owners = recorded(dir);
@@ -211,14 +202,12 @@ pub fn claim(dir: &Path) -> Result<Claimed> {
         .iter()
         .map(|(cookie, _)| *cookie)
         .find(|c| *c != ours);
-    let claimed = if !pinned || owners.iter().any(|(cookie, _)| *cookie == ours) {
-        Claimed::Ours
-    } else {
+    if pinned && !owners.iter().any(|(cookie, _)| *cookie == ours) {
         let links = links_attached(dir);
         let any_attached = links.iter().any(|(_, attached)| *attached);
         match owner {
             // An agent from before the record: its pins are taken over unless every link died.
-            None if any_attached || links.is_empty() => Claimed::Ours,
+            None if any_attached || links.is_empty() => {}
             None => remove(dir, None)?,
             Some(owner) if any_attached => {
                 return Err(pin_err(
@@ -232,7 +221,7 @@ pub fn claim(dir: &Path) -> Result<Claimed> {
             }
             Some(owner) => remove(dir, Some(owner))?,
         }
-    };
+    }
     for (cookie, path) in recorded(dir) {
         if cookie != ours {
             let _ = std::fs::remove_dir(path);
@@ -240,11 +229,11 @@ pub fn claim(dir: &Path) -> Result<Claimed> {
     }
     let marker = dir.join(format!("{MARKER_PREFIX}{ours}"));
     std::fs::create_dir_all(&marker).map_err(|e| pin_err(&marker, e))?;
-    Ok(claimed)
+    Ok(())
 }
 
 /// Removes the layouts of a namespace that is gone (nothing else of `dir`).
-fn remove(dir: &Path, owner: Option<u64>) -> Result<Claimed> {
+fn remove(dir: &Path, owner: Option<u64>) -> Result<()> {
     for layout in layouts(dir) {
         std::fs::remove_dir_all(&layout).map_err(|e| pin_err(&layout, e))?;
     }
@@ -254,7 +243,7 @@ fn remove(dir: &Path, owner: Option<u64>) -> Result<Claimed> {
         "removed the pins of a network namespace that is gone (every link severed): \
          none of its maps or tracked flows are taken over; attaching afresh"
     );
-    Ok(Claimed::Removed { owner })
+    Ok(())
 }
 
 #[cfg(test)]

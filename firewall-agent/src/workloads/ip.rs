@@ -81,6 +81,18 @@ fn run(mut command: Command, args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// What `ip -j …` prints, its JSON objects (none when it fails). iproute2 asks over netlink:
+/// under `ip netns exec` the agent's /sys may show another namespace's interfaces.
+pub(super) fn ip_json(args: &[&str]) -> Vec<serde_json::Value> {
+    Command::new("ip")
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice(&o.stdout).ok())
+        .unwrap_or_default()
+}
+
 /// Whether the agent's network namespace has the interface `name` (asked over netlink: under
 /// `ip netns exec` the agent's /sys may be another namespace's).
 pub(super) fn link_exists(name: &str) -> bool {

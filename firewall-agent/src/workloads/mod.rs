@@ -14,7 +14,7 @@ pub mod register;
 mod vpc;
 
 pub use ip::IpLauncher;
-use ip::{link_exists, netns_exists};
+use ip::{ip_json, link_exists, netns_exists};
 
 use crate::model::{InstanceState, State, local::LocalPlan};
 

@@ -7,9 +7,7 @@
 //! Asked over netlink with iproute2's JSON output (`ip -d -j link`, `ip -j route`): under `ip
 //! netns exec` the agent's `/sys` may show another namespace's interfaces.
 
-use std::process::Command;
-
-use serde_json::Value;
+use super::ip_json;
 
 /// The interfaces `serve --allow-interface` lets be registered whatever they are (shell-style
 /// patterns: `*`, `?`, `[…]`).
@@ -75,18 +73,10 @@ pub fn refusal(
     }
 }
 
-fn ip_json(args: &[&str]) -> Option<Value> {
-    let out = Command::new("ip").args(args).output().ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    serde_json::from_slice(&out.stdout).ok()
-}
-
 /// The interface as `ip -d -j link show dev NAME` describes it, if it exists.
 pub fn link(interface: &str) -> Option<Link> {
-    let shown = ip_json(&["-d", "-j", "link", "show", "dev", interface])?;
-    let link = shown.get(0)?;
+    let shown = ip_json(&["-d", "-j", "link", "show", "dev", interface]);
+    let link = shown.first()?;
     Some(Link {
         kind: link["linkinfo"]["info_kind"].as_str().map(str::to_string),
         link_type: link["link_type"].as_str().unwrap_or_default().to_string(),
@@ -97,11 +87,7 @@ pub fn link(interface: &str) -> Option<Link> {
 pub fn default_route_devices() -> Vec<String> {
     let mut devices = Vec::new();
     for family in ["-4", "-6"] {
-        let Some(Value::Array(routes)) = ip_json(&[family, "-j", "route", "show", "default"])
-        else {
-            continue;
-        };
-        for route in &routes {
+        for route in &ip_json(&[family, "-j", "route", "show", "default"]) {
             let hops = route["nexthops"].as_array().cloned().unwrap_or_default();
             for dev in std::iter::once(&route["dev"]).chain(hops.iter().map(|h| &h["dev"])) {
                 if let Some(dev) = dev.as_str() {

@@ -16,9 +16,8 @@
 use std::process::Command;
 
 use ipnet::IpNet;
-use serde_json::Value;
 
-use super::{IpLauncher, link_exists};
+use super::{IpLauncher, ip_json, link_exists};
 use crate::model::local::LocalPlan;
 
 /// The leg's end inside the router's namespace.
@@ -45,16 +44,6 @@ fn bridge_has_ports(bridge: &str, except: &str) -> bool {
                     .lines()
                     .any(|line| !line.contains(&format!(": {except}@")))
         })
-}
-
-fn ip_json(args: &[&str]) -> Vec<Value> {
-    Command::new("ip")
-        .args(args)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| serde_json::from_slice::<Vec<Value>>(&o.stdout).ok())
-        .unwrap_or_default()
 }
 
 /// The prefixes of the agent namespace's routes (every table) and addresses, with their device,
