@@ -485,6 +485,9 @@ fn combined(states: &BTreeMap<Scope, State>) -> State {
         all.vpcs.extend(state.vpcs.clone());
         all.groups.extend(state.groups.clone());
         all.instances.extend(state.instances.clone());
+        all.subnets.extend(state.subnets.clone());
+        all.network_interfaces
+            .extend(state.network_interfaces.clone());
         all.prefix_lists.extend(state.prefix_lists.clone());
         all.flow_logs.extend(state.flow_logs.clone());
         all.launch_templates.extend(state.launch_templates.clone());

@@ -78,7 +78,7 @@ impl Agent {
     }
 }
 
-/// An existing interface newly registered as a workload (not a local instance, not another
+/// An existing interface newly registered as a workload (not a local instance's, not another
 /// host's) must be one the launcher lets be registered (`workloads::register`).
 pub(super) fn check_registrations(
     states: &BTreeMap<Scope, State>,
@@ -86,42 +86,46 @@ pub(super) fn check_registrations(
     launcher: &dyn Launcher,
 ) -> ApiResult<()> {
     let before = states.get(&after.scope());
-    let registered = after.instances.values().filter(|i| {
-        i.netns.is_none()
-            && !i.remote
-            && i.state != InstanceState::Terminated
-            && before.is_none_or(|b| !b.instances.contains_key(&i.id))
+    let registered = after.enforced().filter(|(eni, instance)| {
+        instance.netns.is_none()
+            && before.is_none_or(|b| {
+                b.network_interfaces
+                    .get(&eni.id)
+                    .is_none_or(|old| old.attachment.is_none())
+            })
     });
-    for instance in registered {
+    for (eni, _) in registered {
         launcher
-            .check_registrable(&instance.interface)
+            .check_registrable(&eni.host_interface)
             .map_err(ApiError::invalid_value)?;
     }
     Ok(())
 }
 
-/// A workload that starts being enforced must have its interface in our namespace, and no
-/// other account or region may have registered that interface (within one, `run-instances`
-/// checks it).
+/// An interface that starts being enforced must have its veth in our namespace, and no other
+/// account or region may have registered that veth (within one, `run-instances` checks it).
 pub(super) fn check_interfaces(
     states: &BTreeMap<Scope, State>,
     after: &State,
     dataplane: &dyn Dataplane,
 ) -> ApiResult<()> {
     let before = states.get(&after.scope());
-    for instance in after.instances.values() {
-        if instance.state == InstanceState::Terminated {
-            continue;
-        }
-        let old = before.and_then(|b| b.instances.get(&instance.id));
-        let was_enforced = old.is_some_and(|old| old.state == InstanceState::Running);
+    for (eni, instance) in after.enforced() {
+        let old = before.and_then(|b| {
+            let old = b.network_interfaces.get(&eni.id)?;
+            let instance = b.instances.get(old.instance_id()?)?;
+            Some((old, instance))
+        });
+        let was_enforced = old.is_some_and(|(old, instance)| {
+            instance.state == InstanceState::Running && old.host_interface == eni.host_interface
+        });
         if instance.state == InstanceState::Running
             && !was_enforced
-            && !dataplane.has_interface(&instance.interface)
+            && !dataplane.has_interface(&eni.host_interface)
         {
             return Err(ApiError::invalid_value(format!(
                 "The interface '{}' does not exist in the agent's network namespace.",
-                instance.interface
+                eni.host_interface
             )));
         }
         if old.is_some() {
@@ -130,14 +134,13 @@ pub(super) fn check_interfaces(
         let elsewhere = states
             .iter()
             .filter(|(scope, _)| **scope != after.scope())
-            .flat_map(|(_, state)| state.instances.values())
-            .find(|other| {
-                other.state != InstanceState::Terminated && other.interface == instance.interface
-            });
-        if let Some(other) = elsewhere {
+            .flat_map(|(_, state)| state.enforced())
+            .find(|(other, _)| other.host_interface == eni.host_interface);
+        if let Some((other, _)) = elsewhere {
             return Err(ApiError::invalid_value(format!(
-                "Interface {} is already registered to instance {}.",
-                instance.interface, other.id
+                "Interface {} is already registered to {}.",
+                eni.host_interface,
+                other.instance_id().unwrap_or(&other.id)
             )));
         }
     }

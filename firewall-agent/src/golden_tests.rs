@@ -114,14 +114,14 @@ fn every_recorded_model_response_and_error_is_unchanged() {
 }
 
 /// Calls made in order on one state, recorded with their answers.
-struct Scenario {
-    state: State,
+pub(crate) struct Scenario {
+    pub(crate) state: State,
     ids: SeqIds,
     steps: Vec<Step>,
 }
 
 impl Scenario {
-    fn new() -> Scenario {
+    pub(crate) fn new() -> Scenario {
         let mut ids = SeqIds::default();
         let state = State::initial(&mut ids);
         Scenario {
@@ -132,7 +132,7 @@ impl Scenario {
     }
 
     /// Calls `action` and returns its response (`Null` for an error).
-    fn call(&mut self, action: &str, request: Value) -> Value {
+    pub(crate) fn call(&mut self, action: &str, request: Value) -> Value {
         let result = answer(dispatch(
             &mut self.state,
             &mut self.ids,
@@ -150,14 +150,40 @@ impl Scenario {
         response
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut out = serde_json::to_string_pretty(&self.steps).expect("serialising");
         out.push('\n');
         out
     }
+
+    /// Each step's answer as the EC2 Query endpoint writes it, after a line naming the action.
+    pub(crate) fn xml(&self) -> String {
+        use crate::{api::catalogue::Service, front::ec2::xml};
+        let request_id = "00000000-0000-4000-8000-000000000000";
+        let mut out = String::new();
+        for step in &self.steps {
+            out += &format!("=== {}\n", step.action);
+            out += &match (step.result.get("Response"), step.result.get("Error")) {
+                (Some(members), _) => {
+                    xml::response(Service::Ec2, &step.action, request_id, members)
+                }
+                (None, Some(error)) => xml::error(
+                    Service::Ec2,
+                    request_id,
+                    &crate::api::ApiError::new(
+                        error["Code"].as_str().unwrap_or_default(),
+                        error["Message"].as_str().unwrap_or_default(),
+                    ),
+                ),
+                (None, None) => String::new(),
+            };
+            out.push('\n');
+        }
+        out
+    }
 }
 
-fn id(value: &Value, pointer: &str) -> String {
+pub(crate) fn id(value: &Value, pointer: &str) -> String {
     value
         .pointer(pointer)
         .and_then(Value::as_str)

@@ -158,12 +158,12 @@ fn run_scenario(seed: u64, packets: usize, totals: &mut Totals) {
     });
     names.workload = h
         .state
-        .instances
+        .network_interfaces
         .values()
-        .find(|i| i.interface == "lo")
+        .find(|i| i.host_interface == "lo")
+        .and_then(|i| i.instance_id())
         .unwrap()
-        .id
-        .clone();
+        .to_string();
     for (i, (v4, v6)) in member_addrs.iter().enumerate() {
         let groups = some_groups(&mut rng, &names.groups);
         let out = try_call(
@@ -351,15 +351,14 @@ fn report(
 ) {
     let verdict = |pass: bool| if pass { "PASS" } else { "DROP" };
     let hex: String = probe.bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let workload = &h.state.instances[&h
+    let workload = h
         .state
-        .instances
+        .network_interfaces
         .values()
-        .find(|i| i.interface == "lo")
-        .unwrap()
-        .id];
+        .find(|i| i.host_interface == "lo")
+        .unwrap();
     eprintln!(
-        "MISMATCH (reproduce: FIREWALL_DIFF_SEED={seed} FIREWALL_DIFF_PACKETS={packets}) at packet {n}: {} {} frame, kernel {}, reference {}\n  {} -> {} proto {}\n  frame {hex}\n  workload groups {:?}\n  groups {}\n  instances {}\n  prefix lists {}\n  last changes {changes:#?}",
+        "MISMATCH (reproduce: FIREWALL_DIFF_SEED={seed} FIREWALL_DIFF_PACKETS={packets}) at packet {n}: {} {} frame, kernel {}, reference {}\n  {} -> {} proto {}\n  frame {hex}\n  workload groups {:?}\n  groups {}\n  interfaces {}\n  prefix lists {}\n  last changes {changes:#?}",
         if probe.inbound { "inbound" } else { "outbound" },
         probe.kind,
         verdict(kernel),
@@ -369,7 +368,7 @@ fn report(
         probe.frame.proto,
         workload.group_ids,
         serde_json::to_string(&h.state.groups).unwrap(),
-        serde_json::to_string(&h.state.instances).unwrap(),
+        serde_json::to_string(&h.state.network_interfaces).unwrap(),
         serde_json::to_string(&h.state.prefix_lists).unwrap(),
     );
 }

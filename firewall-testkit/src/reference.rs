@@ -19,7 +19,7 @@ use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
 };
 
-use firewall_agent::model::{InstanceState, Peer, Protocol, Rule, State};
+use firewall_agent::model::{InstanceState, NetworkInterface, Peer, Protocol, Rule, State};
 use firewall_common::Direction;
 
 const TCP: u8 = 6;
@@ -326,8 +326,8 @@ fn peer_matches(state: &State, peer: &Peer, addr: IpAddr) -> bool {
         (Peer::Cidr4(net), IpAddr::V4(a)) => net.contains(&a),
         (Peer::Cidr6(net), IpAddr::V6(a)) => net.contains(&a),
         (Peer::Cidr4(_) | Peer::Cidr6(_), _) => false,
-        (Peer::Group(group), _) => state.instances.values().any(|i| {
-            i.state == InstanceState::Running
+        (Peer::Group(group), _) => state.network_interfaces.values().any(|i| {
+            running_instance_of(state, i)
                 && i.group_ids.contains(group)
                 && (IpAddr::V4(i.private_ip) == addr || i.ipv6.map(IpAddr::V6) == Some(addr))
         }),
@@ -444,17 +444,30 @@ fn zero_rule_allows(
     })
 }
 
+/// Whether the network interface is attached to a running instance.
+fn running_instance_of(state: &State, eni: &NetworkInterface) -> bool {
+    eni.attachment
+        .as_ref()
+        .and_then(|a| state.instances.get(&a.instance_id))
+        .is_some_and(|i| i.state == InstanceState::Running)
+}
+
+/// The network interface of a running instance whose host-side veth is `interface`.
+fn interface_on<'a>(state: &'a State, interface: &str) -> &'a NetworkInterface {
+    state
+        .network_interfaces
+        .values()
+        .find(|i| i.host_interface == interface && running_instance_of(state, i))
+        .expect("a running workload on the interface")
+}
+
 /// The rules of every group attached to the running workload on `interface`, in `dir`.
 fn workload_rules<'a>(
     state: &'a State,
     interface: &str,
     dir: Direction,
 ) -> impl Iterator<Item = &'a Rule> + 'a {
-    let workload = state
-        .instances
-        .values()
-        .find(|i| i.interface == interface && i.state == InstanceState::Running)
-        .expect("a running workload on the interface");
+    let workload = interface_on(state, interface);
     workload
         .group_ids
         .iter()
@@ -467,11 +480,7 @@ fn allowed_by_rules(state: &State, interface: &str, dir: Direction, pkt: &Packet
         Direction::Inbound => pkt.src,
         Direction::Outbound => pkt.dst,
     };
-    let workload = state
-        .instances
-        .values()
-        .find(|i| i.interface == interface && i.state == InstanceState::Running)
-        .expect("a running workload on the interface");
+    let workload = interface_on(state, interface);
     workload.group_ids.iter().any(|g| {
         state.groups[g]
             .rules(dir)

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use firewall_agent::{
     api::catalogue::call_json as dispatch,
-    model::{Instance, InstanceState, RandomIds, State},
+    model::{RandomIds, State},
 };
 use firewall_testkit::{
     frame::{tcp, udp},
@@ -113,32 +113,12 @@ pub fn build_state(rules: usize, seed: u64, workloads: &[WorkloadSpec]) -> State
             );
         }
     }
-    let vpc = state.default_vpc().unwrap().id.clone();
     let mut add = |id: String,
                    interface: String,
                    ip: Ipv4Addr,
                    ip6: Option<Ipv6Addr>,
                    groups: Vec<String>| {
-        state.instances.insert(
-            id.clone(),
-            Instance {
-                id,
-                reservation_id: "r-0".into(),
-                eni_id: "eni-0".into(),
-                vpc_id: vpc.clone(),
-                state: InstanceState::Running,
-                private_ip: ip,
-                ipv6: ip6,
-                interface,
-                netns: None,
-                group_ids: groups,
-                launch_time: String::new(),
-                tags: Vec::new(),
-                host: None,
-                remote: false,
-                host_lost: false,
-            },
-        );
+        state.put_workload(&id, &interface, ip, ip6, groups);
     };
     for (n, w) in workloads.iter().enumerate() {
         add(

@@ -51,9 +51,12 @@ pub fn state(topo: &Topology, rules: usize, extra: serde_json::Value) -> State {
     let last = specs.len() - 1;
     for (n, w) in topo.workloads.iter().enumerate() {
         if n != last
-            && let Some(instance) = state.instances.values_mut().find(|i| i.private_ip == w.ip)
+            && let Some(eni) = state
+                .network_interfaces
+                .values_mut()
+                .find(|i| i.private_ip == w.ip)
         {
-            instance.group_ids = vec![client.clone()];
+            eni.group_ids = vec![client.clone()];
         }
     }
     state

@@ -16,7 +16,7 @@ use firewall_agent::{
     api::catalogue::call_json as dispatch,
     compiler::{self, Ids},
     dataplane::{Dataplane as _, DataplaneError, KernelDataplane, LoadOptions, programs},
-    model::{Instance, InstanceState, RandomIds, State},
+    model::{RandomIds, State},
 };
 use firewall_testkit::{frame::ACK, netns::Netns, shell::ns_sh};
 use serde_json::json;
@@ -101,30 +101,16 @@ fn scenarios(state: &State) -> Vec<Scenario> {
                 Some(ACK),
             ),
             apply: Box::new(move |s| {
-                let vpc_id = s.default_vpc().unwrap().id.clone();
-                s.instances.insert(
-                    "i-00000000000bench".into(),
-                    Instance {
-                        id: "i-00000000000bench".into(),
-                        reservation_id: "r-0".into(),
-                        eni_id: "eni-0".into(),
-                        vpc_id,
-                        state: InstanceState::Running,
-                        private_ip: Ipv4Addr::new(172, 31, 2, 99),
-                        ipv6: None,
-                        interface: "joiner".into(),
-                        netns: None,
-                        group_ids: vec![g1.clone()],
-                        launch_time: String::new(),
-                        tags: Vec::new(),
-                        host: None,
-                        remote: false,
-                        host_lost: false,
-                    },
+                s.put_workload(
+                    "i-00000000000bench",
+                    "joiner",
+                    Ipv4Addr::new(172, 31, 2, 99),
+                    None,
+                    vec![g1.clone()],
                 );
             }),
             undo: Box::new(|s| {
-                s.instances.remove("i-00000000000bench");
+                s.take_workload("i-00000000000bench");
             }),
         },
         Scenario {
@@ -453,8 +439,9 @@ fn slab_and_percpu_bytes() -> u64 {
 fn nft_update(state: &State, trials: usize) -> (f64, f64, u64) {
     // The same state, but with the workload on a device nft can name.
     let mut state = state.clone();
-    for i in state.instances.values_mut() {
-        i.interface = format!("v{}", &i.id[i.id.len() - 4..]);
+    for eni in state.network_interfaces.values_mut() {
+        let id = eni.instance_id().unwrap_or(&eni.id).to_string();
+        eni.host_interface = format!("v{}", &id[id.len() - 4..]);
     }
     let ruleset = firewall_agent::nft::render(&state, firewall_agent::nft::Layout::Sets);
     let nft = nft_same_change(&ruleset, trials);

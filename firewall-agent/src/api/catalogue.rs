@@ -9,13 +9,13 @@ use super::{
     call::Scope,
     error::{ApiError, ApiResult, decode},
     types::{
-        account::*, common::*, flow_logs::*, groups::*, instances::*, launch_templates::*, ours::*,
-        prefix_lists::*, rules::*, tags::*, vpcs::*,
+        account::*, common::*, flow_logs::*, groups::*, instances::*, launch_templates::*,
+        network_interfaces::*, ours::*, prefix_lists::*, rules::*, subnets::*, tags::*, vpcs::*,
     },
 };
 use crate::model::{
-    IdSource, State, account, flow_log, group, group_rules, instance, launch_template, prefix_list,
-    rule_edit, tags, vpc, vpc_attributes,
+    IdSource, State, account, flow_log, group, group_rules, instance, launch_template,
+    network_interface, prefix_list, rule_edit, subnet, tags, vpc, vpc_attributes,
 };
 use firewall_common::Direction;
 
@@ -252,6 +252,34 @@ catalogue! {
     }
     ModifyInstanceAttribute(ModifyInstanceAttributeRequest) -> EmptyResponse {
         mutates: true, flush_flows: true, state: |s, _, r| instance::modify_attribute(s, r)
+    }
+    CreateNetworkInterface(CreateNetworkInterfaceRequest) -> CreateNetworkInterfaceResponse {
+        mutates: true, flush_flows: false, state: network_interface::create
+    }
+    DescribeNetworkInterfaces(DescribeNetworkInterfacesRequest) -> DescribeNetworkInterfacesResponse {
+        mutates: false, flush_flows: false, state: |s, _, r| network_interface::describe(s, r)
+    }
+    DeleteNetworkInterface(NetworkInterfaceIdRequest) -> EmptyResponse {
+        mutates: true, flush_flows: false, state: |s, _, r| network_interface::delete(s, r)
+    }
+    AttachNetworkInterface(AttachNetworkInterfaceRequest) -> AttachNetworkInterfaceResponse {
+        mutates: true, flush_flows: false, state: network_interface::attach
+    }
+    DetachNetworkInterface(DetachNetworkInterfaceRequest) -> EmptyResponse {
+        mutates: true, flush_flows: false, state: |s, _, r| network_interface::detach(s, r)
+    }
+    ModifyNetworkInterfaceAttribute(ModifyNetworkInterfaceAttributeRequest) -> EmptyResponse {
+        mutates: true, flush_flows: true,
+        state: |s, _, r| network_interface::modify_attribute(s, r)
+    }
+    CreateSubnet(CreateSubnetRequest) -> CreateSubnetResponse {
+        mutates: true, flush_flows: false, state: subnet::create
+    }
+    DescribeSubnets(DescribeSubnetsRequest) -> DescribeSubnetsResponse {
+        mutates: false, flush_flows: false, state: |s, _, r| subnet::describe(s, r)
+    }
+    DeleteSubnet(DeleteSubnetRequest) -> EmptyResponse {
+        mutates: true, flush_flows: false, state: |s, _, r| subnet::delete(s, r)
     }
     CreateManagedPrefixList(CreateManagedPrefixListRequest) -> PrefixListResponse {
         mutates: true, flush_flows: false, state: prefix_list::create

@@ -14,7 +14,10 @@ use super::{
 };
 use crate::{
     dataplane::{self, Answer, Dataplane, Probe},
-    model::{InstanceState, Protocol, State, lookup, rule, views},
+    model::{
+        Instance, InstanceState, NetworkInterface, Protocol, State, lookup, network_interface,
+        rule, views,
+    },
 };
 
 /// The AWS direction name of a [`Direction`].
@@ -109,31 +112,60 @@ fn probe(
     })
 }
 
-/// What the kernel decides for the request's packet on the instance's interface.
+/// The interface a request names (by itself, or as an instance's primary one; none for a
+/// terminated instance) and its instance.
+fn judged<'a>(
+    state: &'a State,
+    request: &ExplainVerdictRequest,
+) -> ApiResult<(Option<&'a NetworkInterface>, &'a Instance)> {
+    if let Some(id) = &request.network_interface_id {
+        let eni = network_interface::lookup(state, id)?;
+        let instance = eni
+            .instance_id()
+            .and_then(|i| state.instances.get(i))
+            .ok_or_else(|| {
+                ApiError::new(
+                    "IncorrectState",
+                    format!(
+                        "The network interface '{id}' is not attached: nothing judges its traffic."
+                    ),
+                )
+            })?;
+        return Ok((Some(eni), instance));
+    }
+    if request.instance_id.is_empty() {
+        return Err(ApiError::missing("InstanceId or NetworkInterfaceId"));
+    }
+    lookup::check_instances_exist(state, std::slice::from_ref(&request.instance_id))?;
+    let instance = &state.instances[&request.instance_id];
+    Ok((state.primary(instance), instance))
+}
+
+/// What the kernel decides for the request's packet on the network interface's veth.
 pub fn explain(
     state: &State,
     dataplane: &dyn Dataplane,
     request: ExplainVerdictRequest,
 ) -> ApiResult<ExplainVerdictResponse> {
-    lookup::check_instances_exist(state, std::slice::from_ref(&request.instance_id))?;
-    let instance = &state.instances[&request.instance_id];
+    let (eni, instance) = judged(state, &request)?;
     let probe = probe(
         &request,
-        instance.ipv6.map(IpAddr::V6),
-        IpAddr::V4(instance.private_ip),
+        eni.and_then(|e| e.ipv6).map(IpAddr::V6),
+        IpAddr::V4(eni.map_or(std::net::Ipv4Addr::UNSPECIFIED, |e| e.private_ip)),
     )?;
-    let answer = if instance.state == InstanceState::Terminated {
-        Answer::Unmanaged
-    } else {
-        dataplane
-            .lookup(&instance.interface, &probe)
-            .map_err(|e| ApiError::internal(format!("The maps could not be read: {e}")))?
+    let interface = eni.map(|e| e.host_interface.clone()).unwrap_or_default();
+    let group_ids = eni.map(|e| e.group_ids.clone()).unwrap_or_default();
+    let answer = match eni {
+        Some(_) if instance.state != InstanceState::Terminated => dataplane
+            .lookup(&interface, &probe)
+            .map_err(|e| ApiError::internal(format!("The maps could not be read: {e}")))?,
+        _ => Answer::Unmanaged,
     };
     let mut response = ExplainVerdictResponse {
         verdict: "denied".into(),
         reason: String::new(),
         security_group_rule: None,
-        group_ids: instance.group_ids.clone(),
+        group_ids: group_ids.clone(),
         tracked_flow: None,
         message: String::new(),
     };
@@ -144,7 +176,11 @@ pub fn explain(
             response.reason = "not-enforced".into();
             response.message = format!(
                 "No program judges {}: the agent does not filter it.",
-                instance.interface
+                if interface.is_empty() {
+                    "it (the instance is terminated)"
+                } else {
+                    &interface
+                }
             );
         }
         Answer::NotRunning => {
@@ -161,10 +197,8 @@ pub fn explain(
         }
         Answer::NoRule => {
             response.reason = "no-rule".into();
-            response.message = format!(
-                "No {direction} rule of {} allows it.",
-                instance.group_ids.join(", ")
-            );
+            response.message =
+                format!("No {direction} rule of {} allows it.", group_ids.join(", "));
         }
         Answer::Rule(slot) => {
             response.verdict = "allowed".into();

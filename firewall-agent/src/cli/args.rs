@@ -191,8 +191,12 @@ pub struct Export {
 
 #[derive(Debug, Args)]
 pub struct ExplainVerdict {
-    #[arg(long)]
-    pub instance_id: String,
+    /// The instance: the packet is judged on its primary network interface.
+    #[arg(long, required_unless_present = "network_interface_id")]
+    pub instance_id: Option<String>,
+    /// The network interface the packet is judged on.
+    #[arg(long, conflicts_with = "instance_id")]
+    pub network_interface_id: Option<String>,
     /// ingress: sent by the peer to the instance; egress: sent by the instance to the peer.
     #[arg(long, value_parser = ["ingress", "egress"])]
     pub direction: String,
@@ -426,6 +430,10 @@ pub struct RunInstances {
     /// Ours: an IPv6 address of the workload.
     #[arg(long)]
     pub ipv6_address: Option<String>,
+    /// The subnet of the instances' primary network interface (default: the VPC's default
+    /// subnet).
+    #[arg(long)]
+    pub subnet_id: Option<String>,
     /// Ours: register this existing host-side veth of a workload. Without it the agent launches
     /// local instances: a network namespace each, with a veth on the VPC's bridge.
     #[arg(long)]

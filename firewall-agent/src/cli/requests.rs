@@ -123,6 +123,7 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
                         ipv6_address: v6.clone(),
                     })
                     .collect(),
+                subnet_id: a.subnet_id.clone(),
                 host_interface: a.interface.clone(),
                 launch_template,
                 tag_specifications: json_list("tag-specifications", &a.tag_specifications)?,
@@ -199,7 +200,8 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
         }),
         Verb::ExplainVerdict(a) => call::<op::ExplainVerdict>(|| {
             Ok(ExplainVerdictRequest {
-                instance_id: a.instance_id.clone(),
+                instance_id: a.instance_id.clone().unwrap_or_default(),
+                network_interface_id: a.network_interface_id.clone(),
                 direction: a.direction.clone(),
                 protocol: a.protocol.clone(),
                 port: a.port,

@@ -322,19 +322,9 @@ impl Incremental {
     fn ifaces(&self, states: &BTreeMap<Scope, State>) -> BTreeMap<String, IfaceConfig> {
         let mut ifaces = BTreeMap::new();
         for state in states.values() {
-            for instance in state.instances.values() {
-                let running = match instance.state {
-                    InstanceState::Running => true,
-                    InstanceState::Stopped | InstanceState::Stopping | InstanceState::Pending => {
-                        false
-                    }
-                    InstanceState::Terminated | InstanceState::ShuttingDown => continue,
-                };
-                if instance.remote {
-                    // Enforced by its own host's agent; here only a member of its groups.
-                    continue;
-                }
-                let Some(policy) = self.policies.get(&sorted(&instance.group_ids)) else {
+            for (eni, instance) in state.enforced() {
+                let running = instance.state == InstanceState::Running;
+                let Some(policy) = self.policies.get(&sorted(&eni.group_ids)) else {
                     continue;
                 };
                 let mut flags = IFACE_MANAGED
@@ -345,11 +335,11 @@ impl Incremental {
                 if running {
                     flags |= IFACE_ENFORCING;
                 }
-                if state.flow_logs.values().any(|f| f.covers(instance)) {
+                if state.flow_logs.values().any(|f| f.covers(eni)) {
                     flags |= IFACE_FLOW_LOG;
                 }
                 ifaces.insert(
-                    instance.interface.clone(),
+                    eni.host_interface.clone(),
                     IfaceConfig {
                         policy_id: policy.id,
                         flags,
@@ -388,16 +378,8 @@ fn sorted(groups: &[String]) -> Vec<String> {
 /// this host).
 fn policies_of(state: &State) -> BTreeSet<Vec<String>> {
     state
-        .instances
-        .values()
-        .filter(|i| {
-            !i.remote
-                && !matches!(
-                    i.state,
-                    InstanceState::Terminated | InstanceState::ShuttingDown
-                )
-        })
-        .map(|i| sorted(&i.group_ids))
+        .enforced()
+        .map(|(eni, _)| sorted(&eni.group_ids))
         .collect()
 }
 
@@ -490,6 +472,8 @@ fn diff_rules<'a>(old: &'a [Arc<Rule>], new: &'a [Arc<Rule>]) -> (Vec<&'a Rule>,
 /// changed: (ID, prefixes gone, prefixes come), counted (two members may share an address).
 fn expansion_changes(before: &State, after: &State) -> Vec<(String, Vec<IpNet>, Vec<IpNet>)> {
     let mut targets: BTreeSet<Peer> = BTreeSet::new();
+    // An interface's membership follows its groups, addresses and attachment, and its
+    // instance's state: every group of an interface or instance that changed is a target.
     let ids: BTreeSet<&String> = before
         .instances
         .keys()
@@ -500,8 +484,27 @@ fn expansion_changes(before: &State, after: &State) -> Vec<(String, Vec<IpNet>, 
         if old == new {
             continue;
         }
-        for instance in old.into_iter().chain(new) {
-            targets.extend(instance.group_ids.iter().cloned().map(Peer::Group));
+        for state in [before, after] {
+            for eni in state.interfaces_of(id) {
+                targets.extend(eni.group_ids.iter().cloned().map(Peer::Group));
+            }
+        }
+    }
+    let enis: BTreeSet<&String> = before
+        .network_interfaces
+        .keys()
+        .chain(after.network_interfaces.keys())
+        .collect();
+    for id in enis {
+        let (old, new) = (
+            before.network_interfaces.get(id),
+            after.network_interfaces.get(id),
+        );
+        if old == new {
+            continue;
+        }
+        for eni in old.into_iter().chain(new) {
+            targets.extend(eni.group_ids.iter().cloned().map(Peer::Group));
         }
     }
     let lists: BTreeSet<&String> = before

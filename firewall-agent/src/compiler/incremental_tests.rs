@@ -15,7 +15,7 @@ use crate::compiler::{Delta, Desired, Ids, Incremental, compile};
 use crate::{
     api::{Scope, catalogue::call_json},
     model::{
-        InstanceState, State,
+        InstanceState, NetworkInterface, State,
         testing::{Seeded, SeqIds},
     },
 };
@@ -26,6 +26,9 @@ fn whole(states: &BTreeMap<Scope, State>, ids: &mut Ids) -> Desired {
     for state in states.values().skip(1) {
         all.groups.extend(state.groups.clone());
         all.instances.extend(state.instances.clone());
+        all.subnets.extend(state.subnets.clone());
+        all.network_interfaces
+            .extend(state.network_interfaces.clone());
         all.prefix_lists.extend(state.prefix_lists.clone());
         all.flow_logs.extend(state.flow_logs.clone());
     }
@@ -105,7 +108,34 @@ fn random_request(state: &State, rng: &mut Seeded, step: usize) -> (&'static str
         .get(&group)
         .map(|g| g.ingress.iter().map(|r| r.id.clone()).collect())
         .unwrap_or_default();
-    match rng.below(16) {
+    let enis: Vec<&NetworkInterface> = state.network_interfaces.values().collect();
+    let eni = rng.pick(&enis).map(|e| (*e).clone());
+    let eni_id = eni.as_ref().map(|e| e.id.clone()).unwrap_or_default();
+    match rng.below(21) {
+        16 => ("RunInstances", json!({"SecurityGroupIds": some_groups})),
+        17 => (
+            "CreateNetworkInterface",
+            json!({"SubnetId": state.subnets.keys().next().cloned().unwrap_or_default(),
+                   "Groups": some_groups}),
+        ),
+        18 => (
+            "AttachNetworkInterface",
+            json!({"NetworkInterfaceId": eni_id, "InstanceId": instance,
+                   "DeviceIndex": 1 + rng.below(2)}),
+        ),
+        19 => match eni.and_then(|e| e.attachment) {
+            Some(a) if rng.below(2) == 0 => {
+                ("DetachNetworkInterface", json!({"AttachmentId": a.id}))
+            }
+            _ => (
+                "DeleteNetworkInterface",
+                json!({"NetworkInterfaceId": eni_id}),
+            ),
+        },
+        20 => (
+            "ModifyNetworkInterfaceAttribute",
+            json!({"NetworkInterfaceId": eni_id, "Groups": some_groups}),
+        ),
         0..=2 => ("AuthorizeSecurityGroupIngress", rule),
         3 => ("AuthorizeSecurityGroupEgress", rule),
         4 => ("RevokeSecurityGroupIngress", rule),

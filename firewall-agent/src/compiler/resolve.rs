@@ -21,10 +21,10 @@ use crate::model::{InstanceState, Peer, Protocol, Rule, State};
 /// The state as the data plane needs it: policies and the workloads enforcing them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Resolved {
-    /// In the order their first workload appears in `State::instances`.
+    /// In the order their first workload appears in `State::enforced`.
     pub policies: Vec<Policy>,
-    /// Every workload with an interface to enforce on (not terminated or shutting down, and
-    /// not another host's), in `State::instances` order.
+    /// Every network interface to enforce on (attached to an instance neither terminated nor
+    /// shutting down, nor another host's), in `State::enforced` order.
     pub workloads: Vec<Workload>,
 }
 
@@ -80,7 +80,7 @@ pub enum PortItem {
     },
 }
 
-/// A workload's interface and the policy enforced on it.
+/// A network interface's host-side veth and the policy enforced on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workload {
     pub interface: String,
@@ -96,17 +96,9 @@ pub struct Workload {
 pub fn resolve(state: &State) -> Resolved {
     let mut resolved = Resolved::default();
     let mut index_of: BTreeMap<Vec<String>, usize> = BTreeMap::new();
-    for instance in state.instances.values() {
-        let running = match instance.state {
-            InstanceState::Running => true,
-            InstanceState::Stopped | InstanceState::Stopping | InstanceState::Pending => false,
-            InstanceState::Terminated | InstanceState::ShuttingDown => continue,
-        };
-        if instance.remote {
-            // Enforced by its own host's agent; here only a member of its groups.
-            continue;
-        }
-        let mut groups = instance.group_ids.clone();
+    for (eni, instance) in state.enforced() {
+        let running = instance.state == InstanceState::Running;
+        let mut groups = eni.group_ids.clone();
         groups.sort();
         let policy = match index_of.get(&groups) {
             Some(index) => *index,
@@ -130,10 +122,10 @@ pub fn resolve(state: &State) -> Resolved {
             }
         };
         resolved.workloads.push(Workload {
-            interface: instance.interface.clone(),
+            interface: eni.host_interface.clone(),
             policy,
             running,
-            flow_logged: state.flow_logs.values().any(|f| f.covers(instance)),
+            flow_logged: state.flow_logs.values().any(|f| f.covers(eni)),
         });
     }
     resolved

@@ -325,11 +325,11 @@ pub fn lines(
 ) -> BTreeMap<Destination, Vec<String>> {
     let mut interfaces = BTreeMap::new();
     for state in states.values() {
-        for instance in state.instances.values() {
-            if state.flow_logs.values().any(|f| f.covers(instance))
-                && let Ok(index) = dataplane::ifindex(&instance.interface)
+        for (eni, _) in state.enforced() {
+            if state.flow_logs.values().any(|f| f.covers(eni))
+                && let Ok(index) = dataplane::ifindex(&eni.host_interface)
             {
-                interfaces.insert(index, instance.interface.clone());
+                interfaces.insert(index, eni.host_interface.clone());
             }
         }
     }
@@ -351,19 +351,20 @@ pub fn lines(
             continue;
         };
         for state in states.values() {
-            let Some(instance) = state.instances.values().find(|i| {
-                &i.interface == interface && i.state != crate::model::InstanceState::Terminated
-            }) else {
+            let Some((eni, instance)) = state
+                .enforced()
+                .find(|(eni, _)| &eni.host_interface == interface)
+            else {
                 continue;
             };
             let owner = Owner {
                 account_id: &state.account_id,
                 region: &state.region,
-                interface_id: &instance.eni_id,
+                interface_id: &eni.id,
                 instance_id: &instance.id,
                 vpc_id: &instance.vpc_id,
             };
-            for flow_log in state.flow_logs.values().filter(|f| f.covers(instance)) {
+            for flow_log in state.flow_logs.values().filter(|f| f.covers(eni)) {
                 let wanted = if record.accepted {
                     flow_log.logs_accepted()
                 } else {

@@ -63,13 +63,14 @@ pub fn describe_availability_zones(
     state: &State,
     req: DescribeAvailabilityZonesRequest,
 ) -> ApiResult<DescribeAvailabilityZonesResponse> {
+    let (zone_name, zone_id) = super::regions::zones(&state.region).remove(0);
     let zone = AvailabilityZone {
         state: "available".into(),
         opt_in_status: "opt-in-not-required".into(),
         messages: Vec::new(),
         region_name: state.region.clone(),
-        zone_name: format!("{}a", state.region),
-        zone_id: format!("{}-az1", state.region),
+        zone_name,
+        zone_id,
         group_name: state.region.clone(),
         network_border_group: state.region.clone(),
         zone_type: "availability-zone".into(),

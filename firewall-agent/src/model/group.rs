@@ -8,7 +8,7 @@ use super::{
     permission::check_rule_quota,
     query::{invalid_filter, paginate},
     rule::{Peer, Rule},
-    state::{InstanceState, SecurityGroup, State},
+    state::{SecurityGroup, State},
     tagging::{self, tags_for},
     text::check_text,
     views,
@@ -154,10 +154,8 @@ pub fn delete(
             format!("the specified group: \"{id}\" name: \"default\" cannot be deleted by a user"),
         ));
     }
-    let attached = state
-        .instances
-        .values()
-        .any(|i| i.state != InstanceState::Terminated && i.group_ids.contains(&id));
+    // On any network interface, attached or not (a terminated instance's primary one is gone).
+    let attached = state.group_in_use(&id);
     // Another group's rules referencing it keep it. Its own do not, as on AWS (the user guide
     // says they do: `refuse_deleting_self_referenced`); they go with it.
     let strict = state.refuse_deleting_self_referenced;

@@ -6,8 +6,11 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::{
     ids::{IdSource, check_group_id_format},
     launch_template, local, lookup,
+    network::{Attachment, NetworkInterface, Subnet, attachment_id},
+    network_interface,
     query::{invalid_filter, paginate},
     state::{Instance, InstanceState, State, Vpc},
+    subnet,
     tagging::tags_for,
     views,
 };
@@ -24,10 +27,11 @@ use crate::api::{
 };
 
 /// Launches `MaxCount` instances (one when absent) with their groups (the VPC's default group
-/// when none is given, or the launch template's). With `HostInterface` it registers that
+/// when none is given, or the launch template's), each with a primary network interface in the
+/// subnet (`SubnetId`, or the VPC's default subnet). With `HostInterface` it registers that
 /// existing host-side veth and the given addresses (one instance); without, the instances are
 /// local: the agent builds each a namespace and veth on the VPC's bridge (`local`), with the
-/// given address or the VPC's lowest free ones.
+/// given address or the subnet's lowest free ones.
 pub fn run(
     state: &mut State,
     ids: &mut dyn IdSource,
@@ -47,20 +51,7 @@ pub fn run(
             )));
         }
     }
-    let interfaces = state
-        .instances
-        .values()
-        .filter(|i| i.state != InstanceState::Terminated)
-        .count();
-    if interfaces + count as usize > state.quotas.interfaces_per_region {
-        return Err(ApiError::new(
-            "NetworkInterfaceLimitExceeded",
-            format!(
-                "The maximum number of network interfaces ({}) has been reached.",
-                state.quotas.interfaces_per_region
-            ),
-        ));
-    }
+    network_interface::check_quota(state, count as usize)?;
     if count > 1 && (req.private_ip_address.is_some() || !req.ipv6_addresses.is_empty()) {
         return Err(ApiError::new(
             "InvalidParameterCombination",
@@ -70,24 +61,9 @@ pub fn run(
     let private_ip: Option<Ipv4Addr> = match req.private_ip_address.as_deref() {
         None if interface.is_some() => return Err(ApiError::missing("PrivateIpAddress")),
         None => None,
-        Some(text) => Some(text.parse().map_err(|_| {
-            ApiError::invalid_value(format!("Invalid value '{text}' for PrivateIpAddress"))
-        })?),
+        Some(text) => Some(network_interface::parse_ipv4(text)?),
     };
-    let ipv6: Option<Ipv6Addr> = match req.ipv6_addresses.as_slice() {
-        [] => None,
-        [one] => Some(one.ipv6_address.parse().map_err(|_| {
-            ApiError::invalid_value(format!(
-                "Invalid value '{}' for Ipv6Address",
-                one.ipv6_address
-            ))
-        })?),
-        _ => {
-            return Err(ApiError::invalid_value(
-                "At most one IPv6 address per workload is supported.",
-            ));
-        }
-    };
+    let ipv6 = network_interface::parse_ipv6(&req.ipv6_addresses)?;
     let tags = tags_for(&req.tag_specifications, "instance")?;
 
     let mut requested = req.security_group_ids.clone();
@@ -96,52 +72,51 @@ pub fn run(
     {
         requested = launch_template::groups_for_launch(state, spec)?;
     }
-    let mut group_ids: Vec<String> = Vec::new();
     for id in &requested {
         lookup::group(state, id)?;
-        if !group_ids.contains(id) {
-            group_ids.push(id.clone());
-        }
     }
-    if group_ids.len() > state.quotas.groups_per_instance {
-        return Err(ApiError::new(
-            "SecurityGroupsPerInstanceLimitExceeded",
-            format!(
-                "The maximum number of security groups per instance ({}) has been reached.",
-                state.quotas.groups_per_instance
-            ),
-        ));
-    }
-    let vpc_id = match group_ids.first() {
-        Some(first) => state.groups[first].vpc_id.clone(),
-        None => state
-            .default_vpc()
-            .map(|v| v.id.clone())
-            .ok_or_else(lookup::no_default_vpc)?,
+    let subnet = placement(state, &req, &requested, private_ip)?;
+    let group_ids = if requested.is_empty() {
+        vec![network_interface::default_group(state, &subnet.vpc_id)?]
+    } else {
+        requested
     };
-    if let Some(other) = group_ids.iter().find(|g| state.groups[*g].vpc_id != vpc_id) {
-        return Err(ApiError::new(
-            "InvalidParameter",
-            format!("Security group {other} and the instance belong to different networks."),
-        ));
-    }
-    if group_ids.is_empty() {
-        let default = state
-            .groups
-            .values()
-            .find(|g| g.vpc_id == vpc_id && g.name == "default")
-            .ok_or_else(|| lookup::group_not_found("default"))?;
-        group_ids.push(default.id.clone());
-    }
-    let vpc = state.vpcs[&vpc_id].clone();
+    let group_ids =
+        network_interface::check_groups(state, &subnet.vpc_id, &group_ids).map_err(|e| match e
+            .code
+            .as_str()
+        {
+            "InvalidParameter" => ApiError::new(
+                "InvalidParameter",
+                format!(
+                    "Security group {} and subnet {} belong to different networks.",
+                    group_ids
+                        .iter()
+                        .find(|g| state.groups[*g].vpc_id != subnet.vpc_id)
+                        .cloned()
+                        .unwrap_or_default(),
+                    subnet.id
+                ),
+            ),
+            "SecurityGroupsPerInterfaceLimitExceeded" => ApiError::new(
+                "SecurityGroupsPerInstanceLimitExceeded",
+                format!(
+                    "The maximum number of security groups per instance ({}) has been reached.",
+                    state.quotas.groups_per_instance
+                ),
+            ),
+            _ => e,
+        })?;
+    let vpc_id = subnet.vpc_id.clone();
     if let Some(address) = private_ip {
-        check_in_vpc(&vpc, address, ipv6)?;
+        let vpc = &state.vpcs[&vpc_id];
+        check_in_vpc(vpc, address, ipv6)?;
         if interface.is_none() {
-            local::check_not_reserved(&vpc, address)?;
+            subnet::check_ipv4(state, &subnet, address)?;
         }
     }
     if let (Some(address), None) = (ipv6, &interface) {
-        local::check_not_reserved6(&vpc, address)?;
+        subnet::check_ipv6(state, &subnet, address)?;
     }
 
     let mut reservation_id: Option<String> = None;
@@ -153,43 +128,62 @@ pub fn run(
             .clone();
         let placed = match &interface {
             Some(name) => Ok((private_ip.expect("checked above"), ipv6, name.clone(), None)),
-            None => match private_ip {
-                Some(address) => Ok(address),
-                None => local::free_ipv4(state, &vpc),
-            }
-            .map(|address| {
-                let v6 = ipv6.or_else(|| local::free_ipv6(state, &vpc));
-                let netns = Some(local::netns_name(&id));
-                (address, v6, local::host_veth_name(&id), netns)
-            }),
+            None => network_interface::addresses(state, &subnet, private_ip, ipv6).map(
+                |(address, v6)| {
+                    let netns = Some(local::netns_name(&id));
+                    (address, v6, local::host_veth_name(&id), netns)
+                },
+            ),
         };
         let placed = placed.and_then(|(address, v6, interface, netns)| {
             check_free(state, &vpc_id, address, v6, &interface)?;
             Ok((address, v6, interface, netns))
         });
-        let (private_ip, ipv6, interface, netns) = match placed {
+        let (private_ip, ipv6, host_interface, netns) = match placed {
             Ok(placed) => placed,
             Err(e) => {
                 for id in &launched {
-                    state.instances.remove(id);
+                    let eni = state.instances.remove(id).map(|i| i.eni_id);
+                    state.network_interfaces.remove(&eni.unwrap_or_default());
                 }
                 return Err(e);
             }
         };
+        let eni_id = ids.next_id("eni");
+        let now = ids.now();
+        state.network_interfaces.insert(
+            eni_id.clone(),
+            NetworkInterface {
+                id: eni_id.clone(),
+                subnet_id: subnet.id.clone(),
+                vpc_id: vpc_id.clone(),
+                description: String::new(),
+                private_ip,
+                ipv6,
+                group_ids: group_ids.clone(),
+                host_interface,
+                attachment: Some(Attachment {
+                    id: attachment_id(&eni_id),
+                    instance_id: id.clone(),
+                    device_index: 0,
+                    attach_time: now.clone(),
+                    delete_on_termination: true,
+                }),
+                tags: Vec::new(),
+            },
+        );
         let instance = Instance {
             id: id.clone(),
             reservation_id,
-            eni_id: ids.next_id("eni"),
+            eni_id,
             vpc_id: vpc_id.clone(),
+            subnet_id: subnet.id.clone(),
             state: InstanceState::Running,
-            private_ip,
-            ipv6,
-            interface,
             netns,
-            group_ids: group_ids.clone(),
-            launch_time: ids.now(),
+            launch_time: now,
             tags: tags.clone(),
             host: None,
+            legacy: None,
             remote: false,
             host_lost: false,
         };
@@ -199,6 +193,57 @@ pub fn run(
     let instances: Vec<&Instance> = launched.iter().map(|id| &state.instances[id]).collect();
     let reservation_id = &instances[0].reservation_id;
     Ok(views::reservation(state, reservation_id, &instances))
+}
+
+/// The subnet of a launch: `SubnetId`; or, in the VPC of the groups (the default VPC without
+/// groups), the subnet holding a given address, or the VPC's default subnet (with AWS's error
+/// when the groups' VPC is not the default one). A registered workload's given address may lie
+/// outside every subnet of its VPC (its address is its own): it is then listed in the default
+/// subnet.
+fn placement(
+    state: &State,
+    req: &RunInstancesRequest,
+    groups: &[String],
+    private_ip: Option<Ipv4Addr>,
+) -> ApiResult<Subnet> {
+    if let Some(id) = req.subnet_id.as_deref().filter(|s| !s.is_empty()) {
+        return subnet::lookup(state, id).cloned();
+    }
+    let vpc_id = match groups.first() {
+        Some(first) => state.groups[first].vpc_id.clone(),
+        None => state
+            .default_vpc()
+            .map(|v| v.id.clone())
+            .ok_or_else(lookup::no_default_vpc)?,
+    };
+    if let Some(holding) = private_ip.and_then(|address| {
+        state
+            .subnets
+            .values()
+            .find(|s| s.vpc_id == vpc_id && s.cidr.contains(&address))
+    }) {
+        return Ok(holding.clone());
+    }
+    if let Some(default) = state.default_subnet(&vpc_id) {
+        return Ok(default.clone());
+    }
+    match state
+        .default_vpc()
+        .and_then(|v| state.default_subnet(&v.id))
+    {
+        Some(default) => Err(ApiError::new(
+            "InvalidParameter",
+            format!(
+                "Security group {} and subnet {} belong to different networks.",
+                groups.first().cloned().unwrap_or_default(),
+                default.id
+            ),
+        )),
+        None => Err(ApiError::new(
+            "MissingInput",
+            format!("No subnets found for the VPC '{vpc_id}'. Please specify a subnet (SubnetId)."),
+        )),
+    }
 }
 
 /// How many instances a call launches: `MaxCount` (AWS launches as many as it can between
@@ -263,10 +308,7 @@ fn check_free(
     ipv6: Option<Ipv6Addr>,
     interface: &str,
 ) -> ApiResult<()> {
-    for other in state.instances.values() {
-        if other.state == InstanceState::Terminated {
-            continue;
-        }
+    for other in state.network_interfaces.values() {
         if other.vpc_id == vpc_id
             && (other.private_ip == private_ip || (ipv6.is_some() && other.ipv6 == ipv6))
         {
@@ -275,10 +317,10 @@ fn check_free(
                 format!("Address {private_ip} is in use."),
             ));
         }
-        if other.interface == interface {
+        if other.host_interface == interface {
             return Err(ApiError::invalid_value(format!(
-                "Interface {interface} is already registered to instance {}.",
-                other.id
+                "Interface {interface} is already registered to {}.",
+                other.instance_id().unwrap_or(&other.id)
             )));
         }
     }
@@ -291,20 +333,48 @@ fn matches_filter(state: &State, instance: &Instance, filter: &Filter) -> ApiRes
         return Ok(hit);
     }
     let any = |values: Vec<String>| values.iter().any(|v| filter.matches(v));
+    let interfaces = state.interfaces_of(&instance.id);
+    let primary = state.primary(instance);
+    let groups = primary.map(|p| p.group_ids.clone()).unwrap_or_default();
     Ok(match filter.name.as_str() {
         "instance-id" => filter.matches(&instance.id),
         "instance-state-name" => filter.matches(instance.state.name()),
         "instance-state-code" => filter.matches(&instance.state.code().to_string()),
         "vpc-id" => filter.matches(&instance.vpc_id),
-        "private-ip-address" => filter.matches(&instance.private_ip.to_string()),
-        "network-interface.ipv6-addresses.ipv6-address" => {
-            any(instance.ipv6.iter().map(|a| a.to_string()).collect())
+        "subnet-id" => filter.matches(&instance.subnet_id),
+        "availability-zone" => any(state
+            .subnets
+            .get(&instance.subnet_id)
+            .map(|s| s.availability_zone.clone())
+            .into_iter()
+            .collect()),
+        "private-ip-address" => any(primary
+            .map(|p| p.private_ip.to_string())
+            .into_iter()
+            .collect()),
+        "network-interface.addresses.private-ip-address" => any(interfaces
+            .iter()
+            .map(|i| i.private_ip.to_string())
+            .collect()),
+        "network-interface.ipv6-addresses.ipv6-address" => any(interfaces
+            .iter()
+            .flat_map(|i| i.ipv6)
+            .map(|a| a.to_string())
+            .collect()),
+        "network-interface.network-interface-id" => {
+            any(interfaces.iter().map(|i| i.id.clone()).collect())
         }
+        "network-interface.subnet-id" => {
+            any(interfaces.iter().map(|i| i.subnet_id.clone()).collect())
+        }
+        "network-interface.group-id" => any(interfaces
+            .iter()
+            .flat_map(|i| i.group_ids.iter().cloned())
+            .collect()),
         "reservation-id" => filter.matches(&instance.reservation_id),
         "owner-id" => filter.matches(&state.account_id),
-        "instance.group-id" | "group-id" => any(instance.group_ids.clone()),
-        "instance.group-name" | "group-name" => any(instance
-            .group_ids
+        "instance.group-id" | "group-id" => any(groups),
+        "instance.group-name" | "group-name" => any(groups
             .iter()
             .filter_map(|g| state.groups.get(g).map(|g| g.name.clone()))
             .collect()),
@@ -375,7 +445,8 @@ fn change_states(
     Ok(out)
 }
 
-/// Terminated instances stay listed; their interfaces are no longer enforced.
+/// Terminated instances stay listed; their interfaces are no longer enforced: those made with
+/// them (delete on termination, the primary one) are deleted, the others detached.
 pub fn terminate(
     state: &mut State,
     req: InstanceIdsRequest,
@@ -386,6 +457,20 @@ pub fn terminate(
         InstanceState::Terminated,
         |_, _| None,
     )?;
+    let ended = |eni: &NetworkInterface| {
+        eni.attachment
+            .as_ref()
+            .filter(|a| req.instance_ids.contains(&a.instance_id))
+            .map(|a| a.delete_on_termination)
+    };
+    state
+        .network_interfaces
+        .retain(|_, eni| ended(eni) != Some(true));
+    for eni in state.network_interfaces.values_mut() {
+        if ended(eni) == Some(false) {
+            eni.attachment = None;
+        }
+    }
     Ok(TerminateInstancesResponse {
         terminating_instances: changes,
     })
@@ -430,7 +515,9 @@ pub fn start(state: &mut State, req: InstanceIdsRequest) -> ApiResult<StartInsta
     })
 }
 
-/// `--groups`: replaces the instance's security groups (all in its VPC, at most the quota).
+/// `--groups`: replaces the groups of the instance's primary interface (all in its VPC, at most
+/// the quota). An instance with several interfaces is refused, as on AWS: the call must name the
+/// interface (`modify-network-interface-attribute`).
 pub fn modify_attribute(
     state: &mut State,
     req: ModifyInstanceAttributeRequest,
@@ -452,7 +539,14 @@ pub fn modify_attribute(
             format!("The instance '{id}' is not in the 'running' or 'stopped' state."),
         ));
     }
-    let mut groups: Vec<String> = Vec::new();
+    if state.interfaces_of(&id).len() > 1 {
+        return Err(ApiError::new(
+            "InvalidInstanceID",
+            format!(
+                "There are multiple interfaces attached to instance '{id}'. Please specify an interface ID for the operation instead."
+            ),
+        ));
+    }
     for group in &req.groups {
         check_group_id_format(group)?;
         if state
@@ -462,23 +556,13 @@ pub fn modify_attribute(
         {
             return Err(lookup::group_not_in_vpc(group, &instance.vpc_id));
         }
-        if !groups.contains(group) {
-            groups.push(group.clone());
-        }
     }
-    if groups.len() > state.quotas.groups_per_instance {
-        return Err(ApiError::new(
-            "SecurityGroupsPerInterfaceLimitExceeded",
-            format!(
-                "The maximum number of security groups per interface ({}) has been reached.",
-                state.quotas.groups_per_instance
-            ),
-        ));
-    }
+    let groups = network_interface::check_groups(state, &instance.vpc_id, &req.groups)?;
+    let eni = instance.eni_id.clone();
     state
-        .instances
-        .get_mut(&id)
-        .expect("checked above")
+        .network_interfaces
+        .get_mut(&eni)
+        .ok_or_else(|| network_interface::not_found(&eni))?
         .group_ids = groups;
     Ok(EmptyResponse {})
 }

@@ -1,50 +1,62 @@
 //! Local instances (launched by the agent rather than registered): the names of their network
-//! namespace, host-side veth and VPC bridge, derived from their IDs, and the addresses they get
-//! from their VPC's blocks. Pure: the host side (`crate::workloads`) builds what this decides.
+//! namespace, host-side veths and VPC bridge, derived from their IDs, and what each of their
+//! network interfaces needs (addresses with their subnet's prefix, gateways). Pure: the host side (`crate::workloads`) builds what this decides.
 
-use std::{
-    collections::BTreeSet,
-    net::{Ipv4Addr, Ipv6Addr},
-};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::{Ipv4Net, Ipv6Net};
 
-use super::state::{Instance, InstanceState, State, Vpc};
-use crate::api::{ApiError, ApiResult};
+use super::{
+    network::{NetworkInterface, Subnet},
+    state::{Instance, State},
+};
 
 /// Interface names are at most 15 bytes (IFNAMSIZ 16 with its NUL).
 const IFNAMSIZ: usize = 15;
 
-/// AWS keeps the first four addresses of a subnet (network, router, DNS, future) and the last.
-const RESERVED_LOW: u32 = 4;
-
-/// The interface inside every local instance's namespace.
+/// The interface inside every local instance's namespace for its primary network interface;
+/// the interface at device index N is `eth<N>`.
 pub const INSTANCE_INTERFACE: &str = "eth0";
 
-/// What the host side builds for one local instance, all decided here.
+/// What the host side builds for one network interface of a local instance, all decided here:
+/// for the primary one (device index 0) the instance's namespace too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalPlan {
     pub instance_id: String,
+    /// The network interface (`eni-…`).
+    pub interface_id: String,
+    /// 0 for the primary interface (the namespace is built and removed with it).
+    pub device_index: u32,
     /// The instance's network namespace (`ip netns exec NAME` enters it).
     pub netns: String,
-    /// The host-side veth (where the data plane attaches); its peer is `eth0` in `netns`.
+    /// The host-side veth (where the data plane attaches); its peer is `inside` in `netns`.
     pub host_veth: String,
+    /// `eth<device index>`.
+    pub inside: String,
+    /// The interface's MAC address, given to `inside`.
+    pub mac: String,
     /// The VPC's bridge in the agent's namespace: layer 2 only, no address (so no route there).
     pub bridge: String,
     /// The VPC's router: a network namespace of its own, joined to the bridge by a veth whose
     /// bridge side is `router_leg` and whose inside holds the gateway addresses. It has no route
-    /// but the VPC's own block: nothing the instances send leaves the VPC.
+    /// but the VPC's subnets: nothing the instances send leaves the VPC.
     pub router: String,
     pub router_leg: String,
-    /// The instances' gateway (the block's first host), on the router's side of the leg.
+    /// The VPC's blocks.
+    pub block: Ipv4Net,
+    pub block6: Option<Ipv6Net>,
+    /// The interface's gateway: its subnet's first host, with the subnet's prefix.
     pub gateway: Ipv4Net,
     pub gateway6: Option<Ipv6Net>,
+    /// Every subnet's gateway of the VPC: the router holds them all and routes between them.
+    pub gateways: Vec<Ipv4Net>,
+    pub gateways6: Vec<Ipv6Net>,
     /// With `serve --host-routes` only: the bridge's address in the agent's namespace (the
     /// block's fourth address, which AWS keeps "for future use" and never gives an instance),
     /// whose connected route lets the agent's namespace reach the instances.
     pub host_address: Ipv4Net,
     pub host_address6: Option<Ipv6Net>,
-    /// The instance's addresses with the VPC's prefix lengths.
+    /// The interface's addresses with its subnet's prefix lengths.
     pub address: Ipv4Net,
     pub address6: Option<Ipv6Net>,
 }
@@ -66,6 +78,12 @@ pub fn host_veth_name(instance_id: &str) -> String {
     name
 }
 
+/// `fwe` and the interface ID's last 12 hex digits: the host side of an interface attached to
+/// a local instance after its launch.
+pub fn extra_veth_name(eni_id: &str) -> String {
+    format!("fwe{}", tail(eni_id, IFNAMSIZ - 3))
+}
+
 /// `fwbr` and the VPC ID's last 11 hex digits: 15 bytes.
 pub fn bridge_name(vpc_id: &str) -> String {
     format!("fwbr{}", tail(vpc_id, IFNAMSIZ - 4))
@@ -81,112 +99,78 @@ pub fn router_name(vpc_id: &str) -> String {
     format!("{vpc_id}-router")
 }
 
-/// The address `offset` into the VPC's IPv4 block, with its prefix.
-fn nth(vpc: &Vpc, offset: u32) -> Ipv4Net {
-    let address = u32::from(vpc.cidr.network()) + offset;
-    Ipv4Net::new(Ipv4Addr::from(address), vpc.cidr.prefix_len()).expect("prefix of a CIDR")
+/// The address `offset` into a block, with the block's prefix.
+fn nth(block: Ipv4Net, offset: u32) -> Ipv4Net {
+    let address = u32::from(block.network()) + offset;
+    Ipv4Net::new(Ipv4Addr::from(address), block.prefix_len()).expect("prefix of a CIDR")
 }
 
-fn nth6(vpc: &Vpc, offset: u128) -> Option<Ipv6Net> {
-    vpc.ipv6_cidr.map(|block| {
-        let address = u128::from(block.network()) + offset;
-        Ipv6Net::new(Ipv6Addr::from(address), block.prefix_len()).expect("prefix of a CIDR")
-    })
+fn nth6(block: Ipv6Net, offset: u128) -> Ipv6Net {
+    let address = u128::from(block.network()) + offset;
+    Ipv6Net::new(Ipv6Addr::from(address), block.prefix_len()).expect("prefix of a CIDR")
 }
 
-/// What the host side builds for `instance`, when it is a local one.
-pub fn plan(state: &State, instance: &Instance) -> Option<LocalPlan> {
+/// What the host side builds for the network interface `eni` of `instance`, when the instance
+/// is a local one. An interface outside every subnet (a state upgraded from a release before
+/// subnets) takes the VPC's block as its subnet.
+pub fn plan(state: &State, instance: &Instance, eni: &NetworkInterface) -> Option<LocalPlan> {
     let netns = instance.netns.clone()?;
     let vpc = state.vpcs.get(&instance.vpc_id)?;
+    let device_index = eni.attachment.as_ref()?.device_index;
+    let subnet = state
+        .subnets
+        .get(&eni.subnet_id)
+        .filter(|s| s.cidr.contains(&eni.private_ip));
+    let block = subnet.map_or(vpc.cidr, |s| s.cidr);
+    let block6 = subnet.map_or(vpc.ipv6_cidr, |s| s.ipv6_cidr);
+    let subnets: Vec<&Subnet> = state
+        .subnets
+        .values()
+        .filter(|s| s.vpc_id == vpc.id)
+        .collect();
+    let mut gateways: Vec<Ipv4Net> = subnets.iter().map(|s| nth(s.cidr, 1)).collect();
+    let mut gateways6: Vec<Ipv6Net> = subnets
+        .iter()
+        .filter_map(|s| s.ipv6_cidr.map(|b| nth6(b, 1)))
+        .collect();
+    let gateway = nth(block, 1);
+    let gateway6 = block6.map(|b| nth6(b, 1));
+    if !gateways.contains(&gateway) {
+        gateways.push(gateway);
+    }
+    gateways6.extend(gateway6.filter(|g| !gateways6.contains(g)));
     Some(LocalPlan {
         instance_id: instance.id.clone(),
+        interface_id: eni.id.clone(),
+        device_index,
         netns,
-        host_veth: instance.interface.clone(),
+        host_veth: eni.host_interface.clone(),
+        inside: format!("eth{device_index}"),
+        mac: eni.mac(),
         bridge: bridge_name(&vpc.id),
         router: router_name(&vpc.id),
         router_leg: router_leg_name(&vpc.id),
-        gateway: nth(vpc, 1),
-        gateway6: nth6(vpc, 1),
-        host_address: nth(vpc, 3),
-        host_address6: nth6(vpc, 3),
-        address: Ipv4Net::new(instance.private_ip, vpc.cidr.prefix_len()).expect("VPC prefix"),
-        address6: instance
+        block: vpc.cidr,
+        block6: vpc.ipv6_cidr,
+        gateway,
+        gateway6,
+        gateways,
+        gateways6,
+        host_address: nth(vpc.cidr, 3),
+        host_address6: vpc.ipv6_cidr.map(|b| nth6(b, 3)),
+        address: Ipv4Net::new(eni.private_ip, block.prefix_len()).expect("subnet prefix"),
+        address6: eni
             .ipv6
-            .zip(vpc.ipv6_cidr)
-            .map(|(a, block)| Ipv6Net::new(a, block.prefix_len()).expect("VPC prefix")),
+            .zip(block6)
+            .map(|(a, b)| Ipv6Net::new(a, b.prefix_len()).expect("subnet prefix")),
     })
 }
 
-/// Addresses of the VPC's live instances, both families.
-fn in_use(state: &State, vpc_id: &str) -> (BTreeSet<Ipv4Addr>, BTreeSet<Ipv6Addr>) {
-    let live = state
-        .instances
-        .values()
-        .filter(|i| i.vpc_id == vpc_id && i.state != InstanceState::Terminated);
-    let mut v4 = BTreeSet::new();
-    let mut v6 = BTreeSet::new();
-    for instance in live {
-        v4.insert(instance.private_ip);
-        v6.extend(instance.ipv6);
-    }
-    (v4, v6)
-}
-
-/// The lowest address of the VPC's IPv4 block that is neither reserved nor in use.
-pub fn free_ipv4(state: &State, vpc: &Vpc) -> ApiResult<Ipv4Addr> {
-    let (used, _) = in_use(state, &vpc.id);
-    let network = u32::from(vpc.cidr.network());
-    let last = u32::from(vpc.cidr.broadcast());
-    (network + RESERVED_LOW..last)
-        .map(Ipv4Addr::from)
-        .find(|a| !used.contains(a))
-        .ok_or_else(|| {
-            ApiError::new(
-                "InsufficientFreeAddressesInSubnet",
-                format!("VPC {} has no free IPv4 address left.", vpc.id),
-            )
-        })
-}
-
-/// The lowest address of the VPC's IPv6 block past the reserved ones that is not in use (the
-/// search is bounded: a block has far more addresses than a host has instances).
-pub fn free_ipv6(state: &State, vpc: &Vpc) -> Option<Ipv6Addr> {
-    let block = vpc.ipv6_cidr?;
-    let (_, used) = in_use(state, &vpc.id);
-    let network = u128::from(block.network());
-    (u128::from(RESERVED_LOW)..u128::from(RESERVED_LOW) + 1 + used.len() as u128)
-        .map(|offset| Ipv6Addr::from(network + offset))
-        .find(|a| block.contains(a) && !used.contains(a))
-}
-
-/// A given IPv6 address of a local instance must be in the VPC's block and not one AWS keeps
-/// there (the first four: the router has the first, `--host-routes`' bridge the fourth; and
-/// the last).
-pub fn check_not_reserved6(vpc: &Vpc, address: Ipv6Addr) -> ApiResult<()> {
-    let Some(block) = vpc.ipv6_cidr.filter(|block| block.contains(&address)) else {
-        return Err(ApiError::invalid_value(format!(
-            "Address {address} is not in the IPv6 block of VPC {}.",
-            vpc.id
-        )));
-    };
-    let offset = u128::from(address) - u128::from(block.network());
-    if offset < u128::from(RESERVED_LOW) || address == block.broadcast() {
-        return Err(ApiError::invalid_value(format!(
-            "Address {address} is reserved in VPC {} (the first four and the last).",
-            vpc.id
-        )));
-    }
-    Ok(())
-}
-
-/// A given address of a local instance must not be one AWS keeps (the router has the first).
-pub fn check_not_reserved(vpc: &Vpc, address: Ipv4Addr) -> ApiResult<()> {
-    let offset = u32::from(address) - u32::from(vpc.cidr.network());
-    if offset < RESERVED_LOW || address == vpc.cidr.broadcast() {
-        return Err(ApiError::invalid_value(format!(
-            "Address {address} is reserved in VPC {} (the first four and the last).",
-            vpc.id
-        )));
-    }
-    Ok(())
+/// The plans of every interface of `instance` in `state`, the primary first.
+pub fn plans(state: &State, instance: &Instance) -> Vec<LocalPlan> {
+    state
+        .interfaces_of(&instance.id)
+        .into_iter()
+        .filter_map(|eni| plan(state, instance, eni))
+        .collect()
 }

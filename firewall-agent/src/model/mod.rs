@@ -7,10 +7,12 @@
 //! - `state`: the resources and the whole state;
 //! - `lookup`, `query`, `permission`, `views`: finding what a request names, filters and pages,
 //!   `IpPermission` → rules with their checks, the answers' views;
+//! - `network`: subnets and network interfaces, and what derives from them (the interfaces
+//!   enforced, the members of a group);
 //! - `local`: the names and addresses of the instances the agent launches itself;
-//! - `group`, `group_rules`, `instance`, `vpc`, `prefix_list`, `launch_template`, `tags`,
-//!   `flow_log`: the
-//!   operations, one resource each.
+//! - `group`, `group_rules`, `instance`, `vpc`, `subnet`, `network_interface`, `prefix_list`,
+//!   `launch_template`, `tags`, `flow_log`: the operations, one resource each;
+//! - `upgrade`: a state of an earlier release brought up to date when read.
 
 pub mod account;
 pub mod flow_log;
@@ -21,6 +23,8 @@ pub mod instance;
 pub mod launch_template;
 pub mod local;
 pub mod lookup;
+pub mod network;
+pub mod network_interface;
 pub mod permission;
 pub mod prefix_list;
 pub mod preview;
@@ -29,9 +33,11 @@ pub mod regions;
 pub mod rule;
 pub mod rule_edit;
 pub mod state;
+pub mod subnet;
 pub mod tagging;
 pub mod tags;
 pub mod text;
+mod upgrade;
 pub mod views;
 pub mod vpc;
 pub mod vpc_attributes;
@@ -44,8 +50,8 @@ pub use ids::testing;
 pub use ids::{IdSource, RandomIds, rfc3339};
 pub use rule::{Peer, Protocol, Rule};
 pub use state::{
-    AddressFamily, Entry, FlowLog, Instance, InstanceState, LaunchTemplate, PrefixList, Quotas,
-    SecurityGroup, State, Vpc,
+    AddressFamily, Attachment, Entry, FlowLog, Instance, InstanceState, LaunchTemplate,
+    NetworkInterface, PrefixList, Quotas, SecurityGroup, State, Subnet, Vpc,
 };
 pub use tagging::Tag;
 

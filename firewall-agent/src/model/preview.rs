@@ -14,10 +14,11 @@ fn applications(state: &State) -> BTreeMap<String, (SecurityGroupRule, BTreeSet<
     let mut out = BTreeMap::new();
     for group in state.groups.values() {
         let members: BTreeSet<String> = state
-            .instances
-            .values()
-            .filter(|i| i.state == InstanceState::Running && i.group_ids.contains(&group.id))
-            .map(|i| i.id.clone())
+            .attached()
+            .filter(|(eni, i)| {
+                i.state == InstanceState::Running && eni.group_ids.contains(&group.id)
+            })
+            .map(|(_, i)| i.id.clone())
             .collect();
         for direction in Direction::ALL {
             for rule in group.rules(direction) {

@@ -58,3 +58,18 @@ pub fn check(region: &str) -> ApiResult<()> {
         ))
     }
 }
+
+/// The availability zones of `region`, `(name, id)`: one per region here, `<region>a` with the
+/// ID `<region>-az1` (docs/aws-differences.md).
+pub fn zones(region: &str) -> Vec<(String, String)> {
+    vec![(format!("{region}a"), format!("{region}-az1"))]
+}
+
+/// The ID of the zone `name` of `region` (empty for a zone the region does not have).
+pub fn zone_id(region: &str, name: &str) -> String {
+    zones(region)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, id)| id)
+        .unwrap_or_default()
+}

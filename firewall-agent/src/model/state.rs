@@ -12,6 +12,7 @@ use firewall_common::Direction;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
+pub use super::network::{Attachment, NetworkInterface, Subnet};
 use super::regions::LOCAL;
 use super::{
     ids::IdSource,
@@ -206,22 +207,23 @@ impl InstanceState {
 }
 
 /// A workload: our `run-instances` launches a local one (a namespace the agent builds) or
-/// registers an existing host-side veth and its addresses.
+/// registers an existing host-side veth and its addresses. Its addresses, groups and veth are
+/// its network interfaces' (`State::network_interfaces`; the primary one is `eni_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
     pub id: String,
     pub reservation_id: String,
+    /// The primary network interface (device index 0).
     pub eni_id: String,
     pub vpc_id: String,
+    /// The primary interface's subnet (empty in a record of a release before subnets, until
+    /// [`State::upgrade`] places it).
+    #[serde(default)]
+    pub subnet_id: String,
     pub state: InstanceState,
-    pub private_ip: Ipv4Addr,
-    pub ipv6: Option<Ipv6Addr>,
-    /// The host-side veth of the workload.
-    pub interface: String,
     /// Set for a local instance: the network namespace the agent built for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<String>,
-    pub group_ids: Vec<String>,
     /// RFC 3339 launch time.
     pub launch_time: String,
     #[serde(default)]
@@ -230,6 +232,12 @@ pub struct Instance {
     /// enforces it (`--host-id`). Every host sees it as a member of its groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// A record of a release before network interfaces: the primary interface's fields, as
+    /// the instance held them. Read by [`State::upgrade`] only while no record of that
+    /// interface exists, and written back as read, so the record stays the upgrade's source
+    /// until the interface's own record is first saved.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub legacy: Option<LegacyInterface>,
     /// Derived, not stored: another host owns it, so this agent neither builds nor enforces it.
     #[serde(skip)]
     pub remote: bool,
@@ -237,6 +245,17 @@ pub struct Instance {
     /// of its groups until it is terminated, and describe-instances says why.
     #[serde(skip)]
     pub host_lost: bool,
+}
+
+/// An instance's interface as releases before network interfaces stored it, in the instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegacyInterface {
+    pub private_ip: Ipv4Addr,
+    #[serde(default)]
+    pub ipv6: Option<Ipv6Addr>,
+    /// The host-side veth of the workload.
+    pub interface: String,
+    pub group_ids: Vec<String>,
 }
 
 /// The whole desired state. Maps are ordered so every describe is deterministic.
@@ -249,6 +268,12 @@ pub struct State {
     /// Shared with the copies a change is validated on: a change clones only the groups it edits.
     pub groups: BTreeMap<String, Arc<SecurityGroup>>,
     pub instances: BTreeMap<String, Instance>,
+    /// Stored with the scope's own record (few per VPC).
+    #[serde(default)]
+    pub subnets: BTreeMap<String, Subnet>,
+    /// Stored one record each, like instances.
+    #[serde(default)]
+    pub network_interfaces: BTreeMap<String, NetworkInterface>,
     #[serde(default)]
     pub prefix_lists: BTreeMap<String, PrefixList>,
     #[serde(default)]
@@ -281,6 +306,8 @@ impl State {
             vpcs: BTreeMap::new(),
             groups: BTreeMap::new(),
             instances: BTreeMap::new(),
+            subnets: BTreeMap::new(),
+            network_interfaces: BTreeMap::new(),
             prefix_lists: BTreeMap::new(),
             launch_templates: BTreeMap::new(),
             flow_logs: BTreeMap::new(),
@@ -301,8 +328,14 @@ impl State {
         state
     }
 
-    /// Adds a VPC with its `default` group (self-referencing inbound, all outbound).
+    /// Adds a VPC with its `default` group (self-referencing inbound, all outbound) and, for a
+    /// default VPC, its default subnets.
     pub fn add_vpc(&mut self, vpc: Vpc, ids: &mut dyn IdSource) {
+        if vpc.is_default {
+            for subnet in super::subnet::default_subnets(&self.region, &vpc) {
+                self.subnets.insert(subnet.id.clone(), subnet);
+            }
+        }
         let group_id = ids.next_id("sg");
         let egress = Rule::default_egress(ids, vpc.ipv6_cidr.is_some());
         let ingress = vec![Arc::new(Rule::new(
@@ -349,14 +382,6 @@ impl State {
             "arn:aws:ec2:{}:{}:security-group-rule/{rule_id}",
             self.region, self.account_id
         )
-    }
-
-    /// Instances whose addresses count as members of `group_id` for referencing rules: running
-    /// instances with the group attached.
-    pub fn members_of<'a>(&'a self, group_id: &'a str) -> impl Iterator<Item = &'a Instance> + 'a {
-        self.instances.values().filter(move |i| {
-            i.state == InstanceState::Running && i.group_ids.iter().any(|g| g == group_id)
-        })
     }
 }
 
@@ -442,9 +467,11 @@ pub struct FlowLog {
 }
 
 impl FlowLog {
-    /// Whether the flow log covers `instance` (its interface or its VPC).
-    pub fn covers(&self, instance: &Instance) -> bool {
-        self.resource_id == instance.eni_id || self.resource_id == instance.vpc_id
+    /// Whether the flow log covers `interface` (itself, its subnet or its VPC).
+    pub fn covers(&self, interface: &NetworkInterface) -> bool {
+        self.resource_id == interface.id
+            || self.resource_id == interface.subnet_id
+            || self.resource_id == interface.vpc_id
     }
     pub fn logs_accepted(&self) -> bool {
         self.traffic_type != "REJECT"

@@ -159,7 +159,7 @@ pub fn revoked_rule(
     out
 }
 
-fn group_identifiers(state: &State, group_ids: &[String]) -> Vec<GroupIdentifier> {
+pub fn group_identifiers(state: &State, group_ids: &[String]) -> Vec<GroupIdentifier> {
     group_ids
         .iter()
         .map(|id| GroupIdentifier {
@@ -180,36 +180,18 @@ pub fn instance_state(instance: &Instance) -> instances::InstanceState {
     }
 }
 
-/// An instance as `describe-instances` and `run-instances` print it. `HostInterface` (the
-/// workload's host-side veth) is ours; everything else is AWS's shape.
+/// An instance as `describe-instances` and `run-instances` print it: its interfaces by device
+/// index, its groups and address its primary interface's. `HostInterface` (the workload's
+/// host-side veth) is ours; everything else is AWS's shape.
 pub fn instance(state: &State, instance: &Instance) -> instances::Instance {
     let live = instance.state != InstanceState::Terminated;
-    let groups = group_identifiers(state, &instance.group_ids);
-    let private_ip = instance.private_ip.to_string();
+    let primary = state.primary(instance).filter(|_| live);
     let interfaces = if live {
-        vec![NetworkInterface {
-            groups: groups.clone(),
-            ipv6_addresses: instance
-                .ipv6
-                .iter()
-                .map(|a| instances::InterfaceIpv6Address {
-                    ipv6_address: a.to_string(),
-                    is_primary_ipv6: false,
-                })
-                .collect(),
-            network_interface_id: instance.eni_id.clone(),
-            owner_id: state.account_id.clone(),
-            private_ip_address: private_ip.clone(),
-            private_ip_addresses: vec![instances::PrivateIpAddress {
-                primary: true,
-                private_ip_address: private_ip.clone(),
-            }],
-            status: "in-use".into(),
-            vpc_id: instance.vpc_id.clone(),
-            interface_type: "interface".into(),
-            host_interface: instance.interface.clone(),
-            namespace: instance.netns.clone(),
-        }]
+        state
+            .interfaces_of(&instance.id)
+            .into_iter()
+            .filter_map(|eni| instance_interface(state, instance, eni))
+            .collect()
     } else {
         Vec::new()
     };
@@ -217,11 +199,14 @@ pub fn instance(state: &State, instance: &Instance) -> instances::Instance {
         instance_id: instance.id.clone(),
         instance_type: "workload".into(),
         launch_time: instance.launch_time.clone(),
-        private_ip_address: live.then_some(private_ip),
+        private_ip_address: primary.map(|p| p.private_ip.to_string()),
         state: instance_state(instance),
+        subnet_id: live.then(|| instance.subnet_id.clone()),
         vpc_id: live.then(|| instance.vpc_id.clone()),
         network_interfaces: interfaces,
-        security_groups: if live { groups } else { Vec::new() },
+        security_groups: primary
+            .map(|p| group_identifiers(state, &p.group_ids))
+            .unwrap_or_default(),
         state_reason: (live && instance.host_lost).then(|| instances::StateReason {
             code: "Server.HostLost".into(),
             message: format!(
@@ -231,6 +216,51 @@ pub fn instance(state: &State, instance: &Instance) -> instances::Instance {
         }),
         tags: tagging::views(&instance.tags),
     }
+}
+
+/// One attached interface as an instance lists it.
+fn instance_interface(
+    state: &State,
+    instance: &Instance,
+    eni: &crate::model::network::NetworkInterface,
+) -> Option<NetworkInterface> {
+    let attachment = eni.attachment.as_ref()?;
+    let private_ip = eni.private_ip.to_string();
+    Some(NetworkInterface {
+        attachment: instances::InstanceNetworkInterfaceAttachment {
+            attach_time: attachment.attach_time.clone(),
+            attachment_id: attachment.id.clone(),
+            delete_on_termination: attachment.delete_on_termination,
+            device_index: attachment.device_index,
+            status: "attached".into(),
+            network_card_index: 0,
+        },
+        description: eni.description.clone(),
+        groups: group_identifiers(state, &eni.group_ids),
+        ipv6_addresses: eni
+            .ipv6
+            .iter()
+            .map(|a| instances::InterfaceIpv6Address {
+                ipv6_address: a.to_string(),
+                is_primary_ipv6: false,
+            })
+            .collect(),
+        mac_address: eni.mac(),
+        network_interface_id: eni.id.clone(),
+        owner_id: state.account_id.clone(),
+        private_ip_address: private_ip.clone(),
+        private_ip_addresses: vec![instances::PrivateIpAddress {
+            primary: true,
+            private_ip_address: private_ip,
+        }],
+        source_dest_check: true,
+        status: eni.status().into(),
+        subnet_id: eni.subnet_id.clone(),
+        vpc_id: eni.vpc_id.clone(),
+        interface_type: "interface".into(),
+        host_interface: eni.host_interface.clone(),
+        namespace: instance.netns.clone(),
+    })
 }
 
 /// One reservation (`run-instances` output, `describe-instances` element).

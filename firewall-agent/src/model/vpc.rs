@@ -200,7 +200,10 @@ pub fn delete(state: &mut State, req: DeleteVpcRequest) -> ApiResult<EmptyRespon
         .instances
         .values()
         .any(|i| i.vpc_id == id && i.state != InstanceState::Terminated);
-    if has_groups || has_instances {
+    // Subnets (a default VPC's default ones included, as on AWS) and network interfaces.
+    let has_subnets = state.subnets.values().any(|s| s.vpc_id == id);
+    let has_interfaces = state.network_interfaces.values().any(|n| n.vpc_id == id);
+    if has_groups || has_instances || has_subnets || has_interfaces {
         return Err(ApiError::new(
             "DependencyViolation",
             format!("The vpc '{id}' has dependencies and cannot be deleted."),

@@ -3,12 +3,13 @@
 //!
 //! Keys (one redb table, `&str → &str`, values JSON; account and region never contain `/`):
 //!
-//! * `s/<account>/<region>`: the scope's own record, the state without its groups, instances
-//!   and prefix lists (VPCs, launch templates, flow logs, quotas, …);
+//! * `s/<account>/<region>`: the scope's own record, the state without its groups, instances,
+//!   network interfaces and prefix lists (VPCs, subnets, launch templates, flow logs, quotas, …);
 //! * `g/<account>/<region>/<group>`: a group without its rules;
 //! * `r/<account>/<region>/<group>/<rule>`: one rule, its direction and its position (rules are
 //!   read back in position order, so a group's rules keep their order);
-//! * `i/<account>/<region>/<instance>`, `p/<account>/<region>/<prefix list>`.
+//! * `i/<account>/<region>/<instance>`, `n/<account>/<region>/<network interface>`,
+//!   `p/<account>/<region>/<prefix list>`; subnets are in the scope's own record.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -18,7 +19,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
-use crate::model::{Instance, PrefixList, Rule, SecurityGroup, State};
+use crate::model::{Instance, NetworkInterface, PrefixList, Rule, SecurityGroup, State};
 
 /// One write of a save.
 #[derive(Debug)]
@@ -76,6 +77,8 @@ fn skeleton(state: &State) -> State {
         vpcs: state.vpcs.clone(),
         groups: BTreeMap::new(),
         instances: BTreeMap::new(),
+        subnets: state.subnets.clone(),
+        network_interfaces: BTreeMap::new(),
         prefix_lists: BTreeMap::new(),
         launch_templates: state.launch_templates.clone(),
         flow_logs: state.flow_logs.clone(),
@@ -149,6 +152,13 @@ pub(super) fn changes(
         &format!("i/{scope}"),
         before.map_or(&empty, |b| &b.instances),
         &after.instances,
+    )?;
+    let empty = BTreeMap::new();
+    resource_changes(
+        &mut changes,
+        &format!("n/{scope}"),
+        before.map_or(&empty, |b| &b.network_interfaces),
+        &after.network_interfaces,
     )?;
     let empty = BTreeMap::new();
     resource_changes(
@@ -287,6 +297,7 @@ pub(super) fn assemble<'a>(
     let mut groups: Vec<(String, SecurityGroup)> = Vec::new();
     let mut instances: Vec<(String, Instance)> = Vec::new();
     let mut lists: Vec<(String, PrefixList)> = Vec::new();
+    let mut interfaces: Vec<(String, NetworkInterface)> = Vec::new();
     let mut rules: HashMap<(String, String), Vec<RuleRecord>> = HashMap::new();
     let mut positions = Positions::default();
     for (key, value) in records {
@@ -308,6 +319,7 @@ pub(super) fn assemble<'a>(
             "g" => groups.push((scope, serde_json::from_str(&value)?)),
             "i" => instances.push((scope, serde_json::from_str(&value)?)),
             "p" => lists.push((scope, serde_json::from_str(&value)?)),
+            "n" => interfaces.push((scope, serde_json::from_str(&value)?)),
             "r" => {
                 let group = tail.split('/').next().unwrap_or("").to_string();
                 let record: RuleRecord = serde_json::from_str(&value)?;
@@ -346,5 +358,17 @@ pub(super) fn assemble<'a>(
             state.prefix_lists.insert(list.id.clone(), list);
         }
     }
-    Ok((states.into_values().collect(), positions))
+    for (scope, interface) in interfaces {
+        if let Some(state) = states.get_mut(&scope) {
+            state
+                .network_interfaces
+                .insert(interface.id.clone(), interface);
+        }
+    }
+    let mut states: Vec<State> = states.into_values().collect();
+    for state in &mut states {
+        // Records of an earlier release: subnets and interfaces made from what they held.
+        state.upgrade();
+    }
+    Ok((states, positions))
 }

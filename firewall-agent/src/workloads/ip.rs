@@ -13,7 +13,7 @@ use super::{
     Launcher,
     register::{self, Allowed},
 };
-use crate::model::local::{INSTANCE_INTERFACE, LocalPlan};
+use crate::model::local::LocalPlan;
 
 /// Builds local instances with `ip` in the agent's network namespace.
 pub struct IpLauncher {
@@ -106,12 +106,23 @@ pub(super) fn netns_exists(name: &str) -> bool {
     Path::new("/run/netns").join(name).exists()
 }
 
+/// The first policy-routing table of an instance's extra interfaces: `eth<N>` has table
+/// `ROUTE_TABLES + N`, so what it sends from its own addresses leaves by it (as AWS's
+/// ec2-net-utils sets up), and the data plane judges it on its own veth.
+const ROUTE_TABLES: u32 = 100;
+
 impl IpLauncher {
+    /// Builds the interface of `plan`: for the primary one the namespace first.
     fn build(&self, plan: &LocalPlan) -> Result<(), String> {
         let ns = plan.netns.as_str();
         let veth = plan.host_veth.as_str();
+        let inside_name = plan.inside.as_str();
         self.ensure_vpc(plan)?;
-        self.ip(&["netns", "add", ns])?;
+        if plan.device_index == 0 {
+            self.ip(&["netns", "add", ns])?;
+        } else if !netns_exists(ns) {
+            return Err(format!("the instance's namespace {ns} does not exist"));
+        }
         self.ip(&[
             "link",
             "add",
@@ -120,7 +131,9 @@ impl IpLauncher {
             "veth",
             "peer",
             "name",
-            INSTANCE_INTERFACE,
+            inside_name,
+            "address",
+            &plan.mac,
             "netns",
             ns,
         ])?;
@@ -129,42 +142,120 @@ impl IpLauncher {
         self.ip(&["link", "set", veth, "master", &plan.bridge, "up"])?;
         let inside = |args: &[&str]| self.ip(&[&["-n", ns], args].concat());
         inside(&["link", "set", "lo", "up"])?;
-        inside(&[
-            "addr",
-            "add",
-            &plan.address.to_string(),
-            "dev",
-            INSTANCE_INTERFACE,
-        ])?;
+        inside(&["addr", "add", &plan.address.to_string(), "dev", inside_name])?;
         if let Some(address6) = plan.address6 {
             inside(&[
                 "addr",
                 "add",
                 &address6.to_string(),
                 "dev",
-                INSTANCE_INTERFACE,
+                inside_name,
                 "nodad",
             ])?;
         }
-        inside(&["link", "set", INSTANCE_INTERFACE, "up"])?;
+        inside(&["link", "set", inside_name, "up"])?;
+        let gateway = plan.gateway.addr().to_string();
+        let gateway6 = plan
+            .gateway6
+            .filter(|_| plan.address6.is_some())
+            .map(|g| g.addr().to_string());
+        if plan.device_index == 0 {
+            inside(&["route", "add", "default", "via", &gateway])?;
+            if let Some(gateway6) = &gateway6 {
+                inside(&[
+                    "-6",
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    gateway6,
+                    "dev",
+                    inside_name,
+                ])?;
+            }
+            return Ok(());
+        }
+        // One namespace, several interfaces on one layer-2 network: each answers ARP for its
+        // own addresses only, and what is sent from an address leaves by its interface.
+        self.ip(&[
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv4.conf.all.arp_ignore=1",
+            "net.ipv4.conf.all.arp_announce=2",
+            "net.ipv4.conf.all.rp_filter=0",
+        ])?;
+        let table = (ROUTE_TABLES + plan.device_index).to_string();
+        let subnet = plan.address.trunc().to_string();
+        let address = plan.address.addr().to_string();
         inside(&[
             "route",
-            "add",
+            "replace",
+            &subnet,
+            "dev",
+            inside_name,
+            "src",
+            &address,
+            "table",
+            &table,
+        ])?;
+        inside(&[
+            "route",
+            "replace",
             "default",
             "via",
-            &plan.gateway.addr().to_string(),
+            &gateway,
+            "dev",
+            inside_name,
+            "table",
+            &table,
         ])?;
-        if let (Some(_), Some(gateway6)) = (plan.address6, plan.gateway6) {
+        inside(&["rule", "add", "from", &address, "lookup", &table])?;
+        if let (Some(address6), Some(gateway6)) = (plan.address6, &gateway6) {
+            let subnet6 = address6.trunc().to_string();
+            let address6 = address6.addr().to_string();
             inside(&[
                 "-6",
                 "route",
-                "add",
+                "replace",
+                &subnet6,
+                "dev",
+                inside_name,
+                "table",
+                &table,
+            ])?;
+            inside(&[
+                "-6",
+                "route",
+                "replace",
                 "default",
                 "via",
-                &gateway6.addr().to_string(),
+                gateway6,
                 "dev",
-                INSTANCE_INTERFACE,
+                inside_name,
+                "table",
+                &table,
             ])?;
+            inside(&["-6", "rule", "add", "from", &address6, "lookup", &table])?;
+        }
+        Ok(())
+    }
+
+    /// Removes an extra interface: its veth (the pair goes with it) and its routing rules.
+    fn remove_extra(&self, plan: &LocalPlan) -> Result<(), String> {
+        if link_exists(&plan.host_veth) {
+            self.ip(&["link", "del", &plan.host_veth])?;
+        }
+        if netns_exists(&plan.netns) {
+            let address = plan.address.addr().to_string();
+            let _ = self.ip(&["-n", &plan.netns, "rule", "del", "from", &address]);
+            if let Some(address6) = plan.address6 {
+                let address6 = address6.addr().to_string();
+                let _ = self.ip(&["-n", &plan.netns, "-6", "rule", "del", "from", &address6]);
+            }
         }
         Ok(())
     }
@@ -189,6 +280,18 @@ impl Launcher for IpLauncher {
     }
 
     fn ensure(&mut self, plan: &LocalPlan) -> Result<(), String> {
+        if plan.device_index > 0 {
+            if link_exists(&plan.host_veth) {
+                return self.ensure_vpc(plan).and_then(|()| {
+                    super::vpc::layer_2_only(&plan.host_veth)?;
+                    self.ip(&["link", "set", &plan.host_veth, "master", &plan.bridge, "up"])
+                });
+            }
+            let _ = self.remove_extra(plan);
+            return self.build(plan).inspect_err(|_| {
+                let _ = self.remove_extra(plan);
+            });
+        }
         if netns_exists(&plan.netns) && link_exists(&plan.host_veth) {
             return self.ensure_vpc(plan).and_then(|()| {
                 super::vpc::layer_2_only(&plan.host_veth)?;
@@ -203,6 +306,9 @@ impl Launcher for IpLauncher {
     }
 
     fn remove(&mut self, plan: &LocalPlan) -> Result<(), String> {
+        if plan.device_index > 0 {
+            return self.remove_extra(plan);
+        }
         // Deleting the namespace destroys its `eth0` and so the pair, unless a process still
         // holds the namespace: the host side is deleted explicitly.
         if link_exists(&plan.host_veth) {

@@ -16,7 +16,10 @@ mod vpc;
 pub use ip::IpLauncher;
 use ip::{ip_json, link_exists, netns_exists};
 
-use crate::model::{InstanceState, State, local::LocalPlan};
+use crate::model::{
+    InstanceState, State,
+    local::{self, LocalPlan},
+};
 
 /// What the agent needs of the host to launch and remove local instances.
 pub trait Launcher: Send {
@@ -53,30 +56,48 @@ impl Launcher for NoLauncher {
     }
 }
 
-/// The local instances of `after` that must exist and did not in `before` (`None`: at start,
-/// every live one).
+/// The interfaces of local instances in `after` that must exist and did not in `before`
+/// (`None`: at start, every live one): a new instance's (its primary interface first), and
+/// those attached since. Another host's are its agent's to build.
 pub fn to_launch(before: Option<&State>, after: &State) -> Vec<LocalPlan> {
-    after
-        .instances
-        .values()
-        .filter(|i| i.state != InstanceState::Terminated && !i.remote)
-        .filter(|i| before.is_none_or(|b| !b.instances.contains_key(&i.id)))
-        .filter_map(|i| crate::model::local::plan(after, i))
-        .collect()
+    let mut plans: Vec<LocalPlan> = after
+        .enforced()
+        .filter(|(eni, instance)| {
+            instance.netns.is_some()
+                && before.is_none_or(|b| {
+                    !b.instances.contains_key(&instance.id)
+                        || b.network_interfaces
+                            .get(&eni.id)
+                            .and_then(|old| old.attachment.as_ref())
+                            != eni.attachment.as_ref()
+                })
+        })
+        .filter_map(|(eni, instance)| local::plan(after, instance, eni))
+        .collect();
+    plans.sort_by_key(|p| p.device_index);
+    plans
 }
 
-/// The local instances `after` terminated (another host's are its agent's to remove).
+/// The interfaces of local instances that `after` no longer has attached: every interface of
+/// an instance it terminated (the primary one last: the namespace goes with it), and those
+/// detached. Planned from `before`, where they were.
 pub fn to_remove(before: &State, after: &State) -> Vec<LocalPlan> {
-    after
-        .instances
-        .values()
-        .filter(|i| i.state == InstanceState::Terminated && !i.remote)
-        .filter(|i| {
-            before
+    let mut plans: Vec<LocalPlan> = before
+        .enforced()
+        .filter(|(eni, instance)| {
+            let gone = after
                 .instances
-                .get(&i.id)
-                .is_some_and(|b| b.state != InstanceState::Terminated)
+                .get(&instance.id)
+                .is_none_or(|i| i.state == InstanceState::Terminated);
+            let detached = after
+                .network_interfaces
+                .get(&eni.id)
+                .and_then(|now| now.attachment.as_ref())
+                != eni.attachment.as_ref();
+            instance.netns.is_some() && (gone || detached)
         })
-        .filter_map(|i| crate::model::local::plan(after, i))
-        .collect()
+        .filter_map(|(eni, instance)| local::plan(before, instance, eni))
+        .collect();
+    plans.sort_by_key(|p| std::cmp::Reverse(p.device_index));
+    plans
 }

@@ -6,8 +6,9 @@
 //!   (`disable_ipv6`: otherwise the kernel gives each a link-local address and the bridge an
 //!   `ff00::/8` route), so the agent's namespace gains no route;
 //! - the VPC's router is a namespace of its own (`<vpc-id>-router`) joined to the bridge by a
-//!   veth: its inside holds the gateway addresses (the block's first host), and it has no route
-//!   but the block's own, so nothing an instance sends leaves its VPC;
+//!   veth: its inside holds the gateway addresses (each subnet's first host) and forwards between
+//!   the subnets (AWS's local route), and it has no route but the subnets' own, so nothing an
+//!   instance sends leaves its VPC;
 //! - only with `serve --host-routes` does the bridge get an address in the agent's namespace
 //!   (the block's fourth, which AWS keeps and never gives an instance), and so a connected route
 //!   to the instances; a block that overlaps a route or address the namespace already has is
@@ -113,8 +114,7 @@ impl IpLauncher {
         if !self.host_routes {
             return Ok(());
         }
-        let blocks = std::iter::once(IpNet::from(plan.gateway.trunc()))
-            .chain(plan.gateway6.map(|g| IpNet::from(g.trunc())));
+        let blocks = std::iter::once(IpNet::from(plan.block)).chain(plan.block6.map(IpNet::from));
         for block in blocks {
             let clashes = overlapping(block, &plan.bridge);
             if !clashes.is_empty() {
@@ -180,14 +180,16 @@ impl IpLauncher {
         self.ip(&["link", "set", leg, "master", &plan.bridge, "up"])?;
         let inside = |args: &[&str]| self.ip(&[&["-n", router], args].concat());
         inside(&["link", "set", "lo", "up"])?;
-        inside(&[
-            "addr",
-            "replace",
-            &plan.gateway.to_string(),
-            "dev",
-            ROUTER_INTERFACE,
-        ])?;
-        if let Some(gateway6) = plan.gateway6 {
+        for gateway in &plan.gateways {
+            inside(&[
+                "addr",
+                "replace",
+                &gateway.to_string(),
+                "dev",
+                ROUTER_INTERFACE,
+            ])?;
+        }
+        for gateway6 in &plan.gateways6 {
             inside(&[
                 "addr",
                 "replace",
@@ -197,7 +199,21 @@ impl IpLauncher {
                 "nodad",
             ])?;
         }
-        inside(&["link", "set", ROUTER_INTERFACE, "up"])
+        inside(&["link", "set", ROUTER_INTERFACE, "up"])?;
+        // The VPC's local route: the router forwards between its subnets, on the one leg it
+        // has (so no redirects: each subnet's instances must go through their gateway).
+        self.ip(&[
+            "netns",
+            "exec",
+            router,
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv4.ip_forward=1",
+            "net.ipv6.conf.all.forwarding=1",
+            "net.ipv4.conf.all.send_redirects=0",
+            &format!("net.ipv4.conf.{ROUTER_INTERFACE}.send_redirects=0"),
+        ])
     }
 
     /// Removes the VPC's bridge and router once no instance's veth is on the bridge.

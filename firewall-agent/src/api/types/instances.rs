@@ -20,6 +20,7 @@ pub struct RunInstancesRequest {
     pub security_group_ids: Vec<String>,
     pub private_ip_address: Option<String>,
     pub ipv6_addresses: Vec<InstanceIpv6Address>,
+    pub subnet_id: Option<String>,
     /// Ours: the workload's host-side veth.
     pub host_interface: Option<String>,
     pub launch_template: Option<LaunchTemplateSpecification>,
@@ -54,6 +55,7 @@ pub struct Instance {
     pub launch_time: String,
     pub private_ip_address: Option<String>,
     pub state: InstanceState,
+    pub subnet_id: Option<String>,
     pub vpc_id: Option<String>,
     pub network_interfaces: Vec<NetworkInterface>,
     pub security_groups: Vec<GroupIdentifier>,
@@ -88,23 +90,40 @@ pub struct GroupIdentifier {
     pub group_name: String,
 }
 
-/// The instance's one interface. `HostInterface` and `Namespace` (a local instance's network
-/// namespace, for `ip netns exec`) are ours.
+/// One of the instance's interfaces (EC2's `InstanceNetworkInterface`). `HostInterface` and
+/// `Namespace` (a local instance's network namespace, for `ip netns exec`) are ours.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct NetworkInterface {
+    pub attachment: InstanceNetworkInterfaceAttachment,
+    pub description: String,
     pub groups: Vec<GroupIdentifier>,
     pub ipv6_addresses: Vec<InterfaceIpv6Address>,
+    pub mac_address: String,
     pub network_interface_id: String,
     pub owner_id: String,
     pub private_ip_address: String,
     pub private_ip_addresses: Vec<PrivateIpAddress>,
+    pub source_dest_check: bool,
     pub status: String,
+    pub subnet_id: String,
     pub vpc_id: String,
     pub interface_type: String,
     pub host_interface: String,
     pub namespace: Option<String>,
+}
+
+/// EC2's `InstanceNetworkInterfaceAttachment`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct InstanceNetworkInterfaceAttachment {
+    pub attach_time: String,
+    pub attachment_id: String,
+    pub delete_on_termination: bool,
+    pub device_index: u32,
+    pub status: String,
+    pub network_card_index: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -62,7 +62,10 @@ pub struct ExportNftablesResponse {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ExplainVerdictRequest {
+    /// The instance, whose primary network interface the packet is judged on...
     pub instance_id: String,
+    /// ...or the network interface itself (attached).
+    pub network_interface_id: Option<String>,
     /// `ingress` (from the peer to the instance) or `egress` (from the instance to the peer).
     pub direction: String,
     /// `tcp`, `udp`, `icmp`, `icmpv6` or a protocol number.

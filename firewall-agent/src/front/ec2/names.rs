@@ -55,6 +55,18 @@ const REQUEST: &[(&str, &str, &str)] = &[
     ("RunInstances", "SecurityGroupIds", "SecurityGroupId"),
     ("RunInstances", "Ipv6Addresses", "Ipv6Address"),
     ("ModifyInstanceAttribute", "Groups", "GroupId"),
+    (
+        "DescribeNetworkInterfaces",
+        "NetworkInterfaceIds",
+        "NetworkInterfaceId",
+    ),
+    ("CreateNetworkInterface", "Groups", "SecurityGroupId"),
+    (
+        "ModifyNetworkInterfaceAttribute",
+        "Groups",
+        "SecurityGroupId",
+    ),
+    ("DescribeSubnets", "SubnetIds", "SubnetId"),
     ("LaunchTemplateData", "SecurityGroupIds", "SecurityGroupId"),
     (
         "DescribeLaunchTemplates",
@@ -119,6 +131,7 @@ const RESPONSE: &[(&str, &str, &str)] = &[
     ("*", "Ipv6Addresses", "ipv6AddressesSet"),
     ("*", "PrivateIpAddresses", "privateIpAddressesSet"),
     ("*", "Vpcs", "vpcSet"),
+    ("*", "Subnets", "subnetSet"),
     ("*", "FlowLogIds", "flowLogIdSet"),
     ("*", "FlowLogs", "flowLogSet"),
     ("*", "PrefixLists", "prefixListSet"),

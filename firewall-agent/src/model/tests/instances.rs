@@ -87,7 +87,7 @@ fn stop_start_and_group_changes_follow_instance_states() {
         json!({})
     );
     assert_eq!(
-        f.state.instances[&id].group_ids,
+        f.state.network_interfaces[&f.state.instances[&id].eni_id].group_ids,
         vec![web.clone(), db.clone()]
     );
     let out = f.ok("StartInstances", json!({"InstanceIds": [id]}));
