@@ -85,6 +85,12 @@ function flash(message, ok = true) {
 /// The status line the next view shows once drawn (after a change that moves to another view).
 function flashNext(message) { Console.pendingFlash = message; }
 
+/// Shows the view of `hash` (drawn anew when it is the current one) with `message` once drawn.
+function navigate(hash, message) {
+  if (message) flashNext(message);
+  if (location.hash === hash) route(); else location.hash = hash;
+}
+
 function clearFlash() {
   const line = document.getElementById('flash');
   line.hidden = true;

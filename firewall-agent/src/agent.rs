@@ -396,9 +396,16 @@ impl Agent {
                     .map(|rule| (rule.id.clone(), group.id.clone()))
             })
             .collect();
+        let interface_ids = self
+            .states
+            .values()
+            .flat_map(|state| state.enforced())
+            .map(|(eni, _)| (eni.host_interface.clone(), eni.id.clone()))
+            .collect();
         Ok(Snapshot {
             counters,
             rule_groups,
+            interface_ids,
             tracked_flows: self.dataplane.tracked_flows() as u64,
             flow_log_lost: self.dataplane.flow_log_lost(),
             conntrack_capacity: u64::from(self.dataplane.conntrack_capacity()),

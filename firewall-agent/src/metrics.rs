@@ -114,6 +114,8 @@ pub struct Snapshot {
     pub counters: Counters,
     /// The `sg-` ID of each `sgr-` rule counted in `counters.rule_hits`.
     pub rule_groups: BTreeMap<String, String>,
+    /// The `eni-` ID of each host-side veth counted in `counters.interfaces`.
+    pub interface_ids: BTreeMap<String, String>,
     pub tracked_flows: u64,
     pub conntrack_capacity: u64,
     /// Flow-log events the kernel's ring buffer had no room for.
@@ -216,9 +218,15 @@ fn register_dataplane(registry: &mut Registry, now: &Snapshot) {
             c.interfaces
                 .iter()
                 .flat_map(|(interface, counters)| {
+                    let eni = now
+                        .interface_ids
+                        .get(interface)
+                        .cloned()
+                        .unwrap_or_default();
                     pick(counters).iter().map(move |(reason, n)| {
                         let labels: Labels = vec![
                             ("interface", interface.clone()),
+                            ("network_interface_id", eni.clone()),
                             ("reason", reason.to_string()),
                         ];
                         (labels, *n)
@@ -329,6 +337,10 @@ mod tests {
         snapshot.counters.drops.insert("no-rule", 7);
         snapshot.counters.rule_hits.insert("sgr-1".into(), 4);
         snapshot.rule_groups.insert("sgr-1".into(), "sg-1".into());
+        let mut web = crate::dataplane::InterfaceCounters::default();
+        web.drops.insert("no-rule", 3);
+        snapshot.counters.interfaces.insert("fwi1".into(), web);
+        snapshot.interface_ids.insert("fwi1".into(), "eni-1".into());
         let text = metrics.render(&snapshot);
         for line in [
             r#"firewall_api_requests_total{front="socket",action="DescribeVpcs",code="OK"} 1"#,
@@ -338,6 +350,7 @@ mod tests {
             r#"firewall_drops_total{reason="no-rule"} 7"#,
             r#"firewall_rule_hits_total{rule="sgr-1",group="sg-1"} 4"#,
             r#"firewall_group_hits_total{group="sg-1"} 4"#,
+            r#"firewall_interface_drops_total{interface="fwi1",network_interface_id="eni-1",reason="no-rule"} 3"#,
             "firewall_tracked_flows 5",
             "firewall_conntrack_fill_ratio 0.5",
             "# EOF",

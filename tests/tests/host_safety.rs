@@ -26,6 +26,7 @@ use firewall_testkit::{
 const SHORT: Duration = Duration::from_millis(700);
 
 /// A new VPC of `cidr` and a group `web` in it: their IDs.
+/// A VPC of `cidr` with one subnet spanning it and a group: (the subnet, the group).
 fn vpc_with_group(agent: &Agent, cidr: &str) -> (String, String) {
     let id = |out: serde_json::Value, path: [&str; 2]| {
         let value = if path[1].is_empty() {
@@ -48,7 +49,11 @@ fn vpc_with_group(agent: &Agent, cidr: &str) -> (String, String) {
         "--vpc-id",
         &vpc,
     ]);
-    (vpc, id(group, ["GroupId", ""]))
+    let subnet = id(
+        agent.cli(&["create-subnet", "--vpc-id", &vpc, "--cidr-block", cidr]),
+        ["Subnet", "SubnetId"],
+    );
+    (subnet, id(group, ["GroupId", ""]))
 }
 
 #[test]
@@ -123,9 +128,19 @@ fn instances_of_a_vpc_whose_block_is_the_hosts_own_subnet_leave_its_routes_and_t
     let uplink = Uplink::new(&host);
     let before = routing(&host);
     let agent = Agent::start(&host);
-    let (_vpc, group) = vpc_with_group(&agent, "10.66.0.0/24");
+    let (subnet, group) = vpc_with_group(&agent, "10.66.0.0/24");
     agent.authorize_ingress(&group, "tcp", "80", "10.66.0.0/24");
-    let launched = local::launch(&agent, &["--count", "2", "--security-group-ids", &group]);
+    let launched = local::launch(
+        &agent,
+        &[
+            "--count",
+            "2",
+            "--security-group-ids",
+            &group,
+            "--subnet-id",
+            &subnet,
+        ],
+    );
     let [a, b]: [LocalInstance; 2] = launched.try_into().ok().expect("two instances");
     assert_eq!(a.ip.to_string(), "10.66.0.4");
     let _b80 = EchoServer::tcp(&b.ns, b.ip, 80);
@@ -171,9 +186,15 @@ fn with_host_routes_a_vpc_overlapping_the_hosts_subnet_is_refused_and_others_are
     let host = Netns::new("fwsr");
     let _uplink = Uplink::new(&host);
     let agent = Agent::start_with(&host, &["--host-routes"]);
-    let (_vpc, group) = vpc_with_group(&agent, "10.66.0.0/16");
+    let (subnet, group) = vpc_with_group(&agent, "10.66.0.0/16");
     let refused = agent
-        .try_cli(&["run-instances", "--security-group-ids", &group])
+        .try_cli(&[
+            "run-instances",
+            "--security-group-ids",
+            &group,
+            "--subnet-id",
+            &subnet,
+        ])
         .expect_err("overlaps the uplink's subnet");
     assert_eq!(refused.code(), "InvalidVpc.Range", "{}", refused.stderr);
     assert!(

@@ -56,7 +56,7 @@ fn local_instances_get_vpc_addresses_and_reach_each_other_over_the_bridge_as_gro
     );
     assert!(a.ns.exists() && b.ns.exists(), "each has its namespace");
     let inside = ns_sh(&a.ns.name, &["ip", "-o", "addr", "show", "dev", "eth0"]);
-    assert!(inside.contains("172.31.0.4/16"), "{inside}");
+    assert!(inside.contains("172.31.0.4/20"), "{inside}");
     let routes = ns_sh(&a.ns.name, &["ip", "route", "show", "default"]);
     assert!(
         routes.contains("via 172.31.0.1"),

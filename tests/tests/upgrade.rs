@@ -5,6 +5,11 @@
 //!
 //! The previous layout's agent is this source built with `--features previous-layout`
 //! (`cargo xtask test` builds it into `target/previous-layout/`).
+//!
+//! And the state of the release before subnets and network interfaces (the records it wrote,
+//! `firewall-agent/tests/fixtures/records_before_interfaces.json`), in the state file an agent
+//! of this release starts on: every instance enforced on a primary interface made from what
+//! it held.
 
 use std::{
     net::TcpStream,
@@ -22,7 +27,7 @@ use aya::programs::{SchedClassifier, TcAttachType};
 use firewall_testkit::{
     agent::{Agent, previous_layout_binary},
     netns::Netns,
-    shell::sh,
+    shell::{sh, unique},
     topology::Topology,
     traffic::{EchoServer, echoes, tcp_connect, tcp_round_trip},
 };
@@ -152,6 +157,120 @@ fn an_agent_of_the_next_layout_takes_over_running_traffic_without_losing_a_packe
     }
     let link_pins = std::fs::read_dir(new_pins.join("links")).unwrap().count();
     assert_eq!(link_pins, 4, "both hooks of both workloads moved to v4");
+}
+
+/// The records the release before network interfaces wrote: a default VPC and one of its own,
+/// lb (tcp/80 of web admits it), web, app (in the other VPC) and a terminated instance.
+const OLD_RECORDS: &str =
+    include_str!("../../firewall-agent/tests/fixtures/records_before_interfaces.json");
+const OLD_LB: (&str, &str) = ("i-00000000000000016", "eni-00000000000000018");
+const OLD_WEB_ENI: &str = "eni-0000000000000001b";
+const OLD_LB_GROUP: &str = "sg-0000000000000000e";
+const OLD_WEB_GROUP: &str = "sg-0000000000000000b";
+
+/// The old records, with the veth names they held replaced by `veths`, written to the state
+/// file of an agent directory.
+fn old_state_dir(veths: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(unique("fw-agent-"));
+    std::fs::create_dir_all(dir.join("state")).expect("state dir");
+    let mut text = OLD_RECORDS.to_string();
+    for (old, new) in veths {
+        text = text.replace(&format!("\"{old}\""), &format!("\"{new}\""));
+    }
+    let records: serde_json::Map<String, Value> = serde_json::from_str(&text).expect("fixture");
+    let db = redb::Database::create(dir.join("state/state.redb")).expect("redb file");
+    let table = redb::TableDefinition::<&str, &str>::new("records");
+    let txn = db.begin_write().expect("write");
+    {
+        let mut table = txn.open_table(table).expect("records table");
+        for (key, value) in &records {
+            table
+                .insert(key.as_str(), value.to_string().as_str())
+                .expect("insert");
+        }
+    }
+    txn.commit().expect("commit");
+    dir
+}
+
+#[test]
+fn the_state_of_the_release_before_network_interfaces_is_enforced_on_a_primary_interface_each() {
+    let topo = Topology::new(&["172.31.40.10", "172.31.41.10", "10.40.0.10"]);
+    let (lb, web, app) = (&topo.workloads[0], &topo.workloads[1], &topo.workloads[2]);
+    let dir = old_state_dir(&[
+        ("fwold-lb", &lb.host_if),
+        ("fwold-web", &web.host_if),
+        ("fwold-app", &app.host_if),
+    ]);
+    let agent = Agent::start_in(&topo.host, dir);
+
+    let described = agent.cli(&["describe-instances", "--instance-ids", OLD_LB.0]);
+    let instance = &described["Reservations"][0]["Instances"][0];
+    let default_subnet = agent.cli(&[
+        "describe-subnets",
+        "--filters",
+        "Name=default-for-az,Values=true",
+        "Name=vpc-id,Values=vpc-00000000000000001",
+    ])["Subnets"][0]["SubnetId"]
+        .clone();
+    assert_eq!(instance["SubnetId"], default_subnet, "{described}");
+    let eni = &instance["NetworkInterfaces"][0];
+    assert_eq!(eni["NetworkInterfaceId"], OLD_LB.1, "{described}");
+    assert_eq!(eni["Attachment"]["DeviceIndex"], 0);
+    assert_eq!(eni["PrivateIpAddress"], "172.31.40.10");
+    assert_eq!(eni["Groups"][0]["GroupId"], OLD_LB_GROUP);
+    let members = agent.cli(&[
+        "describe-network-interfaces",
+        "--filters",
+        &format!("Name=group-id,Values={OLD_WEB_GROUP}"),
+    ]);
+    let ids: Vec<&str> = members["NetworkInterfaces"]
+        .as_array()
+        .expect("NetworkInterfaces")
+        .iter()
+        .map(|e| e["NetworkInterfaceId"].as_str().expect("ID"))
+        .collect();
+    assert_eq!(ids, [OLD_WEB_ENI], "the terminated instance's is gone");
+
+    let _web80 = EchoServer::tcp(&web.ns, web.ip, 80);
+    let _web81 = EchoServer::tcp(&web.ns, web.ip, 81);
+    let _lb80 = EchoServer::tcp(&lb.ns, lb.ip, 80);
+    assert!(
+        tcp_round_trip(&lb.ns, web.ip, 80, SHORT),
+        "web admits tcp/80 from the lb group"
+    );
+    assert!(
+        !tcp_round_trip(&lb.ns, web.ip, 81, SHORT),
+        "and no other port"
+    );
+    assert!(
+        !tcp_round_trip(&web.ns, lb.ip, 80, SHORT),
+        "lb admits nothing"
+    );
+
+    let mut held = tcp_connect(&lb.ns, web.ip, 80, SHORT).expect("lb→web:80");
+    assert!(echoes(&mut held, "before the restart\n"));
+    let dir = agent.stop();
+    let agent = Agent::start_in(&topo.host, dir);
+    assert!(
+        echoes(&mut held, "after the restart\n"),
+        "the flow lives on across a restart on the upgraded state"
+    );
+    let verified = agent.cli(&["verify-dataplane"]);
+    assert_eq!(verified["InSync"], true, "{verified}");
+    assert_eq!(verified["Interfaces"], 3, "{verified}");
+
+    agent.cli(&[
+        "modify-network-interface-attribute",
+        "--network-interface-id",
+        OLD_WEB_ENI,
+        "--groups",
+        OLD_LB_GROUP,
+    ]);
+    assert!(
+        !tcp_round_trip(&lb.ns, web.ip, 80, SHORT),
+        "the upgraded interface's groups change like any other's"
+    );
 }
 
 /// Echoes a line over an established connection every 10 ms until stopped (at most 2000 times).

@@ -62,8 +62,13 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
 ];
 
 /// The real clients the EC2 endpoint's tests drive, pinned (awscli v1 is what PyPI has; it
-/// carries its own botocore, boto3 its own).
-const PIP_PINS: &[(&str, &str)] = &[("awscli", "1.46.3"), ("boto3", "1.44.8")];
+/// carries its own botocore, boto3 its own: pinned too, or pip takes the newest its range
+/// allows and the venv drifts with PyPI).
+const PIP_PINS: &[(&str, &str)] = &[
+    ("awscli", "1.46.3"),
+    ("boto3", "1.44.8"),
+    ("botocore", "1.44.8"),
+];
 
 /// Where the virtualenv with [`PIP_PINS`] lives (passed to the tests as `FIREWALL_AWS_VENV`).
 pub fn aws_venv() -> PathBuf {

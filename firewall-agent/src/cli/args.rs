@@ -90,6 +90,8 @@ pub enum Verb {
     DescribeFlowLogs(DescribeFlowLogs),
     /// Deletes flow logs.
     DeleteFlowLogs(FlowLogIds),
+    #[command(flatten)]
+    Network(super::args_network::NetworkVerb),
 }
 
 #[derive(Debug, Args)]

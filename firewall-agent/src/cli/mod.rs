@@ -4,12 +4,14 @@
 //! the X operation: …` on stderr with exit status 254).
 
 mod args;
+mod args_network;
 mod console_url;
 mod generate;
 #[cfg(test)]
 mod golden_tests;
 mod params;
 mod requests;
+mod requests_network;
 mod shorthand;
 #[cfg(test)]
 mod tests;

@@ -22,7 +22,9 @@ pub struct Failure {
     pub error: ParamError,
 }
 
-fn call<O: Operation>(build: impl FnOnce() -> Params<O::Request>) -> Result<Call, Failure> {
+pub(super) fn call<O: Operation>(
+    build: impl FnOnce() -> Params<O::Request>,
+) -> Result<Call, Failure> {
     let fail = |error| Failure {
         action: O::NAME,
         error,
@@ -344,6 +346,7 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
         Verb::UpdateSecurityGroupRuleDescriptionsEgress(a) => {
             call::<op::UpdateSecurityGroupRuleDescriptionsEgress>(|| descriptions(a))
         }
+        Verb::Network(verb) => super::requests_network::request(verb),
         Verb::DescribeSecurityGroupReferences(a) => {
             call::<op::DescribeSecurityGroupReferences>(|| {
                 Ok(DescribeSecurityGroupReferencesRequest {

@@ -179,11 +179,11 @@ pub fn create(
         .as_deref()
         .ok_or_else(|| ApiError::missing("ResourceType"))?;
     match resource_type {
-        "NetworkInterface" | "VPC" => {}
-        "Subnet" | "TransitGateway" | "TransitGatewayAttachment" | "RegionalNatGateway" => {
+        "NetworkInterface" | "VPC" | "Subnet" => {}
+        "TransitGateway" | "TransitGatewayAttachment" | "RegionalNatGateway" => {
             return Err(ApiError::invalid_value(format!(
                 "ResourceType '{resource_type}' is not available here: the resource is a \
-                 NetworkInterface or a VPC."
+                 NetworkInterface, a Subnet or a VPC."
             )));
         }
         other => {
@@ -261,22 +261,25 @@ pub fn create(
     let mut flow_log_ids = Vec::new();
     let mut failed = Vec::new();
     for resource_id in &req.resource_ids {
-        let exists = if resource_type == "VPC" {
-            state.vpcs.contains_key(resource_id)
-        } else {
-            state.instances.values().any(|i| &i.eni_id == resource_id)
+        let exists = match resource_type {
+            "VPC" => state.vpcs.contains_key(resource_id),
+            "Subnet" => state.subnets.contains_key(resource_id),
+            _ => state.network_interfaces.contains_key(resource_id),
         };
         if !exists {
-            let (code, message) = if resource_type == "VPC" {
-                (
+            let (code, message) = match resource_type {
+                "VPC" => (
                     "InvalidVpcID.NotFound",
                     format!("The vpc ID '{resource_id}' does not exist"),
-                )
-            } else {
-                (
+                ),
+                "Subnet" => (
+                    "InvalidSubnetID.NotFound",
+                    format!("The subnet ID '{resource_id}' does not exist"),
+                ),
+                _ => (
                     "InvalidNetworkInterfaceID.NotFound",
                     format!("The networkInterface ID '{resource_id}' does not exist"),
-                )
+                ),
             };
             failed.push(unsuccessful(resource_id, code, message));
             continue;

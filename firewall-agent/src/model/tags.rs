@@ -25,6 +25,8 @@ fn resource_type(id: &str) -> Option<&'static str> {
         "sgr" => "security-group-rule",
         "i" => "instance",
         "vpc" => "vpc",
+        "subnet" => "subnet",
+        "eni" => "network-interface",
         "pl" => "prefix-list",
         "lt" => "launch-template",
         _ => return None,
@@ -40,6 +42,8 @@ fn not_found(id: &str) -> ApiError {
         ),
         Some("instance") => ("InvalidInstanceID.NotFound", "instance ID"),
         Some("vpc") => ("InvalidVpcID.NotFound", "vpc ID"),
+        Some("subnet") => ("InvalidSubnetID.NotFound", "subnet ID"),
+        Some("network-interface") => ("InvalidNetworkInterfaceID.NotFound", "networkInterface ID"),
         Some("prefix-list") => ("InvalidPrefixListID.NotFound", "prefix list ID"),
         Some("launch-template") => ("InvalidLaunchTemplateId.NotFound", "launch template ID"),
         _ => return ApiError::new("InvalidID", format!("The ID '{id}' is not valid")),
@@ -69,6 +73,8 @@ fn tags_of<'a>(state: &'a mut State, id: &str) -> ApiResult<&'a mut Vec<Tag>> {
             .map(|r| &mut std::sync::Arc::make_mut(r).tags),
         Some("instance") => state.instances.get_mut(id).map(|i| &mut i.tags),
         Some("vpc") => state.vpcs.get_mut(id).map(|v| &mut v.tags),
+        Some("subnet") => state.subnets.get_mut(id).map(|s| &mut s.tags),
+        Some("network-interface") => state.network_interfaces.get_mut(id).map(|n| &mut n.tags),
         Some("prefix-list") => state.prefix_lists.get_mut(id).map(|l| &mut l.tags),
         Some("launch-template") => state.launch_templates.get_mut(id).map(|t| &mut t.tags),
         _ => None,
@@ -90,6 +96,12 @@ fn all_tags(state: &State) -> Vec<(&str, &'static str, &[Tag])> {
     }
     for instance in state.instances.values() {
         out.push((&instance.id, "instance", &instance.tags));
+    }
+    for subnet in state.subnets.values() {
+        out.push((&subnet.id, "subnet", &subnet.tags));
+    }
+    for eni in state.network_interfaces.values() {
+        out.push((&eni.id, "network-interface", &eni.tags));
     }
     for list in state.prefix_lists.values() {
         out.push((&list.id, "prefix-list", &list.tags));

@@ -171,3 +171,7 @@ impl RedbStore {
 #[cfg(test)]
 #[path = "redb_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "upgrade_tests.rs"]
+mod upgrade_tests;

@@ -1,13 +1,15 @@
 //! The web console in a real browser (chromium through chromedriver, inside the test's
 //! namespace): sign-in and its protections, then every security-group procedure, instances,
-//! Global View and the data plane page, each result checked through the agent's API (its
-//! socket) and rule edits also with real traffic between local instances.
+//! network interfaces and subnets, Global View and the data plane page, each result checked
+//! through the agent's API (its socket, or the AWS CLI) and rule edits also with real traffic
+//! between local instances.
 //!
 //! With `FIREWALL_CONSOLE_SCREENSHOTS=DIR` the tests also save screenshots of the main pages
 //! there (`docs/console/` holds the ones the README shows).
 
 mod groups;
 mod instances;
+mod interfaces;
 mod keys;
 mod page_loads;
 mod sign_in;

@@ -90,4 +90,5 @@ pub fn default_vpc(aws: &Aws) -> String {
 mod clients;
 mod flow_logs;
 mod groups;
+mod interfaces;
 mod resources;

@@ -106,6 +106,17 @@ fn hostile_callers_leave_the_hosts_interfaces_routes_and_files_as_they_were() {
         .as_str()
         .expect("GroupId")
         .to_string();
+    let subnet = aws.json(&[
+        "ec2",
+        "create-subnet",
+        "--vpc-id",
+        &overlapping,
+        "--cidr-block",
+        SUBNET,
+    ])["Subnet"]["SubnetId"]
+        .as_str()
+        .expect("SubnetId")
+        .to_string();
     let launched = aws.json(&[
         "ec2",
         "run-instances",
@@ -113,6 +124,8 @@ fn hostile_callers_leave_the_hosts_interfaces_routes_and_files_as_they_were() {
         "2",
         "--security-group-ids",
         &group,
+        "--subnet-id",
+        &subnet,
     ]);
     let ids: Vec<String> = launched["Instances"]
         .as_array()

@@ -103,7 +103,7 @@ fn bad_flow_logs_are_refused_with_aws_errors_and_change_nothing() {
         ),
         (with("TrafficType", json!("SOME")), "InvalidParameterValue"),
         (
-            with("ResourceType", json!("Subnet")),
+            with("ResourceType", json!("TransitGateway")),
             "InvalidParameterValue",
         ),
         (
