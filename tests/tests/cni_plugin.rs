@@ -109,6 +109,19 @@ fn add_registers_containers_with_their_groups_check_sees_enforcement_and_del_is_
     let b_interface = &b["NetworkInterfaces"][0]["HostInterface"];
     assert_eq!(b_interface, host_veth(&prev_b, &chain.bridge).as_str());
     assert_eq!(b["PrivateIpAddress"], address(&prev_b).to_string());
+    let listed = agent.cli(&[
+        "describe-network-interfaces",
+        "--filters",
+        &format!("Name=group-id,Values={server}"),
+    ]);
+    let listed = &listed["NetworkInterfaces"];
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(1),
+        "a container's interface is a network interface: {listed}"
+    );
+    assert_eq!(listed[0]["PrivateIpAddress"], address(&prev_b).to_string());
+    assert_eq!(listed[0]["Attachment"]["InstanceId"], b["InstanceId"]);
 
     let (ip_a, ip_b) = (address(&prev_a), address(&prev_b));
     let _b80 = EchoServer::tcp(&cb, ip_b, 80);
