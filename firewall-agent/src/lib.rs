@@ -14,6 +14,8 @@ pub mod dataplane;
 pub mod flowlogs;
 pub mod front;
 #[cfg(test)]
+mod golden_instance_tests;
+#[cfg(test)]
 mod golden_network_tests;
 #[cfg(test)]
 mod golden_tests;

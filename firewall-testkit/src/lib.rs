@@ -16,6 +16,7 @@
 //! * [`model`] — requests run directly on the agent's model;
 //! * [`reference`] — what security groups mean, evaluated plainly, for differential tests;
 //! * [`random`] — a seeded generator of rulesets, changes and frames for those tests;
+//! * [`terraform`] — Terraform with the AWS provider from the machine's mirror, in a namespace;
 //! * [`traffic`] — echo servers, TCP/UDP round trips, ping, `eventually`;
 //! * [`metrics`] — an agent's `/metrics` scraped, and its text parsed strictly.
 //!
@@ -38,6 +39,7 @@ pub mod podman;
 pub mod random;
 pub mod reference;
 pub mod shell;
+pub mod terraform;
 pub mod topology;
 pub mod traffic;
 pub mod uplink;

@@ -25,6 +25,7 @@ mod demo;
 mod package;
 mod required;
 mod setup;
+mod terraform;
 
 use setup::{aws_venv, setup};
 
@@ -261,6 +262,7 @@ fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {
             .env("FIREWALL_AGENT_PREVIOUS_BIN", previous)
             .env("FIREWALL_CNI_BIN", root.join("target/debug/firewall-sg"))
             .env("FIREWALL_AWS_VENV", aws_venv())
+            .env("FIREWALL_TERRAFORM_CONFIG", terraform::cli_config())
             .env("FIREWALL_DEB", deb),
     )?;
     step("the packet and differential tests again, what workloads send through the XDP program");

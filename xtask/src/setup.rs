@@ -1,8 +1,8 @@
 //! `cargo xtask setup`: everything building and testing need, installed on a machine that has
 //! none of it, then checked: rust-src for the nightly, bpf-linker built against the nightly's own
 //! LLVM, the Debian packages (each file the build and the tests use must exist afterwards, or
-//! setup names it and its package), bpffs mounted, and `target/venv` with the pinned AWS CLI and
-//! boto3. Idempotent, and about a second when there is nothing to do.
+//! setup names it and its package), bpffs mounted, `target/venv` with the pinned AWS CLI and
+//! boto3, and Terraform's CLI configuration for the local provider mirror. Idempotent, and about a second when there is nothing to do.
 
 use std::{
     env,
@@ -90,6 +90,7 @@ pub fn setup() -> anyhow::Result<()> {
     crate::required::check_installed()?;
     ensure_bpffs()?;
     ensure_aws_venv()?;
+    crate::terraform::ensure_terraform()?;
     Ok(())
 }
 

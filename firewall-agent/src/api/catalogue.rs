@@ -9,13 +9,15 @@ use super::{
     call::Scope,
     error::{ApiError, ApiResult, decode},
     types::{
-        account::*, common::*, flow_logs::*, groups::*, instances::*, launch_templates::*,
-        network_interfaces::*, ours::*, prefix_lists::*, rules::*, subnets::*, tags::*, vpcs::*,
+        account::*, common::*, flow_logs::*, groups::*, instance_details::*, instances::*,
+        launch_templates::*, network_interfaces::*, ours::*, prefix_lists::*, rules::*, subnets::*,
+        tags::*, vpcs::*,
     },
 };
 use crate::model::{
-    IdSource, State, account, flow_log, group, group_rules, instance, launch_template,
-    network_interface, prefix_list, rule_edit, subnet, tags, vpc, vpc_attributes,
+    IdSource, State, account, catalogue as types_and_images, flow_log, group, group_rules,
+    instance, instance_attributes, launch_template, network_interface, prefix_list, rule_edit,
+    subnet, tags, vpc, vpc_attributes,
 };
 use firewall_common::Direction;
 
@@ -252,6 +254,24 @@ catalogue! {
     }
     ModifyInstanceAttribute(ModifyInstanceAttributeRequest) -> EmptyResponse {
         mutates: true, flush_flows: true, state: |s, _, r| instance::modify_attribute(s, r)
+    }
+    DescribeInstanceAttribute(DescribeInstanceAttributeRequest) -> InstanceAttribute {
+        mutates: false, flush_flows: false,
+        state: |s, _, r| instance_attributes::describe_attribute(s, r)
+    }
+    DescribeInstanceCreditSpecifications(DescribeInstanceCreditSpecificationsRequest) -> DescribeInstanceCreditSpecificationsResponse {
+        mutates: false, flush_flows: false,
+        state: |s, _, r| instance_attributes::describe_credit_specifications(s, r)
+    }
+    DescribeVolumes(DescribeVolumesRequest) -> DescribeVolumesResponse {
+        mutates: false, flush_flows: false, state: |_, _, r| instance_attributes::describe_volumes(r)
+    }
+    DescribeInstanceTypes(DescribeInstanceTypesRequest) -> DescribeInstanceTypesResponse {
+        mutates: false, flush_flows: false,
+        state: |_, _, r| types_and_images::describe_instance_types(r)
+    }
+    DescribeImages(DescribeImagesRequest) -> DescribeImagesResponse {
+        mutates: false, flush_flows: false, state: |_, _, r| types_and_images::describe_images(r)
     }
     CreateNetworkInterface(CreateNetworkInterfaceRequest) -> CreateNetworkInterfaceResponse {
         mutates: true, flush_flows: false, state: network_interface::create

@@ -92,6 +92,8 @@ pub enum Verb {
     DeleteFlowLogs(FlowLogIds),
     #[command(flatten)]
     Network(super::args_network::NetworkVerb),
+    #[command(flatten)]
+    Instance(super::args_instances::InstanceVerb),
 }
 
 #[derive(Debug, Args)]
@@ -440,9 +442,18 @@ pub struct RunInstances {
     /// local instances: a network namespace each, with a veth on the VPC's bridge.
     #[arg(long)]
     pub interface: Option<String>,
-    /// Accepted for compatibility and ignored: a workload is whatever runs behind its veth.
+    /// An image of `describe-images` (default: the namespace-only one).
     #[arg(long)]
     pub image_id: Option<String>,
+    /// A type of `describe-instance-types` (default m1.small, as on AWS).
+    #[arg(long)]
+    pub instance_type: Option<String>,
+    /// Base64 user data, kept and given back by `describe-instance-attribute`.
+    #[arg(long)]
+    pub user_data: Option<String>,
+    /// Refuse `terminate-instances` until the attribute is turned off.
+    #[arg(long)]
+    pub disable_api_termination: bool,
     /// How many instances to launch (local ones only; one per `--interface`).
     #[arg(long)]
     pub count: Option<u32>,
@@ -464,6 +475,26 @@ pub struct ModifyInstanceAttribute {
     /// Ours: also cut the tracked flows the new groups no longer allow.
     #[arg(long)]
     pub flush_flows: bool,
+    #[arg(long, overrides_with = "no_disable_api_termination")]
+    pub disable_api_termination: bool,
+    #[arg(long)]
+    pub no_disable_api_termination: bool,
+    #[arg(long, overrides_with = "no_disable_api_stop")]
+    pub disable_api_stop: bool,
+    #[arg(long)]
+    pub no_disable_api_stop: bool,
+    /// `Value=stop` or `Value=terminate` (or JSON).
+    #[arg(long)]
+    pub instance_initiated_shutdown_behavior: Option<String>,
+    #[arg(long, overrides_with = "no_source_dest_check")]
+    pub source_dest_check: bool,
+    #[arg(long)]
+    pub no_source_dest_check: bool,
+    /// The older form: an attribute's name (`disableApiTermination`, …) with `--value`.
+    #[arg(long)]
+    pub attribute: Option<String>,
+    #[arg(long)]
+    pub value: Option<String>,
 }
 
 #[derive(Debug, Args)]

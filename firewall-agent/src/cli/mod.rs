@@ -4,6 +4,7 @@
 //! the X operation: …` on stderr with exit status 254).
 
 mod args;
+mod args_instances;
 mod args_network;
 mod console_url;
 mod generate;
@@ -11,6 +12,7 @@ mod generate;
 mod golden_tests;
 mod params;
 mod requests;
+mod requests_instances;
 mod requests_network;
 mod shorthand;
 #[cfg(test)]

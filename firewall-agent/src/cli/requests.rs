@@ -131,7 +131,11 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
                 tag_specifications: json_list("tag-specifications", &a.tag_specifications)?,
                 min_count: Some(count),
                 max_count: Some(count),
-                client_token: None,
+                image_id: a.image_id.clone(),
+                instance_type: a.instance_type.clone(),
+                user_data: a.user_data.clone(),
+                disable_api_termination: a.disable_api_termination.then_some(true),
+                ..RunInstancesRequest::default()
             })
         }),
         Verb::DescribeInstances(a) => call::<op::DescribeInstances>(|| {
@@ -148,9 +152,24 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
         Verb::StopInstances(a) => call::<op::StopInstances>(|| Ok(instance_ids(&a.instance_ids))),
         Verb::StartInstances(a) => call::<op::StartInstances>(|| Ok(instance_ids(&a.instance_ids))),
         Verb::ModifyInstanceAttribute(a) => call::<op::ModifyInstanceAttribute>(|| {
+            let flag = |on: bool, off: bool| {
+                (on || off).then_some(AttributeBooleanValue { value: Some(on) })
+            };
             Ok(ModifyInstanceAttributeRequest {
                 instance_id: a.instance_id.clone(),
                 groups: a.groups.clone(),
+                disable_api_termination: flag(
+                    a.disable_api_termination,
+                    a.no_disable_api_termination,
+                ),
+                disable_api_stop: flag(a.disable_api_stop, a.no_disable_api_stop),
+                instance_initiated_shutdown_behavior: super::requests_network::structure(
+                    "instance-initiated-shutdown-behavior",
+                    &a.instance_initiated_shutdown_behavior,
+                )?,
+                source_dest_check: flag(a.source_dest_check, a.no_source_dest_check),
+                attribute: a.attribute.clone(),
+                value: a.value.clone(),
             })
         })
         .map(|x| x.with_flush_flows(a.flush_flows)),
@@ -347,6 +366,7 @@ pub fn request(verb: &Verb) -> Result<Call, Failure> {
             call::<op::UpdateSecurityGroupRuleDescriptionsEgress>(|| descriptions(a))
         }
         Verb::Network(verb) => super::requests_network::request(verb),
+        Verb::Instance(verb) => super::requests_instances::request(verb),
         Verb::DescribeSecurityGroupReferences(a) => {
             call::<op::DescribeSecurityGroupReferences>(|| {
                 Ok(DescribeSecurityGroupReferencesRequest {

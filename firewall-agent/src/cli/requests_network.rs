@@ -11,7 +11,7 @@ use crate::api::{
 };
 
 /// One structure given once (`--description Value=…`, `--attachment AttachmentId=…`).
-fn structure<T: serde::de::DeserializeOwned>(
+pub(super) fn structure<T: serde::de::DeserializeOwned>(
     name: &str,
     value: &Option<String>,
 ) -> Params<Option<T>> {

@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{
     ids::{IdSource, check_group_id_format},
-    launch_template, local, lookup,
+    instance_attributes, launch_template, local, lookup,
     network::{Attachment, NetworkInterface, Subnet, attachment_id},
     network_interface,
     query::{invalid_filter, paginate},
@@ -65,6 +65,7 @@ pub fn run(
     };
     let ipv6 = network_interface::parse_ipv6(&req.ipv6_addresses)?;
     let tags = tags_for(&req.tag_specifications, "instance")?;
+    let launch = instance_attributes::launch(&state.region, &req)?;
 
     let mut requested = req.security_group_ids.clone();
     if requested.is_empty()
@@ -182,6 +183,7 @@ pub fn run(
             netns,
             launch_time: now,
             tags: tags.clone(),
+            launch: launch.clone(),
             host: None,
             legacy: None,
             remote: false,
@@ -451,6 +453,7 @@ pub fn terminate(
     state: &mut State,
     req: InstanceIdsRequest,
 ) -> ApiResult<TerminateInstancesResponse> {
+    instance_attributes::check_protection(state, &req.instance_ids, true)?;
     let changes = change_states(
         state,
         &req.instance_ids,
@@ -491,6 +494,7 @@ fn not_terminated(verb: &'static str) -> impl Fn(&str, InstanceState) -> Option<
 /// Stop: the states AWS reports (`StoppingInstances`); ours change at once, so the current
 /// state is already `stopped`.
 pub fn stop(state: &mut State, req: InstanceIdsRequest) -> ApiResult<StopInstancesResponse> {
+    instance_attributes::check_protection(state, &req.instance_ids, false)?;
     let changes = change_states(
         state,
         &req.instance_ids,
@@ -527,7 +531,26 @@ pub fn modify_attribute(
         .ok_or_else(|| ApiError::missing("InstanceId"))?;
     lookup::check_instances_exist(state, std::slice::from_ref(&id))?;
     if req.groups.is_empty() {
-        return Err(ApiError::missing("GroupId"));
+        return instance_attributes::modify(
+            state,
+            ModifyInstanceAttributeRequest {
+                instance_id: Some(id),
+                ..req
+            },
+        );
+    }
+    let others = [
+        req.disable_api_termination.is_some(),
+        req.disable_api_stop.is_some(),
+        req.instance_initiated_shutdown_behavior.is_some(),
+        req.source_dest_check.is_some(),
+        req.attribute.is_some(),
+    ];
+    if others.contains(&true) {
+        return Err(ApiError::new(
+            "InvalidParameterCombination",
+            "Fields for multiple attribute types specified: groupSet and another attribute",
+        ));
     }
     let instance = &state.instances[&id];
     if !matches!(

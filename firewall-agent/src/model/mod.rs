@@ -15,11 +15,13 @@
 //! - `upgrade`: a state of an earlier release brought up to date when read.
 
 pub mod account;
+pub mod catalogue;
 pub mod flow_log;
 pub mod group;
 pub mod group_rules;
 pub mod ids;
 pub mod instance;
+pub mod instance_attributes;
 pub mod launch_template;
 pub mod local;
 pub mod lookup;

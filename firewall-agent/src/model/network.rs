@@ -227,6 +227,7 @@ impl State {
                 netns: None,
                 launch_time: String::new(),
                 tags: Vec::new(),
+                launch: Default::default(),
                 host: None,
                 legacy: None,
                 remote: false,

@@ -128,6 +128,7 @@ pub fn create(
         max_entries,
         versions: vec![entries],
         tags,
+        modified: false,
     };
     let out = view(state, &list, "create-complete");
     state.prefix_lists.insert(id, list);
@@ -199,6 +200,7 @@ pub fn modify(
     if changes_entries {
         updated.versions.push(entries);
     }
+    updated.modified = true;
     state.prefix_lists.insert(id.clone(), updated);
     if req.max_entries.is_some() {
         // A bigger list weighs more in every referencing group.
@@ -294,7 +296,12 @@ pub fn describe(
             };
         }
         if keep {
-            out.push(view(state, list, "create-complete"));
+            let status = if list.modified {
+                "modify-complete"
+            } else {
+                "create-complete"
+            };
+            out.push(view(state, list, status));
         }
     }
     Ok(DescribeManagedPrefixListsResponse { prefix_lists: out })

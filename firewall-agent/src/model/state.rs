@@ -228,6 +228,10 @@ pub struct Instance {
     pub launch_time: String,
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// What it was launched with beyond its network (a record of an earlier release: the
+    /// defaults).
+    #[serde(default)]
+    pub launch: Launch,
     /// With a shared store (`--etcd-endpoints`): the host whose agent registered it and
     /// enforces it (`--host-id`). Every host sees it as a member of its groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -245,6 +249,40 @@ pub struct Instance {
     /// of its groups until it is terminated, and describe-instances says why.
     #[serde(skip)]
     pub host_lost: bool,
+}
+
+/// What `RunInstances` launched an instance with beyond its network: its image and type, its
+/// protection flags (termination and stop refused while set), the user data (kept, given back
+/// by `describe-instance-attribute`), and the CPU-credit option of a burstable type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Launch {
+    pub image_id: String,
+    pub instance_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
+    #[serde(default)]
+    pub disable_api_termination: bool,
+    #[serde(default)]
+    pub disable_api_stop: bool,
+    /// `stop` or `terminate`.
+    pub shutdown_behavior: String,
+    /// `standard` or `unlimited`, for a burstable type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_credits: Option<String>,
+}
+
+impl Default for Launch {
+    fn default() -> Launch {
+        Launch {
+            image_id: super::catalogue::DEFAULT_IMAGE.into(),
+            instance_type: super::catalogue::DEFAULT_INSTANCE_TYPE.into(),
+            user_data: None,
+            disable_api_termination: false,
+            disable_api_stop: false,
+            shutdown_behavior: "stop".into(),
+            cpu_credits: None,
+        }
+    }
 }
 
 /// An instance's interface as releases before network interfaces stored it, in the instance.
@@ -424,6 +462,10 @@ pub struct PrefixList {
     /// Entries of every version; `versions[v - 1]` is version `v`, the last one is current.
     pub versions: Vec<Vec<Entry>>,
     pub tags: Vec<Tag>,
+    /// Modified since it was created: described as `modify-complete`, as AWS does (Terraform's
+    /// modify waiter wants exactly that state).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub modified: bool,
 }
 
 impl PrefixList {

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::api::types::{
     groups,
+    instance_details::Placement,
     instances::{self, GroupIdentifier, NetworkInterface, Reservation},
     rules::{
         IpPermission, IpRange, Ipv6Range, PrefixListId, ReferencedGroup, RevokedSecurityGroupRule,
@@ -195,10 +196,27 @@ pub fn instance(state: &State, instance: &Instance) -> instances::Instance {
     } else {
         Vec::new()
     };
+    let zone = state
+        .subnets
+        .get(&instance.subnet_id)
+        .map(|s| s.availability_zone.clone());
     instances::Instance {
+        ami_launch_index: live.then_some(0),
+        image_id: live.then(|| instance.launch.image_id.clone()),
         instance_id: instance.id.clone(),
-        instance_type: "workload".into(),
+        instance_type: instance.launch.instance_type.clone(),
         launch_time: instance.launch_time.clone(),
+        monitoring: live.then(|| instances::Monitoring {
+            state: "disabled".into(),
+        }),
+        placement: live.then(|| Placement {
+            availability_zone: zone,
+            group_name: Some(String::new()),
+            tenancy: Some("default".into()),
+        }),
+        private_dns_name: primary.map(|p| {
+            crate::model::network_interface::private_dns_name(state, p.private_ip)
+        }),
         private_ip_address: primary.map(|p| p.private_ip.to_string()),
         state: instance_state(instance),
         subnet_id: live.then(|| instance.subnet_id.clone()),
@@ -207,6 +225,12 @@ pub fn instance(state: &State, instance: &Instance) -> instances::Instance {
         security_groups: primary
             .map(|p| group_identifiers(state, &p.group_ids))
             .unwrap_or_default(),
+        architecture: live.then(|| "x86_64".into()),
+        ebs_optimized: live.then_some(false),
+        root_device_type: live.then(|| "instance-store".into()),
+        source_dest_check: live.then_some(true),
+        virtualization_type: live.then(|| "hvm".into()),
+        hibernation_options: live.then_some(instances::HibernationOptions { configured: false }),
         state_reason: (live && instance.host_lost).then(|| instances::StateReason {
             code: "Server.HostLost".into(),
             message: format!(

@@ -32,6 +32,24 @@ pub struct RunInstancesRequest {
     /// The idempotency token the SDKs fill in; accepted, not remembered (a retried call runs
     /// again).
     pub client_token: Option<String>,
+    /// An image of `describe-images` (default: the namespace-only one).
+    pub image_id: Option<String>,
+    /// A type of `describe-instance-types` (default `m1.small`, as on AWS).
+    pub instance_type: Option<String>,
+    /// Kept, and given back by `describe-instance-attribute` (base64, as sent).
+    pub user_data: Option<String>,
+    pub credit_specification: Option<super::instance_details::CreditSpecificationRequest>,
+    #[serde(deserialize_with = "super::common::scalar")]
+    pub disable_api_termination: Option<bool>,
+    #[serde(deserialize_with = "super::common::scalar")]
+    pub disable_api_stop: Option<bool>,
+    /// `stop` (the default) or `terminate`.
+    pub instance_initiated_shutdown_behavior: Option<String>,
+    #[serde(deserialize_with = "super::common::scalar")]
+    pub ebs_optimized: Option<bool>,
+    pub monitoring: Option<super::instance_details::MonitoringRequest>,
+    pub hibernation_options: Option<super::instance_details::HibernationOptionsRequest>,
+    pub placement: Option<super::instance_details::Placement>,
 }
 
 /// A reservation: the answer of `run-instances`, an element of `describe-instances`.
@@ -50,15 +68,26 @@ pub struct Reservation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Instance {
+    pub ami_launch_index: Option<u32>,
+    pub image_id: Option<String>,
     pub instance_id: String,
     pub instance_type: String,
     pub launch_time: String,
+    pub monitoring: Option<Monitoring>,
+    pub placement: Option<super::instance_details::Placement>,
+    pub private_dns_name: Option<String>,
     pub private_ip_address: Option<String>,
     pub state: InstanceState,
     pub subnet_id: Option<String>,
     pub vpc_id: Option<String>,
     pub network_interfaces: Vec<NetworkInterface>,
     pub security_groups: Vec<GroupIdentifier>,
+    pub architecture: Option<String>,
+    pub ebs_optimized: Option<bool>,
+    pub root_device_type: Option<String>,
+    pub source_dest_check: Option<bool>,
+    pub virtualization_type: Option<String>,
+    pub hibernation_options: Option<HibernationOptions>,
     /// Why the instance is in its state, when something other than a request put it there:
     /// ours, `Server.HostLost` when its host's agent stopped renewing its lease.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,6 +95,19 @@ pub struct Instance {
     /// Absent when the instance has none, as on AWS.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<super::common::Tag>,
+}
+
+/// EC2's `Monitoring` of an instance (detailed monitoring: always `disabled` here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Monitoring {
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct HibernationOptions {
+    pub configured: bool,
 }
 
 /// EC2's `StateReason`.
@@ -202,4 +244,11 @@ pub struct StartInstancesResponse {
 pub struct ModifyInstanceAttributeRequest {
     pub instance_id: Option<String>,
     pub groups: Vec<String>,
+    pub disable_api_termination: Option<super::vpcs::AttributeBooleanValue>,
+    pub disable_api_stop: Option<super::vpcs::AttributeBooleanValue>,
+    pub instance_initiated_shutdown_behavior: Option<super::network_interfaces::AttributeValue>,
+    pub source_dest_check: Option<super::vpcs::AttributeBooleanValue>,
+    /// The older form: an attribute's name and its new value as text.
+    pub attribute: Option<String>,
+    pub value: Option<String>,
 }

@@ -7,6 +7,7 @@ pub mod account;
 pub mod common;
 pub mod flow_logs;
 pub mod groups;
+pub mod instance_details;
 pub mod instances;
 pub mod launch_templates;
 pub mod network_interfaces;

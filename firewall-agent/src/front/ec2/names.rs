@@ -100,6 +100,16 @@ const REQUEST: &[(&str, &str, &str)] = &[
         "AttributeNames",
         "AttributeName",
     ),
+    ("DescribeInstanceTypes", "InstanceTypes", "InstanceType"),
+    ("DescribeImages", "ImageIds", "ImageId"),
+    ("DescribeImages", "Owners", "Owner"),
+    ("DescribeImages", "ExecutableUsers", "ExecutableBy"),
+    ("DescribeVolumes", "VolumeIds", "VolumeId"),
+    (
+        "DescribeInstanceCreditSpecifications",
+        "InstanceIds",
+        "InstanceId",
+    ),
 ];
 
 /// Answer members whose XML name is not the lowerCamel member name.
@@ -143,6 +153,18 @@ const RESPONSE: &[(&str, &str, &str)] = &[
     ("AvailabilityZones", "Messages", "messageSet"),
     ("*", "AccountAttributes", "accountAttributeSet"),
     ("*", "AttributeValues", "attributeValueSet"),
+    ("*", "InstanceTypes", "instanceTypeSet"),
+    ("*", "Images", "imagesSet"),
+    ("Images", "State", "imageState"),
+    ("Images", "OwnerId", "imageOwnerId"),
+    ("Images", "Public", "isPublic"),
+    ("*", "BlockDeviceMappings", "blockDeviceMapping"),
+    ("*", "Volumes", "volumeSet"),
+    (
+        "*",
+        "InstanceCreditSpecifications",
+        "instanceCreditSpecificationSet",
+    ),
 ];
 
 fn lookup<'a>(

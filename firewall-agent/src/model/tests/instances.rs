@@ -99,7 +99,7 @@ fn stop_start_and_group_changes_follow_instance_states() {
     f.fails(
         "ModifyInstanceAttribute",
         json!({"InstanceId": id, "Groups": []}),
-        "MissingParameter",
+        "InvalidParameterCombination",
     );
     f.fails(
         "ModifyInstanceAttribute",

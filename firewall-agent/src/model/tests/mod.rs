@@ -3,6 +3,7 @@
 
 mod flow_logs;
 mod groups;
+mod instance_attributes;
 mod instances;
 mod prefix_lists;
 mod rules;

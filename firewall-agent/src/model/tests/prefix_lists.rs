@@ -122,3 +122,33 @@ fn a_referenced_list_weighs_its_max_entries_and_cannot_be_deleted() {
     .unwrap_err();
     assert_eq!(err.code, "InvalidPrefixListID.NotFound");
 }
+
+#[test]
+fn a_list_describes_as_create_complete_until_its_first_modification_then_modify_complete() {
+    let (mut state, mut ids, id) = setup();
+    let state_of = |state: &mut State, ids: &mut SeqIds| {
+        let out = dispatch(
+            state,
+            ids,
+            "DescribeManagedPrefixLists",
+            json!({"PrefixListIds": [id]}),
+        )
+        .unwrap();
+        out["PrefixLists"][0]["State"].as_str().unwrap().to_string()
+    };
+    assert_eq!(state_of(&mut state, &mut ids), "create-complete");
+    // A rename alone is a modification too (Terraform waits for modify-complete after each).
+    let out = dispatch(
+        &mut state,
+        &mut ids,
+        "ModifyManagedPrefixList",
+        json!({"PrefixListId": id, "PrefixListName": "office-2"}),
+    )
+    .unwrap();
+    assert_eq!(out["PrefixList"]["State"], "modify-complete");
+    assert_eq!(
+        out["PrefixList"]["Version"], 1,
+        "no new version without entries"
+    );
+    assert_eq!(state_of(&mut state, &mut ids), "modify-complete");
+}
