@@ -61,13 +61,17 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "dpkg",
 ];
 
-/// The real clients the EC2 endpoint's tests drive, pinned (awscli v1 is what PyPI has; it
-/// carries its own botocore, boto3 its own: pinned too, or pip takes the newest its range
-/// allows and the venv drifts with PyPI).
+/// The real clients the EC2 endpoint's tests drive (the AWS CLI, boto3, Ansible), pinned
+/// (awscli v1 is what PyPI has; it carries its own botocore, boto3 its own: pinned too, or pip
+/// takes the newest its range allows and the venv drifts with PyPI).
 const PIP_PINS: &[(&str, &str)] = &[
     ("awscli", "1.46.3"),
     ("boto3", "1.44.8"),
     ("botocore", "1.44.8"),
+    // Ansible with the amazon.aws collection (bundled: 10.1.2), for the playbook tests. The
+    // core is spelled as its dist-info directory spells it (pip takes either).
+    ("ansible", "12.3.0"),
+    ("ansible_core", "2.19.14"),
 ];
 
 /// Where the virtualenv with [`PIP_PINS`] lives (passed to the tests as `FIREWALL_AWS_VENV`).
