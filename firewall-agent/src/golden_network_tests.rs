@@ -225,6 +225,15 @@ fn subnets_and_network_interfaces_answer_in_aws_shapes_and_errors() {
         "DescribeSubnets",
         json!({"Filters": [{"Name": "vpc-id", "Values": [vpc]}]}),
     );
+    // Each VPC's main route table: its local routes only.
+    s.call(
+        "DescribeRouteTables",
+        json!({"Filters": [{"Name": "vpc-id", "Values": [vpc]}, {"Name": "association.main", "Values": ["true"]}]}),
+    );
+    s.call(
+        "DescribeRouteTables",
+        json!({"RouteTableIds": ["rtb-0123456789abcdef0"]}),
+    );
     check_golden("network.json", &s.text());
     check_golden("network.xml", &s.xml());
 }

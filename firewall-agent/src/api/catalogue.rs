@@ -16,8 +16,8 @@ use super::{
 };
 use crate::model::{
     IdSource, State, account, catalogue as types_and_images, flow_log, group, group_rules,
-    instance, instance_attributes, launch_template, network_interface, prefix_list, rule_edit,
-    subnet, tags, vpc, vpc_attributes,
+    instance, instance_attributes, launch_template, network_interface, prefix_list, route_table,
+    rule_edit, subnet, tags, vpc, vpc_attributes,
 };
 use firewall_common::Direction;
 
@@ -324,6 +324,9 @@ catalogue! {
     }
     DeleteVpc(DeleteVpcRequest) -> EmptyResponse {
         mutates: true, flush_flows: false, state: |s, _, r| vpc::delete(s, r)
+    }
+    DescribeRouteTables(DescribeRouteTablesRequest) -> DescribeRouteTablesResponse {
+        mutates: false, flush_flows: false, state: |s, _, r| route_table::describe(s, r)
     }
     DescribeVpcAttribute(DescribeVpcAttributeRequest) -> DescribeVpcAttributeResponse {
         mutates: false, flush_flows: false, state: |s, _, r| vpc_attributes::describe(s, r)

@@ -25,6 +25,18 @@ pub enum NetworkVerb {
     /// Changes one attribute of a network interface: its groups, description,
     /// source/destination check or delete-on-termination.
     ModifyNetworkInterfaceAttribute(ModifyNetworkInterfaceAttribute),
+    /// Describes the VPCs' main route tables (their local routes).
+    DescribeRouteTables(DescribeRouteTables),
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeRouteTables {
+    #[arg(long, num_args = 1..)]
+    pub route_table_ids: Vec<String>,
+    #[arg(long, num_args = 1..)]
+    pub filters: Vec<String>,
+    #[command(flatten)]
+    pub paging: Paging,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,11 @@ use super::{
 };
 use crate::api::{
     Call, catalogue as op,
-    types::{network_interfaces::*, subnets::*, vpcs::AttributeBooleanValue},
+    types::{
+        network_interfaces::*,
+        subnets::*,
+        vpcs::{AttributeBooleanValue, DescribeRouteTablesRequest},
+    },
 };
 
 /// One structure given once (`--description Value=…`, `--attachment AttachmentId=…`).
@@ -91,6 +95,14 @@ pub fn request(verb: &NetworkVerb) -> Result<Call, Failure> {
             Ok(DetachNetworkInterfaceRequest {
                 attachment_id: a.attachment_id.clone(),
                 force: flag(a.force, a.no_force),
+            })
+        }),
+        NetworkVerb::DescribeRouteTables(a) => call::<op::DescribeRouteTables>(|| {
+            Ok(DescribeRouteTablesRequest {
+                route_table_ids: a.route_table_ids.clone(),
+                filters: filters(&a.filters)?,
+                max_results: a.paging.max_results,
+                next_token: a.paging.next_token.clone(),
             })
         }),
         NetworkVerb::ModifyNetworkInterfaceAttribute(a) => {

@@ -32,6 +32,7 @@ pub mod prefix_list;
 pub mod preview;
 pub mod query;
 pub mod regions;
+pub mod route_table;
 pub mod rule;
 pub mod rule_edit;
 pub mod state;

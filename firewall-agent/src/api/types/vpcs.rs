@@ -129,3 +129,62 @@ pub struct ModifyVpcAttributeRequest {
     pub enable_dns_hostnames: Option<AttributeBooleanValue>,
     pub enable_network_address_usage_metrics: Option<AttributeBooleanValue>,
 }
+
+/// `describe-route-tables`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DescribeRouteTablesRequest {
+    pub route_table_ids: Vec<String>,
+    pub filters: Vec<super::common::Filter>,
+    #[serde(deserialize_with = "super::common::scalar")]
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DescribeRouteTablesResponse {
+    pub route_tables: Vec<RouteTable>,
+    pub next_token: Option<String>,
+}
+
+/// A VPC's main route table: its local routes, associated with the VPC as main.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct RouteTable {
+    pub associations: Vec<RouteTableAssociation>,
+    pub propagating_vgws: Vec<super::common::Tag>,
+    pub route_table_id: String,
+    pub routes: Vec<Route>,
+    pub tags: Vec<super::common::Tag>,
+    pub vpc_id: String,
+    pub owner_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct RouteTableAssociation {
+    pub main: bool,
+    pub route_table_association_id: String,
+    pub route_table_id: String,
+    pub association_state: RouteTableAssociationState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct RouteTableAssociationState {
+    pub state: String,
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Route {
+    pub destination_cidr_block: Option<String>,
+    pub destination_ipv6_cidr_block: Option<String>,
+    pub gateway_id: String,
+    pub origin: String,
+    pub state: String,
+}

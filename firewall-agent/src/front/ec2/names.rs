@@ -105,6 +105,7 @@ const REQUEST: &[(&str, &str, &str)] = &[
     ("DescribeImages", "Owners", "Owner"),
     ("DescribeImages", "ExecutableUsers", "ExecutableBy"),
     ("DescribeVolumes", "VolumeIds", "VolumeId"),
+    ("DescribeRouteTables", "RouteTableIds", "RouteTableId"),
     (
         "DescribeInstanceCreditSpecifications",
         "InstanceIds",
@@ -160,6 +161,10 @@ const RESPONSE: &[(&str, &str, &str)] = &[
     ("Images", "Public", "isPublic"),
     ("*", "BlockDeviceMappings", "blockDeviceMapping"),
     ("*", "Volumes", "volumeSet"),
+    ("*", "RouteTables", "routeTableSet"),
+    ("RouteTables", "Associations", "associationSet"),
+    ("RouteTables", "PropagatingVgws", "propagatingVgwSet"),
+    ("RouteTables", "Routes", "routeSet"),
     (
         "*",
         "InstanceCreditSpecifications",
