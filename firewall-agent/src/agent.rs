@@ -37,6 +37,8 @@ pub struct Agent {
     flow_logs: flowlogs::Config,
     /// `serve --refuse-deleting-self-referenced-groups`, set on every state handed to the model.
     refuse_deleting_self_referenced: bool,
+    /// `serve --run-user-data`: where the instances' user data and console output live.
+    pub(crate) user_data_dir: Option<std::path::PathBuf>,
 }
 
 impl Agent {
@@ -76,15 +78,21 @@ impl Agent {
             interfaces_per_region: args.interfaces_per_region,
         };
         let allowed = Allowed::new(&args.allow_interfaces).map_err(anyhow::Error::msg)?;
+        let user_data_dir = args.run_user_data.then(|| args.state_dir.join("user-data"));
         Agent::with_launcher(
             store,
             Box::new(dataplane),
             quotas,
-            Box::new(IpLauncher::new(args.host_routes, allowed)),
+            Box::new(IpLauncher::new(
+                args.host_routes,
+                allowed,
+                user_data_dir.clone(),
+            )),
         )
         .map(|agent| agent.with_flow_logs(flow_logs))
         .map(|mut agent| {
             agent.refuse_deleting_self_referenced = args.refuse_deleting_self_referenced_groups;
+            agent.user_data_dir = user_data_dir;
             agent
         })
     }
@@ -170,6 +178,7 @@ impl Agent {
             launcher,
             flow_logs: flowlogs::Config::default(),
             refuse_deleting_self_referenced: false,
+            user_data_dir: None,
         };
         if let Err(e) = agent.dataplane.apply(agent.compiler.desired()) {
             tracing::error!(error = %e, "some workloads could not be enforced at start");

@@ -83,6 +83,12 @@ pub struct ServeArgs {
     /// it, rules and all (docs/aws-differences.md).
     #[arg(long)]
     pub refuse_deleting_self_referenced_groups: bool,
+    /// Run each local instance's user data (`RunInstances` `UserData`) as a shell script in
+    /// its network namespace when the agent builds it, its output kept for
+    /// `get-console-output`. Off by default: the script runs as root on the host (in the
+    /// instance's network namespace only), so any key that may launch instances could run it.
+    #[arg(long)]
+    pub run_user_data: bool,
     /// Quota: flow logs per account, all regions together (`FlowLogsLimitExceeded`).
     #[arg(long, default_value_t = flowlogs::Config::PER_ACCOUNT)]
     pub flow_logs_per_account: usize,

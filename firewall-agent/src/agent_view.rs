@@ -1,15 +1,21 @@
 //! The agent's data-plane actions (`DataplaneView`): statistics, explain-verdict and
-//! verify-dataplane, answered from the kernel's maps and the compiled state.
+//! verify-dataplane, answered from the kernel's maps and the compiled state; and the console
+//! output of local instances' user data.
 
 use crate::{
     api::{
         ApiError, ApiResult, DataplaneView, Scope, explain,
-        types::ours::{
-            DataplaneStatistics, DataplaneVerification, ExplainVerdictRequest,
-            ExplainVerdictResponse,
+        types::{
+            instance_details::{GetConsoleOutputRequest, GetConsoleOutputResponse},
+            ours::{
+                DataplaneStatistics, DataplaneVerification, ExplainVerdictRequest,
+                ExplainVerdictResponse,
+            },
         },
     },
     dataplane,
+    model::{lookup, rfc3339},
+    workloads::user_data,
 };
 
 use super::{Agent, compile_all};
@@ -18,6 +24,40 @@ use super::{Agent, compile_all};
 const DIFFERENCES_SHOWN: usize = 100;
 
 impl DataplaneView for Agent {
+    fn console_output(
+        &self,
+        scope: &Scope,
+        request: GetConsoleOutputRequest,
+    ) -> ApiResult<GetConsoleOutputResponse> {
+        use base64::Engine as _;
+        let id = request
+            .instance_id
+            .ok_or_else(|| ApiError::missing("InstanceId"))?;
+        match self.states.get(scope) {
+            Some(state) => lookup::check_instances_exist(state, std::slice::from_ref(&id))?,
+            None => {
+                return Err(ApiError::new(
+                    "InvalidInstanceID.NotFound",
+                    format!("The instance ID '{id}' does not exist"),
+                ));
+            }
+        }
+        let found = self
+            .user_data_dir
+            .as_deref()
+            .and_then(|root| user_data::console_output(root, &id));
+        Ok(GetConsoleOutputResponse {
+            instance_id: id,
+            timestamp: found.as_ref().map(|(_, modified)| {
+                let secs = modified
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                rfc3339(secs)
+            }),
+            output: found.map(|(bytes, _)| base64::engine::general_purpose::STANDARD.encode(bytes)),
+        })
+    }
+
     fn statistics(&self) -> ApiResult<DataplaneStatistics> {
         let counters = self
             .dataplane

@@ -1,7 +1,7 @@
 # An instance as people write it with Terraform: an image and type of the agent's catalogues,
-# the default VPC's default subnet, groups changed in place on the running instance (`stage =
-# 2`, which the provider does with ModifyNetworkInterfaceAttribute on its primary interface),
-# user data and tags.
+# the default VPC's default subnet, user data that serves HTTP (run by an agent with `serve
+# --run-user-data`), groups changed in place on the running instance (`stage = 2`, which the
+# provider does with ModifyNetworkInterfaceAttribute on its primary interface), and tags.
 
 variable "stage" {
   type    = number
@@ -54,7 +54,7 @@ resource "aws_instance" "web" {
   instance_type          = "t3.micro"
   subnet_id              = data.aws_subnet.default.id
   vpc_security_group_ids = local.changed ? [aws_security_group.ssh.id] : [aws_security_group.web.id]
-  user_data              = "echo hello"
+  user_data              = "python3 -m http.server 80"
   tags                   = { Name = local.changed ? "web-2" : "web" }
 }
 

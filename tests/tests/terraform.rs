@@ -13,7 +13,7 @@ use firewall_testkit::{
     local::{self, LocalInstance},
     netns::Netns,
     terraform::Terraform,
-    traffic::{EchoServer, tcp_round_trip},
+    traffic::{EchoServer, eventually, tcp_round_trip},
 };
 use serde_json::Value;
 
@@ -21,15 +21,16 @@ const SHORT: Duration = Duration::from_millis(700);
 /// A region of AWS's (the provider checks the name), whose default VPC the agent makes on first use.
 const REGION: &str = "us-east-1";
 
-/// An agent with its EC2 endpoint, the key in the default account.
-fn start(ns: &Netns) -> (Agent, Aws) {
+/// An agent with its EC2 endpoint (and `serve` options `extra`), the key in the default account.
+fn start(ns: &Netns, extra: &[&str]) -> (Agent, Aws) {
     let identity = aws::Identity {
         account_id: None,
         ..aws::Identity::test()
     };
     let aws = Aws::with_identity(ns, aws::free_port(), identity);
     let options = aws.agent_options();
-    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let mut options: Vec<&str> = options.iter().map(String::as_str).collect();
+    options.extend_from_slice(extra);
     let agent = Agent::start_with(ns, &options);
     assert!(
         aws.wait_listening(Duration::from_secs(10)),
@@ -37,6 +38,23 @@ fn start(ns: &Netns) -> (Agent, Aws) {
         agent.log()
     );
     (agent, aws)
+}
+
+/// Whether `GET /` to `ip`:80 from inside `ns` answers 200.
+fn http_ok(ns: &Netns, ip: std::net::IpAddr) -> bool {
+    ns.run(move || {
+        use std::io::{Read as _, Write as _};
+        let Ok(mut stream) = std::net::TcpStream::connect_timeout(&(ip, 80).into(), SHORT) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        if stream.write_all(b"GET / HTTP/1.0\r\n\r\n").is_err() {
+            return false;
+        }
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        answer.starts_with(b"HTTP/1.0 200")
+    })
 }
 
 fn in_region<'a>(args: &[&'a str]) -> Vec<&'a str> {
@@ -76,7 +94,7 @@ fn text(outputs: &Value, name: &str) -> String {
 #[test]
 fn groups_rules_prefix_lists_subnets_and_interfaces_apply_replan_clean_change_and_destroy() {
     let ns = Netns::new("fwtf");
-    let (agent, aws) = start(&ns);
+    let (agent, aws) = start(&ns, &[]);
     let before = inventory(&agent);
     let server: LocalInstance = local::launch(&agent, &in_region(&[])).remove(0);
     let probe: LocalInstance = local::launch(&agent, &in_region(&[])).remove(0);
@@ -184,7 +202,7 @@ fn groups_rules_prefix_lists_subnets_and_interfaces_apply_replan_clean_change_an
 #[test]
 fn an_instance_launches_changes_its_groups_in_place_under_traffic_and_terminates() {
     let ns = Netns::new("fwti");
-    let (agent, aws) = start(&ns);
+    let (agent, aws) = start(&ns, &["--run-user-data"]);
     let probe: LocalInstance = local::launch(&agent, &in_region(&[])).remove(0);
     let tf = Terraform::new(&ns, aws.port, REGION);
     tf.configuration("instance.tf");
@@ -220,16 +238,28 @@ fn an_instance_launches_changes_its_groups_in_place_under_traffic_and_terminates
         "userData",
     ]));
     assert_eq!(
-        user_data["UserData"]["Value"], "ZWNobyBoZWxsbw==",
+        user_data["UserData"]["Value"], "cHl0aG9uMyAtbSBodHRwLnNlcnZlciA4MA==",
         "the user data, base64 as the provider sent it"
     );
 
-    let _http = EchoServer::tcp(&instance, ip, 80);
-    let _ssh = EchoServer::tcp(&instance, ip, 22);
+    // The user data serves HTTP on 80 inside the instance; its group lets the probe in.
     assert!(
-        tcp_round_trip(&probe.ns, ip, 80, SHORT),
-        "web admits the probe on 80"
+        eventually(Duration::from_secs(10), || http_ok(&probe.ns, ip)).is_some(),
+        "the user data's web server answers the probe through the web group"
     );
+    let console = aws.json(&in_region(&[
+        "ec2",
+        "get-console-output",
+        "--instance-id",
+        &id,
+    ]));
+    assert!(
+        console["Output"]
+            .as_str()
+            .is_some_and(|o| o.contains("\"GET / HTTP/1.0\" 200")),
+        "the server's log is the console output: {console}"
+    );
+    let _ssh = EchoServer::tcp(&instance, ip, 22);
     assert!(!tcp_round_trip(&probe.ns, ip, 22, SHORT), "not on 22");
 
     tf.apply(&stage("2"));
@@ -248,8 +278,8 @@ fn an_instance_launches_changes_its_groups_in_place_under_traffic_and_terminates
         "ssh admits the probe on 22"
     );
     assert!(
-        !tcp_round_trip(&probe.ns, ip, 80, SHORT),
-        "and 80 is closed"
+        !http_ok(&probe.ns, ip),
+        "and the web server is out of reach"
     );
 
     tf.destroy(&stage("2"));
@@ -259,6 +289,15 @@ fn an_instance_launches_changes_its_groups_in_place_under_traffic_and_terminates
         "{described}"
     );
     assert!(!instance.exists(), "the instance's namespace is gone");
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", "python3 -m http.server 80"])
+        .output()
+        .expect("pgrep");
+    assert!(
+        left.stdout.is_empty(),
+        "terminating ended the user data's server: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
     let groups = inventory(&agent).0;
     assert_eq!(groups, ["default"], "the groups are gone");
     agent.cli(&in_region(&[

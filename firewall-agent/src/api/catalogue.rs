@@ -51,6 +51,12 @@ pub trait DataplaneView {
         scope: &Scope,
         request: ExplainVerdictRequest,
     ) -> ApiResult<ExplainVerdictResponse>;
+    /// What an instance's user data printed (`serve --run-user-data`).
+    fn console_output(
+        &self,
+        scope: &Scope,
+        request: GetConsoleOutputRequest,
+    ) -> ApiResult<GetConsoleOutputResponse>;
 }
 
 /// An action the data plane answers.
@@ -389,6 +395,9 @@ catalogue! {
     /// kernel's own maps answer.
     ExplainVerdict(ExplainVerdictRequest) -> ExplainVerdictResponse {
         mutates: false, flush_flows: false, dataplane: |d, scope, r| d.explain(scope, r)
+    }
+    GetConsoleOutput(GetConsoleOutputRequest) -> GetConsoleOutputResponse {
+        mutates: false, flush_flows: false, dataplane: |d, scope, r| d.console_output(scope, r)
     }
     /// Ours: the same policy as an nftables ruleset.
     ExportNftables(ExportNftablesRequest) -> ExportNftablesResponse {

@@ -4,8 +4,6 @@ use clap::{Args, Subcommand};
 
 use super::args::Paging;
 
-/// The variants are the verbs' names, which all begin with `describe`.
-#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Subcommand)]
 pub enum InstanceVerb {
     /// Describes one attribute of an instance (`--attribute userData`, `instanceType`,
@@ -19,6 +17,16 @@ pub enum InstanceVerb {
     DescribeInstanceCreditSpecifications(DescribeCreditSpecifications),
     /// Describes EBS volumes (instances here have none).
     DescribeVolumes(DescribeVolumes),
+    /// What a local instance's user data printed (`serve --run-user-data`), base64.
+    GetConsoleOutput(GetConsoleOutput),
+}
+
+#[derive(Debug, Args)]
+pub struct GetConsoleOutput {
+    #[arg(long)]
+    pub instance_id: Option<String>,
+    #[arg(long)]
+    pub latest: bool,
 }
 
 #[derive(Debug, Args)]

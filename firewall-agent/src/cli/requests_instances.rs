@@ -44,6 +44,12 @@ pub fn request(verb: &InstanceVerb) -> Result<Call, Failure> {
                 })
             })
         }
+        InstanceVerb::GetConsoleOutput(a) => call::<op::GetConsoleOutput>(|| {
+            Ok(GetConsoleOutputRequest {
+                instance_id: a.instance_id.clone(),
+                latest: a.latest.then_some(true),
+            })
+        }),
         InstanceVerb::DescribeVolumes(a) => call::<op::DescribeVolumes>(|| {
             Ok(DescribeVolumesRequest {
                 volume_ids: a.volume_ids.clone(),

@@ -59,6 +59,9 @@ pub struct LocalPlan {
     /// The interface's addresses with its subnet's prefix lengths.
     pub address: Ipv4Net,
     pub address6: Option<Ipv6Net>,
+    /// The primary interface's: the instance's user data (base64, as launched), which an agent
+    /// with `serve --run-user-data` runs in the namespace it builds.
+    pub user_data: Option<String>,
 }
 
 /// The last `n` characters of an ID (its random hex digits).
@@ -163,6 +166,11 @@ pub fn plan(state: &State, instance: &Instance, eni: &NetworkInterface) -> Optio
             .ipv6
             .zip(block6)
             .map(|(a, b)| Ipv6Net::new(a, b.prefix_len()).expect("subnet prefix")),
+        user_data: instance
+            .launch
+            .user_data
+            .clone()
+            .filter(|_| device_index == 0),
     })
 }
 

@@ -25,12 +25,18 @@ pub struct IpLauncher {
     pub(super) host_routes: bool,
     /// `serve --allow-interface`: interfaces registered whatever they are.
     allowed: Allowed,
+    /// `serve --run-user-data`: where the instances' user data and console output live.
+    user_data: Option<std::path::PathBuf>,
 }
 
 impl IpLauncher {
     /// A launcher for an agent with `serve --host-routes` (`host_routes`) and
     /// `--allow-interface` (`allowed`).
-    pub fn new(host_routes: bool, allowed: Allowed) -> IpLauncher {
+    pub fn new(
+        host_routes: bool,
+        allowed: Allowed,
+        user_data: Option<std::path::PathBuf>,
+    ) -> IpLauncher {
         let ino = |pid: &str| std::fs::metadata(format!("/proc/{pid}/ns/mnt")).map(|m| m.ino());
         let parent = std::os::unix::process::parent_id().to_string();
         let host_mounts = match (ino("self"), ino(&parent)) {
@@ -43,6 +49,7 @@ impl IpLauncher {
             host_mounts,
             host_routes,
             allowed,
+            user_data,
         }
     }
 
@@ -300,14 +307,24 @@ impl Launcher for IpLauncher {
         }
         // A half-built or half-removed instance: start again from nothing.
         let _ = self.remove(plan);
-        self.build(plan).inspect_err(|_| {
-            let _ = self.remove(plan);
-        })
+        self.build(plan)
+            .and_then(|()| match (&self.user_data, &plan.user_data) {
+                (Some(root), Some(data)) => {
+                    super::user_data::start(root, &plan.instance_id, &plan.netns, data)
+                }
+                _ => Ok(()),
+            })
+            .inspect_err(|_| {
+                let _ = self.remove(plan);
+            })
     }
 
     fn remove(&mut self, plan: &LocalPlan) -> Result<(), String> {
         if plan.device_index > 0 {
             return self.remove_extra(plan);
+        }
+        if netns_exists(&plan.netns) {
+            super::user_data::end(self.user_data.as_deref(), &plan.instance_id, &plan.netns);
         }
         // Deleting the namespace destroys its `eth0` and so the pair, unless a process still
         // holds the namespace: the host side is deleted explicitly.

@@ -11,6 +11,7 @@
 
 mod ip;
 pub mod register;
+pub mod user_data;
 mod vpc;
 
 pub use ip::IpLauncher;

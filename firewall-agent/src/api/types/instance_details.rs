@@ -246,3 +246,24 @@ pub struct InstanceCreditSpecification {
     pub instance_id: String,
     pub cpu_credits: String,
 }
+
+/// `get-console-output`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase", deny_unknown_fields)]
+pub struct GetConsoleOutputRequest {
+    pub instance_id: Option<String>,
+    #[serde(deserialize_with = "super::common::scalar")]
+    pub latest: Option<bool>,
+}
+
+/// The instance's console output: with `serve --run-user-data`, what its user data printed
+/// (the last 64 KB, base64), as of `Timestamp`; absent when it has none.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct GetConsoleOutputResponse {
+    pub instance_id: String,
+    pub timestamp: Option<String>,
+    pub output: Option<String>,
+}
