@@ -6,7 +6,7 @@ use std::sync::Arc;
 use firewall_common::Direction;
 
 use super::{
-    ids::IdSource,
+    ids::{IdSource, check_group_id_format},
     lookup,
     permission::{check_rule_quota, check_unique, check_unique_added, rules_from_permission},
     query::{invalid_filter, paginate},
@@ -159,8 +159,10 @@ fn as_permission(spec: &SecurityGroupRuleRequest) -> ApiResult<IpPermission> {
     .count();
     match peers {
         0 => {
-            return Err(ApiError::missing(
-                "CidrIpv4, CidrIpv6, PrefixListId or ReferencedGroupId",
+            // AWS's words (moto's test verified against AWS records them).
+            return Err(ApiError::new(
+                "MissingParameter",
+                "The request must contain exactly one of: cidrIp, cidrIpv6, prefixListId, or referencedGroupId",
             ));
         }
         1 => {}
@@ -349,6 +351,13 @@ pub fn describe(
             .any(|g| g.ingress.iter().chain(&g.egress).any(|r| &r.id == id));
         if !exists {
             return Err(lookup::rule_not_found(id));
+        }
+    }
+    // A group-id filter's values are checked as IDs, as AWS does (moto's test verified against
+    // AWS records `InvalidGroupId.Malformed`); wildcards are left alone.
+    for filter in req.filters.iter().filter(|f| f.name == "group-id") {
+        for value in filter.values.iter().filter(|v| !v.contains(['*', '?'])) {
+            check_group_id_format(value)?;
         }
     }
     let mut out = Vec::new();

@@ -398,3 +398,23 @@ fn the_console_edit_revokes_adds_and_describes_in_one_change_or_not_at_all() {
         .unwrap();
     assert_eq!(kept["Description"], "web", "described in place, same ID");
 }
+
+#[test]
+fn a_malformed_group_id_filter_of_describe_rules_is_refused_as_aws_refuses_it() {
+    let mut f = Fixture::new();
+    let web = f.group("web");
+    f.fails(
+        "DescribeSecurityGroupRules",
+        json!({"Filters": [{"Name": "group-id", "Values": ["foobar"]}]}),
+        "InvalidGroupId.Malformed",
+    );
+    let listed = f.ok(
+        "DescribeSecurityGroupRules",
+        json!({"Filters": [{"Name": "group-id", "Values": [web]}]}),
+    );
+    assert_eq!(listed["SecurityGroupRules"].as_array().unwrap().len(), 2);
+    f.ok(
+        "DescribeSecurityGroupRules",
+        json!({"Filters": [{"Name": "group-id", "Values": ["sg-*"]}]}),
+    );
+}
