@@ -314,10 +314,34 @@ fn prefix_list_edits_apply_to_referencing_rules_at_once() {
         &a_cidr,
     ]);
     assert!(!tcp_round_trip(&a.ns, b.ip, 9443, SHORT), "A was removed");
+    // Deleting a referenced list is accepted, as on AWS, and completes once the last rule
+    // referencing it goes; meanwhile it is `delete-in-progress` and still enforced.
+    let out = agent.cli(&["delete-managed-prefix-list", "--prefix-list-id", &list]);
+    assert_eq!(out["PrefixList"]["State"], "delete-in-progress");
+    let add_a = [
+        "modify-managed-prefix-list",
+        "--prefix-list-id",
+        &list,
+        "--current-version",
+        "3",
+        "--add-entries",
+        &a_cidr,
+    ];
+    agent.cli(&add_a);
+    assert!(
+        tcp_round_trip(&a.ns, b.ip, 9443, SHORT),
+        "a list being deleted is still enforced"
+    );
+    agent.cli(&["revoke-security-group-ingress", "--group-id", &server, "--ip-permissions",
+        &format!(r#"[{{"IpProtocol":"tcp","FromPort":9443,"ToPort":9443,"PrefixListIds":[{{"PrefixListId":"{list}"}}]}}]"#)]);
     let err = agent
-        .try_cli(&["delete-managed-prefix-list", "--prefix-list-id", &list])
+        .try_cli(&["describe-managed-prefix-lists", "--prefix-list-ids", &list])
         .unwrap_err();
-    assert_eq!(err.code(), "DependencyViolation");
+    assert_eq!(
+        err.code(),
+        "InvalidPrefixListID.NotFound",
+        "the deletion completed with the last reference"
+    );
 }
 
 #[test]

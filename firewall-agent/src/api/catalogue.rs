@@ -115,7 +115,11 @@ fn on_state<O: StateOperation>(
     ids: &mut dyn IdSource,
     request: Value,
 ) -> ApiResult<Value> {
-    encode(O::handle(state, ids, decode(request)?)?)
+    let response = O::handle(state, ids, decode(request)?)?;
+    if O::MUTATES {
+        state.settle_deletions();
+    }
+    encode(response)
 }
 
 fn on_dataplane<O: DataplaneOperation>(

@@ -129,6 +129,7 @@ pub fn create(
         versions: vec![entries],
         tags,
         modified: false,
+        deleting: false,
     };
     let out = view(state, &list, "create-complete");
     state.prefix_lists.insert(id, list);
@@ -266,7 +267,13 @@ pub fn delete(state: &mut State, req: PrefixListIdRequest) -> ApiResult<PrefixLi
         .flat_map(|g| g.ingress.iter().chain(&g.egress))
         .any(|r| r.peer == Peer::PrefixList(id.clone()));
     if referenced {
-        return Err(lookup::has_dependent(&id));
+        // As on AWS, the deletion is accepted and completes once nothing references the list.
+        let list = state.prefix_lists.get_mut(&id).expect("checked above");
+        list.deleting = true;
+        let list = &state.prefix_lists[&id];
+        return Ok(PrefixListResponse {
+            prefix_list: view(state, list, "delete-in-progress"),
+        });
     }
     let list = state.prefix_lists.remove(&id).expect("checked above");
     Ok(PrefixListResponse {
@@ -296,7 +303,9 @@ pub fn describe(
             };
         }
         if keep {
-            let status = if list.modified {
+            let status = if list.deleting {
+                "delete-in-progress"
+            } else if list.modified {
                 "modify-complete"
             } else {
                 "create-complete"
@@ -305,4 +314,27 @@ pub fn describe(
         }
     }
     Ok(DescribeManagedPrefixListsResponse { prefix_lists: out })
+}
+
+impl State {
+    /// Completes the deletions of prefix lists nothing references any more (see
+    /// [`PrefixList::deleting`](super::state::PrefixList::deleting)); run after every change.
+    pub fn settle_deletions(&mut self) {
+        let pending: Vec<String> = self
+            .prefix_lists
+            .values()
+            .filter(|l| l.deleting)
+            .map(|l| l.id.clone())
+            .collect();
+        for id in pending {
+            let referenced = self
+                .groups
+                .values()
+                .flat_map(|g| g.ingress.iter().chain(&g.egress))
+                .any(|r| r.peer == Peer::PrefixList(id.clone()));
+            if !referenced {
+                self.prefix_lists.remove(&id);
+            }
+        }
+    }
 }

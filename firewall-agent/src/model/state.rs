@@ -466,6 +466,11 @@ pub struct PrefixList {
     /// modify waiter wants exactly that state).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub modified: bool,
+    /// Deleted while rules referenced it: AWS accepts the deletion and carries it out
+    /// asynchronously; here it completes with the change that removes the last reference
+    /// ([`State::settle_deletions`]), and until then the list is `delete-in-progress`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleting: bool,
 }
 
 impl PrefixList {

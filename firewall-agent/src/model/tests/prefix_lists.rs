@@ -90,7 +90,7 @@ fn entries_change_in_versions_guarded_by_current_version() {
 }
 
 #[test]
-fn a_referenced_list_weighs_its_max_entries_and_cannot_be_deleted() {
+fn a_referenced_list_weighs_its_max_entries_and_is_deleted_once_its_last_reference_goes() {
     let (mut state, mut ids, id) = setup();
     state.quotas.rules_per_group = 3;
     let group = state.groups.keys().next().unwrap().clone();
@@ -105,14 +105,30 @@ fn a_referenced_list_weighs_its_max_entries_and_cannot_be_deleted() {
     )
     .unwrap_err();
     assert_eq!(err.code, "RulesPerSecurityGroupLimitExceeded");
-    let err = dispatch(
+    // As on AWS (moto's test verified against AWS deletes a referenced list without an
+    // error): accepted, in progress while the rule references it, done when it goes.
+    let out = dispatch(
         &mut state,
         &mut ids,
         "DeleteManagedPrefixList",
         json!({"PrefixListId": id}),
     )
-    .unwrap_err();
-    assert_eq!(err.code, "DependencyViolation");
+    .unwrap();
+    assert_eq!(out["PrefixList"]["State"], "delete-in-progress");
+    let described = dispatch(
+        &mut state,
+        &mut ids,
+        "DescribeManagedPrefixLists",
+        json!({"PrefixListIds": [id]}),
+    )
+    .unwrap();
+    assert_eq!(described["PrefixLists"][0]["State"], "delete-in-progress");
+    let rule = json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "PrefixListIds": [{"PrefixListId": id}]}]});
+    dispatch(&mut state, &mut ids, "RevokeSecurityGroupIngress", rule).unwrap();
+    assert!(
+        !state.prefix_lists.contains_key(&id),
+        "the revoke removed the last reference: the deletion completed"
+    );
     let err = dispatch(
         &mut state,
         &mut ids,
