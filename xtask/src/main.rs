@@ -22,6 +22,7 @@ use std::{
 };
 
 mod demo;
+mod moto;
 mod package;
 mod required;
 mod setup;
@@ -263,6 +264,7 @@ fn test(no_lint: bool, args: &[String]) -> anyhow::Result<()> {
             .env("FIREWALL_CNI_BIN", root.join("target/debug/firewall-sg"))
             .env("FIREWALL_AWS_VENV", aws_venv())
             .env("FIREWALL_TERRAFORM_CONFIG", terraform::cli_config())
+            .env("FIREWALL_MOTO_SOURCES", moto::sources())
             .env("FIREWALL_DEB", deb),
     )?;
     step("the packet and differential tests again, what workloads send through the XDP program");

@@ -72,6 +72,10 @@ const PIP_PINS: &[(&str, &str)] = &[
     // core is spelled as its dist-info directory spells it (pip takes either).
     ("ansible", "12.3.0"),
     ("ansible_core", "2.19.14"),
+    // moto's EC2 security-group tests, run in its server mode against the agent
+    // (`crate::moto` fetches the test sources, which the wheel does not carry).
+    ("moto", crate::moto::VERSION),
+    ("pytest", "9.2.0"),
 ];
 
 /// Where the virtualenv with [`PIP_PINS`] lives (passed to the tests as `FIREWALL_AWS_VENV`).
@@ -94,6 +98,7 @@ pub fn setup() -> anyhow::Result<()> {
     crate::required::check_installed()?;
     ensure_bpffs()?;
     ensure_aws_venv()?;
+    crate::moto::ensure_moto_tests()?;
     crate::terraform::ensure_terraform()?;
     Ok(())
 }
