@@ -17,7 +17,7 @@ use super::{
 use crate::model::{
     IdSource, State, account, catalogue as types_and_images, flow_log, group, group_rules,
     instance, instance_attributes, launch_template, network_interface, prefix_list, route_table,
-    rule_edit, subnet, tags, vpc, vpc_attributes,
+    rule_edit, subnet, tags, termination, vpc, vpc_attributes,
 };
 use firewall_common::Direction;
 
@@ -118,6 +118,7 @@ fn on_state<O: StateOperation>(
     let response = O::handle(state, ids, decode(request)?)?;
     if O::MUTATES {
         state.settle_deletions();
+        state.forget_terminated(&ids.now());
     }
     encode(response)
 }
@@ -251,10 +252,10 @@ catalogue! {
         mutates: true, flush_flows: false, state: instance::run
     }
     DescribeInstances(DescribeInstancesRequest) -> DescribeInstancesResponse {
-        mutates: false, flush_flows: false, state: |s, _, r| instance::describe(s, r)
+        mutates: false, flush_flows: false, state: |s, ids, r| instance::describe(s, &ids.now(), r)
     }
     TerminateInstances(InstanceIdsRequest) -> TerminateInstancesResponse {
-        mutates: true, flush_flows: false, state: |s, _, r| instance::terminate(s, r)
+        mutates: true, flush_flows: false, state: termination::terminate
     }
     StopInstances(InstanceIdsRequest) -> StopInstancesResponse {
         mutates: true, flush_flows: false, state: |s, _, r| instance::stop(s, r)

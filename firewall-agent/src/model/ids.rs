@@ -39,6 +39,39 @@ pub fn rfc3339(secs: u64) -> String {
     )
 }
 
+/// Seconds since the epoch of a time [`rfc3339`] wrote (`Z` is taken for `+00:00`); `None`
+/// for any other shape.
+pub fn parse_rfc3339(time: &str) -> Option<u64> {
+    let time = time
+        .strip_suffix("+00:00")
+        .or_else(|| time.strip_suffix('Z'))?;
+    let (date, clock) = time.split_once('T')?;
+    let number = |s: &str| s.parse::<i64>().ok();
+    let mut date = date.splitn(3, '-').map(number);
+    let (year, month, day) = (date.next()??, date.next()??, date.next()??);
+    let mut clock = clock.splitn(3, ':').map(number);
+    let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next()??);
+    let valid = (1..=12).contains(&month)
+        && (1..=31).contains(&day)
+        && (0..24).contains(&hour)
+        && (0..60).contains(&minute)
+        && (0..61).contains(&second);
+    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+    valid.then(|| u64::try_from(secs).ok()).flatten()
+}
+
+/// The day since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// days-from-civil, the inverse of [`civil_from_days`]).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// The proleptic Gregorian `(year, month, day)` of a day since 1970-01-01 (Howard Hinnant's
 /// civil-from-days).
 pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
@@ -59,23 +92,38 @@ pub mod testing {
     //! Deterministic IDs for tests.
     use super::IdSource;
 
+    /// Sequential IDs, and a clock that stands still at 2026-01-01T00:00:00Z until a test
+    /// moves it ([`SeqIds::advance`]).
     #[derive(Default)]
-    pub struct SeqIds(u64);
+    pub struct SeqIds {
+        issued: u64,
+        elapsed_secs: u64,
+    }
+
+    /// 2026-01-01T00:00:00Z.
+    const START: u64 = 1_767_225_600;
 
     impl SeqIds {
         /// Continues after `n` IDs.
         pub fn at(n: u64) -> SeqIds {
-            SeqIds(n)
+            SeqIds {
+                issued: n,
+                elapsed_secs: 0,
+            }
+        }
+        /// Moves the clock `secs` on.
+        pub fn advance(&mut self, secs: u64) {
+            self.elapsed_secs += secs;
         }
     }
 
     impl IdSource for SeqIds {
         fn next_id(&mut self, prefix: &str) -> String {
-            self.0 += 1;
-            format!("{prefix}-{:017x}", self.0)
+            self.issued += 1;
+            format!("{prefix}-{:017x}", self.issued)
         }
         fn now(&mut self) -> String {
-            "2026-01-01T00:00:00+00:00".into()
+            super::rfc3339(START + self.elapsed_secs)
         }
     }
 
@@ -135,5 +183,27 @@ mod tests {
     fn rfc3339_formats_known_instants() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00+00:00");
         assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40+00:00");
+    }
+
+    #[test]
+    fn a_time_written_reads_back_to_the_same_second() {
+        for secs in [0, 951_782_400, 1_767_225_600, 1_796_460_523, 4_102_444_799] {
+            assert_eq!(
+                parse_rfc3339(&rfc3339(secs)),
+                Some(secs),
+                "{}",
+                rfc3339(secs)
+            );
+        }
+        assert_eq!(parse_rfc3339("2026-01-01T00:00:00Z"), Some(1_767_225_600));
+        for bad in [
+            "",
+            "2026-01-01",
+            "2026-13-01T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "x-y-zTa:b:cZ",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 }

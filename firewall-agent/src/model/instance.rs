@@ -12,7 +12,7 @@ use super::{
     state::{Instance, InstanceState, State, Vpc},
     subnet,
     tagging::tags_for,
-    views,
+    termination, views,
 };
 use crate::api::{
     ApiError, ApiResult,
@@ -21,7 +21,7 @@ use crate::api::{
         instances::{
             DescribeInstancesRequest, DescribeInstancesResponse, InstanceIdsRequest,
             InstanceStateChange, ModifyInstanceAttributeRequest, Reservation, RunInstancesRequest,
-            StartInstancesResponse, StopInstancesResponse, TerminateInstancesResponse,
+            StartInstancesResponse, StopInstancesResponse,
         },
     },
 };
@@ -182,6 +182,7 @@ pub fn run(
             state: InstanceState::Running,
             netns,
             launch_time: now,
+            terminated_at: None,
             tags: tags.clone(),
             launch: launch.clone(),
             host: None,
@@ -384,8 +385,11 @@ fn matches_filter(state: &State, instance: &Instance, filter: &Filter) -> ApiRes
     })
 }
 
+/// The instances of `req`, but not those terminated too long before `now` (RFC 3339) to be
+/// listed: naming one of them answers `InvalidInstanceID.NotFound`, as on AWS.
 pub fn describe(
     state: &State,
+    now: &str,
     req: DescribeInstancesRequest,
 ) -> ApiResult<DescribeInstancesResponse> {
     if req.max_results.is_some() && !req.instance_ids.is_empty() {
@@ -394,9 +398,17 @@ pub fn describe(
             "The parameter instancesSet cannot be used with the parameter maxResults",
         ));
     }
+    let listed = |i: &Instance| !termination::forgotten(i, now);
     lookup::check_instances_exist(state, &req.instance_ids)?;
+    if let Some(id) = req
+        .instance_ids
+        .iter()
+        .find(|id| !listed(&state.instances[*id]))
+    {
+        return Err(lookup::instance_not_found(id));
+    }
     let mut out = Vec::new();
-    for instance in state.instances.values() {
+    for instance in state.instances.values().filter(|i| listed(i)) {
         if !req.instance_ids.is_empty() && !req.instance_ids.contains(&instance.id) {
             continue;
         }
@@ -418,7 +430,7 @@ pub fn describe(
 
 /// Moves every instance of `ids` to `target`, all or none; `refused` answers the error for an
 /// instance whose current state forbids the move.
-fn change_states(
+pub(super) fn change_states(
     state: &mut State,
     ids: &[String],
     target: InstanceState,
@@ -445,38 +457,6 @@ fn change_states(
         });
     }
     Ok(out)
-}
-
-/// Terminated instances stay listed; their interfaces are no longer enforced: those made with
-/// them (delete on termination, the primary one) are deleted, the others detached.
-pub fn terminate(
-    state: &mut State,
-    req: InstanceIdsRequest,
-) -> ApiResult<TerminateInstancesResponse> {
-    instance_attributes::check_protection(state, &req.instance_ids, true)?;
-    let changes = change_states(
-        state,
-        &req.instance_ids,
-        InstanceState::Terminated,
-        |_, _| None,
-    )?;
-    let ended = |eni: &NetworkInterface| {
-        eni.attachment
-            .as_ref()
-            .filter(|a| req.instance_ids.contains(&a.instance_id))
-            .map(|a| a.delete_on_termination)
-    };
-    state
-        .network_interfaces
-        .retain(|_, eni| ended(eni) != Some(true));
-    for eni in state.network_interfaces.values_mut() {
-        if ended(eni) == Some(false) {
-            eni.attachment = None;
-        }
-    }
-    Ok(TerminateInstancesResponse {
-        terminating_instances: changes,
-    })
 }
 
 /// A terminated instance cannot be stopped or started.

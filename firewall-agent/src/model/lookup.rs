@@ -57,13 +57,18 @@ pub fn check_instances_exist(state: &State, ids: &[String]) -> ApiResult<()> {
     for id in ids {
         check_id_format(id, "i", "InvalidInstanceID.Malformed", "instance ID")?;
         if !state.instances.contains_key(id) {
-            return Err(ApiError::new(
-                "InvalidInstanceID.NotFound",
-                format!("The instance ID '{id}' does not exist"),
-            ));
+            return Err(instance_not_found(id));
         }
     }
     Ok(())
+}
+
+/// `InvalidInstanceID.NotFound` for `id`.
+pub fn instance_not_found(id: &str) -> ApiError {
+    ApiError::new(
+        "InvalidInstanceID.NotFound",
+        format!("The instance ID '{id}' does not exist"),
+    )
 }
 
 fn prefix_list_not_found(id: &str) -> ApiError {

@@ -39,6 +39,7 @@ pub mod state;
 pub mod subnet;
 pub mod tagging;
 pub mod tags;
+pub mod termination;
 pub mod text;
 mod upgrade;
 pub mod views;

@@ -226,6 +226,7 @@ impl State {
                 state: InstanceState::Running,
                 netns: None,
                 launch_time: String::new(),
+                terminated_at: None,
                 tags: Vec::new(),
                 launch: Default::default(),
                 host: None,

@@ -226,6 +226,11 @@ pub struct Instance {
     pub netns: Option<String>,
     /// RFC 3339 launch time.
     pub launch_time: String,
+    /// RFC 3339 time it was terminated; listed until [`super::termination::TERMINATED_LISTED_SECS`]
+    /// after it
+    /// (a record of an earlier release that has none: no longer listed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminated_at: Option<String>,
     #[serde(default)]
     pub tags: Vec<Tag>,
     /// What it was launched with beyond its network (a record of an earlier release: the

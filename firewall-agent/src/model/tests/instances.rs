@@ -323,3 +323,64 @@ fn a_local_instances_given_ipv6_address_must_be_in_the_block_and_not_reserved() 
     f.fails("RunInstances", v6("2001:db8::9"), "InvalidParameterValue");
     f.ok("RunInstances", v6("fd00:ec2::9"));
 }
+
+#[test]
+fn a_terminated_instance_is_listed_for_an_hour_then_forgotten() {
+    let mut f = Fixture::new();
+    let web = f.group("web");
+    let run = |ip: &str, ifname: &str| json!({"SecurityGroupIds": [web], "PrivateIpAddress": ip, "HostInterface": ifname});
+    let out = f.ok("RunInstances", run("172.31.0.10", "veth-a"));
+    let id = out["Instances"][0]["InstanceId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let listed = |f: &mut Fixture| {
+        f.ok("DescribeInstances", json!({}))["Reservations"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    f.ok("TerminateInstances", json!({"InstanceIds": [id]}));
+    f.ids.advance(3599);
+    // Terminating it again does not restart its hour.
+    f.ok("TerminateInstances", json!({"InstanceIds": [id]}));
+    let out = f.ok("DescribeInstances", json!({"InstanceIds": [id]}));
+    let state = &out["Reservations"][0]["Instances"][0]["State"]["Name"];
+    assert_eq!(state, "terminated");
+
+    f.ids.advance(1);
+    assert_eq!(listed(&mut f), 0, "an hour after, it is no longer listed");
+    f.fails(
+        "DescribeInstances",
+        json!({"InstanceIds": [id]}),
+        "InvalidInstanceID.NotFound",
+    );
+    assert!(
+        f.state.instances.contains_key(&id),
+        "a read changes nothing"
+    );
+    // The next change of the region drops its record.
+    f.ok("RunInstances", run("172.31.0.11", "veth-b"));
+    assert!(!f.state.instances.contains_key(&id));
+    assert_eq!(listed(&mut f), 1);
+}
+
+#[test]
+fn an_instance_terminated_by_a_release_that_kept_no_time_is_forgotten() {
+    let mut f = Fixture::new();
+    let out = f.ok(
+        "RunInstances",
+        json!({"PrivateIpAddress": "172.31.0.10", "HostInterface": "veth-a"}),
+    );
+    let id = out["Instances"][0]["InstanceId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    f.ok("TerminateInstances", json!({"InstanceIds": [id]}));
+    f.state.instances.get_mut(&id).unwrap().terminated_at = None;
+    f.fails(
+        "DescribeInstances",
+        json!({"InstanceIds": [id]}),
+        "InvalidInstanceID.NotFound",
+    );
+}
