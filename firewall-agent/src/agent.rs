@@ -134,17 +134,11 @@ impl Agent {
             .map(|state| (state.scope(), state))
             .collect();
         if states.is_empty() {
-            let mut state = State::initial(&mut RandomIds);
-            state.quotas = quotas;
-            store.save(None, &state).context("saving the state")?;
-            states.insert(state.scope(), state);
+            states = first_state(store.as_ref())?;
         }
         for state in states.values_mut() {
-            if state.quotas != quotas {
-                state.quotas = quotas;
-                // Only the scope's own record changes.
-                store.save(Some(state), state).context("saving the state")?;
-            }
+            // Configuration of this agent, not shared: set on every state it holds.
+            state.quotas = quotas;
         }
         let compiler_ids = if dataplane.restored() {
             // Same state, same IDs: the first apply after a restart then changes nothing.
@@ -230,6 +224,11 @@ impl Agent {
         }
     }
 
+    /// The agent stops: a shared store's lease is revoked (see [`Store::close`]).
+    pub fn close_store(&self) {
+        self.store.close();
+    }
+
     /// Saves the compiler's IDs if they changed (not on every change: their serialization grows
     /// with the rules, and older IDs after a crash only cost rewriting entries at start).
     pub fn save_compiler_ids(&mut self) {
@@ -248,8 +247,7 @@ impl Agent {
     /// stored at once so its IDs stay the same.
     fn state(&mut self, scope: &Scope) -> ApiResult<&mut State> {
         if !self.states.contains_key(scope) {
-            let mut state = State::initial_in(&scope.account_id, &scope.region, &mut RandomIds);
-            state.quotas = self.quotas;
+            let state = State::initial_in(&scope.account_id, &scope.region, &mut RandomIds);
             self.store.save(None, &state).map_err(store_failed)?;
             self.states.insert(scope.clone(), state);
             // Its rules get their counter slots; it has no workloads yet.
@@ -262,6 +260,7 @@ impl Agent {
         // created or received from another agent.
         state.flow_log_dir = self.flow_logs.dir.clone();
         state.refuse_deleting_self_referenced = self.refuse_deleting_self_referenced;
+        state.quotas = self.quotas;
         Ok(state)
     }
 
@@ -455,6 +454,34 @@ impl Drop for Agent {
     /// A stopping agent leaves its IDs saved: the next one then rewrites nothing.
     fn drop(&mut self) {
         self.save_compiler_ids();
+    }
+}
+
+/// The local region's state at the first start on an empty store: made and saved; when another
+/// agent made it at the same moment (a shared store), the winner's, as the store now holds it.
+fn first_state(store: &dyn Store) -> anyhow::Result<BTreeMap<Scope, State>> {
+    let state = State::initial(&mut RandomIds);
+    match store.save(None, &state) {
+        Ok(()) => Ok(BTreeMap::from([(state.scope(), state)])),
+        Err(StoreError::Conflict) => {
+            store
+                .refresh()
+                .context("reading the state another agent made")?;
+            let states: BTreeMap<Scope, State> = store
+                .take_remote_states()
+                .into_iter()
+                .map(|state| (state.scope(), state))
+                .collect();
+            anyhow::ensure!(
+                !states.is_empty(),
+                "another agent made the state at the same time, and it could not be read"
+            );
+            tracing::info!(
+                "another agent made the region's defaults at the same time: using theirs"
+            );
+            Ok(states)
+        }
+        Err(e) => Err(e).context("saving the state"),
     }
 }
 

@@ -19,7 +19,9 @@ impl Agent {
             return;
         }
         let mut removed = Vec::new();
-        for state in states {
+        for mut state in states {
+            // This agent's own configuration, not the store's.
+            state.quotas = self.quotas;
             let scope = state.scope();
             let before = self.states.get(&scope);
             let launched = workloads::to_launch(before, &state);

@@ -164,7 +164,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     limits::serve(listener, app, refuse, shutdown).await;
     // The next agent then compiles to the entries the maps hold and rewrites none.
-    agent.lock().await.save_compiler_ids();
+    let mut agent = agent.lock().await;
+    agent.save_compiler_ids();
+    agent.close_store();
     let _ = std::fs::remove_file(&args.socket);
     Ok(())
 }

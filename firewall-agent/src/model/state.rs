@@ -306,6 +306,9 @@ pub struct LegacyInterface {
 pub struct State {
     pub account_id: String,
     pub region: String,
+    /// Configuration of each agent (`serve`'s options), set on every state it holds; the
+    /// store's records keep the defaults, so agents sharing a store never overwrite each
+    /// other's.
     pub quotas: Quotas,
     pub vpcs: BTreeMap<String, Vpc>,
     /// Shared with the copies a change is validated on: a change clones only the groups it edits.

@@ -3,8 +3,14 @@
 //! state between several hosts' agents.
 
 mod etcd;
+mod etcd_cache;
+mod etcd_mirror;
+mod etcd_watch;
+mod patch;
 mod records;
 mod redb;
+#[cfg(test)]
+mod test_changes;
 
 pub use self::{
     etcd::{EtcdOptions, EtcdStore},
@@ -58,4 +64,6 @@ pub trait Store: Send {
     fn take_remote_states(&self) -> Vec<State> {
         Vec::new()
     }
+    /// The agent stops: with a shared store, this host leaves it (its liveness ends now).
+    fn close(&self) {}
 }

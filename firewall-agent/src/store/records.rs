@@ -30,18 +30,18 @@ pub(super) enum Write {
 
 /// A rule's record.
 #[derive(Serialize, Deserialize)]
-struct RuleRecord {
-    pos: u64,
-    egress: bool,
-    rule: Arc<Rule>,
+pub(super) struct RuleRecord {
+    pub pos: u64,
+    pub egress: bool,
+    pub rule: Arc<Rule>,
 }
 
 /// Where each stored rule sits in its group's order (by record key), and the next free position.
 /// Kept in memory: a save needs the positions of the rules it keeps.
 #[derive(Debug, Default)]
 pub(super) struct Positions {
-    of: HashMap<String, u64>,
-    next: u64,
+    pub of: HashMap<String, u64>,
+    pub next: u64,
 }
 
 /// The writes of one save and the positions they assign, applied once the transaction commits.
@@ -73,7 +73,8 @@ fn skeleton(state: &State) -> State {
     State {
         account_id: state.account_id.clone(),
         region: state.region.clone(),
-        quotas: state.quotas,
+        // Each agent's own configuration, not shared.
+        quotas: Default::default(),
         vpcs: state.vpcs.clone(),
         groups: BTreeMap::new(),
         instances: BTreeMap::new(),
@@ -88,7 +89,7 @@ fn skeleton(state: &State) -> State {
 }
 
 /// A group as its record stores it: without rules.
-fn header(group: &SecurityGroup) -> SecurityGroup {
+pub(super) fn header(group: &SecurityGroup) -> SecurityGroup {
     SecurityGroup {
         id: group.id.clone(),
         name: group.name.clone(),

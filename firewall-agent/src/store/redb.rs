@@ -18,7 +18,7 @@ use super::{
 use crate::{compiler::Ids, model::State};
 
 /// Per-resource records (`records.rs`).
-const RECORDS: TableDefinition<&str, &str> = TableDefinition::new("records");
+pub(super) const RECORDS: TableDefinition<&str, &str> = TableDefinition::new("records");
 /// The earlier whole-state documents, and the data-plane IDs.
 const STATE_TABLE: TableDefinition<&str, &str> = TableDefinition::new("state");
 const DESIRED_KEY: &str = "desired";
@@ -26,7 +26,7 @@ const DESIRED_KEY: &str = "desired";
 const DATAPLANE_IDS_KEY: &str = "dataplane-ids";
 
 /// redb has one error type per operation; they all convert into `redb::Error`.
-fn db<T, E: Into<redb::Error>>(result: Result<T, E>) -> Result<T, StoreError> {
+pub(super) fn db<T, E: Into<redb::Error>>(result: Result<T, E>) -> Result<T, StoreError> {
     result.map_err(|e| StoreError::Database(Box::new(e.into())))
 }
 
@@ -119,6 +119,12 @@ impl RedbStore {
             db: db(Database::create(path))?,
             positions: Mutex::default(),
         })
+    }
+
+    /// The database, for a store that keeps tables of its own in the same file (the etcd
+    /// store's cache).
+    pub(super) fn database(&self) -> &Database {
+        &self.db
     }
 
     /// The whole-state documents an earlier version wrote.

@@ -2,13 +2,16 @@
 //! long seeded sequences of changes; a change writes only its own records; a whole-state
 //! document of an earlier version is converted at the first load.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::*;
 use crate::{
     api::catalogue::call_json,
     model::testing::{Seeded, SeqIds},
-    store::records::{Positions, changes},
+    store::{
+        records::{Positions, changes},
+        test_changes::{group_ids, random_change},
+    },
 };
 
 /// A database file in a directory removed on drop.
@@ -31,56 +34,6 @@ impl Drop for TempDb {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn group_ids(state: &State) -> Vec<String> {
-    state.groups.keys().cloned().collect()
-}
-
-/// One random change through the model (refused ones change nothing, like the agent's).
-fn random_change(state: &mut State, ids: &mut SeqIds, rng: &mut Seeded, step: usize) {
-    let groups = group_ids(state);
-    let group = groups[rng.below(groups.len())].clone();
-    let port = 1000 + rng.below(50);
-    let rule = json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": format!("10.{}.0.0/16", rng.below(4))}]}]});
-    let rule_ids: Vec<String> = state.groups[&group]
-        .ingress
-        .iter()
-        .map(|r| r.id.clone())
-        .collect();
-    let some_rule = rule_ids
-        .get(rng.below(rule_ids.len().max(1)))
-        .cloned()
-        .unwrap_or_default();
-    let (action, request): (&str, Value) = match rng.below(13) {
-        // A rule changed in place, in the middle of its group: the others keep their order.
-        10 => (
-            "ModifySecurityGroupRules",
-            json!({"GroupId": group, "SecurityGroupRules": [{"SecurityGroupRuleId": some_rule,
-                "SecurityGroupRule": {"IpProtocol": "udp", "FromPort": port, "ToPort": port, "CidrIpv4": "10.9.0.0/16"}}]}),
-        ),
-        11 => (
-            "UpdateSecurityGroupRuleDescriptionsIngress",
-            json!({"GroupId": group, "SecurityGroupRuleDescriptions": [{"SecurityGroupRuleId": some_rule, "Description": format!("step {step}")}]}),
-        ),
-        12 => (
-            "RevokeSecurityGroupIngress",
-            json!({"GroupId": group, "SecurityGroupRuleIds": [some_rule]}),
-        ),
-        0..=3 => ("AuthorizeSecurityGroupIngress", rule),
-        4 => ("AuthorizeSecurityGroupEgress", rule),
-        5 | 6 => ("RevokeSecurityGroupIngress", rule),
-        7 => (
-            "CreateSecurityGroup",
-            json!({"GroupName": format!("g{step}"), "Description": "d"}),
-        ),
-        8 => ("DeleteSecurityGroup", json!({"GroupId": group})),
-        _ => (
-            "RunInstances",
-            json!({"PrivateIpAddress": format!("172.31.0.{}", 10 + rng.below(200)), "HostInterface": format!("v{step}"), "SecurityGroupIds": [group]}),
-        ),
-    };
-    let _ = call_json(state, ids, action, request);
 }
 
 #[test]

@@ -1,0 +1,246 @@
+//! Record writes applied to decoded states: what a store that follows another's writes (etcd's
+//! watch) does with each batch of them, at the cost of the records it names, never of the
+//! whole state.
+//!
+//! A batch is applied kind by kind: scopes' own records first (a new scope starts from its
+//! record), then groups, prefix lists, network interfaces and instances, then rules (their
+//! group exists by then). A rule is put in its group's direction by its position: appended when
+//! it comes after the last one (what authorize writes), otherwise placed, and the groups where
+//! a batch placed many rules are sorted once at its end. Everything not touched stays shared
+//! (`Arc`) with the state before the batch, so comparing the two afterwards skips it unread.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
+
+use super::{
+    StoreError,
+    records::{Positions, RuleRecord, header},
+};
+use crate::model::{Rule, SecurityGroup, State};
+
+/// One record's new value (`None`: deleted), by its key without the store's prefix.
+pub(super) type RecordWrite = (String, Option<String>);
+
+/// The order kinds are applied in (see the module); liveness and unknown keys last.
+fn rank(key: &str) -> u8 {
+    match key.split_once('/').map(|(kind, _)| kind) {
+        Some("s") => 0,
+        Some("g") => 1,
+        Some("p") => 2,
+        Some("n") => 3,
+        Some("i") => 4,
+        Some("r") => 5,
+        _ => 6,
+    }
+}
+
+/// `(<account>/<region>, what follows)` of a record key.
+fn split(key: &str) -> Option<(&str, String, &str)> {
+    let (kind, rest) = key.split_once('/')?;
+    let mut parts = rest.splitn(3, '/');
+    let scope = format!("{}/{}", parts.next()?, parts.next()?);
+    Some((kind, scope, parts.next().unwrap_or("")))
+}
+
+/// Applies `writes` to `states` (by `<account>/<region>`) and `positions`; the scopes they
+/// changed. A record that is not readable is an error, and then nothing of the batch may be
+/// assumed applied.
+pub(super) fn apply(
+    states: &mut BTreeMap<String, State>,
+    positions: &mut Positions,
+    mut writes: Vec<RecordWrite>,
+) -> Result<BTreeSet<String>, StoreError> {
+    // Stable: the order of one resource's writes is kept; rule deletes before rule puts.
+    writes.sort_by_key(|(key, value)| (rank(key), value.is_some()));
+    let mut changed = BTreeSet::new();
+    // Group directions where a rule was placed out of order: sorted at the end.
+    let mut unsorted: BTreeSet<(String, String, bool)> = BTreeSet::new();
+    for (key, value) in writes {
+        let Some((kind, scope, tail)) = split(&key) else {
+            continue;
+        };
+        if kind == "s" {
+            match value {
+                Some(value) => {
+                    let record: State = serde_json::from_str(&value)?;
+                    put_scope(states, &scope, record);
+                }
+                None => {
+                    states.remove(&scope);
+                }
+            }
+            changed.insert(scope);
+            continue;
+        }
+        let Some(state) = states.get_mut(&scope) else {
+            if kind == "r" && value.is_none() {
+                positions.of.remove(&key);
+            }
+            // A record of a scope whose own record is not (yet) there: skipped, as a whole
+            // read skips it.
+            continue;
+        };
+        changed.insert(scope.clone());
+        let id = tail.to_string();
+        match (kind, value) {
+            ("g", Some(value)) => put_group(state, serde_json::from_str(&value)?),
+            ("g", None) => {
+                state.groups.remove(&id);
+            }
+            ("p", Some(value)) => {
+                state.prefix_lists.insert(id, serde_json::from_str(&value)?);
+            }
+            ("p", None) => {
+                state.prefix_lists.remove(&id);
+            }
+            ("n", Some(value)) => {
+                state
+                    .network_interfaces
+                    .insert(id, serde_json::from_str(&value)?);
+            }
+            ("n", None) => {
+                state.network_interfaces.remove(&id);
+            }
+            ("i", Some(value)) => {
+                state.instances.insert(id, serde_json::from_str(&value)?);
+            }
+            ("i", None) => {
+                state.instances.remove(&id);
+            }
+            ("r", value) => {
+                let group = tail.split('/').next().unwrap_or("").to_string();
+                let record = value
+                    .map(|v| serde_json::from_str::<RuleRecord>(&v))
+                    .transpose()?;
+                if let Some(egress) = put_rule(state, positions, &key, &group, record) {
+                    unsorted.insert((scope, group, egress));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (scope, group, egress) in unsorted {
+        let Some(group) = states
+            .get_mut(&scope)
+            .and_then(|s| s.groups.get_mut(&group))
+        else {
+            continue;
+        };
+        let group = Arc::make_mut(group);
+        let id = group.id.clone();
+        let rules = if egress {
+            &mut group.egress
+        } else {
+            &mut group.ingress
+        };
+        rules.sort_by_cached_key(|rule| position(positions, &scope, &id, rule));
+    }
+    for scope in &changed {
+        if let Some(state) = states.get_mut(scope) {
+            // Records of an earlier release: subnets and interfaces made from what they held.
+            state.upgrade();
+        }
+    }
+    Ok(changed)
+}
+
+/// A scope's own record put: a new scope, or the old one's resources under the new record.
+fn put_scope(states: &mut BTreeMap<String, State>, scope: &str, mut record: State) {
+    if let Some(old) = states.remove(scope) {
+        record.groups = old.groups;
+        record.instances = old.instances;
+        record.network_interfaces = old.network_interfaces;
+        record.prefix_lists = old.prefix_lists;
+        record.flow_log_dir = old.flow_log_dir;
+        record.refuse_deleting_self_referenced = old.refuse_deleting_self_referenced;
+    }
+    states.insert(scope.to_string(), record);
+}
+
+/// A group's record put: a new group (its rules follow), or the old one's rules under the new
+/// header.
+fn put_group(state: &mut State, record: SecurityGroup) {
+    match state.groups.get_mut(&record.id) {
+        Some(group) if header(group) == record => {}
+        Some(group) => {
+            let group = Arc::make_mut(group);
+            group.name = record.name;
+            group.description = record.description;
+            group.vpc_id = record.vpc_id;
+            group.tags = record.tags;
+        }
+        None => {
+            state.groups.insert(record.id.clone(), Arc::new(record));
+        }
+    }
+}
+
+/// A rule's position, by its record key (unknown: last).
+fn position(positions: &Positions, scope: &str, group: &str, rule: &Rule) -> u64 {
+    let key = format!("r/{scope}/{group}/{}", rule.id);
+    positions.of.get(&key).copied().unwrap_or(u64::MAX)
+}
+
+/// Where a rule sits in a direction.
+type Finder<'a> = dyn Fn(&Vec<Arc<Rule>>) -> Option<usize> + 'a;
+
+/// A rule record's put (`Some`) or delete in its group; the direction (egress?) when the rule
+/// was placed before others, so that direction needs sorting.
+fn put_rule(
+    state: &mut State,
+    positions: &mut Positions,
+    key: &str,
+    group_id: &str,
+    record: Option<RuleRecord>,
+) -> Option<bool> {
+    let scope = format!("{}/{}", state.account_id, state.region);
+    let old_position = match &record {
+        Some(record) => positions.of.insert(key.to_string(), record.pos),
+        None => positions.of.remove(key),
+    };
+    if let Some(record) = &record {
+        positions.next = positions.next.max(record.pos);
+    }
+    let group = Arc::make_mut(state.groups.get_mut(group_id)?);
+    let rule_id = key.rsplit('/').next().unwrap_or("");
+    if let Some(old_position) = old_position {
+        // The rule as it was: found by its position (a direction is in position order, but
+        // for the rules this batch placed out of order, looked for one by one).
+        let placed = |rules: &Vec<Arc<Rule>>| {
+            let at = rules.partition_point(|r| {
+                r.id != rule_id && position(positions, &scope, group_id, r) < old_position
+            });
+            rules.get(at).is_some_and(|r| r.id == rule_id).then_some(at)
+        };
+        let scanned = |rules: &Vec<Arc<Rule>>| rules.iter().position(|r| r.id == rule_id);
+        let finders: [&Finder; 2] = [&placed, &scanned];
+        let found = finders.into_iter().find_map(|find| {
+            let ingress = find(&group.ingress).map(|at| (false, at));
+            ingress.or_else(|| find(&group.egress).map(|at| (true, at)))
+        });
+        if let Some((egress, at)) = found {
+            if egress {
+                group.egress.remove(at);
+            } else {
+                group.ingress.remove(at);
+            }
+        }
+    }
+    let record = record?;
+    let rules = if record.egress {
+        &mut group.egress
+    } else {
+        &mut group.ingress
+    };
+    let in_order = rules
+        .last()
+        .is_none_or(|last| position(positions, &scope, group_id, last) < record.pos);
+    rules.push(record.rule);
+    (!in_order).then_some(record.egress)
+}
+
+#[cfg(test)]
+#[path = "patch_tests.rs"]
+mod tests;
