@@ -81,6 +81,14 @@ impl Hosts {
     }
 }
 
+/// etcd's auto-compaction as the README recommends (Debian's etcd keeps all history).
+pub const AUTO_COMPACTION: [&str; 4] = [
+    "--auto-compaction-mode",
+    "revision",
+    "--auto-compaction-retention",
+    "10000",
+];
+
 /// A one-member etcd cluster in a test namespace, its client URL on `ip` there and its peer URL
 /// on that namespace's loopback; killed and its data removed on drop.
 pub struct Etcd {
@@ -263,6 +271,9 @@ impl Etcd {
             .args(["--listen-peer-urls", &peer])
             .args(["--initial-advertise-peer-urls", &peer])
             .args(["--initial-cluster", &format!("test={peer}")])
+            // As it should run (Debian's default keeps all history): the history of the last
+            // 10000 revisions is kept, older revisions are compacted.
+            .args(AUTO_COMPACTION)
             .args(self.tls_options(true))
             .stdout(Stdio::null())
             .stderr(log)
@@ -272,23 +283,51 @@ impl Etcd {
         self.wait_ready();
     }
 
+    /// `etcdctl` against this etcd, from its namespace.
+    fn etcdctl(&self, args: &[&str]) -> std::io::Result<std::process::Output> {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns,
+                "etcdctl",
+                "--endpoints",
+                &self.url(),
+            ])
+            .arg("--command-timeout=5s")
+            .args(args)
+            .args(self.tls_options(false))
+            .env("ETCDCTL_API", "3")
+            .output()
+    }
+
+    /// etcd's current revision.
+    pub fn revision(&self) -> i64 {
+        let out = self
+            .etcdctl(&["get", "/", "--prefix", "--keys-only", "--limit=1", "-w", "json"])
+            .expect("etcdctl");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        answer["header"]["revision"].as_i64().expect("a revision")
+    }
+
+    /// Compacts etcd's history up to its current revision: a watch started from an older one
+    /// is refused as compacted.
+    pub fn compact(&self) -> i64 {
+        let revision = self.revision();
+        let out = self
+            .etcdctl(&["compact", &revision.to_string(), "--physical"])
+            .expect("etcdctl");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        revision
+    }
+
     /// Waits until etcd accepts connections and serves a read (at most 20 s).
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let healthy = Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &self.ns,
-                    "etcdctl",
-                    "--endpoints",
-                    &self.url(),
-                ])
-                .args(["--command-timeout=1s", "get", "health-probe"])
-                .args(self.tls_options(false))
-                .env("ETCDCTL_API", "3")
-                .output()
+            let healthy = self
+                .etcdctl(&["get", "health-probe"])
                 .is_ok_and(|o| o.status.success());
             if healthy {
                 return;

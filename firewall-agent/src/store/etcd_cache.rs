@@ -52,7 +52,8 @@ impl EtcdCache {
         db(txn.commit())?;
         Ok(EtcdCache {
             store,
-            synced: Mutex::new(Instant::now()),
+            // The first write is synced: a cache then exists from the start.
+            synced: Mutex::new(Instant::now().checked_sub(SYNC_EVERY).unwrap_or_else(Instant::now)),
         })
     }
 
