@@ -304,9 +304,21 @@ impl Etcd {
     /// etcd's current revision.
     pub fn revision(&self) -> i64 {
         let out = self
-            .etcdctl(&["get", "/", "--prefix", "--keys-only", "--limit=1", "-w", "json"])
+            .etcdctl(&[
+                "get",
+                "/",
+                "--prefix",
+                "--keys-only",
+                "--limit=1",
+                "-w",
+                "json",
+            ])
             .expect("etcdctl");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
         answer["header"]["revision"].as_i64().expect("a revision")
     }
@@ -318,7 +330,11 @@ impl Etcd {
         let out = self
             .etcdctl(&["compact", &revision.to_string(), "--physical"])
             .expect("etcdctl");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         revision
     }
 

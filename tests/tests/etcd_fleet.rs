@@ -29,7 +29,10 @@ fn agent_on(hosts: &Hosts, index: usize, etcd: &Etcd, extra: &[&str]) -> Agent {
 
 fn default_vpc(agent: &Agent) -> String {
     let vpcs = agent.cli(&["describe-vpcs", "--filters", "Name=is-default,Values=true"]);
-    vpcs["Vpcs"][0]["VpcId"].as_str().expect("a default VPC").to_string()
+    vpcs["Vpcs"][0]["VpcId"]
+        .as_str()
+        .expect("a default VPC")
+        .to_string()
 }
 
 fn reachable(from: &Workload, to: &Workload, port: u16) -> bool {
@@ -48,7 +51,10 @@ fn agents_started_at_the_same_moment_on_an_empty_etcd_all_run_on_one_set_of_defa
                     scope.spawn(move || agent_on(hosts, i, etcd, &[]))
                 })
                 .collect();
-            started.into_iter().map(|s| s.join().expect("started")).collect()
+            started
+                .into_iter()
+                .map(|s| s.join().expect("started"))
+                .collect()
         });
         let vpcs: Vec<String> = agents.iter().map(default_vpc).collect();
         assert!(
@@ -64,7 +70,12 @@ fn a_graceful_stop_ends_the_hosts_liveness_at_once_and_quotas_stay_each_hosts_ow
     let etcd = Etcd::start(&hosts.fabric, ETCD_IP);
     // A lease of a minute: only the revocation can mark host B's instance this soon.
     let lease = ["--host-lease-ttl", "60"];
-    let a = agent_on(&hosts, 0, &etcd, &[&lease[..], &["--rules-per-group", "2"]].concat());
+    let a = agent_on(
+        &hosts,
+        0,
+        &etcd,
+        &[&lease[..], &["--rules-per-group", "2"]].concat(),
+    );
     let b = agent_on(&hosts, 1, &etcd, &lease);
     let group = a.create_group("shared");
     let seen = eventually(PROPAGATION, || {
@@ -152,7 +163,10 @@ fn a_restarted_agent_resumes_from_its_cache_and_after_a_compaction_reads_etcd_ag
     let caught_up = eventually(PROPAGATION, || {
         reachable(a1, b1, 82) && !reachable(a1, b1, 80)
     });
-    assert!(caught_up.is_some(), "B never caught up after the compaction");
+    assert!(
+        caught_up.is_some(),
+        "B never caught up after the compaction"
+    );
     let log = b.log();
     assert!(log.contains("the watch's history was compacted"), "{log}");
     assert!(log.contains("read etcd whole"), "{log}");

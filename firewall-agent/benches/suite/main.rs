@@ -6,6 +6,7 @@ mod api;
 mod cni;
 mod common;
 mod e2e;
+mod fleet;
 mod flood;
 mod flowlog;
 mod hook;
@@ -71,6 +72,8 @@ fn main() -> anyhow::Result<()> {
     if wanted("hosts") {
         eprintln!("bench: three hosts on etcd: change → enforced on the others (B12)");
         multihost::run(&mut report, quick);
+        eprintln!("bench: a fleet on one etcd, measured by packets (B13)");
+        fleet::run(&mut report, quick);
     }
     if wanted("cni") {
         eprintln!("bench: container start overhead of the CNI plugin (B10)");

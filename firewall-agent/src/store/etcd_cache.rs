@@ -53,7 +53,11 @@ impl EtcdCache {
         Ok(EtcdCache {
             store,
             // The first write is synced: a cache then exists from the start.
-            synced: Mutex::new(Instant::now().checked_sub(SYNC_EVERY).unwrap_or_else(Instant::now)),
+            synced: Mutex::new(
+                Instant::now()
+                    .checked_sub(SYNC_EVERY)
+                    .unwrap_or_else(Instant::now),
+            ),
         })
     }
 
