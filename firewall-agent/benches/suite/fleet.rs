@@ -356,7 +356,7 @@ pub fn run(report: &mut Report, quick: bool) {
     for empty in [false, true] {
         let dir = fleet.agents[1].take().expect("running").kill9();
         if empty {
-            std::fs::remove_file(dir.join("state.redb")).expect("the cache");
+            std::fs::remove_file(dir.join("state").join("state.redb")).expect("the cache");
         }
         fleet.ok(0, "AuthorizeSecurityGroupIngress", rule.clone());
         let stop = std::sync::atomic::AtomicBool::new(false);

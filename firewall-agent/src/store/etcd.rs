@@ -144,6 +144,7 @@ impl EtcdStore {
                 mirror: Mutex::new(Mirror::default()),
                 applied: Condvar::new(),
                 cache: EtcdCache::open(cache)?,
+                cache_order: Mutex::new(()),
                 host_id: options.host_id.clone(),
                 lease: Mutex::new(None),
             }),
@@ -183,7 +184,7 @@ impl EtcdStore {
     fn read_whole(&self) -> Result<(), StoreError> {
         let (events, revision) =
             self.run_for(READ_TIMEOUT, etcd_watch::read_paged(self.client.clone()))?;
-        self.shared.apply(events, revision, true);
+        self.shared.apply(events, revision, true, || {});
         Ok(())
     }
 
@@ -298,9 +299,10 @@ impl Store for EtcdStore {
         m.positions.commit(changes);
         m.states.insert(scope, after.clone());
         // At the mirror's revision: events before this save's may still be on their way.
-        if let Err(e) = self.shared.cache.write(&cached, m.revision, false) {
-            tracing::warn!(error = %e, "the local cache of etcd's records could not be written");
-        }
+        let revision = m.revision;
+        let order = self.shared.cache_order.lock().expect("not poisoned");
+        drop(m);
+        self.shared.write_cache(order, &cached, revision);
         Ok(())
     }
 

@@ -45,6 +45,9 @@ pub(super) struct Shared {
     /// Notified whenever events are applied (a save that lost a race waits on it).
     pub applied: Condvar,
     pub cache: EtcdCache,
+    /// Taken before the mirror's lock is released and held through a cache write, so the cache
+    /// is written in the mirror's order while the agent already reads the mirror.
+    pub cache_order: Mutex<()>,
     pub host_id: String,
     /// This host's lease, once granted (revoked when the agent stops).
     pub lease: Mutex<Option<i64>>,
@@ -70,11 +73,12 @@ impl Shared {
         changed
     }
 
-    /// Applies `events` at `revision` (etcd's revision when they were read or watched); true
-    /// when a scope changed for the agent. Events this agent's own saves already applied are
-    /// skipped by their mod revision. `whole`: the events are a full read, and a record the
-    /// mirror has that they lack was deleted.
-    pub fn apply(&self, events: Vec<Event>, revision: i64, whole: bool) -> bool {
+    /// Applies `events` at `revision` (etcd's revision when they were read or watched); when
+    /// a scope changed for the agent, calls `changed` once the mirror is free to read (before
+    /// the records go to the cache). Events this agent's own saves already applied are skipped
+    /// by their mod revision. `whole`: the events are a full read, and a record the mirror has
+    /// that they lack was deleted.
+    pub fn apply(&self, events: Vec<Event>, revision: i64, whole: bool, changed: impl FnOnce()) {
         let mut m = self.mirror.lock().expect("not poisoned");
         let mut writes: Vec<RecordWrite> = Vec::new();
         let mut cached: Vec<CachedWrite> = Vec::new();
@@ -124,12 +128,28 @@ impl Shared {
             m.stale = false;
         }
         m.revision = m.revision.max(revision);
-        let changed = self.patch(&mut m, writes, hosts_changed);
-        if let Err(e) = self.cache.write(&cached, m.revision, false) {
+        let any = self.patch(&mut m, writes, hosts_changed);
+        self.applied.notify_all();
+        let revision = m.revision;
+        let order = self.cache_order.lock().expect("not poisoned");
+        drop(m);
+        if any {
+            changed();
+        }
+        self.write_cache(order, &cached, revision);
+    }
+
+    /// Writes records to the cache in the mirror's order (`order` was taken under its lock).
+    pub fn write_cache(
+        &self,
+        order: std::sync::MutexGuard<'_, ()>,
+        cached: &[CachedWrite],
+        revision: i64,
+    ) {
+        if let Err(e) = self.cache.write(cached, revision, false) {
             tracing::warn!(error = %e, "the local cache of etcd's records could not be written");
         }
-        self.applied.notify_all();
-        changed
+        drop(order);
     }
 
     /// Applies record writes to the states and marks what changed dirty; true when any did.

@@ -76,10 +76,13 @@ pub(super) async fn watch(shared: Arc<Shared>, client: Client, sender: mpsc::Unb
                 Ok((events, revision)) => {
                     let records = events.len();
                     // The mirror's lock may be held by a save waiting on this runtime.
-                    let changed =
-                        tokio::task::block_in_place(|| shared.apply(events, revision, true));
+                    tokio::task::block_in_place(|| {
+                        shared.apply(events, revision, true, || {
+                            let _ = sender.send(());
+                        })
+                    });
                     tracing::info!(revision, records, "read etcd whole");
-                    if changed && sender.send(()).is_err() {
+                    if sender.is_closed() {
                         return;
                     }
                 }
@@ -126,9 +129,12 @@ pub(super) async fn watch(shared: Arc<Shared>, client: Client, sender: mpsc::Unb
                             Some((key, value, kv.mod_revision()))
                         })
                         .collect();
-                    let changed =
-                        tokio::task::block_in_place(|| shared.apply(events, revision, false));
-                    if changed && sender.send(()).is_err() {
+                    tokio::task::block_in_place(|| {
+                        shared.apply(events, revision, false, || {
+                            let _ = sender.send(());
+                        })
+                    });
+                    if sender.is_closed() {
                         return;
                     }
                 }
