@@ -287,11 +287,13 @@ impl Store for EtcdStore {
         for write in &changes.writes {
             match write {
                 Write::Put(key, value) => {
+                    m.tombstones.remove(key);
                     m.revisions.insert(key.clone(), revision);
                     cached.push((key.clone(), Some((value.clone(), revision))));
                 }
                 Write::Delete(key) => {
                     m.revisions.remove(key);
+                    m.tombstones.insert(key.clone(), revision);
                     cached.push((key.clone(), None));
                 }
             }

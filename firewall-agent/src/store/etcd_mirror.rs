@@ -27,6 +27,10 @@ pub(super) type Event = (String, Option<String>, i64);
 pub(super) struct Mirror {
     /// Record key → mod revision, liveness keys (`h/<host>`) included.
     pub revisions: HashMap<String, i64>,
+    /// Records deleted at a revision the watch has not passed yet (by this agent's saves, or
+    /// watched): an older put of theirs still to come (the agent's own, on its way through
+    /// the watch, or in a full read at an older revision) is not applied again.
+    pub tombstones: HashMap<String, i64>,
     pub positions: Positions,
     /// Every event up to it is applied: the watch resumes after it.
     pub revision: i64,
@@ -90,16 +94,24 @@ impl Shared {
             }
             let known = m.revisions.get(&key).copied();
             let newer = match value {
-                Some(_) => known.is_none_or(|r| r < rev),
+                Some(_) => known
+                    .or_else(|| m.tombstones.get(&key).copied())
+                    .is_none_or(|r| r < rev),
                 None => known.is_some_and(|r| r < rev),
             };
             if !newer {
                 continue;
             }
             match &value {
-                Some(_) => m.revisions.insert(key.clone(), rev),
-                None => m.revisions.remove(&key),
-            };
+                Some(_) => {
+                    m.tombstones.remove(&key);
+                    m.revisions.insert(key.clone(), rev);
+                }
+                None => {
+                    m.revisions.remove(&key);
+                    m.tombstones.insert(key.clone(), rev);
+                }
+            }
             cached.push((key.clone(), value.clone().map(|v| (v, rev))));
             if let Some(host) = key.strip_prefix("h/") {
                 hosts_changed |= match value {
@@ -111,11 +123,12 @@ impl Shared {
             writes.push((key, value));
         }
         if whole {
+            // Not in the read: deleted, unless written after the read's revision.
             let gone: Vec<String> = m
                 .revisions
-                .keys()
-                .filter(|k| !seen.contains(*k))
-                .cloned()
+                .iter()
+                .filter(|(k, r)| !seen.contains(*k) && **r <= revision)
+                .map(|(k, _)| k.clone())
                 .collect();
             for key in gone {
                 m.revisions.remove(&key);
@@ -128,6 +141,8 @@ impl Shared {
             m.stale = false;
         }
         m.revision = m.revision.max(revision);
+        let passed = m.revision;
+        m.tombstones.retain(|_, r| *r > passed);
         let any = self.patch(&mut m, writes, hosts_changed);
         self.applied.notify_all();
         let revision = m.revision;
@@ -222,3 +237,7 @@ impl Shared {
         arrived(&m)
     }
 }
+
+#[cfg(test)]
+#[path = "etcd_mirror_tests.rs"]
+mod tests;
