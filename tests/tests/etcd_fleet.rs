@@ -142,6 +142,11 @@ fn a_restarted_agent_resumes_from_its_cache_and_after_a_compaction_reads_etcd_ag
         dir,
         &["--etcd-endpoints", &etcd.url(), "--host-id", "host-1"],
     );
+    // It answers only once current: its first answer has the change made while it was down.
+    let listed = b
+        .cli(&["describe-security-groups", "--group-ids", &web])
+        .to_string();
+    assert!(listed.contains("\"FromPort\":81"), "{listed}");
     assert!(reachable(a1, b1, 80), "enforced from the cache at once");
     assert!(
         eventually(PROPAGATION, || reachable(a1, b1, 81)).is_some(),
@@ -155,9 +160,24 @@ fn a_restarted_agent_resumes_from_its_cache_and_after_a_compaction_reads_etcd_ag
     // meanwhile: B reads etcd again, page by page, and catches up.
     {
         let _paused = b.pause();
-        a.revoke_ingress(&web, "tcp", "80", &client);
-        a.authorize_ingress(&web, "tcp", "82", &client);
+        // Restarted first: nothing of the changes below can wait in B's old connection.
         etcd.restart();
+        let changed = eventually(PROPAGATION, || {
+            a.try_cli(&[
+                "revoke-security-group-ingress",
+                "--group-id",
+                &web,
+                "--protocol",
+                "tcp",
+                "--port",
+                "80",
+                "--source-group",
+                &client,
+            ])
+            .is_ok()
+        });
+        assert!(changed.is_some(), "A never reached the restarted etcd");
+        a.authorize_ingress(&web, "tcp", "82", &client);
         etcd.compact();
     }
     let caught_up = eventually(PROPAGATION, || {

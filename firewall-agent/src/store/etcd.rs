@@ -232,12 +232,36 @@ impl Store for EtcdStore {
     /// The cached records, at once (the watch then brings what changed since their revision);
     /// with nothing cached, etcd read whole (or nothing, while it is unreachable).
     fn load(&self) -> Result<Vec<State>, StoreError> {
-        if !self.shared.load_cache()? {
-            if let Err(e) = self.read_whole() {
-                tracing::warn!(error = %e, "etcd is unreachable and nothing is cached: starting empty");
+        let cached = self.shared.load_cache()?;
+        if !cached && let Err(e) = self.read_whole() {
+            tracing::warn!(error = %e, "etcd is unreachable and nothing is cached: starting empty");
+        }
+        // From the cache: enforced already (the pinned maps, then the agent's first apply), but
+        // answered only once current. The watch brings what changed since the cached revision,
+        // in order; this host's liveness key, written after etcd's current revision was read,
+        // comes after all of it.
+        let current = if cached {
+            self.run(etcd_watch::current_revision(self.client.clone()))
+                .inspect_err(
+                    |e| tracing::warn!(error = %e, "etcd is unreachable: serving the cached state"),
+                )
+                .ok()
+        } else {
+            None
+        };
+        self.start_background();
+        if let Some(revision) = current {
+            let started = std::time::Instant::now();
+            let key = format!("h/{}", self.shared.host_id);
+            if self
+                .shared
+                .wait_for(&key, revision + 1, READ_TIMEOUT, false)
+            {
+                tracing::info!(revision, took = ?started.elapsed(), "caught up with etcd from the cache");
+            } else {
+                tracing::warn!(revision, "the watch did not catch up with etcd in time");
             }
         }
-        self.start_background();
         let mut m = self.shared.mirror.lock().expect("not poisoned");
         // The agent starts from what this returns.
         m.dirty.clear();
@@ -330,7 +354,7 @@ impl Store for EtcdStore {
         }
         let awaited = self.awaited.lock().expect("not poisoned").take();
         if let Some((key, revision)) = awaited
-            && !self.shared.wait_for(&key, revision, REQUEST_TIMEOUT)
+            && !self.shared.wait_for(&key, revision, REQUEST_TIMEOUT, true)
         {
             return Err(unavailable(
                 "the other agent's change did not arrive from etcd's watch in time",

@@ -223,8 +223,9 @@ impl Shared {
     }
 
     /// Waits until the mirror has `key` at `revision` or later (0: until it has no `key`), as
-    /// the watch brings it, at most `timeout`; false when it did not come.
-    pub fn wait_for(&self, key: &str, revision: i64, timeout: Duration) -> bool {
+    /// the watch (or a full read) brings it, at most `timeout`, or until the mirror is found
+    /// stale when `until_stale`; false when it did not come.
+    pub fn wait_for(&self, key: &str, revision: i64, timeout: Duration, until_stale: bool) -> bool {
         let arrived = |m: &Mirror| match m.revisions.get(key) {
             Some(r) => revision > 0 && *r >= revision,
             None => revision == 0,
@@ -232,7 +233,7 @@ impl Shared {
         let m = self.mirror.lock().expect("not poisoned");
         let (m, _) = self
             .applied
-            .wait_timeout_while(m, timeout, |m| !m.stale && !arrived(m))
+            .wait_timeout_while(m, timeout, |m| !(arrived(m) || until_stale && m.stale))
             .expect("not poisoned");
         arrived(&m)
     }

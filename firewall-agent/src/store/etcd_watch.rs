@@ -62,6 +62,18 @@ pub(super) async fn read_paged(client: Client) -> Result<(Vec<Event>, i64), etcd
     }
 }
 
+/// etcd's current revision (one key read).
+pub(super) async fn current_revision(client: Client) -> Result<i64, etcd_client::Error> {
+    let mut kv = client.kv_client();
+    let answer = kv
+        .get(
+            format!("{PREFIX}s/"),
+            Some(GetOptions::new().with_count_only()),
+        )
+        .await?;
+    Ok(answer.header().map_or(0, |h| h.revision()))
+}
+
 /// Follows every write under the prefix, from the last revision applied; reconnects after an
 /// error (resuming after that revision), reads everything (paged, diffed against the mirror)
 /// when the mirror is stale.
@@ -105,7 +117,8 @@ pub(super) async fn watch(shared: Arc<Shared>, client: Client, sender: mpsc::Unb
         };
         tracing::info!(from = start, "watching etcd");
         loop {
-            match stream.message().await {
+            let message = stream.message().await;
+            match message {
                 Ok(Some(response)) => {
                     if response.compact_revision() > 0 || response.canceled() {
                         tracing::warn!(
@@ -114,10 +127,13 @@ pub(super) async fn watch(shared: Arc<Shared>, client: Client, sender: mpsc::Unb
                         );
                         tokio::task::block_in_place(|| {
                             shared.mirror.lock().expect("not poisoned").stale = true;
+                            shared.applied.notify_all();
                         });
                         break;
                     }
-                    let revision = response.header().map_or(0, |h| h.revision());
+                    if response.created() {
+                        continue;
+                    }
                     let events: Vec<Event> = response
                         .events()
                         .iter()
@@ -129,6 +145,12 @@ pub(super) async fn watch(shared: Arc<Shared>, client: Client, sender: mpsc::Unb
                             Some((key, value, kv.mod_revision()))
                         })
                         .collect();
+                    // The watch has sent everything up to the newest of them (a watch catching
+                    // up sends its history in several responses, each with etcd's current
+                    // revision in its header, so that is not a bound).
+                    let Some(revision) = events.iter().map(|e| e.2).max() else {
+                        continue;
+                    };
                     tokio::task::block_in_place(|| {
                         shared.apply(events, revision, false, || {
                             let _ = sender.send(());
