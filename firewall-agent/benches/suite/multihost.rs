@@ -84,7 +84,14 @@ pub fn run(report: &mut Report, quick: bool) {
         .map(|i| {
             let host = format!("host-{i}");
             let url = etcd.url();
-            let options = ["--etcd-endpoints", &url, "--host-id", &host];
+            let options = [
+                "--etcd-endpoints",
+                &url,
+                "--host-id",
+                &host,
+                "--rules-per-group",
+                "1000",
+            ];
             Agent::start_with(&hosts.hosts[i].host, &options)
         })
         .collect();
@@ -126,7 +133,7 @@ pub fn run(report: &mut Report, quick: bool) {
     drop(etcd);
 
     let ns = Netns::new("fwmh");
-    let local = Agent::start(&ns);
+    let local = Agent::start_with(&ns, &["--rules-per-group", "1000"]);
     let group = create_group(&rt, &local.socket);
     let mut redb_writes = Vec::new();
     for port in 1..=trials {
