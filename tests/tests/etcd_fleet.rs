@@ -329,3 +329,39 @@ fn eight_agents_at_10k_rules_converge_after_random_changes_through_random_agents
         assert_eq!(verified["Interfaces"], 1, "host {h}: {verified}");
     }
 }
+
+#[test]
+fn an_agent_killed_right_after_its_own_changes_restarts_with_them() {
+    let hosts = Hosts::new(&[&[]]);
+    let etcd = Etcd::start(&hosts.fabric, ETCD_IP);
+    let mut a = agent_on(&hosts, 0, &etcd, &[]);
+    let group = a.create_group("web");
+    for round in 0..6 {
+        let port = (100 + round).to_string();
+        a.authorize_ingress(&group, "tcp", &port, "10.0.0.0/8");
+        if round % 2 == 0 {
+            a.revoke_ingress(&group, "tcp", &port, "10.0.0.0/8");
+        }
+        // Killed at once: its last cache writes may not be synced.
+        let dir = a.kill9();
+        a = Agent::start_in_with(
+            &hosts.hosts[0].host,
+            dir,
+            &["--etcd-endpoints", &etcd.url(), "--host-id", "host-0"],
+        );
+        let listed = a.cli(&["describe-security-groups", "--group-ids", &group]);
+        let ports: Vec<i64> = listed["SecurityGroups"][0]["IpPermissions"]
+            .as_array()
+            .map_or(Vec::new(), |p| {
+                p.iter().filter_map(|p| p["FromPort"].as_i64()).collect()
+            });
+        let expected: Vec<i64> = (0..=round)
+            .filter(|r| r % 2 == 1)
+            .map(|r| 100 + r)
+            .collect();
+        assert_eq!(
+            ports, expected,
+            "round {round}: the restarted agent lists other rules"
+        );
+    }
+}

@@ -297,9 +297,12 @@ pub fn run(report: &mut Report, quick: bool) {
     // Rule changes, until the last host's server answers.
     let before = etcd_counters(&fleet.hosts.fabric, &fleet.etcd);
     let mut rule_last = Vec::new();
+    let mut rule_first = Vec::new();
+    let mut rule_answer = Vec::new();
     for _ in 0..trials {
         let t0 = Instant::now();
         fleet.ok(0, "AuthorizeSecurityGroupIngress", rule.clone());
+        rule_answer.push(t0.elapsed().as_secs_f64() * 1e3);
         let answers = first_answers(
             &client_w.ns,
             client_w.ip,
@@ -308,10 +311,28 @@ pub fn run(report: &mut Report, quick: bool) {
             Duration::from_secs(10),
         );
         rule_last.push(last_ms(&answers));
+        rule_first.push(first_ms(&answers));
         fleet.ok(0, "RevokeSecurityGroupIngress", rule.clone());
         std::thread::sleep(Duration::from_millis(300));
     }
     let after = etcd_counters(&fleet.hosts.fabric, &fleet.etcd);
+    // The probe's own floor: the rule in place, a fresh socket, until every server answers.
+    fleet.ok(0, "AuthorizeSecurityGroupIngress", rule.clone());
+    std::thread::sleep(Duration::from_millis(300));
+    let mut floor = Vec::new();
+    for _ in 0..trials {
+        let t0 = Instant::now();
+        let answers = first_answers(
+            &client_w.ns,
+            client_w.ip,
+            targets.clone(),
+            t0,
+            Duration::from_secs(10),
+        );
+        floor.push(last_ms(&answers));
+    }
+    fleet.ok(0, "RevokeSecurityGroupIngress", rule.clone());
+    std::thread::sleep(Duration::from_millis(300));
     let changes = 2.0 * trials as f64;
     let per_change = |key| delta(&before, &after, key) / changes;
 
@@ -468,6 +489,27 @@ pub fn run(report: &mut Report, quick: bool) {
     }
     row(
         report,
+        format!("rule change → first host answers ({fleet_label}), p50"),
+        "–",
+        percentile(rule_first.clone(), 50.0),
+        "ms",
+    );
+    row(
+        report,
+        format!("rule change, client → answer from host 0 ({fleet_label}), p50"),
+        "–",
+        percentile(rule_answer.clone(), 50.0),
+        "ms",
+    );
+    row(
+        report,
+        format!("probe floor: the rule already in place, last host answers ({fleet_label}), p50"),
+        "–",
+        percentile(floor.clone(), 50.0),
+        "ms",
+    );
+    row(
+        report,
         "etcd revisions per change".into(),
         "1",
         per_change("revision"),
@@ -532,6 +574,15 @@ pub fn run(report: &mut Report, quick: bool) {
         "ms",
     );
     drop(servers);
+}
+
+/// The first host's first answer, in ms.
+fn first_ms(answers: &[Option<Duration>]) -> f64 {
+    answers
+        .iter()
+        .flatten()
+        .min()
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
 /// The last host's first answer, in ms (a host that never answered fails the bench).

@@ -10,7 +10,7 @@
 //! (`Arc`) with the state before the batch, so comparing the two afterwards skips it unread.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::Arc,
 };
 
@@ -52,7 +52,17 @@ pub(super) fn apply(
     positions: &mut Positions,
     mut writes: Vec<RecordWrite>,
 ) -> Result<BTreeSet<String>, StoreError> {
-    // Stable: the order of one resource's writes is kept; rule deletes before rule puts.
+    // A record written several times in the batch (a put and its delete in one watch
+    // response) counts with its last write only; then rule deletes before rule puts.
+    let mut last: HashMap<String, usize> = HashMap::new();
+    for (at, (key, _)) in writes.iter().enumerate() {
+        last.insert(key.clone(), at);
+    }
+    let mut at = 0;
+    writes.retain(|(key, _)| {
+        at += 1;
+        last[key] == at - 1
+    });
     writes.sort_by_key(|(key, value)| (rank(key), value.is_some()));
     let mut changed = BTreeSet::new();
     // Group directions where a rule was placed out of order: sorted at the end.

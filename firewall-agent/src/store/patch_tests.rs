@@ -136,3 +136,37 @@ fn a_new_scope_arrives_whole_and_a_deleted_one_goes() {
     apply(&mut pair.followed, &mut pair.follower, writes).unwrap();
     assert!(pair.followed.is_empty());
 }
+
+#[test]
+fn a_record_put_and_deleted_in_one_batch_counts_with_its_last_write() {
+    let mut ids = SeqIds::default();
+    let state = State::initial(&mut ids);
+    let mut pair = Pair::new();
+    pair.save(None, &state);
+    let group = group_ids(&state)[0].clone();
+    let mut next = state.clone();
+    let rule = json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]});
+    call_json(&mut next, &mut ids, "AuthorizeSecurityGroupIngress", rule).unwrap();
+    let changes = records::changes(&pair.writer, Some(&state), &next).unwrap();
+    let put = changes
+        .writes
+        .iter()
+        .find_map(|w| match w {
+            Write::Put(key, value) if key.starts_with("r/") => Some((key.clone(), value.clone())),
+            _ => None,
+        })
+        .unwrap();
+    // As one watch response brings an authorize and its revoke.
+    let batch = vec![(put.0.clone(), Some(put.1.clone())), (put.0.clone(), None)];
+    apply(&mut pair.followed, &mut pair.follower, batch).unwrap();
+    assert_eq!(
+        pair.followed["000000000000/local"], state,
+        "the rule stays revoked"
+    );
+    let batch = vec![(put.0.clone(), None), (put.0, Some(put.1))];
+    apply(&mut pair.followed, &mut pair.follower, batch).unwrap();
+    assert_eq!(
+        pair.followed["000000000000/local"], next,
+        "put again last: there"
+    );
+}
