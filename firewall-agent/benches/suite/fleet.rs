@@ -294,6 +294,17 @@ pub fn run(report: &mut Report, quick: bool) {
         "ToPort": RULE_PORT, "IpRanges": [{"CidrIp": client_cidr}]}]});
     std::thread::sleep(Duration::from_secs(2));
 
+    // A fresh socket of `from`, until every target answered (at most 10 s).
+    let probe = |from: &firewall_testkit::topology::Workload, targets: &[SocketAddr], t0| {
+        first_answers(
+            &from.ns,
+            from.ip,
+            targets.to_vec(),
+            t0,
+            Duration::from_secs(10),
+        )
+    };
+
     // Rule changes, until the last host's server answers.
     let before = etcd_counters(&fleet.hosts.fabric, &fleet.etcd);
     let mut rule_last = Vec::new();
@@ -303,13 +314,7 @@ pub fn run(report: &mut Report, quick: bool) {
         let t0 = Instant::now();
         fleet.ok(0, "AuthorizeSecurityGroupIngress", rule.clone());
         rule_answer.push(t0.elapsed().as_secs_f64() * 1e3);
-        let answers = first_answers(
-            &client_w.ns,
-            client_w.ip,
-            targets.clone(),
-            t0,
-            Duration::from_secs(10),
-        );
+        let answers = probe(client_w, &targets, t0);
         rule_last.push(last_ms(&answers));
         rule_first.push(first_ms(&answers));
         fleet.ok(0, "RevokeSecurityGroupIngress", rule.clone());
@@ -322,13 +327,7 @@ pub fn run(report: &mut Report, quick: bool) {
     let mut floor = Vec::new();
     for _ in 0..trials {
         let t0 = Instant::now();
-        let answers = first_answers(
-            &client_w.ns,
-            client_w.ip,
-            targets.clone(),
-            t0,
-            Duration::from_secs(10),
-        );
+        let answers = probe(client_w, &targets, t0);
         floor.push(last_ms(&answers));
     }
     fleet.ok(0, "RevokeSecurityGroupIngress", rule.clone());
@@ -349,13 +348,7 @@ pub fn run(report: &mut Report, quick: bool) {
             "ModifyInstanceAttribute",
             json!({"InstanceId": member, "Groups": [client]}),
         );
-        let answers = first_answers(
-            &member_w.ns,
-            member_w.ip,
-            member_targets.clone(),
-            t0,
-            Duration::from_secs(10),
-        );
+        let answers = probe(member_w, &member_targets, t0);
         member_last.push(last_ms(&answers));
         fleet.ok(
             0,
