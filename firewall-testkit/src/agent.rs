@@ -458,6 +458,23 @@ impl Agent {
         ))
     }
 
+    /// [`Agent::revoke_ingress`] that may fail.
+    pub fn try_revoke_ingress(
+        &self,
+        group: &str,
+        protocol: &str,
+        port: &str,
+        peer: &str,
+    ) -> Result<Value, CliError> {
+        self.try_cli(&shorthand_rule(
+            "revoke-security-group-ingress",
+            group,
+            protocol,
+            port,
+            peer,
+        ))
+    }
+
     /// [`Agent::revoke_ingress`] with `--flush-flows`: it also cuts every tracked flow the
     /// rules no longer allow.
     pub fn revoke_ingress_flushing_flows(

@@ -163,18 +163,7 @@ fn a_restarted_agent_resumes_from_its_cache_and_after_a_compaction_reads_etcd_ag
         // Restarted first: nothing of the changes below can wait in B's old connection.
         etcd.restart();
         let changed = eventually(PROPAGATION, || {
-            a.try_cli(&[
-                "revoke-security-group-ingress",
-                "--group-id",
-                &web,
-                "--protocol",
-                "tcp",
-                "--port",
-                "80",
-                "--source-group",
-                &client,
-            ])
-            .is_ok()
+            a.try_revoke_ingress(&web, "tcp", "80", &client).is_ok()
         });
         assert!(changed.is_some(), "A never reached the restarted etcd");
         a.authorize_ingress(&web, "tcp", "82", &client);
@@ -290,17 +279,7 @@ fn eight_agents_at_10k_rules_converge_after_random_changes_through_random_agents
                     // Refused changes (a duplicate, a rule not there) change nothing.
                     let _ = match kind {
                         0 => agent.try_authorize_ingress(&group, "tcp", &port, "10.99.0.0/16"),
-                        1 => agent.try_cli(&[
-                            "revoke-security-group-ingress",
-                            "--group-id",
-                            &group,
-                            "--protocol",
-                            "tcp",
-                            "--port",
-                            &port,
-                            "--cidr",
-                            "10.99.0.0/16",
-                        ]),
+                        1 => agent.try_revoke_ingress(&group, "tcp", &port, "10.99.0.0/16"),
                         2 => agent.try_authorize_ingress(&group, "tcp", &port, &other),
                         _ => agent.try_cli(&[
                             "modify-instance-attribute",

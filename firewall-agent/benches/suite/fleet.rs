@@ -83,7 +83,8 @@ fn start_agent(etcd: &Etcd, hosts: &Hosts, host: usize, dir: Option<std::path::P
     }
 }
 
-fn call_at(
+/// One call through an agent's socket: its answer, or the error (code and message).
+pub fn call_at(
     rt: &tokio::runtime::Runtime,
     socket: &Path,
     action: &str,

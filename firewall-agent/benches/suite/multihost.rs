@@ -25,12 +25,7 @@ use serde_json::{Value, json};
 use crate::{common::percentile, report::Report};
 
 fn call(rt: &tokio::runtime::Runtime, socket: &Path, action: &str, members: Value) -> Value {
-    let call = Call::from_members(action, members, Scope::local()).expect("a known action");
-    match rt.block_on(client::call(socket, &call)) {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(e)) => panic!("{action}: {} {}", e.code, e.message),
-        Err(e) => panic!("{action}: {e}"),
-    }
+    crate::fleet::call_at(rt, socket, action, members).unwrap_or_else(|e| panic!("{action}: {e}"))
 }
 
 fn rule(group: &str, port: u16) -> Value {

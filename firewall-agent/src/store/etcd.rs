@@ -38,9 +38,9 @@ use tokio::sync::mpsc;
 use super::{
     Store, StoreError,
     etcd_cache::EtcdCache,
-    etcd_mirror::{Mirror, Shared, scope_of},
+    etcd_mirror::{Mirror, Shared},
     etcd_watch::{self, PREFIX, REQUEST_TIMEOUT},
-    records::{self, Write},
+    records::{self, Write, scope_of},
 };
 use crate::{compiler::Ids, model::State};
 

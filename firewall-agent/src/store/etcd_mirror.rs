@@ -57,10 +57,6 @@ pub(super) struct Shared {
     pub lease: Mutex<Option<i64>>,
 }
 
-pub(super) fn scope_of(state: &State) -> String {
-    format!("{}/{}", state.account_id, state.region)
-}
-
 impl Shared {
     /// Marks the instances other hosts own, and those whose host is gone (with `live_hosts`
     /// unknown, none is marked gone); true when a mark changed.

@@ -251,6 +251,18 @@ fn put_rule(
     (!in_order).then_some(record.egress)
 }
 
+/// Every scope's state from its records (a whole read: any key order), and the rules'
+/// positions.
+pub(super) fn assemble(
+    records: impl IntoIterator<Item = (String, String)>,
+) -> Result<(Vec<State>, Positions), StoreError> {
+    let mut states = BTreeMap::new();
+    let mut positions = Positions::default();
+    let writes = records.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    apply(&mut states, &mut positions, writes)?;
+    Ok((states.into_values().collect(), positions))
+}
+
 #[cfg(test)]
 #[path = "patch_tests.rs"]
 mod tests;

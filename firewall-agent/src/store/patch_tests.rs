@@ -55,9 +55,10 @@ impl Pair {
         apply(&mut self.followed, &mut self.follower, writes).unwrap()
     }
 
+    /// What a whole read of the records gives (every record at once, in key order).
     fn assembled(&self) -> Vec<State> {
         let entries = self.records.iter().map(|(k, v)| (k.clone(), v.clone()));
-        records::assemble(entries).unwrap().0
+        assemble(entries).unwrap().0
     }
 }
 

@@ -19,7 +19,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
-use crate::model::{Instance, NetworkInterface, PrefixList, Rule, SecurityGroup, State};
+use crate::model::{Rule, SecurityGroup, State};
 
 /// One write of a save.
 #[derive(Debug)]
@@ -64,7 +64,8 @@ impl Positions {
     }
 }
 
-fn scope_of(state: &State) -> String {
+/// `<account>/<region>`, the part of a record key that names its scope.
+pub(super) fn scope_of(state: &State) -> String {
     format!("{}/{}", state.account_id, state.region)
 }
 
@@ -288,88 +289,4 @@ fn rule_changes(
         }
     }
     Ok(())
-}
-
-/// Every scope's state from its records (any key order), and the rules' positions.
-pub(super) fn assemble<'a>(
-    records: impl Iterator<Item = (String, String)> + 'a,
-) -> Result<(Vec<State>, Positions), StoreError> {
-    let mut states: BTreeMap<String, State> = BTreeMap::new();
-    let mut groups: Vec<(String, SecurityGroup)> = Vec::new();
-    let mut instances: Vec<(String, Instance)> = Vec::new();
-    let mut lists: Vec<(String, PrefixList)> = Vec::new();
-    let mut interfaces: Vec<(String, NetworkInterface)> = Vec::new();
-    let mut rules: HashMap<(String, String), Vec<RuleRecord>> = HashMap::new();
-    let mut positions = Positions::default();
-    for (key, value) in records {
-        let Some((kind, rest)) = key.split_once('/') else {
-            continue;
-        };
-        // `<account>/<region>` and what follows.
-        let mut parts = rest.splitn(3, '/');
-        let scope = format!(
-            "{}/{}",
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or("")
-        );
-        let tail = parts.next().unwrap_or("");
-        match kind {
-            "s" => {
-                states.insert(scope, serde_json::from_str(&value)?);
-            }
-            "g" => groups.push((scope, serde_json::from_str(&value)?)),
-            "i" => instances.push((scope, serde_json::from_str(&value)?)),
-            "p" => lists.push((scope, serde_json::from_str(&value)?)),
-            "n" => interfaces.push((scope, serde_json::from_str(&value)?)),
-            "r" => {
-                let group = tail.split('/').next().unwrap_or("").to_string();
-                let record: RuleRecord = serde_json::from_str(&value)?;
-                positions.next = positions.next.max(record.pos);
-                positions.of.insert(key.clone(), record.pos);
-                rules.entry((scope, group)).or_default().push(record);
-            }
-            _ => {}
-        }
-    }
-    for (scope, mut group) in groups {
-        if let Some(mut records) = rules.remove(&(scope.clone(), group.id.clone())) {
-            records.sort_by_key(|r| r.pos);
-            for record in records {
-                let rules = if record.egress {
-                    &mut group.egress
-                } else {
-                    &mut group.ingress
-                };
-                rules.push(record.rule);
-            }
-        }
-        if let Some(state) = states.get_mut(&scope) {
-            state
-                .groups
-                .insert(group.id.clone(), std::sync::Arc::new(group));
-        }
-    }
-    for (scope, instance) in instances {
-        if let Some(state) = states.get_mut(&scope) {
-            state.instances.insert(instance.id.clone(), instance);
-        }
-    }
-    for (scope, list) in lists {
-        if let Some(state) = states.get_mut(&scope) {
-            state.prefix_lists.insert(list.id.clone(), list);
-        }
-    }
-    for (scope, interface) in interfaces {
-        if let Some(state) = states.get_mut(&scope) {
-            state
-                .network_interfaces
-                .insert(interface.id.clone(), interface);
-        }
-    }
-    let mut states: Vec<State> = states.into_values().collect();
-    for state in &mut states {
-        // Records of an earlier release: subnets and interfaces made from what they held.
-        state.upgrade();
-    }
-    Ok((states, positions))
 }

@@ -12,7 +12,7 @@ use std::{path::Path, sync::Mutex};
 use redb::{Database, Durability, ReadableTable as _, TableDefinition};
 
 use super::{
-    Store, StoreError,
+    Store, StoreError, patch,
     records::{self, Positions, Write},
 };
 use crate::{compiler::Ids, model::State};
@@ -52,7 +52,7 @@ impl Store for RedbStore {
             let (key, value) = db(entry)?;
             entries.push((key.value().to_string(), value.value().to_string()));
         }
-        let (states, positions) = records::assemble(entries.into_iter())?;
+        let (states, positions) = patch::assemble(entries)?;
         *self.positions.lock().expect("not poisoned") = positions;
         Ok(states)
     }
