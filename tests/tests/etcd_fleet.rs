@@ -135,6 +135,8 @@ fn a_restarted_agent_resumes_from_its_cache_and_after_a_compaction_reads_etcd_ag
 
     // Killed, a change made meanwhile, restarted: the watch resumes after the cached
     // revision; etcd is not read whole.
+    // Its log goes on in the same file: what the restarted agent writes comes after this.
+    let logged = b.log().len();
     let dir = b.kill9();
     a.authorize_ingress(&web, "tcp", "81", &client);
     let b = Agent::start_in_with(
@@ -152,7 +154,7 @@ fn a_restarted_agent_resumes_from_its_cache_and_after_a_compaction_reads_etcd_ag
         eventually(PROPAGATION, || reachable(a1, b1, 81)).is_some(),
         "the change made while B was down never reached it"
     );
-    let log = b.log();
+    let log = b.log()[logged..].to_string();
     assert!(log.contains("watching etcd"), "{log}");
     assert!(!log.contains("read etcd whole"), "read etcd whole: {log}");
 
@@ -307,6 +309,26 @@ fn eight_agents_at_10k_rules_converge_after_random_changes_through_random_agents
         );
         assert_eq!(verified["Interfaces"], 1, "host {h}: {verified}");
     }
+
+    // The last host restarted with its cache removed reads etcd whole: over 10k records, page
+    // by page (2000 a page), to the same groups.
+    let mut agents = agents;
+    let dir = agents.pop().expect("eight").kill9();
+    std::fs::remove_file(dir.join("state").join("state.redb")).expect("its cache");
+    let url = etcd.url();
+    let host_id = format!("host-{}", HOSTS - 1);
+    let options = [
+        "--etcd-endpoints",
+        &url,
+        "--host-id",
+        &host_id,
+        "--rules-per-group",
+        "1200",
+    ];
+    let restarted = Agent::start_in_with(&hosts.hosts[HOSTS - 1].host, dir, &options);
+    assert_eq!(groups_of(&restarted), reference, "read whole, page by page");
+    assert!(restarted.log().contains("read etcd whole"));
+    assert_eq!(restarted.cli(&["verify-dataplane"])["InSync"], true);
 }
 
 #[test]

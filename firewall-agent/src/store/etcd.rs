@@ -184,7 +184,9 @@ impl EtcdStore {
     fn read_whole(&self) -> Result<(), StoreError> {
         let (events, revision) =
             self.run_for(READ_TIMEOUT, etcd_watch::read_paged(self.client.clone()))?;
+        let records = events.len();
         self.shared.apply(events, revision, true, || {});
+        tracing::info!(revision, records, "read etcd whole");
         Ok(())
     }
 
