@@ -36,8 +36,9 @@ pub struct ServeArgs {
     /// Quota: inbound (and, separately, outbound) rules per group per address family.
     #[arg(long, default_value_t = 60)]
     pub rules_per_group: usize,
-    /// Quota: security groups per instance.
-    #[arg(long, default_value_t = 5)]
+    /// Quota: security groups per instance (AWS's default 5, at most 16 as on AWS: the data plane
+    /// composes up to 16 groups' chains per policy).
+    #[arg(long, default_value_t = 5, value_parser = groups_quota)]
     pub groups_per_instance: usize,
     /// Quota: local instances this agent runs (namespaces it builds), all accounts together;
     /// past it `run-instances` answers `InstanceLimitExceeded`.
@@ -118,4 +119,13 @@ pub struct ServeArgs {
     /// instances marked `Server.HostLost`.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i64).range(2..=3600))]
     pub host_lease_ttl: i64,
+}
+
+/// `--groups-per-instance`: 1 to [`firewall_common::POLICY_CHAINS`] (16, AWS's largest).
+fn groups_quota(value: &str) -> Result<usize, String> {
+    let limit = firewall_common::POLICY_CHAINS;
+    match value.parse::<usize>() {
+        Ok(n) if (1..=limit).contains(&n) => Ok(n),
+        _ => Err(format!("a number of groups from 1 to {limit}")),
+    }
 }

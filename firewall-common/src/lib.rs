@@ -7,9 +7,11 @@
 //! # How one packet is judged (a bounded number of lookups, whatever the rule count)
 //!
 //! 1. `IFACES[ifindex]` (an array) → the workload's `policy_id` (one per distinct set of attached
-//!    groups).
+//!    groups), and `POLICIES[policy_id]` → the **chains** it composes, one per attached group
+//!    (layout 5; before it the policy was its own single chain, see [`layout::previous`]).
 //! 2. `CONNTRACK[normalised 5-tuple + ifindex]`: a live entry admits the packet in both directions.
-//! 3. `PEERS` (LPM trie) with key `policy_id | direction | family | peer address` returns, for the
+//! 3. For each chain in turn until one allows: `PEERS` (LPM trie) with key
+//!    `chain | direction | family | peer address` returns, for the
 //!    *longest* matching peer prefix, the chain of port sets of that prefix and of its nearest
 //!    covering prefixes that have rules (nearest first, at most [`PEER_CHAIN`]). Every rule covering
 //!    an address is written at one of these prefixes, so the chain holds everything they allow: a
@@ -162,7 +164,8 @@ const _: () = assert!(core::mem::size_of::<FlowEvent>() == 64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(C)]
 pub struct PeerKey {
-    /// Big-endian policy id, so the LPM prefix bits run in key order.
+    /// Big-endian ID of the chain (one attached group's rules; a whole policy's in layout 4),
+    /// so the LPM prefix bits run in key order.
     pub policy_id: [u8; 4],
     pub direction: u8,
     pub family: u8,
@@ -184,6 +187,27 @@ pub const PEER_CHAIN: usize = 8;
 #[repr(C)]
 pub struct PeerValue {
     pub port_sets: [u32; PEER_CHAIN],
+}
+
+/// Chains one policy can compose: AWS's largest quota of security groups per network interface.
+pub const POLICY_CHAINS: usize = 16;
+
+/// Value of the `POLICIES` hash (key: the `policy_id` of [`IfaceConfig`]): the `PEERS` chains of
+/// the policy's attached groups, one per group; 0 ends the list. A new set of groups costs one
+/// entry here once its groups have chains; a packet tries the chains in order (at most
+/// [`POLICY_CHAINS`] `PEERS` lookups) and the first that allows it decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct PolicyValue {
+    pub chains: [u32; POLICY_CHAINS],
+}
+const _: () = assert!(core::mem::size_of::<PolicyValue>() == 64);
+
+impl PolicyValue {
+    /// The chains, in order, without the trailing zeros.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.chains.iter().copied().take_while(|c| *c != 0)
+    }
 }
 
 /// Key data of the `PORTS` LPM trie. The prefix covers `port_set` (32 bits), then `proto`
@@ -245,13 +269,11 @@ pub struct FragKey {
 }
 const _: () = assert!(core::mem::size_of::<FragKey>() == 44);
 
-/// Connection-tracking value (layout [`layout::VERSION`]; the previous one is
-/// [`layout::previous::CtValue`]).
+/// Connection-tracking value (the same in layouts 4 and 5).
 ///
 /// The per-flow counters are statistics for flow logs: the kernel adds to them with plain,
 /// non-atomic additions on the entry it has already looked up, so two CPUs handling packets of
 /// the same flow at the same instant may lose an increment. Verdicts never depend on them.
-#[cfg(not(feature = "previous-layout"))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct CtValue {
@@ -273,20 +295,13 @@ pub struct CtValue {
     /// Bytes of those packets as tc sees them (`skb->len`: from the Ethernet header on).
     pub bytes: [u64; 2],
 }
-#[cfg(not(feature = "previous-layout"))]
 const _: () = assert!(core::mem::size_of::<CtValue>() == 48);
-
-/// An agent or data plane built with the feature `previous-layout` has the previous map layout
-/// (the binary the upgrade test starts from).
-#[cfg(feature = "previous-layout")]
-pub use layout::previous::CtValue;
 
 /// Index of the per-direction counters of [`CtValue`]: packets from the endpoint that opened the
 /// flow, and from the other one.
 pub const CT_ORIGINAL: usize = 0;
 pub const CT_REPLY: usize = 1;
 
-#[cfg(not(feature = "previous-layout"))]
 impl CtValue {
     /// The entry of a flow `len` bytes of its opening packet (TCP flags `tcp_flags`) have just
     /// opened at `now_ns`.
@@ -482,6 +497,8 @@ pub mod capacity {
     /// closure makes `PORTS` grow faster than the rule count (≈ 9 entries per rule at 10k).
     pub const PEERS: u32 = 1 << 22;
     pub const PORTS: u32 = 1 << 22;
+    /// One entry per distinct set of attached groups in use (a hash: IDs are never reused).
+    pub const POLICIES: u32 = 1 << 14;
     pub const CONNTRACK: u32 = 1 << 18;
     pub const FRAGMENTS: u32 = 1 << 14;
     pub const RULE_HITS: u32 = 1 << 17;
@@ -498,10 +515,10 @@ mod pod {
     unsafe impl aya::Pod for IfaceConfig {}
     unsafe impl aya::Pod for PeerKey {}
     unsafe impl aya::Pod for PeerValue {}
+    unsafe impl aya::Pod for PolicyValue {}
     unsafe impl aya::Pod for PortKey {}
     unsafe impl aya::Pod for PortValue {}
     unsafe impl aya::Pod for CtKey {}
-    #[cfg(not(feature = "previous-layout"))]
     unsafe impl aya::Pod for CtValue {}
     unsafe impl aya::Pod for FragKey {}
     unsafe impl aya::Pod for CtTimeouts {}

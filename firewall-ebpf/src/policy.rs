@@ -1,5 +1,7 @@
-//! Policy lookup: two LPM lookups decide whether any rule of any attached group allows a new
-//! flow (see `firewall_common` for the key design and how the compiler builds the closure).
+//! Policy lookup: per chain (one attached group's rules, see `compose` for how a policy walks
+//! its chains), one `PEERS` and at most 8 `PORTS` lookups decide whether any of its rules
+//! allows a new flow (see `firewall_common` for the key design and how the compiler builds each
+//! chain).
 
 use aya_ebpf::{
     macros::map,
@@ -10,6 +12,8 @@ use firewall_common::{
     capacity, family, proto,
 };
 
+#[cfg(not(feature = "previous-layout"))]
+use crate::compose;
 use crate::parse::{Packet, addr_bytes};
 
 #[map]
@@ -26,7 +30,11 @@ static RULE_HITS: PerCpuArray<u64> = PerCpuArray::with_max_entries(capacity::RUL
 /// Whether a rule of the workload's policy allows this packet in this direction; counts the hit.
 #[inline(always)]
 pub fn allows(policy_id: u32, dir: Direction, pkt: &Packet) -> bool {
-    match lookup(policy_id, dir, pkt) {
+    #[cfg(feature = "previous-layout")]
+    let found = lookup(policy_id, dir, pkt);
+    #[cfg(not(feature = "previous-layout"))]
+    let found = compose::first_allowing(policy_id, dir, pkt);
+    match found {
         Some(slot) => {
             if let Some(hits) = RULE_HITS.get_ptr_mut(slot) {
                 // SAFETY: per-CPU slot, no other writer on this CPU while the program runs.
@@ -42,29 +50,55 @@ pub fn allows(policy_id: u32, dir: Direction, pkt: &Packet) -> bool {
 /// `0.0.0.0/0` (`::/0`) rule in its direction allows it and a `/0` rule in the other direction
 /// allows every port of its protocol, or the same with the directions swapped (the flow seen
 /// from its other end), so both directions of a flow get the same answer. Such a flow gets no
-/// conntrack entry: every packet is judged by the rules, and removing either rule cuts it.
+/// conntrack entry: every packet is judged by the rules, and removing either rule cuts it. The
+/// `/0` rules may be in different groups of the policy: every chain's are looked at.
 #[inline(always)]
 pub fn untracked(policy_id: u32, dir: Direction, pkt: &Packet) -> bool {
-    let Some(here) = zero_prefix_set(policy_id, dir, pkt.family) else {
-        return false;
+    #[cfg(feature = "previous-layout")]
+    let zero = {
+        let mut zero = ZeroRules::default();
+        zero.add(policy_id, dir, pkt);
+        zero
     };
-    let Some(there) = zero_prefix_set(policy_id, dir.reverse(), pkt.family) else {
-        return false;
-    };
-    let any_port = PORT_KEY_PROTO_BITS;
-    let one_port = PORT_KEY_PROTO_BITS + 16;
-    (set_allows(there, pkt.proto, [0, 0], any_port)
-        && set_allows(here, pkt.proto, pkt.dport, one_port))
-        || (set_allows(here, pkt.proto, [0, 0], any_port)
-            && set_allows(there, pkt.proto, pkt.sport, one_port))
+    #[cfg(not(feature = "previous-layout"))]
+    let zero = compose::zero_rules(policy_id, dir, pkt);
+    (zero.there_any_port && zero.here_port) || (zero.here_any_port && zero.there_port)
 }
 
-/// The port set of the policy direction's `/0` peer: a lookup bounded to the key's fixed
+/// What the `/0` rules of a policy's chains allow of one packet: "here" is its direction,
+/// "there" the other one.
+#[derive(Default)]
+#[repr(C)]
+pub(crate) struct ZeroRules {
+    here_port: bool,
+    here_any_port: bool,
+    there_port: bool,
+    there_any_port: bool,
+}
+
+impl ZeroRules {
+    /// Adds what one chain's `/0` rules allow.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, chain: u32, dir: Direction, pkt: &Packet) {
+        let any_port = PORT_KEY_PROTO_BITS;
+        let one_port = PORT_KEY_PROTO_BITS + 16;
+        if let Some(here) = zero_prefix_set(chain, dir, pkt.family) {
+            self.here_port |= set_allows(here, pkt.proto, pkt.dport, one_port);
+            self.here_any_port |= set_allows(here, pkt.proto, [0, 0], any_port);
+        }
+        if let Some(there) = zero_prefix_set(chain, dir.reverse(), pkt.family) {
+            self.there_port |= set_allows(there, pkt.proto, pkt.sport, one_port);
+            self.there_any_port |= set_allows(there, pkt.proto, [0, 0], any_port);
+        }
+    }
+}
+
+/// The port set of the chain direction's `/0` peer: a lookup bounded to the key's fixed
 /// 48 bits only matches the entry of prefix length 0, whose chain is its own set alone.
 #[inline(always)]
-fn zero_prefix_set(policy_id: u32, dir: Direction, fam: u8) -> Option<u32> {
+fn zero_prefix_set(chain: u32, dir: Direction, fam: u8) -> Option<u32> {
     let key = PeerKey {
-        policy_id: policy_id.to_be_bytes(),
+        policy_id: chain.to_be_bytes(),
         direction: dir.as_u8(),
         family: fam,
         addr: [0; 16],
@@ -89,7 +123,7 @@ fn set_allows(set: u32, proto: u8, port: [u8; 2], bits: u32) -> bool {
 
 /// One `PEERS` lookup, then `PORTS` along the chain: the rule slot of the allowing entry, if any.
 #[inline(always)]
-fn lookup(policy_id: u32, dir: Direction, pkt: &Packet) -> Option<u32> {
+pub(crate) fn lookup(chain: u32, dir: Direction, pkt: &Packet) -> Option<u32> {
     let peer = if dir == Direction::Inbound {
         pkt.src
     } else {
@@ -97,7 +131,7 @@ fn lookup(policy_id: u32, dir: Direction, pkt: &Packet) -> Option<u32> {
     };
     let addr_bits = if pkt.family == family::IPV4 { 32 } else { 128 };
     let peer_key = PeerKey {
-        policy_id: policy_id.to_be_bytes(),
+        policy_id: chain.to_be_bytes(),
         direction: dir.as_u8(),
         family: pkt.family,
         addr: addr_bytes(&peer),

@@ -63,7 +63,7 @@ fn in_the_root_mount_namespace_a_stopped_agents_pins_of_a_deleted_namespace_are_
     let bpffs = BpffsDir::new();
     // What an agent under `ip netns exec` pins inside the root agent's directory is not the
     // root agent's to remove.
-    let bystander = bpffs.path.join("firewall-agent/netns-bystander/v4/links");
+    let bystander = bpffs.path.join("firewall-agent/netns-bystander/v5/links");
     reused_namespace(
         &["172.31.44.10", "172.31.45.10"],
         End::Stop,

@@ -42,9 +42,11 @@ fn an_agent_of_the_next_layout_takes_over_running_traffic_without_losing_a_packe
     let topo = Topology::new(&["172.31.40.10", "172.31.41.10"]);
     let (a, b) = (&topo.workloads[0], &topo.workloads[1]);
     let old = Agent::start_binary(&topo.host, previous_layout_binary());
-    let [client, server] = old.create_groups(["client", "server"]);
+    let [client, server, admin] = old.create_groups(["client", "server", "admin"]);
     // A has no inbound rule: what comes back to it passes only as part of a tracked flow.
     old.authorize_ingress(&server, "tcp", "443", &a.cidr());
+    // B has two groups: the new layout composes their chains where the old had one of both.
+    old.authorize_ingress(&admin, "tcp", "445", &a.cidr());
     let echo_requests = format!(
         r#"[{{"IpProtocol":"icmp","FromPort":8,"ToPort":-1,"IpRanges":[{{"CidrIp":"{}"}}]}}]"#,
         a.cidr()
@@ -57,13 +59,14 @@ fn an_agent_of_the_next_layout_takes_over_running_traffic_without_losing_a_packe
         &echo_requests,
     ]);
     old.run_instance(a, &[&client]);
-    old.run_instance(b, &[&server]);
+    old.run_instance(b, &[&server, &admin]);
     let _https = EchoServer::tcp(&b.ns, b.ip, 443);
+    let _admin = EchoServer::tcp(&b.ns, b.ip, 445);
     let _denied_on_b = EchoServer::tcp(&b.ns, b.ip, 444);
     let _denied_on_a = EchoServer::tcp(&a.ns, a.ip, 7000);
     let established = tcp_connect(&a.ns, b.ip, 443, SHORT).expect("A→B:443");
-    let old_pins = old.bpffs().join("firewall-agent/v3");
-    let new_pins = old.bpffs().join("firewall-agent/v4");
+    let old_pins = old.bpffs().join("firewall-agent/v4");
+    let new_pins = old.bpffs().join("firewall-agent/v5");
     assert!(old_pins.join("maps/CONNTRACK").exists(), "{}", old.log());
     let hooks_before = [&a.host_if, &b.host_if].map(|i| hooks(&topo.host, i, &old_pins));
     for hook in hooks_before.iter().flatten() {
@@ -111,7 +114,7 @@ fn an_agent_of_the_next_layout_takes_over_running_traffic_without_losing_a_packe
     let dropped = total(&stats["Drops"]) - drops_before;
     let received = received(&ping_summary);
     println!(
-        "upgrade v3 → v4: takeover (stop + start + migration) {took:?}; ping stream \
+        "upgrade v4 → v5: takeover (stop + start + migration) {took:?}; ping stream \
          {received}/{PINGS} answered; TCP echoes over the established flow {echoes_ok} ok, \
          {echoes_failed} failed; packets the data plane dropped meanwhile: {dropped}"
     );
@@ -137,6 +140,12 @@ fn an_agent_of_the_next_layout_takes_over_running_traffic_without_losing_a_packe
         "denied stays denied"
     );
     assert!(
+        tcp_round_trip(&a.ns, b.ip, 445, SHORT),
+        "the rule of B's second group applies through its own chain"
+    );
+    let verified = new.cli(&["verify-dataplane"]);
+    assert_eq!(verified["InSync"], true, "{verified}");
+    assert!(
         !tcp_round_trip(&b.ns, a.ip, 7000, SHORT),
         "A still admits only its own flows' replies"
     );
@@ -152,11 +161,11 @@ fn an_agent_of_the_next_layout_takes_over_running_traffic_without_losing_a_packe
         }
     }
     assert!(!old_pins.exists(), "the previous layout's pins are gone");
-    for pin in ["maps/CONNTRACK", "maps/PEERS", "links"] {
-        assert!(new_pins.join(pin).exists(), "{pin} pinned in v4");
+    for pin in ["maps/CONNTRACK", "maps/PEERS", "maps/POLICIES", "links"] {
+        assert!(new_pins.join(pin).exists(), "{pin} pinned in v5");
     }
     let link_pins = std::fs::read_dir(new_pins.join("links")).unwrap().count();
-    assert_eq!(link_pins, 4, "both hooks of both workloads moved to v4");
+    assert_eq!(link_pins, 4, "both hooks of both workloads moved to v5");
 }
 
 /// The records the release before network interfaces wrote: a default VPC and one of its own,

@@ -16,7 +16,7 @@ const SHORT: Duration = Duration::from_millis(700);
 
 /// The hooks the agent has pinned for `workload`'s veth (`ingress`, `egress`, `xdp`).
 fn pinned_hooks(agent: &Agent, workload: &Workload) -> Vec<String> {
-    let links = agent.bpffs().join("firewall-agent/v4/links");
+    let links = agent.bpffs().join("firewall-agent/v5/links");
     let mut hooks: Vec<String> = std::fs::read_dir(&links)
         .unwrap_or_else(|e| panic!("{}: {e}", links.display()))
         .flatten()

@@ -258,7 +258,7 @@ pub fn run(report: &mut Report, quick: bool) {
             "prefix-list entry removed",
             "add rule referencing a group (a part of its group's rules, rewritten in place)",
             "remove rule referencing a group",
-            "member moves to a set of groups no workload has (a new policy, compiled and written whole)",
+            "member moves to a set of groups no workload has (one POLICIES entry composing its groups' chains)",
         ];
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
         // The last instance leaves and rejoins group 1, which every rule "from group 1" names.

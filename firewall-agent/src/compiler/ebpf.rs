@@ -1,6 +1,9 @@
 //! The eBPF back end: resolved policies → the exact contents of the data plane's maps.
 //!
-//! * For each policy, direction and family, every peer prefix of every grant becomes one `PEERS`
+//! * Each policy (a set of attached groups) composes one **chain** per group ([`chains_of`]):
+//!   its `POLICIES` entry lists them, so a new set of groups whose groups have chains costs one
+//!   entry. (In layout 4 a policy was a single chain of all its groups' rules.)
+//! * For each chain, direction and family, every peer prefix of every grant becomes one `PEERS`
 //!   entry holding the chain of port sets of that prefix and of its nearest covering prefixes
 //!   (see `firewall_common`): each port set holds rules written at exactly its prefix, so a
 //!   rule's entries exist once. A prefix has one set per part (see [`links`]): its CIDR rules,
@@ -17,9 +20,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use firewall_common::{
     Direction, IFACE_ENFORCING, IFACE_FLOW_LOG, IFACE_MANAGED, IFACE_UNTRACKED_V4,
-    IFACE_UNTRACKED_V6, IfaceConfig, NO_RULE_SLOT, PEER_CHAIN, PEER_KEY_FIXED_BITS,
-    PORT_KEY_PROTO_BITS, PORT_KEY_SET_BITS, PeerKey, PeerValue, PortKey, PortValue, capacity,
-    family,
+    IFACE_UNTRACKED_V6, IfaceConfig, NO_RULE_SLOT, PEER_CHAIN, PEER_KEY_FIXED_BITS, POLICY_CHAINS,
+    PORT_KEY_PROTO_BITS, PORT_KEY_SET_BITS, PeerKey, PeerValue, PolicyValue, PortKey, PortValue,
+    capacity, family, layout,
 };
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -35,6 +38,8 @@ pub type LpmKey<K> = (u32, K);
 pub struct Desired {
     /// By interface name; the data plane resolves the ifindex when it attaches.
     pub ifaces: BTreeMap<String, IfaceConfig>,
+    /// `POLICIES`: by policy ID, the chains it composes (empty before layout 5).
+    pub policies: BTreeMap<u32, PolicyValue>,
     pub peers: BTreeMap<LpmKey<PeerKey>, PeerValue>,
     pub ports: BTreeMap<LpmKey<PortKey>, PortValue>,
     /// Hit-counter slot of every rule (`RULE_HITS` index → `sgr-` ID).
@@ -297,17 +302,45 @@ pub fn compile(state: &State, ids: &mut Ids) -> Desired {
             desired.rule_slots.insert(slot, rule.id.clone());
         }
     }
+    // The chains the policies compose (the policies themselves before layout 5), each once.
+    let mut chains: BTreeMap<Vec<String>, (u32, resolve::Policy)> = BTreeMap::new();
+    for policy in &resolved.policies {
+        for chain in chains_of(&policy.groups) {
+            if !chains.contains_key(&chain) {
+                let compiled = resolve::policy_of(state, &chain);
+                chains.insert(chain.clone(), (ids.policy(&chain), compiled));
+            }
+        }
+    }
     let policy_ids: Vec<u32> = resolved
         .policies
         .iter()
         .map(|policy| ids.policy(&policy.groups))
         .collect();
+    let mut policy_flags = Vec::new();
+    for (policy, policy_id) in resolved.policies.iter().zip(&policy_ids) {
+        let composed: Vec<&(u32, resolve::Policy)> = chains_of(&policy.groups)
+            .iter()
+            .map(|chain| &chains[chain])
+            .collect();
+        if layout::COMPOSED {
+            let chain_ids: Vec<u32> = composed.iter().map(|(id, _)| *id).collect();
+            desired
+                .policies
+                .insert(*policy_id, policy_value(&chain_ids));
+        }
+        policy_flags.push(untracked(|direction, v4| {
+            composed
+                .iter()
+                .any(|(_, chain)| has_zero(chain, direction, v4))
+        }));
+    }
     for workload in &resolved.workloads {
         let mut flags = if workload.running {
             IFACE_MANAGED | IFACE_ENFORCING
         } else {
             IFACE_MANAGED
-        } | untracked_flags(&resolved.policies[workload.policy]);
+        } | policy_flags[workload.policy];
         if workload.flow_logged {
             flags |= IFACE_FLOW_LOG;
         }
@@ -320,38 +353,61 @@ pub fn compile(state: &State, ids: &mut Ids) -> Desired {
         );
     }
     let mut sets: BTreeMap<u32, Vec<SetItem>> = BTreeMap::new();
-    for (policy, policy_id) in resolved.policies.iter().zip(&policy_ids) {
+    for (chain_id, chain) in chains.values() {
         for direction in Direction::ALL {
             let mut compiler = DirectionCompiler {
                 ids: &mut *ids,
                 sets: &mut sets,
-                policy_id: *policy_id,
+                policy_id: *chain_id,
                 direction,
             };
-            compiler.compile(policy.grants(direction), &mut desired);
+            compiler.compile(chain.grants(direction), &mut desired);
         }
     }
     for (set_id, items) in &sets {
         desired.ports.extend(set_entries(*set_id, items));
     }
-    let used_policies = policy_ids.into_iter().collect();
+    let used_policies = policy_ids
+        .into_iter()
+        .chain(chains.values().map(|(id, _)| *id))
+        .collect();
     let used_sets = sets.keys().copied().collect();
     ids.retain(&used_policies, &used_sets, &live_rules);
     desired
 }
 
-/// [`IFACE_UNTRACKED_V4`] / [`IFACE_UNTRACKED_V6`] where the policy has a `/0` peer of that family
-/// in both directions: only then can one of its flows be untracked (the kernel checks which).
-fn untracked_flags(policy: &resolve::Policy) -> u32 {
-    untracked(|direction, v4| {
-        policy
-            .grants(direction)
-            .iter()
-            .any(|g| g.prefix.prefix_len() == 0 && matches!(g.prefix, IpNet::V4(_)) == v4)
-    })
+/// Whether a chain has a `/0` peer of this family (IPv4 or not) in this direction.
+fn has_zero(chain: &resolve::Policy, direction: Direction, v4: bool) -> bool {
+    chain
+        .grants(direction)
+        .iter()
+        .any(|g| g.prefix.prefix_len() == 0 && matches!(g.prefix, IpNet::V4(_)) == v4)
 }
 
-/// The untracked flags of a policy, given whether it has a `/0` peer (direction, IPv4?).
+/// The chains a policy of these (sorted) groups composes, each named by its groups: one per
+/// group ([`layout::COMPOSED`]), or in layout 4 the whole set as one chain. A new set of groups
+/// whose groups have chains already costs one `POLICIES` entry.
+pub(super) fn chains_of(groups: &[String]) -> Vec<Vec<String>> {
+    if layout::COMPOSED {
+        groups.iter().map(|g| vec![g.clone()]).collect()
+    } else {
+        vec![groups.to_vec()]
+    }
+}
+
+/// The `POLICIES` value composing these chains, in order. More than [`POLICY_CHAINS`] cannot
+/// happen: the groups-per-instance quota is capped there (`agent_args`).
+pub(super) fn policy_value(chain_ids: &[u32]) -> PolicyValue {
+    let mut chains = [0; POLICY_CHAINS];
+    for (slot, id) in chains.iter_mut().zip(chain_ids) {
+        *slot = *id;
+    }
+    PolicyValue { chains }
+}
+
+/// [`IFACE_UNTRACKED_V4`] / [`IFACE_UNTRACKED_V6`] where the policy has a `/0` peer of that family
+/// in both directions (in any of its chains): only then can one of its flows be untracked (the
+/// kernel checks which), given whether it has a `/0` peer (direction, IPv4?).
 pub(super) fn untracked(zero: impl Fn(Direction, bool) -> bool) -> u32 {
     let both = |v4: bool| zero(Direction::Inbound, v4) && zero(Direction::Outbound, v4);
     let mut flags = 0;

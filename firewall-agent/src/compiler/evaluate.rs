@@ -7,15 +7,18 @@ use std::net::IpAddr;
 
 use firewall_common::{
     Direction, PEER_KEY_FIXED_BITS, PORT_KEY_PROTO_BITS, PORT_KEY_SET_BITS, PeerKey, PeerValue,
-    PortKey, PortValue, family,
+    PolicyValue, PortKey, PortValue, family, layout,
 };
 
 use super::Desired;
 
-/// The two longest-prefix lookups the kernel's programs make. [`Desired`] answers them from
-/// compiled contents (trying prefixes longest first); the kernel maps answer them themselves
-/// (`BPF_MAP_LOOKUP_ELEM` on an LPM trie is a longest-prefix match).
+/// The lookups the kernel's programs make: `POLICIES`, then the two longest-prefix ones per
+/// chain. [`Desired`] answers them from compiled contents (trying prefixes longest first); the
+/// kernel maps answer them themselves (`BPF_MAP_LOOKUP_ELEM` on an LPM trie is a
+/// longest-prefix match).
 pub trait PolicyLookup {
+    /// `POLICIES[policy_id]`.
+    fn policy(&self, policy_id: u32) -> Option<PolicyValue>;
     /// `PEERS` with the full-length key of `key` (prefix `48 + width`).
     fn peer(&self, key: PeerKey, width: u32) -> Option<PeerValue>;
     /// `PORTS` with the full-length key of `key` (prefix 56).
@@ -23,6 +26,10 @@ pub trait PolicyLookup {
 }
 
 impl PolicyLookup for Desired {
+    fn policy(&self, policy_id: u32) -> Option<PolicyValue> {
+        self.policies.get(&policy_id).copied()
+    }
+
     fn peer(&self, key: PeerKey, width: u32) -> Option<PeerValue> {
         (0..=width).rev().find_map(|bits| {
             let masked = PeerKey {
@@ -74,6 +81,26 @@ pub fn evaluate(
     proto: u8,
     port: u16,
 ) -> Option<u32> {
+    let chains = if layout::COMPOSED {
+        maps.policy(policy_id)?.iter().collect()
+    } else {
+        vec![policy_id]
+    };
+    // The first chain that allows decides, as in the kernel.
+    chains
+        .into_iter()
+        .find_map(|chain| evaluate_chain(maps, chain, direction, addr, proto, port))
+}
+
+/// One chain's lookups: `PEERS`, then `PORTS` along the chain of port sets.
+fn evaluate_chain(
+    maps: &impl PolicyLookup,
+    chain: u32,
+    direction: Direction,
+    addr: IpAddr,
+    proto: u8,
+    port: u16,
+) -> Option<u32> {
     let (fam, bytes, width) = match addr {
         IpAddr::V4(a) => {
             let mut bytes = [0u8; 16];
@@ -83,7 +110,7 @@ pub fn evaluate(
         IpAddr::V6(a) => (family::IPV6, a.octets(), 128),
     };
     let key = PeerKey {
-        policy_id: policy_id.to_be_bytes(),
+        policy_id: chain.to_be_bytes(),
         direction: direction.as_u8(),
         family: fam,
         addr: bytes,

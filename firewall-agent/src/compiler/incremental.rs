@@ -6,13 +6,15 @@
 //!   addresses): which referenced parts the member's addresses chain (the rules referencing a
 //!   group are one port set, the same at every member: see [`super::ebpf::links`]);
 //! * a prefix-list edit: the same at the entries added or removed;
-//! * a new set of attached groups: its policy, compiled whole; a set no workload has any more:
-//!   its policy goes idle. An idle policy is kept up to date like the others, so a workload that
-//!   takes that set of groups again (modify-instance-attribute back, a stopped instance of the
-//!   set started, a new one launched) finds it written; [`Incremental::collect_idle`], on the
-//!   agent's 10 s tick, deletes those idle for a whole tick, off the requests' path; beyond
-//!   [`IDLE_KEPT`] the oldest go with the change. No interface points at an idle policy, so no
-//!   packet meets it.
+//! * a new set of attached groups: one `POLICIES` entry composing the chains of its groups
+//!   ([`ebpf::chains_of`]), and the chain of a group no workload had yet, compiled whole (its
+//!   own rules only); a chain no set of groups in use composes any more goes idle. An idle chain
+//!   is kept up to date like the others, so a workload that takes that group again
+//!   (modify-instance-attribute back, a stopped instance started, a new one launched) finds it
+//!   written; [`Incremental::collect_idle`], on the agent's 10 s tick, deletes those idle for a
+//!   whole tick, off the requests' path; beyond [`IDLE_KEPT`] the oldest go with the change. No
+//!   policy composes an idle chain, so no packet meets it. (In layout 4, a chain is a whole set
+//!   of groups: a new set compiles all their rules.)
 //!
 //! Only the `PEERS` entries whose chain passes through a prefix whose own port set changed are
 //! rewritten (see [`super::prefixes`]). The whole compile ([`super::compile`]) stays the
@@ -24,7 +26,7 @@ use std::{
 };
 
 use firewall_common::{
-    Direction, IFACE_ENFORCING, IFACE_FLOW_LOG, IFACE_MANAGED, IfaceConfig, NO_RULE_SLOT,
+    Direction, IFACE_ENFORCING, IFACE_FLOW_LOG, IFACE_MANAGED, IfaceConfig, NO_RULE_SLOT, layout,
 };
 use ipnet::IpNet;
 
@@ -38,7 +40,7 @@ use crate::{
     model::{InstanceState, Peer, Rule, State},
 };
 
-/// Idle policies kept at most (the oldest beyond are deleted by the change that idles one more):
+/// Idle chains kept at most (the oldest beyond are deleted by the change that idles one more):
 /// each costs its share of every rule and membership change while it is kept.
 const IDLE_KEPT: usize = 4;
 
@@ -46,8 +48,10 @@ const IDLE_KEPT: usize = 4;
 #[derive(Debug, Clone)]
 pub struct Incremental {
     shared: Shared,
-    /// By attached groups (sorted).
-    policies: BTreeMap<Vec<String>, PolicyIndex>,
+    /// The chains, by the groups they hold (one group each from layout 5 on).
+    chains: BTreeMap<Vec<String>, PolicyIndex>,
+    /// The policies in use: by attached groups (sorted), their `POLICIES` ID.
+    sets: BTreeMap<Vec<String>, u32>,
     /// Counts [`Incremental::collect_idle`] calls: an idle policy notes when it went idle.
     tick: u64,
 }
@@ -80,14 +84,17 @@ impl Incremental {
     pub fn new(states: &BTreeMap<Scope, State>, ids: Ids) -> Incremental {
         let mut incremental = Incremental {
             shared: Shared::new(ids),
-            policies: BTreeMap::new(),
+            chains: BTreeMap::new(),
+            sets: BTreeMap::new(),
             tick: 0,
         };
         for scope in states.keys() {
             incremental.update(None, states, scope);
         }
         // IDs saved for what no longer exists are forgotten, as a whole compile does.
-        let policies = incremental.policies.values().map(|p| p.id).collect();
+        let policies = (incremental.chains.values().map(|p| p.id))
+            .chain(incremental.sets.values().copied())
+            .collect();
         let sets = incremental
             .shared
             .desired
@@ -134,17 +141,20 @@ impl Incremental {
         }
         let expansions = before.map_or_else(Vec::new, |before| expansion_changes(before, after));
 
-        let wanted = policies_of(after);
-        for (groups, policy) in self.policies.iter_mut().filter(|(_, p)| p.scope == *scope) {
+        let wanted: BTreeSet<Vec<String>> = policies_of(after)
+            .iter()
+            .flat_map(|set| ebpf::chains_of(set))
+            .collect();
+        for (groups, policy) in self.chains.iter_mut().filter(|(_, p)| p.scope == *scope) {
             if wanted.contains(groups) {
                 policy.idle_since = None;
             } else {
                 policy.idle_since.get_or_insert(self.tick);
             }
         }
-        // Idle policies are kept up to date too: only the most recent few are kept.
+        // Idle chains are kept up to date too: only the most recent few are kept.
         let mut idle: Vec<(u64, u32, Vec<String>)> = self
-            .policies
+            .chains
             .iter()
             .filter_map(|(groups, p)| Some((p.idle_since?, p.id, groups.clone())))
             .collect();
@@ -155,7 +165,7 @@ impl Incremental {
                 self.delete_policy(&groups);
             }
         }
-        // Policies kept: only the change's grants, in the order that keeps each referenced
+        // Chains kept: only the change's grants, in the order that keeps each referenced
         // part's addresses right: rules taken back (the part has `before`'s addresses), the
         // referenced groups' and lists' changes to `after`, then rules given (a new part takes
         // `after`'s addresses).
@@ -166,7 +176,7 @@ impl Incremental {
             }
         }
         for (target, gone, came) in &expansions {
-            for policy in self.policies.values_mut().filter(|p| p.scope == *scope) {
+            for policy in self.chains.values_mut().filter(|p| p.scope == *scope) {
                 for direction in &mut policy.directions {
                     direction.move_ref(target, gone, came);
                 }
@@ -176,9 +186,9 @@ impl Incremental {
             let slot = self.slot(&change.rule.id);
             self.grant_all(change, slot, after, true);
         }
-        // New policies: compiled whole.
+        // New chains: compiled whole.
         for groups in wanted {
-            if self.policies.contains_key(&groups) {
+            if self.chains.contains_key(&groups) {
                 continue;
             }
             let id = self.shared.ids.policy(&groups);
@@ -199,15 +209,17 @@ impl Incremental {
                     }
                 }
             }
-            self.policies.insert(groups, policy);
+            self.chains.insert(groups, policy);
         }
-        for policy in self.policies.values_mut().filter(|p| p.scope == *scope) {
+        for policy in self.chains.values_mut().filter(|p| p.scope == *scope) {
             for direction in &mut policy.directions {
                 direction.refresh(&mut self.shared);
             }
         }
+        self.compose(states);
         self.shared.desired.ifaces = self.ifaces(states);
         self.shared.delta.ifaces = self.shared.desired.ifaces.clone();
+        self.shared.delta.policies = self.shared.desired.policies.clone();
         let gone: BTreeSet<String> = removed
             .iter()
             .map(|c| c.rule.id.as_str())
@@ -222,13 +234,48 @@ impl Incremental {
         self.shared.finish()
     }
 
-    /// Deletes the idle policies (`all`, or only those idle since before the previous call) and
+    /// The policies in use, each composing its groups' chains (all scopes: few, recomputed on
+    /// every change); the IDs of those no longer in use are forgotten, unless a chain (idle
+    /// now) is named by the same groups.
+    fn compose(&mut self, states: &BTreeMap<Scope, State>) {
+        let mut sets = BTreeMap::new();
+        let mut policies = BTreeMap::new();
+        for state in states.values() {
+            for (eni, _) in state.enforced() {
+                let set = sorted(&eni.group_ids);
+                if sets.contains_key(&set) {
+                    continue;
+                }
+                let chains: Option<Vec<u32>> = ebpf::chains_of(&set)
+                    .iter()
+                    .map(|chain| self.chains.get(chain).map(|c| c.id))
+                    .collect();
+                let Some(chains) = chains else {
+                    continue;
+                };
+                let id = self.shared.ids.policy(&set);
+                if layout::COMPOSED {
+                    policies.insert(id, ebpf::policy_value(&chains));
+                }
+                sets.insert(set, id);
+            }
+        }
+        for set in self.sets.keys() {
+            if !sets.contains_key(set) && !self.chains.contains_key(set) {
+                self.shared.ids.forget_policy(set);
+            }
+        }
+        self.sets = sets;
+        self.shared.desired.policies = policies;
+    }
+
+    /// Deletes the idle chains (`all`, or only those idle since before the previous call) and
     /// returns the map writes; their IDs are not handed out again.
     pub fn collect_idle(&mut self, all: bool) -> Delta {
         let tick = self.tick;
         self.tick += 1;
         let collected: Vec<Vec<String>> = self
-            .policies
+            .chains
             .iter()
             .filter(|(_, p)| p.idle_since.is_some_and(|since| all || since < tick))
             .map(|(groups, _)| groups.clone())
@@ -237,23 +284,24 @@ impl Incremental {
             self.delete_policy(&groups);
         }
         self.shared.delta.ifaces = self.shared.desired.ifaces.clone();
+        self.shared.delta.policies = self.shared.desired.policies.clone();
         self.shared.finish()
     }
 
-    /// Deletes a policy's entries; its ID is not handed out again.
+    /// Deletes a chain's entries; its ID is not handed out again.
     fn delete_policy(&mut self, groups: &[String]) {
-        let mut policy = self.policies.remove(groups).expect("a policy");
+        let mut policy = self.chains.remove(groups).expect("a chain");
         for direction in &mut policy.directions {
             direction.clear(&mut self.shared);
         }
         self.shared.ids.forget_policy(groups);
     }
 
-    /// `whole` (a whole compile of the states) with the entries of the idle policies added:
+    /// `whole` (a whole compile of the states) with the entries of the idle chains added:
     /// what [`Incremental::desired`] must equal.
     pub fn with_idle(&self, mut whole: Desired) -> Desired {
         let idle: BTreeSet<[u8; 4]> = self
-            .policies
+            .chains
             .values()
             .filter(|p| p.idle_since.is_some())
             .map(|p| p.id.to_be_bytes())
@@ -276,9 +324,9 @@ impl Incremental {
         whole
     }
 
-    /// Whether some policy is idle (kept, though no workload uses it).
+    /// Whether some chain is idle (kept, though no policy in use composes it).
     pub fn has_idle(&self) -> bool {
-        self.policies.values().any(|p| p.idle_since.is_some())
+        self.chains.values().any(|p| p.idle_since.is_some())
     }
 
     /// The rule's counter slot, handing out one (and noting it) if it has none yet.
@@ -300,10 +348,10 @@ impl Incremental {
         slot
     }
 
-    /// Gives (`up`) or takes back a rule's grants in every policy that attaches its group.
+    /// Gives (`up`) or takes back a rule's grants in every chain that holds its group.
     fn grant_all(&mut self, change: &RuleChange, slot: u32, after: &State, up: bool) {
         for policy in self
-            .policies
+            .chains
             .iter_mut()
             .filter(|(groups, _)| groups.iter().any(|g| g == change.group))
             .map(|(_, p)| p)
@@ -324,13 +372,20 @@ impl Incremental {
         for state in states.values() {
             for (eni, instance) in state.enforced() {
                 let running = instance.state == InstanceState::Running;
-                let Some(policy) = self.policies.get(&sorted(&eni.group_ids)) else {
+                let set = sorted(&eni.group_ids);
+                let Some(policy_id) = self.sets.get(&set) else {
                     continue;
                 };
+                let chains: Vec<&PolicyIndex> = ebpf::chains_of(&set)
+                    .iter()
+                    .filter_map(|chain| self.chains.get(chain))
+                    .collect();
                 let mut flags = IFACE_MANAGED
                     | ebpf::untracked(|direction, v4| {
-                        policy.directions[usize::from(direction == Direction::Outbound)]
-                            .has_zero(v4)
+                        chains.iter().any(|chain| {
+                            chain.directions[usize::from(direction == Direction::Outbound)]
+                                .has_zero(v4)
+                        })
                     });
                 if running {
                     flags |= IFACE_ENFORCING;
@@ -341,7 +396,7 @@ impl Incremental {
                 ifaces.insert(
                     eni.host_interface.clone(),
                     IfaceConfig {
-                        policy_id: policy.id,
+                        policy_id: *policy_id,
                         flags,
                     },
                 );

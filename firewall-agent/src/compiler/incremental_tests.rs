@@ -40,6 +40,7 @@ fn written(maps: &mut Desired, delta: &Delta) {
     maps.ports.extend(delta.ports.iter().copied());
     maps.peers.extend(delta.peers.iter().copied());
     maps.ifaces = delta.ifaces.clone();
+    maps.policies = delta.policies.clone();
     for key in &delta.stale_peers {
         assert!(maps.peers.remove(key).is_some(), "a stale peer was held");
     }
@@ -516,4 +517,50 @@ fn a_referenced_list_folded_into_a_deep_chain_follows_its_rules_changes() {
             "{action}: the deep chain's folded tail is rewritten"
         );
     }
+}
+
+#[test]
+fn a_new_set_of_groups_costs_one_policies_entry_whatever_the_size_of_its_groups() {
+    let mut names = Vec::new();
+    let mut steps = Steps::new(|call| {
+        let (web, lb, db) = (group(call, "web"), group(call, "lb"), group(call, "db"));
+        let permissions: Vec<Value> = (0..2000)
+            .map(|i| json!({"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": format!("10.{}.{}.0/24", i / 250, i % 250)}]}))
+            .collect();
+        call(
+            "AuthorizeSecurityGroupIngress",
+            json!({"GroupId": web, "IpPermissions": permissions}),
+        );
+        run(call, "172.31.0.5", &[&web]);
+        run(call, "172.31.0.6", &[&lb]);
+        names = vec![web, lb, db];
+    });
+    let (web, lb, db) = (&names[0], &names[1], &names[2]);
+    // web and lb have chains: an instance of both composes them.
+    let delta = steps.call("RunInstances", json!({"PrivateIpAddress": "172.31.0.7", "HostInterface": "both", "SecurityGroupIds": [web, lb]}));
+    assert!(
+        delta.peers.is_empty() && delta.ports.is_empty(),
+        "no PEERS or PORTS entry for a new set of known groups: {} peers, {} ports",
+        delta.peers.len(),
+        delta.ports.len()
+    );
+    assert!(delta.stale_peers.is_empty() && delta.stale_ports.is_empty());
+    assert_eq!(delta.policies.len(), 3, "web, lb, and web+lb");
+    let both = delta.ifaces["both"].policy_id;
+    let chains: Vec<u32> = delta.policies[&both].iter().collect();
+    assert_eq!(chains.len(), 2, "two chains: {chains:?}");
+    // A group no workload had: its own chain only (its one outbound rule, per family).
+    let instance = steps.state().instances.keys().last().unwrap().clone();
+    let delta = steps.call(
+        "ModifyInstanceAttribute",
+        json!({"InstanceId": instance, "Groups": [web, db]}),
+    );
+    assert_eq!(
+        delta.peers.len(),
+        2,
+        "db's 0.0.0.0/0 and ::/0: {:?}",
+        delta.peers
+    );
+    assert_eq!(delta.ports.len(), 2, "{:?}", delta.ports);
+    assert_eq!(delta.policies.len(), 3, "web, lb, and web+db");
 }

@@ -26,11 +26,14 @@ use super::{
 };
 
 /// The map writes of one change, in the order the data plane makes them (see
-/// `dataplane::apply`): `ports`, `peers`, the interfaces, then `stale_peers`, `stale_ports`.
+/// `dataplane::apply`): `ports`, `peers`, `policies`, the interfaces, then the policies no
+/// longer wanted, `stale_peers`, `stale_ports`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Delta {
     pub ports: Vec<(LpmKey<PortKey>, PortValue)>,
     pub peers: Vec<(LpmKey<PeerKey>, PeerValue)>,
+    /// The whole `POLICIES` contents wanted (one entry per set of groups in use: small).
+    pub policies: BTreeMap<u32, firewall_common::PolicyValue>,
     /// The whole `IFACES` contents wanted (one entry per workload: small).
     pub ifaces: BTreeMap<String, firewall_common::IfaceConfig>,
     pub stale_peers: Vec<LpmKey<PeerKey>>,

@@ -103,20 +103,7 @@ pub fn resolve(state: &State) -> Resolved {
         let policy = match index_of.get(&groups) {
             Some(index) => *index,
             None => {
-                let grants = |direction: Direction| -> Vec<Grant> {
-                    groups
-                        .iter()
-                        .filter_map(|g| state.groups.get(g))
-                        .flat_map(|g| g.rules(direction))
-                        .flat_map(|rule| grants_of(state, rule))
-                        .collect()
-                };
-                let policy = Policy {
-                    inbound: grants(Direction::Inbound),
-                    outbound: grants(Direction::Outbound),
-                    groups: groups.clone(),
-                };
-                resolved.policies.push(policy);
+                resolved.policies.push(policy_of(state, &groups));
                 index_of.insert(groups, resolved.policies.len() - 1);
                 resolved.policies.len() - 1
             }
@@ -129,6 +116,23 @@ pub fn resolve(state: &State) -> Resolved {
         });
     }
     resolved
+}
+
+/// The policy of these (sorted) groups: every grant of their rules.
+pub fn policy_of(state: &State, groups: &[String]) -> Policy {
+    let grants = |direction: Direction| -> Vec<Grant> {
+        groups
+            .iter()
+            .filter_map(|g| state.groups.get(g))
+            .flat_map(|g| g.rules(direction))
+            .flat_map(|rule| grants_of(state, rule))
+            .collect()
+    };
+    Policy {
+        inbound: grants(Direction::Inbound),
+        outbound: grants(Direction::Outbound),
+        groups: groups.to_vec(),
+    }
 }
 
 /// One grant per prefix the rule's peer stands for right now.

@@ -1,14 +1,17 @@
 //! Writing a [`Desired`] as the difference from what the maps hold, make-before-break: `PORTS`
 //! entries first (new sets, and the new or changed entries of a part set rewritten in place),
-//! then `PEERS` (repointing at the new sets), then `IFACES` (attaching new interfaces), and only
-//! then the deletions, `PEERS` before `PORTS`. Meanwhile a set rewritten in place allows its old
+//! then `PEERS` (repointing at the new sets), then `POLICIES` (new sets of groups composing
+//! their chains), then `IFACES` (attaching new interfaces, repointing moved ones), and only
+//! then the deletions, `POLICIES` before `PEERS` before `PORTS`. Meanwhile a set rewritten in place allows its old
 //! and its new rules, so each packet meets either the old or the new policy.
 //!
 //! The order lives here once, over a [`Target`]: the kernel maps or their in-memory stand-in.
 
 use std::collections::BTreeMap;
 
-use firewall_common::{IFACE_ENFORCING, IfaceConfig, PeerKey, PeerValue, PortKey, PortValue};
+use firewall_common::{
+    IFACE_ENFORCING, IfaceConfig, PeerKey, PeerValue, PolicyValue, PortKey, PortValue,
+};
 
 use super::Result;
 use crate::compiler::{Delta, Desired, LpmKey};
@@ -29,6 +32,8 @@ pub(super) trait Target {
     fn write_peer(&mut self, key: &LpmKey<PeerKey>, value: &PeerValue) -> Result<()>;
     fn delete_peer(&mut self, key: &LpmKey<PeerKey>) -> Result<()>;
     fn delete_port(&mut self, key: &LpmKey<PortKey>) -> Result<()>;
+    fn write_policy(&mut self, id: u32, value: &PolicyValue) -> Result<()>;
+    fn delete_policy(&mut self, id: u32) -> Result<()>;
     /// Writes `PORTS` entries in order, each recorded in `current` once written (the kernel
     /// batches them).
     fn write_ports(&mut self, entries: &[(LpmKey<PortKey>, PortValue)]) -> Result<()> {
@@ -100,7 +105,7 @@ pub(super) fn apply(target: &mut impl Target, desired: &Desired) -> Result<()> {
         target,
         &ports,
         &peers,
-        &desired.ifaces,
+        (&desired.policies, &desired.ifaces),
         &stale_peers,
         &stale_ports,
     )
@@ -122,18 +127,25 @@ pub(super) fn apply_delta(target: &mut impl Target, delta: &Delta) -> Result<()>
         target,
         &delta.ports,
         &delta.peers,
-        &delta.ifaces,
+        (&delta.policies, &delta.ifaces),
         &delta.stale_peers,
         &delta.stale_ports,
     )
 }
 
-/// New `PORTS` entries, `PEERS` entries, the interfaces, then the deletions, `PEERS` first.
+/// The whole `POLICIES` and `IFACES` contents wanted (both small).
+type Small<'a> = (
+    &'a BTreeMap<u32, PolicyValue>,
+    &'a BTreeMap<String, IfaceConfig>,
+);
+
+/// New `PORTS` entries, `PEERS` entries, `POLICIES`, the interfaces, then the deletions,
+/// `POLICIES` first and `PORTS` last.
 fn write_in_order(
     target: &mut impl Target,
     ports: &[(LpmKey<PortKey>, PortValue)],
     peers: &[(LpmKey<PeerKey>, PeerValue)],
-    ifaces: &BTreeMap<String, IfaceConfig>,
+    (policies, ifaces): Small,
     stale_peers: &[LpmKey<PeerKey>],
     stale_ports: &[LpmKey<PortKey>],
 ) -> Result<()> {
@@ -144,6 +156,10 @@ fn write_in_order(
     );
     target.write_ports(ports)?;
     target.write_peers(peers)?;
+    for (id, value) in changed(policies, &target.current().policies) {
+        target.write_policy(id, &value)?;
+        target.current().policies.insert(id, value);
+    }
     let mut first_error = None;
     for (name, config) in ifaces {
         if let Err(e) = enforce(target, name, *config) {
@@ -155,6 +171,10 @@ fn write_in_order(
         if !ifaces.contains_key(&name) {
             release(target, &name)?;
         }
+    }
+    for id in stale(&target.current().policies, policies) {
+        target.delete_policy(id)?;
+        target.current().policies.remove(&id);
     }
     target.delete_peers(stale_peers)?;
     target.delete_ports(stale_ports)?;
@@ -218,14 +238,17 @@ fn release(target: &mut impl Target, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// The highest policy and port-set IDs in `current` (new IDs must start above them).
+/// The highest policy (or chain) and port-set IDs in `current` (new IDs must start above them).
 pub(super) fn highest_ids(current: &Desired) -> (u32, u32) {
-    let policy = current
+    let chains = current
         .peers
         .keys()
-        .map(|(_, k)| u32::from_be_bytes(k.policy_id))
-        .max()
-        .unwrap_or(0);
+        .map(|(_, k)| u32::from_be_bytes(k.policy_id));
+    let composed = current
+        .policies
+        .iter()
+        .flat_map(|(id, v)| v.iter().chain([*id]));
+    let policy = chains.chain(composed).max().unwrap_or(0);
     let sets = current
         .ports
         .keys()

@@ -8,7 +8,7 @@ use aya::{
     programs::{SchedClassifier, Xdp},
 };
 use firewall_common::{
-    CtKey, CtTimeouts, CtValue, IfaceConfig, PeerKey, PeerValue, PortKey, PortValue,
+    CtKey, CtTimeouts, CtValue, IfaceConfig, PeerKey, PeerValue, PolicyValue, PortKey, PortValue,
 };
 
 use super::{
@@ -256,6 +256,20 @@ impl KernelDataplane {
     }
 }
 
+impl KernelDataplane {
+    /// `POLICIES`, which an agent of layout 4 has not (nor does it compile any entry for it).
+    fn policies_map(
+        &mut self,
+    ) -> Result<&mut aya::maps::HashMap<aya::maps::MapData, u32, PolicyValue>> {
+        self.maps
+            .policies
+            .as_mut()
+            .ok_or(DataplaneError::MissingMap {
+                name: maps::POLICIES,
+            })
+    }
+}
+
 impl Target for KernelDataplane {
     fn current(&mut self) -> &mut Desired {
         &mut self.current
@@ -317,6 +331,18 @@ impl Target for KernelDataplane {
             .ports
             .remove(&Key::new(key.0, key.1))
             .map_err(map_err(maps::PORTS))
+    }
+
+    fn write_policy(&mut self, id: u32, value: &PolicyValue) -> Result<()> {
+        self.policies_map()?
+            .insert(id, value, 0)
+            .map_err(map_err(maps::POLICIES))
+    }
+
+    fn delete_policy(&mut self, id: u32) -> Result<()> {
+        self.policies_map()?
+            .remove(&id)
+            .map_err(map_err(maps::POLICIES))
     }
 
     fn write_ports(&mut self, entries: &[(LpmKey<PortKey>, PortValue)]) -> Result<()> {

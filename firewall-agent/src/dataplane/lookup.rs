@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use aya::maps::lpm_trie::Key;
 use firewall_common::{
     CtKey, CtValue, Direction, IFACE_ENFORCING, IFACE_MANAGED, IfaceConfig, PEER_KEY_FIXED_BITS,
-    PORT_KEY_PROTO_BITS, PeerKey, PeerValue, PortKey, PortValue, family, proto,
+    PORT_KEY_PROTO_BITS, PeerKey, PeerValue, PolicyValue, PortKey, PortValue, family, proto,
 };
 
 use super::maps::Maps;
@@ -173,6 +173,10 @@ pub(super) fn listed(interface: &str, key: &CtKey, value: &CtValue) -> TrackedFl
 pub(super) struct KernelPolicy<'a>(pub &'a Maps);
 
 impl PolicyLookup for KernelPolicy<'_> {
+    fn policy(&self, policy_id: u32) -> Option<PolicyValue> {
+        self.0.policies.as_ref()?.get(&policy_id, 0).ok()
+    }
+
     fn peer(&self, key: PeerKey, width: u32) -> Option<PeerValue> {
         self.0
             .peers

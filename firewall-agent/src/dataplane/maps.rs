@@ -6,12 +6,14 @@ use aya::{
     maps::{Array, HashMap, LpmTrie, MapData, MapError, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use firewall_common::{
-    CtKey, CtValue, IfaceConfig, IfaceCounters, PeerKey, PeerValue, PortKey, PortValue,
+    CtKey, CtValue, IfaceConfig, IfaceCounters, PeerKey, PeerValue, PolicyValue, PortKey,
+    PortValue, layout,
 };
 
 use super::{DataplaneError, Result};
 
 pub(super) const IFACES: &str = "IFACES";
+pub(super) const POLICIES: &str = "POLICIES";
 pub(super) const PEERS: &str = "PEERS";
 pub(super) const PORTS: &str = "PORTS";
 pub(super) const CONNTRACK: &str = "CONNTRACK";
@@ -25,7 +27,22 @@ pub(super) const FLOW_LOG_LOST: &str = "FLOW_LOG_LOST";
 
 /// Maps that outlive the agent process when pinned (everything but the per-CPU scratch slot and
 /// the flow-log ring buffer and its loss counter, which belong to the agent that reads them).
-pub(super) const PERSISTENT: [&str; 9] = [
+#[cfg(not(feature = "previous-layout"))]
+pub(super) const PERSISTENT: &[&str] = &[
+    IFACES,
+    POLICIES,
+    PEERS,
+    PORTS,
+    CONNTRACK,
+    FRAGMENTS,
+    DROPS,
+    PASSES,
+    RULE_HITS,
+    IFACE_COUNTERS,
+];
+/// Layout 4 has no `POLICIES`.
+#[cfg(feature = "previous-layout")]
+pub(super) const PERSISTENT: &[&str] = &[
     IFACES,
     PEERS,
     PORTS,
@@ -42,7 +59,10 @@ pub(super) struct Maps {
     /// `IFACES`: `BPF_MAP_TYPE_ARRAY` indexed by ifindex → [`IfaceConfig`]. Array slots always
     /// exist: an unused slot is all zero (no `IFACE_MANAGED` flag), deleting is writing zero.
     pub ifaces: Array<MapData, IfaceConfig>,
-    /// `PEERS`: `BPF_MAP_TYPE_LPM_TRIE`, key `policy_id(be32) · direction · family · addr[16]`,
+    /// `POLICIES`: `BPF_MAP_TYPE_HASH`, the `policy_id` of `IFACES` → the chains it composes
+    /// (`None` in an agent of layout 4, which has no such map).
+    pub policies: Option<HashMap<MapData, u32, PolicyValue>>,
+    /// `PEERS`: `BPF_MAP_TYPE_LPM_TRIE`, key `chain(be32) · direction · family · addr[16]`,
     /// prefix length 48 + the peer prefix bits → the chain of port sets.
     pub peers: LpmTrie<MapData, PeerKey, PeerValue>,
     /// `PORTS`: `BPF_MAP_TYPE_LPM_TRIE`, key `port_set(be32) · proto · port(be16)`, prefix length
@@ -77,6 +97,11 @@ impl Maps {
     pub(super) fn take(ebpf: &mut Ebpf) -> Result<Maps> {
         Ok(Maps {
             ifaces: take(ebpf, IFACES, Array::try_from)?,
+            policies: if layout::COMPOSED {
+                Some(take(ebpf, POLICIES, HashMap::try_from)?)
+            } else {
+                None
+            },
             peers: take(ebpf, PEERS, LpmTrie::try_from)?,
             ports: take(ebpf, PORTS, LpmTrie::try_from)?,
             conntrack: take(ebpf, CONNTRACK, HashMap::try_from)?,

@@ -9,7 +9,7 @@ use std::{
 };
 
 use firewall_common::{
-    CtKey, CtTimeouts, CtValue, IfaceConfig, PeerKey, PeerValue, PortKey, PortValue,
+    CtKey, CtTimeouts, CtValue, IfaceConfig, PeerKey, PeerValue, PolicyValue, PortKey, PortValue,
 };
 
 use super::{
@@ -31,6 +31,7 @@ pub struct MemoryDataplane {
     current: Desired,
     /// The map contents as written: `IFACES` by ifindex (its non-zero slots), `PEERS`, `PORTS`.
     ifaces: BTreeMap<u32, IfaceConfig>,
+    policies: BTreeMap<u32, PolicyValue>,
     peers: BTreeMap<LpmKey<PeerKey>, PeerValue>,
     ports: BTreeMap<LpmKey<PortKey>, PortValue>,
     /// `RULE_HITS` slots cleared so far, in order (no packet ever bumps one).
@@ -48,6 +49,7 @@ impl MemoryDataplane {
             attached: BTreeMap::new(),
             current: Desired::default(),
             ifaces: BTreeMap::new(),
+            policies: BTreeMap::new(),
             peers: BTreeMap::new(),
             ports: BTreeMap::new(),
             cleared_rule_hits: Vec::new(),
@@ -181,6 +183,7 @@ impl Dataplane for MemoryDataplane {
                 self.ifaces.iter().map(|(i, c)| (*i, *c)),
                 &self.attached,
             ),
+            policies: self.policies.clone(),
             peers: self.peers.clone(),
             ports: self.ports.clone(),
             rule_slots: BTreeMap::new(),
@@ -235,6 +238,16 @@ impl Target for MemoryDataplane {
 
     fn delete_port(&mut self, key: &LpmKey<PortKey>) -> Result<()> {
         self.ports.remove(key);
+        Ok(())
+    }
+
+    fn write_policy(&mut self, id: u32, value: &PolicyValue) -> Result<()> {
+        self.policies.insert(id, *value);
+        Ok(())
+    }
+
+    fn delete_policy(&mut self, id: u32) -> Result<()> {
+        self.policies.remove(&id);
         Ok(())
     }
 

@@ -4,9 +4,11 @@
 //! or the new one, and the hook is never empty), so enforcement has no gap:
 //!
 //! 1. the new maps (pinned in `v<N>-migrating`) get the old maps' contents: `IFACES`, `PEERS`,
-//!    `PORTS` and `FRAGMENTS` as they are (unchanged layouts), `CONNTRACK` converted
+//!    `PORTS`, `CONNTRACK` and `FRAGMENTS` as they are (unchanged layouts), and `POLICIES`, new
+//!    in layout 5, one entry per policy in use making it compose its own old chain
 //!    ([`previous::upgrade`]), so the new programs enforce the same policy and know the same
-//!    flows from their first packet;
+//!    flows from their first packet. The agent's first apply then moves each policy to its
+//!    groups' chains, one `POLICIES` entry at a time (the saved IDs keep the policy's ID);
 //! 2. each pinned link gets the new program;
 //! 3. the flows and fragments the old programs recorded between the first copy and the swap are
 //!    copied again (an entry they refreshed in between is refreshed here too), and the counters
@@ -42,7 +44,7 @@ struct Previous {
     ifaces: Array<MapData, IfaceConfig>,
     peers: LpmTrie<MapData, PeerKey, PeerValue>,
     ports: LpmTrie<MapData, PortKey, PortValue>,
-    conntrack: HashMap<MapData, CtKey, previous::CtValue>,
+    conntrack: HashMap<MapData, CtKey, CtValue>,
     fragments: HashMap<MapData, FragKey, u64>,
     /// `DROPS`, `PASSES`, `RULE_HITS`.
     counters: [(&'static str, PerCpuArray<MapData, u64>); 3],
@@ -131,11 +133,20 @@ impl KernelDataplane {
         Ok(())
     }
 
-    /// `IFACES` (its used slots), `PEERS`, `PORTS`, as they are.
+    /// `IFACES` (its used slots), `PEERS`, `PORTS`, as they are; `POLICIES` made.
     fn copy_policy(&mut self, old: &Previous) -> Result<()> {
         for (index, config) in old.ifaces.iter().enumerate() {
             let config = config.map_err(map_err(maps::IFACES))?;
             if config.flags & IFACE_MANAGED != 0 {
+                // Before the slot that names it (make-before-break).
+                self.maps
+                    .policies
+                    .as_mut()
+                    .ok_or(DataplaneError::MissingMap {
+                        name: maps::POLICIES,
+                    })?
+                    .insert(config.policy_id, previous::upgrade(config.policy_id), 0)
+                    .map_err(map_err(maps::POLICIES))?;
                 self.maps
                     .ifaces
                     .set(index as u32, config, 0)
@@ -177,10 +188,7 @@ impl KernelDataplane {
                     self.maps.conntrack.insert(key, refreshed, 0)
                 }
                 // The new program may have created it just now: then its entry wins.
-                Err(_) => self
-                    .maps
-                    .conntrack
-                    .insert(key, previous::upgrade(&value), BPF_NOEXIST),
+                Err(_) => self.maps.conntrack.insert(key, value, BPF_NOEXIST),
             };
             match result {
                 Ok(()) => copied += 1,

@@ -1,4 +1,4 @@
-//! The policy maps read back from the kernel (`IFACES`, `PEERS`, `PORTS`, not what the agent
+//! The policy maps read back from the kernel (`IFACES`, `POLICIES`, `PEERS`, `PORTS`, not what the agent
 //! believes it wrote), and their differences from what the state compiles to: a takeover starts
 //! from them, and `verify-dataplane` reports them.
 
@@ -22,8 +22,15 @@ pub(super) fn managed_ifaces(maps: &Maps) -> Vec<(u32, IfaceConfig)> {
         .collect()
 }
 
-/// Every `PEERS` and `PORTS` entry, into `into` (its interfaces and rule slots untouched).
+/// Every `POLICIES`, `PEERS` and `PORTS` entry, into `into` (its interfaces and rule slots
+/// untouched).
 pub(super) fn read_policy(maps: &Maps, into: &mut Desired) -> Result<()> {
+    if let Some(policies) = &maps.policies {
+        for entry in policies.iter() {
+            let (id, value) = entry.map_err(maps::map_err(maps::POLICIES))?;
+            into.policies.insert(id, value);
+        }
+    }
     into.peers
         .extend(batch::read_lpm(&maps.peers, maps::PEERS)?);
     into.ports
@@ -62,6 +69,7 @@ pub(super) fn name_ifaces(
 pub fn differences(expected: &Desired, held: &Desired) -> Vec<String> {
     let mut out = Vec::new();
     diff(maps::IFACES, &expected.ifaces, &held.ifaces, &mut out);
+    diff(maps::POLICIES, &expected.policies, &held.policies, &mut out);
     diff(maps::PEERS, &expected.peers, &held.peers, &mut out);
     diff(maps::PORTS, &expected.ports, &held.ports, &mut out);
     out

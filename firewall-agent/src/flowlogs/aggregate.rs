@@ -263,23 +263,11 @@ struct FlowCounts {
 }
 
 impl FlowCounts {
-    #[cfg(not(feature = "previous-layout"))]
     fn of(value: &firewall_common::CtValue) -> FlowCounts {
         FlowCounts {
             packets: value.packets,
             bytes: value.bytes,
             tcp_flags: value.tcp_flags,
-        }
-    }
-
-    /// The previous map layout (the upgrade test's starting point) keeps no per-flow statistics:
-    /// its tracked flows report nothing.
-    #[cfg(feature = "previous-layout")]
-    fn of(_: &firewall_common::CtValue) -> FlowCounts {
-        FlowCounts {
-            packets: [0; 2],
-            bytes: [0; 2],
-            tcp_flags: [0; 2],
         }
     }
 }
