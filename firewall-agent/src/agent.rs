@@ -389,31 +389,14 @@ impl Agent {
         self.metrics.clone()
     }
 
-    /// The data plane's counters now, for a scrape.
-    pub fn snapshot(&self) -> anyhow::Result<Snapshot> {
-        let counters = self.dataplane.counters()?;
-        let rule_groups = self
-            .states
-            .values()
-            .flat_map(|state| state.groups.values())
-            .flat_map(|group| {
-                group
-                    .ingress
-                    .iter()
-                    .chain(&group.egress)
-                    .map(|rule| (rule.id.clone(), group.id.clone()))
-            })
-            .collect();
-        let interface_ids = self
-            .states
-            .values()
-            .flat_map(|state| state.enforced())
-            .map(|(eni, _)| (eni.host_interface.clone(), eni.id.clone()))
-            .collect();
-        Ok(Snapshot {
-            counters,
-            rule_groups,
-            interface_ids,
+    /// What a scrape reads while holding the agent: the kernel's counters and a copy of the
+    /// states (their groups and rules shared, not copied). The rest is built from them after
+    /// the agent is let go ([`Scrape::snapshot`]), so a scrape delays changes by the counter
+    /// reads alone.
+    pub fn scrape(&self) -> anyhow::Result<Scrape> {
+        Ok(Scrape {
+            counters: self.dataplane.counters()?,
+            states: self.states.values().cloned().collect(),
             tracked_flows: self.dataplane.tracked_flows() as u64,
             flow_log_lost: self.dataplane.flow_log_lost(),
             conntrack_capacity: u64::from(self.dataplane.conntrack_capacity()),
@@ -555,3 +538,37 @@ mod remote;
 #[cfg(test)]
 #[path = "agent_tests.rs"]
 mod tests;
+
+/// The data plane's counters and the states, as read for one scrape.
+pub struct Scrape {
+    counters: crate::dataplane::Counters,
+    states: Vec<State>,
+    tracked_flows: u64,
+    flow_log_lost: u64,
+    conntrack_capacity: u64,
+}
+
+impl Scrape {
+    /// The counters named: each rule's group, each interface's network interface.
+    pub fn snapshot(self) -> Snapshot {
+        let rule_groups = (self.states.iter())
+            .flat_map(|state| state.groups.values())
+            .flat_map(|group| {
+                (group.ingress.iter().chain(&group.egress))
+                    .map(|rule| (rule.id.clone(), group.id.clone()))
+            })
+            .collect();
+        let interface_ids = (self.states.iter())
+            .flat_map(|state| state.enforced())
+            .map(|(eni, _)| (eni.host_interface.clone(), eni.id.clone()))
+            .collect();
+        Snapshot {
+            counters: self.counters,
+            rule_groups,
+            interface_ids,
+            tracked_flows: self.tracked_flows,
+            flow_log_lost: self.flow_log_lost,
+            conntrack_capacity: self.conntrack_capacity,
+        }
+    }
+}

@@ -48,13 +48,13 @@ pub async fn record(State(counted): State<Counted>, request: Request, next: Next
 
 /// `GET /metrics`: the instruments, and the kernel's counters read now.
 pub async fn scrape(State(agent): State<Arc<Mutex<Agent>>>) -> Response {
-    let (metrics, snapshot) = {
+    let (metrics, scrape) = {
         let agent = agent.lock().await;
-        (agent.metrics(), agent.snapshot())
+        (agent.metrics(), agent.scrape())
     };
-    match snapshot {
-        Ok(snapshot) => {
-            let mut response = metrics.render(&snapshot).into_response();
+    match scrape {
+        Ok(scrape) => {
+            let mut response = metrics.render(&scrape.snapshot()).into_response();
             response.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static(metrics::CONTENT_TYPE),
