@@ -7,6 +7,7 @@
 
 use std::{
     path::{Path, PathBuf},
+    sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
 
@@ -277,50 +278,73 @@ pub fn run(report: &mut Report, quick: bool) {
         let mut version = 1;
         let address: &'static str = Box::leak(format!("127.0.0.1:{}", aws.port).into_boxed_str());
         let stages_before = metrics::scrape(&ns, address);
-        for trial in 0..trials {
-            let entry = json!([{"Cidr": format!("198.51.100.{}/32", trial % 200)}]);
-            let referencing = json!({"GroupId": groups[0], "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 7778, "ToPort": 7778, "UserIdGroupPairs": [{"GroupId": groups[1]}]}]});
-            let changes: [(&str, Value); 10] = [
-                ("AuthorizeSecurityGroupIngress", rule(&groups[0])),
-                ("RevokeSecurityGroupIngress", rule(&groups[0])),
-                (
-                    "ModifyInstanceAttribute",
-                    json!({"InstanceId": joiner, "Groups": without_g1}),
-                ),
-                (
-                    "ModifyInstanceAttribute",
-                    json!({"InstanceId": joiner, "Groups": groups}),
-                ),
-                ("StopInstances", json!({"InstanceIds": [joiner]})),
-                ("StartInstances", json!({"InstanceIds": [joiner]})),
-                (
-                    "ModifyManagedPrefixList",
-                    json!({"PrefixListId": list, "CurrentVersion": version, "AddEntries": entry}),
-                ),
-                (
-                    "ModifyManagedPrefixList",
-                    json!({"PrefixListId": list, "CurrentVersion": version + 1, "RemoveEntries": entry}),
-                ),
-                ("AuthorizeSecurityGroupIngress", referencing.clone()),
-                ("RevokeSecurityGroupIngress", referencing),
-            ];
-            version += 2;
-            for (i, (action, members)) in changes.into_iter().enumerate() {
-                samples[i].push(timed(|| {
-                    call(action, members);
-                }));
+        // A Prometheus scrape every second beside the changes, as in production: a change waits
+        // for the kernel's counter reads at most, never for the exposition's text.
+        let scraping = AtomicBool::new(true);
+        let scrapes = std::thread::scope(|s| {
+            let scraper = s.spawn(|| {
+                let mut scrapes = 0;
+                while scraping.load(Ordering::Relaxed) {
+                    metrics::scrape(&ns, address);
+                    scrapes += 1;
+                    for _ in 0..10 {
+                        if scraping.load(Ordering::Relaxed) {
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                    }
+                }
+                scrapes
+            });
+            for trial in 0..trials {
+                let entry = json!([{"Cidr": format!("198.51.100.{}/32", trial % 200)}]);
+                let referencing = json!({"GroupId": groups[0], "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 7778, "ToPort": 7778, "UserIdGroupPairs": [{"GroupId": groups[1]}]}]});
+                let changes: [(&str, Value); 10] = [
+                    ("AuthorizeSecurityGroupIngress", rule(&groups[0])),
+                    ("RevokeSecurityGroupIngress", rule(&groups[0])),
+                    (
+                        "ModifyInstanceAttribute",
+                        json!({"InstanceId": joiner, "Groups": without_g1}),
+                    ),
+                    (
+                        "ModifyInstanceAttribute",
+                        json!({"InstanceId": joiner, "Groups": groups}),
+                    ),
+                    ("StopInstances", json!({"InstanceIds": [joiner]})),
+                    ("StartInstances", json!({"InstanceIds": [joiner]})),
+                    (
+                        "ModifyManagedPrefixList",
+                        json!({"PrefixListId": list, "CurrentVersion": version, "AddEntries": entry}),
+                    ),
+                    (
+                        "ModifyManagedPrefixList",
+                        json!({"PrefixListId": list, "CurrentVersion": version + 1, "RemoveEntries": entry}),
+                    ),
+                    ("AuthorizeSecurityGroupIngress", referencing.clone()),
+                    ("RevokeSecurityGroupIngress", referencing),
+                ];
+                version += 2;
+                for (i, (action, members)) in changes.into_iter().enumerate() {
+                    samples[i].push(timed(|| {
+                        call(action, members);
+                    }));
+                }
+                if let Some(set) = fresh_sets.get(trial) {
+                    let to = json!({"InstanceId": joiner, "Groups": set});
+                    samples[10].push(timed(|| {
+                        call("ModifyInstanceAttribute", to);
+                    }));
+                    call(
+                        "ModifyInstanceAttribute",
+                        json!({"InstanceId": joiner, "Groups": groups}),
+                    );
+                }
             }
-            if let Some(set) = fresh_sets.get(trial) {
-                let to = json!({"InstanceId": joiner, "Groups": set});
-                samples[10].push(timed(|| {
-                    call("ModifyInstanceAttribute", to);
-                }));
-                call(
-                    "ModifyInstanceAttribute",
-                    json!({"InstanceId": joiner, "Groups": groups}),
-                );
-            }
-        }
+            scraping.store(false, Ordering::Relaxed);
+            scraper.join().expect("the scraper")
+        });
+        report.note(format!(
+            "B11 at {rules} rules: {scrapes} scrapes of /metrics ran beside the timed changes (one a second)."
+        ));
         for (name, samples) in names.iter().zip(&samples) {
             rows(report, &format!("socket: {name}"), rules, samples);
         }
