@@ -24,7 +24,8 @@ pub struct Agent {
     states: BTreeMap<Scope, State>,
     /// Configuration: they win over what was stored, in every scope.
     quotas: Quotas,
-    store: Box<dyn Store>,
+    /// Shared with the tick, which saves the compiler's IDs without holding the agent.
+    store: Arc<dyn Store>,
     dataplane: Box<dyn Dataplane>,
     /// What the states compile to, kept up to date change by change.
     compiler: Incremental,
@@ -164,7 +165,7 @@ impl Agent {
         let mut agent = Agent {
             states,
             quotas,
-            store,
+            store: store.into(),
             dataplane,
             compiler,
             ids_unsaved: true,
@@ -229,8 +230,24 @@ impl Agent {
         self.store.close();
     }
 
-    /// Saves the compiler's IDs if they changed (not on every change: their serialization grows
-    /// with the rules, and older IDs after a crash only cost rewriting entries at start).
+    /// The compiler's IDs to save, if they changed since the last save, and the store to save
+    /// them in: the tick serializes and writes them without holding the agent (their size grows
+    /// with the rules; older IDs after a crash only cost rewriting entries at start). A change
+    /// meanwhile marks them unsaved again for the next tick.
+    pub fn ids_to_save(&mut self) -> Option<(Arc<dyn Store>, Ids)> {
+        if !self.ids_unsaved {
+            return None;
+        }
+        self.ids_unsaved = false;
+        Some((self.store.clone(), self.compiler.ids().clone()))
+    }
+
+    /// A save of [`Agent::ids_to_save`]'s IDs failed: the next tick tries again.
+    pub fn ids_not_saved(&mut self) {
+        self.ids_unsaved = true;
+    }
+
+    /// Saves the compiler's IDs now if they changed (at stop).
     pub fn save_compiler_ids(&mut self) {
         if !self.ids_unsaved {
             return;

@@ -37,7 +37,7 @@ pub enum StoreError {
 }
 
 /// Durable desired state. Each save is atomic and durable when it returns.
-pub trait Store: Send {
+pub trait Store: Send + Sync {
     /// The saved state of every account and region (none before the first save).
     fn load(&self) -> Result<Vec<State>, StoreError>;
     /// Saves the state of one account and region (its own `account_id` and `region`): `after`,
