@@ -27,23 +27,10 @@ pub(super) const FLOW_LOG_LOST: &str = "FLOW_LOG_LOST";
 
 /// Maps that outlive the agent process when pinned (everything but the per-CPU scratch slot and
 /// the flow-log ring buffer and its loss counter, which belong to the agent that reads them).
-#[cfg(not(feature = "previous-layout"))]
+/// (`POLICIES` is not in an object of layout 4: a pin path for a map the object lacks is unused.)
 pub(super) const PERSISTENT: &[&str] = &[
     IFACES,
     POLICIES,
-    PEERS,
-    PORTS,
-    CONNTRACK,
-    FRAGMENTS,
-    DROPS,
-    PASSES,
-    RULE_HITS,
-    IFACE_COUNTERS,
-];
-/// Layout 4 has no `POLICIES`.
-#[cfg(feature = "previous-layout")]
-pub(super) const PERSISTENT: &[&str] = &[
-    IFACES,
     PEERS,
     PORTS,
     CONNTRACK,
