@@ -54,7 +54,18 @@ pub async fn scrape(State(agent): State<Arc<Mutex<Agent>>>) -> Response {
     };
     match scrape {
         Ok(scrape) => {
-            let mut response = metrics.render(&scrape.snapshot()).into_response();
+            // Naming and rendering every rule's series takes a while at 100k rules: on a
+            // blocking thread, so the runtime's workers keep serving changes meanwhile.
+            let rendered =
+                tokio::task::spawn_blocking(move || metrics.render(&scrape.snapshot())).await;
+            let Ok(text) = rendered else {
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the metrics could not be rendered\n",
+                )
+                    .into_response();
+            };
+            let mut response = text.into_response();
             response.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static(metrics::CONTENT_TYPE),
