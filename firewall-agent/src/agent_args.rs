@@ -129,3 +129,17 @@ fn groups_quota(value: &str) -> Result<usize, String> {
         _ => Err(format!("a number of groups from 1 to {limit}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::groups_quota;
+
+    #[test]
+    fn groups_per_instance_is_refused_beyond_the_chains_a_policy_composes() {
+        assert_eq!(groups_quota("5"), Ok(5));
+        assert_eq!(groups_quota("16"), Ok(16));
+        for refused in ["0", "17", "-1", "five"] {
+            assert!(groups_quota(refused).is_err(), "{refused}");
+        }
+    }
+}

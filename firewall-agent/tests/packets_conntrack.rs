@@ -152,6 +152,36 @@ fn flows_open_to_the_world_both_ways_are_untracked_and_cut_when_their_rule_goes(
     });
 }
 
+/// The two `/0` rules that leave a flow untracked may be in different groups of the workload
+/// (each group is its own chain in the data plane): web allows tcp/80 from the world and has no
+/// outbound rule, egress has only the default outbound rule.
+#[test]
+fn the_two_world_rules_of_an_untracked_flow_may_be_in_different_groups() {
+    in_private_netns(|| {
+        let mut h = Harness::new(|s| {
+            let http = json!([{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]);
+            let web = create_group(s, "web", http);
+            call(
+                s,
+                "RevokeSecurityGroupEgress",
+                json!({"GroupId": web, "IpPermissions": [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]}),
+            );
+            vec![web, create_group(s, "egress", json!([]))]
+        });
+        assert_eq!(h.inbound(&tcp("192.0.2.9", 1234, WORKLOAD, 80, SYN)), PASS);
+        assert_eq!(
+            h.dataplane.tracked_flows(),
+            0,
+            "tcp/80 from the world in one group, all out to the world in the other: untracked"
+        );
+        assert_eq!(
+            h.outbound(&tcp(WORKLOAD, 80, "192.0.2.9", 1234, SYN | ACK)),
+            PASS,
+            "the reply passes by the other group's outbound rule"
+        );
+    });
+}
+
 /// "If you remove the outbound rule for IPv4 traffic, all inbound and outbound IPv4 traffic is
 /// tracked, including traffic on port 80."
 #[test]

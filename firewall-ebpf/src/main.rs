@@ -2,8 +2,8 @@
 //! (or, with `--attach xdp`, an XDP program for what the workload sends).
 //!
 //! Path of a packet: parse (`parse`) → traffic AWS never filters passes → conntrack hit passes
-//! (`conntrack`) → policy lookup (`compose` walks the workload's chains, `policy` looks in one) → a new allowed flow is tracked. Every decision is
-//! counted by reason in `PASSES` / `DROPS`.
+//! (`conntrack`) → policy lookup (`compose` walks the workload's chains, `policy` looks in one)
+//! → a new allowed flow is tracked. Every decision is counted by reason in `PASSES` / `DROPS`.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 

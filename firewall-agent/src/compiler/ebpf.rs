@@ -288,7 +288,8 @@ impl Ids {
 
 /// Compiles `state` into map contents, reusing and updating `ids`.
 pub fn compile(state: &State, ids: &mut Ids) -> Desired {
-    let resolved = resolve::resolve(state);
+    // The sets of groups alone: the grants are compiled per chain below.
+    let (sets_of_groups, workloads) = resolve::workloads(state);
     let mut desired = Desired::default();
     let mut live_rules: BTreeSet<&str> = BTreeSet::new();
     for rule in state
@@ -304,22 +305,21 @@ pub fn compile(state: &State, ids: &mut Ids) -> Desired {
     }
     // The chains the policies compose (the policies themselves before layout 5), each once.
     let mut chains: BTreeMap<Vec<String>, (u32, resolve::Policy)> = BTreeMap::new();
-    for policy in &resolved.policies {
-        for chain in chains_of(&policy.groups) {
+    for groups in &sets_of_groups {
+        for chain in chains_of(groups) {
             if !chains.contains_key(&chain) {
                 let compiled = resolve::policy_of(state, &chain);
                 chains.insert(chain.clone(), (ids.policy(&chain), compiled));
             }
         }
     }
-    let policy_ids: Vec<u32> = resolved
-        .policies
+    let policy_ids: Vec<u32> = sets_of_groups
         .iter()
-        .map(|policy| ids.policy(&policy.groups))
+        .map(|groups| ids.policy(groups))
         .collect();
     let mut policy_flags = Vec::new();
-    for (policy, policy_id) in resolved.policies.iter().zip(&policy_ids) {
-        let composed: Vec<&(u32, resolve::Policy)> = chains_of(&policy.groups)
+    for (groups, policy_id) in sets_of_groups.iter().zip(&policy_ids) {
+        let composed: Vec<&(u32, resolve::Policy)> = chains_of(groups)
             .iter()
             .map(|chain| &chains[chain])
             .collect();
@@ -335,7 +335,7 @@ pub fn compile(state: &State, ids: &mut Ids) -> Desired {
                 .any(|(_, chain)| has_zero(chain, direction, v4))
         }));
     }
-    for workload in &resolved.workloads {
+    for workload in &workloads {
         let mut flags = if workload.running {
             IFACE_MANAGED | IFACE_ENFORCING
         } else {

@@ -84,7 +84,7 @@ pub enum PortItem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workload {
     pub interface: String,
-    /// Index into [`Resolved::policies`].
+    /// Index into [`Resolved::policies`] (the sets of [`workloads`]).
     pub policy: usize,
     /// Running: its policy is enforced. Otherwise (pending, stopping, stopped) its traffic drops.
     pub running: bool,
@@ -94,28 +94,34 @@ pub struct Workload {
 
 /// Resolves `state` into policies.
 pub fn resolve(state: &State) -> Resolved {
-    let mut resolved = Resolved::default();
+    let (sets, workloads) = workloads(state);
+    Resolved {
+        policies: sets.iter().map(|groups| policy_of(state, groups)).collect(),
+        workloads,
+    }
+}
+
+/// The distinct sets of attached groups (sorted), in the order their first workload appears,
+/// and the workloads, each naming its set by index: [`resolve`] without the grants, for a back
+/// end that compiles other units than whole sets.
+pub fn workloads(state: &State) -> (Vec<Vec<String>>, Vec<Workload>) {
+    let (mut sets, mut workloads) = (Vec::new(), Vec::new());
     let mut index_of: BTreeMap<Vec<String>, usize> = BTreeMap::new();
     for (eni, instance) in state.enforced() {
-        let running = instance.state == InstanceState::Running;
         let mut groups = eni.group_ids.clone();
         groups.sort();
-        let policy = match index_of.get(&groups) {
-            Some(index) => *index,
-            None => {
-                resolved.policies.push(policy_of(state, &groups));
-                index_of.insert(groups, resolved.policies.len() - 1);
-                resolved.policies.len() - 1
-            }
-        };
-        resolved.workloads.push(Workload {
+        let policy = *index_of.entry(groups.clone()).or_insert_with(|| {
+            sets.push(groups);
+            sets.len() - 1
+        });
+        workloads.push(Workload {
             interface: eni.host_interface.clone(),
             policy,
-            running,
+            running: instance.state == InstanceState::Running,
             flow_logged: state.flow_logs.values().any(|f| f.covers(eni)),
         });
     }
-    resolved
+    (sets, workloads)
 }
 
 /// The policy of these (sorted) groups: every grant of their rules.

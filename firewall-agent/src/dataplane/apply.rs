@@ -2,8 +2,9 @@
 //! entries first (new sets, and the new or changed entries of a part set rewritten in place),
 //! then `PEERS` (repointing at the new sets), then `POLICIES` (new sets of groups composing
 //! their chains), then `IFACES` (attaching new interfaces, repointing moved ones), and only
-//! then the deletions, `POLICIES` before `PEERS` before `PORTS`. Meanwhile a set rewritten in place allows its old
-//! and its new rules, so each packet meets either the old or the new policy.
+//! then the deletions, `POLICIES` before `PEERS` before `PORTS`. Meanwhile a set rewritten in
+//! place allows its old and its new rules, so each packet meets either the old or the new
+//! policy.
 //!
 //! The order lives here once, over a [`Target`]: the kernel maps or their in-memory stand-in.
 

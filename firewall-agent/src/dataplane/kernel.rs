@@ -254,11 +254,9 @@ impl KernelDataplane {
         .map(|(name, _)| name)
         .collect()
     }
-}
 
-impl KernelDataplane {
     /// `POLICIES`, which an agent of layout 4 has not (nor does it compile any entry for it).
-    fn policies_map(
+    pub(super) fn policies_map(
         &mut self,
     ) -> Result<&mut aya::maps::HashMap<aya::maps::MapData, u32, PolicyValue>> {
         self.maps

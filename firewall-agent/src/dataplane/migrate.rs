@@ -139,12 +139,7 @@ impl KernelDataplane {
             let config = config.map_err(map_err(maps::IFACES))?;
             if config.flags & IFACE_MANAGED != 0 {
                 // Before the slot that names it (make-before-break).
-                self.maps
-                    .policies
-                    .as_mut()
-                    .ok_or(DataplaneError::MissingMap {
-                        name: maps::POLICIES,
-                    })?
+                self.policies_map()?
                     .insert(config.policy_id, previous::upgrade(config.policy_id), 0)
                     .map_err(map_err(maps::POLICIES))?;
                 self.maps

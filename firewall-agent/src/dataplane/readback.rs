@@ -1,6 +1,6 @@
-//! The policy maps read back from the kernel (`IFACES`, `POLICIES`, `PEERS`, `PORTS`, not what the agent
-//! believes it wrote), and their differences from what the state compiles to: a takeover starts
-//! from them, and `verify-dataplane` reports them.
+//! The policy maps read back from the kernel (`IFACES`, `POLICIES`, `PEERS`, `PORTS`, not what
+//! the agent believes it wrote), and their differences from what the state compiles to: a
+//! takeover starts from them, and `verify-dataplane` reports them.
 
 use std::{collections::BTreeMap, fmt::Debug};
 
