@@ -276,8 +276,10 @@ fn random_change(
     } else {
         &h.state.groups[&group].egress
     };
-    let rule =
-        (!rules.is_empty()).then(|| rules[rng.below(rules.len() as u64) as usize].id.clone());
+    let rule = (!rules.is_empty()).then(|| {
+        let at = rng.below(rules.len() as u64) as usize;
+        rules.iter().nth(at).expect("within the list").id.clone()
+    });
     let p = permission(rng, &peers(universe, names));
     match (rng.below(6), rule) {
         (0, _) | (1 | 2, None) => {

@@ -179,7 +179,7 @@ fn a_rule_keeps_its_hit_counter_when_modified_in_place() {
             .find(|g| g.name == "ssh")
             .unwrap()
             .clone();
-        let rule = group.ingress[0].id.clone();
+        let rule = group.ingress.first().unwrap().id.clone();
         assert_eq!(h.inbound(&tcp("10.0.0.1", 1, WORKLOAD, 22, SYN)), PASS);
         assert_eq!(h.dataplane.counters().unwrap().rule_hits[&rule], 1);
         h.change("ModifySecurityGroupRules", json!({"GroupId": group.id, "SecurityGroupRules": [{"SecurityGroupRuleId": rule,

@@ -21,7 +21,7 @@
 //! reference: with the same [`Ids`], it gives exactly [`Incremental::desired`].
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet},
     sync::Arc,
 };
 
@@ -37,7 +37,7 @@ use super::{
 };
 use crate::{
     api::Scope,
-    model::{InstanceState, Peer, Rule, State},
+    model::{InstanceState, Peer, Rule, RuleDiff, RuleList, State},
 };
 
 /// Idle chains kept at most (the oldest beyond are deleted by the change that idles one more):
@@ -473,8 +473,8 @@ fn rule_changes<'a>(
             continue;
         }
         for direction in Direction::ALL {
-            let old_rules = old.map_or(&[][..], |g| g.rules(direction));
-            let new_rules = new.map_or(&[][..], |g| g.rules(direction));
+            let old_rules = old.map_or(RuleList::empty(), |g| g.rules(direction));
+            let new_rules = new.map_or(RuleList::empty(), |g| g.rules(direction));
             let (gone, came) = diff_rules(old_rules, new_rules);
             let change = |rule| RuleChange {
                 group: id.as_str(),
@@ -488,38 +488,21 @@ fn rule_changes<'a>(
     (removed, added)
 }
 
-/// The rules of `old` not in `new` with the same enforcement, and those of `new` not in `old`.
-/// Authorize appends and revoke takes out: the common head and tail are skipped first.
-fn diff_rules<'a>(old: &'a [Arc<Rule>], new: &'a [Arc<Rule>]) -> (Vec<&'a Rule>, Vec<&'a Rule>) {
-    let head = old
-        .iter()
-        .zip(new)
-        .take_while(|(a, b)| Arc::ptr_eq(a, b) || same_enforcement(a, b))
-        .count();
-    let (old, new) = (&old[head..], &new[head..]);
-    let tail = old
-        .iter()
-        .rev()
-        .zip(new.iter().rev())
-        .take_while(|(a, b)| Arc::ptr_eq(a, b) || same_enforcement(a, b))
-        .count();
-    let (old, new) = (&old[..old.len() - tail], &new[..new.len() - tail]);
-    let by_id: HashMap<&str, &Rule> = old.iter().map(|r| (r.id.as_str(), &**r)).collect();
-    let mut kept = BTreeSet::new();
-    let mut came = Vec::new();
-    for rule in new {
-        match by_id.get(rule.id.as_str()) {
-            Some(old) if same_enforcement(old, rule) => {
-                kept.insert(rule.id.as_str());
+/// The rules of `old` not in `new` with the same enforcement, and those of `new` not in `old`:
+/// what the two versions of a list do not share, by position ([`RuleList::diff`]).
+fn diff_rules<'a>(old: &'a RuleList, new: &'a RuleList) -> (Vec<&'a Rule>, Vec<&'a Rule>) {
+    let (mut gone, mut came) = (Vec::new(), Vec::new());
+    for item in old.diff(new) {
+        match item {
+            RuleDiff::Added(rule) => came.push(&**rule),
+            RuleDiff::Removed(rule) => gone.push(&**rule),
+            RuleDiff::Changed { old, new } if !same_enforcement(old, new) => {
+                gone.push(&**old);
+                came.push(&**new);
             }
-            _ => came.push(&**rule),
+            RuleDiff::Changed { .. } => {}
         }
     }
-    let gone = old
-        .iter()
-        .filter(|r| !kept.contains(r.id.as_str()))
-        .map(|r| &**r)
-        .collect();
     (gone, came)
 }
 

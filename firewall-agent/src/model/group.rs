@@ -8,6 +8,7 @@ use super::{
     permission::check_rule_quota,
     query::{invalid_filter, paginate},
     rule::{Peer, Rule},
+    rule_list::RuleList,
     state::{SecurityGroup, State},
     tagging::{self, tags_for},
     text::check_text,
@@ -70,7 +71,7 @@ pub fn create(
         name,
         description,
         vpc_id,
-        ingress: Vec::new(),
+        ingress: RuleList::default(),
         egress: Rule::default_egress(ids, has_ipv6),
         tags: tags.clone(),
     };
@@ -109,7 +110,7 @@ pub fn copy(
     )?;
     let new_id = created.group_id.clone();
     let vpc_id = next.groups[&new_id].vpc_id.clone();
-    let copy_rules = |rules: &[Arc<Rule>], ids: &mut dyn IdSource| -> ApiResult<Vec<Arc<Rule>>> {
+    let copy_rules = |rules: &RuleList, ids: &mut dyn IdSource| -> ApiResult<RuleList> {
         rules
             .iter()
             .map(|rule| {
@@ -179,7 +180,7 @@ pub fn delete(
 /// One describe-security-groups filter. Rule filters match when any rule of the direction
 /// matches ("any combination of rules — not necessarily a single rule — match all filters").
 fn matches_filter(state: &State, group: &SecurityGroup, filter: &Filter) -> ApiResult<bool> {
-    let by_rules = |rules: &[Arc<Rule>], field: &str| -> ApiResult<bool> {
+    let by_rules = |rules: &RuleList, field: &str| -> ApiResult<bool> {
         for rule in rules {
             if super::group_rules::rule_matches(state, rule, field, filter)? {
                 return Ok(true);

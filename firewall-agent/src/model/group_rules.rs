@@ -1,14 +1,16 @@
 //! A group's rules: authorize, revoke (by permission or by ID), modify in place, descriptions,
 //! `describe-security-group-rules` with its filters, and references across peerings.
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use firewall_common::Direction;
 
 use super::{
     ids::{IdSource, check_group_id_format},
     lookup,
-    permission::{check_rule_quota, check_unique, check_unique_added, rules_from_permission},
+    permission::{
+        check_rule_quota, check_unique, check_unique_added, duplicate, rules_from_permission,
+    },
     query::{invalid_filter, paginate},
     rule::{Peer, Protocol, Rule},
     state::{SecurityGroup, State},
@@ -86,12 +88,11 @@ pub fn revoke(
     let vpc_id = group.vpc_id.clone();
     let in_default_vpc = state.vpcs.get(&vpc_id).is_some_and(|v| v.is_default);
     let rules = group.rules(direction);
-    // Positions of the rules to go, searched from the newest (a rule just added is found at
-    // once; each search reads rules, which live apart from one another).
-    let mut to_remove: Vec<usize> = Vec::new();
+    // The rules to go, by position (the order they are answered in).
+    let mut to_remove: Vec<(u64, String)> = Vec::new();
     for id in &req.security_group_rule_ids {
-        match rules.iter().rposition(|r| &r.id == id) {
-            Some(at) => to_remove.push(at),
+        match rules.position_of(id) {
+            Some(at) => to_remove.push((at, id.clone())),
             None => return Err(lookup::rule_not_found(id)),
         }
     }
@@ -100,8 +101,11 @@ pub fn revoke(
         let wanted = rules_from_permission(state, &vpc_id, permission)?;
         let mut missing = false;
         for rule in &wanted {
-            match rules.iter().rposition(|r| r.same_rule(rule)) {
-                Some(at) => to_remove.push(at),
+            match rules.same_as(rule) {
+                Some(found) => {
+                    let at = rules.position_of(&found.id).expect("indexed");
+                    to_remove.push((at, found.id.clone()));
+                }
                 None => missing = true,
             }
         }
@@ -116,13 +120,10 @@ pub fn revoke(
     to_remove.dedup();
     let group = Arc::make_mut(state.groups.get_mut(&group_id).expect("checked above"));
     let rules = group.rules_mut(direction);
-    let revoked: Vec<Rule> = to_remove
+    let revoked: Vec<Arc<Rule>> = to_remove
         .iter()
-        .map(|at| Rule::clone(&rules[*at]))
+        .filter_map(|(_, id)| rules.remove(id))
         .collect();
-    for at in to_remove.iter().rev() {
-        rules.remove(*at);
-    }
     let group = &state.groups[&group_id];
     Ok(RevokeResponse {
         r#return: true,
@@ -225,7 +226,9 @@ pub fn modify(
         return Err(ApiError::missing("SecurityGroupRule"));
     }
     let vpc_id = state.groups[&group_id].vpc_id.clone();
-    let mut group = SecurityGroup::clone(&state.groups[&group_id]);
+    let group = &state.groups[&group_id];
+    // The rules as they will be, by ID (a rule updated twice: the later update).
+    let mut updates: BTreeMap<String, (Direction, Rule)> = BTreeMap::new();
     for update in &req.security_group_rules {
         let id = update
             .security_group_rule_id
@@ -235,8 +238,8 @@ pub fn modify(
             .security_group_rule
             .as_ref()
             .ok_or_else(|| ApiError::missing("SecurityGroupRule"))?;
-        let direction = Direction::from_egress(group.egress.iter().any(|r| r.id == id));
-        let Some(existing) = group.rules(direction).iter().find(|r| r.id == id).cloned() else {
+        let direction = Direction::from_egress(group.egress.by_id(id).is_some());
+        let Some(existing) = group.rules(direction).by_id(id) else {
             return Err(lookup::rule_not_found(id));
         };
         let permission = as_permission(spec)?;
@@ -250,13 +253,41 @@ pub fn modify(
         }
         updated.id = existing.id.clone();
         updated.tags = existing.tags.clone();
-        let rules = group.rules_mut(direction);
-        let slot = rules.iter().position(|r| r.id == id).expect("found above");
-        rules[slot] = Arc::new(updated);
+        updates.insert(id.to_string(), (direction, updated));
     }
+    // The rules were unique before: a duplicate now is an updated rule that is the same rule as
+    // one the request leaves alone, or as another updated rule.
     for direction in Direction::ALL {
-        check_unique(group.rules(direction).iter().map(|r| &**r))?;
-        check_rule_quota(state, group.rules(direction).iter().map(|r| &**r))?;
+        let updated: Vec<&Rule> = updates
+            .values()
+            .filter(|(d, _)| *d == direction)
+            .map(|(_, rule)| rule)
+            .collect();
+        for rule in &updated {
+            if let Some(other) = group.rules(direction).same_as(rule)
+                && !updates.contains_key(&other.id)
+            {
+                return Err(duplicate(rule));
+            }
+        }
+        check_unique(updated.iter().copied())?;
+    }
+    let mut group = SecurityGroup::clone(group);
+    for direction in Direction::ALL {
+        let rules = group.rules_mut(direction);
+        let updated: Vec<(u64, &Rule)> = updates
+            .values()
+            .filter(|(d, _)| *d == direction)
+            .map(|(_, rule)| (rules.position_of(&rule.id).expect("found above"), rule))
+            .collect();
+        // All out first, then each back at its place: the identity index stays exact.
+        for (_, rule) in &updated {
+            rules.remove(&rule.id);
+        }
+        for (at, rule) in updated {
+            rules.put_at(at, Arc::new(rule.clone()));
+        }
+        check_rule_quota(state, rules.iter().map(|r| &**r))?;
     }
     state.groups.insert(group_id, Arc::new(group));
     Ok(ReturnResponse::TRUE)
@@ -283,7 +314,7 @@ pub fn update_descriptions(
             .security_group_rule_id
             .as_deref()
             .ok_or_else(|| ApiError::missing("SecurityGroupRuleId"))?;
-        if !rules.iter().any(|r| r.id == id) {
+        if rules.by_id(id).is_none() {
             return Err(lookup::rule_not_found(id));
         }
         let description = item.description.clone().filter(|d| !d.is_empty());
@@ -299,15 +330,14 @@ pub fn update_descriptions(
     for permission in &req.ip_permissions {
         for wanted in rules_from_permission(state, &vpc_id, permission)? {
             let found = rules
-                .iter()
-                .find(|r| r.same_rule(&wanted))
+                .same_as(&wanted)
                 .ok_or_else(lookup::permission_not_found)?;
             changes.push((found.id.clone(), wanted.description.clone()));
         }
     }
     let group = Arc::make_mut(state.groups.get_mut(&group_id).expect("checked above"));
     for (id, description) in changes {
-        if let Some(rule) = group.rules_mut(direction).iter_mut().find(|r| r.id == id) {
+        if let Some(rule) = group.rules_mut(direction).by_id_mut(&id) {
             Arc::make_mut(rule).description = description;
         }
     }

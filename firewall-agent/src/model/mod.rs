@@ -3,7 +3,8 @@
 //! anything, and answers its typed response or an [`ApiError`] having changed nothing.
 //!
 //! Layers, each using only those above it:
-//! - `ids`, `text`, `rule`, `tagging`: IDs and timestamps, allowed text, one rule, tags;
+//! - `ids`, `text`, `rule`, `rule_list`, `tagging`: IDs and timestamps, allowed text, one rule,
+//!   a group's rules of one direction (indexed, shared between versions), tags;
 //! - `state`: the resources and the whole state;
 //! - `lookup`, `query`, `permission`, `views`: finding what a request names, filters and pages,
 //!   `IpPermission` → rules with their checks, the answers' views;
@@ -35,6 +36,7 @@ pub mod regions;
 pub mod route_table;
 pub mod rule;
 pub mod rule_edit;
+pub mod rule_list;
 pub mod state;
 pub mod subnet;
 pub mod tagging;
@@ -53,6 +55,7 @@ mod tests;
 pub use ids::testing;
 pub use ids::{IdSource, RandomIds, rfc3339};
 pub use rule::{Peer, Protocol, Rule};
+pub use rule_list::{RuleDiff, RuleList};
 pub use state::{
     AddressFamily, Attachment, Entry, FlowLog, Instance, InstanceState, LaunchTemplate,
     NetworkInterface, PrefixList, Quotas, SecurityGroup, State, Subnet, Vpc,

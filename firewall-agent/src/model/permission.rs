@@ -5,6 +5,7 @@ use super::{
     ids::check_group_id_format,
     lookup,
     rule::{Peer, Protocol, Rule, normalise_ports, parse_cidr4, parse_cidr6},
+    rule_list::RuleList,
     state::{AddressFamily, State},
     text::checked_description,
 };
@@ -145,18 +146,11 @@ pub fn check_rule_quota<'a>(
 }
 
 /// No rule of `new` is the same rule as one of `existing` (already unique) or as an earlier one
-/// of `new`. A few new rules are compared with the existing ones directly (no hashing of the
-/// whole group for one authorize); many go through [`check_unique`].
-pub fn check_unique_added(existing: &[std::sync::Arc<Rule>], new: &[Rule]) -> ApiResult<()> {
-    if new.len() > 8 {
-        return check_unique(existing.iter().map(|r| &**r).chain(new));
-    }
-    for (i, rule) in new.iter().enumerate() {
-        if existing
-            .iter()
-            .map(|r| &**r)
-            .chain(&new[..i])
-            .any(|r| r.same_rule(rule))
+/// of `new`: one identity lookup per new rule, whatever the size of the group.
+pub fn check_unique_added(existing: &RuleList, new: &[Rule]) -> ApiResult<()> {
+    let mut seen = std::collections::HashSet::new();
+    for rule in new {
+        if existing.same_as(rule).is_some() || !seen.insert((rule.protocol, rule.ports, &rule.peer))
         {
             return Err(duplicate(rule));
         }
@@ -164,7 +158,7 @@ pub fn check_unique_added(existing: &[std::sync::Arc<Rule>], new: &[Rule]) -> Ap
     Ok(())
 }
 
-fn duplicate(rule: &Rule) -> ApiError {
+pub(super) fn duplicate(rule: &Rule) -> ApiError {
     ApiError::new(
         "InvalidPermission.Duplicate",
         format!(

@@ -97,7 +97,7 @@ impl Rule {
 
     /// The outbound rules every new group starts with: all traffic to `0.0.0.0/0`, and to `::/0`
     /// when its VPC has an IPv6 block.
-    pub fn default_egress(ids: &mut dyn IdSource, ipv6: bool) -> Vec<std::sync::Arc<Rule>> {
+    pub fn default_egress(ids: &mut dyn IdSource, ipv6: bool) -> super::RuleList {
         let mut egress = vec![std::sync::Arc::new(Rule::new(
             ids.next_id("sgr"),
             Protocol::All,
@@ -110,7 +110,7 @@ impl Rule {
                 Peer::Cidr6(Ipv6Net::default()),
             )));
         }
-        egress
+        egress.into_iter().collect()
     }
 
     /// Two rules are the same rule when protocol, ports and peer match; the description and the

@@ -17,6 +17,7 @@ use super::regions::LOCAL;
 use super::{
     ids::IdSource,
     rule::{Peer, Protocol, Rule},
+    rule_list::RuleList,
     tagging::Tag,
 };
 use crate::api::{ApiError, ApiResult, Scope, types::launch_templates::LaunchTemplateData};
@@ -148,22 +149,22 @@ pub struct SecurityGroup {
     pub name: String,
     pub description: String,
     pub vpc_id: String,
-    /// Each rule shared between versions of the group (a change copies the list, not the
-    /// rules, and two versions compare by pointer where they share a rule).
-    pub ingress: Vec<Arc<Rule>>,
-    pub egress: Vec<Arc<Rule>>,
+    /// Shared between versions of the group: a change copies O(log n) nodes of a list, and
+    /// two versions diff by the nodes they do not share (see [`RuleList`]).
+    pub ingress: RuleList,
+    pub egress: RuleList,
     pub tags: Vec<Tag>,
 }
 
 impl SecurityGroup {
     /// The inbound (ingress) or outbound (egress) rules.
-    pub fn rules(&self, direction: Direction) -> &Vec<Arc<Rule>> {
+    pub fn rules(&self, direction: Direction) -> &RuleList {
         match direction {
             Direction::Inbound => &self.ingress,
             Direction::Outbound => &self.egress,
         }
     }
-    pub fn rules_mut(&mut self, direction: Direction) -> &mut Vec<Arc<Rule>> {
+    pub fn rules_mut(&mut self, direction: Direction) -> &mut RuleList {
         match direction {
             Direction::Inbound => &mut self.ingress,
             Direction::Outbound => &mut self.egress,
@@ -384,11 +385,13 @@ impl State {
         }
         let group_id = ids.next_id("sg");
         let egress = Rule::default_egress(ids, vpc.ipv6_cidr.is_some());
-        let ingress = vec![Arc::new(Rule::new(
+        let ingress = [Arc::new(Rule::new(
             ids.next_id("sgr"),
             Protocol::All,
             Peer::Group(group_id.clone()),
-        ))];
+        ))]
+        .into_iter()
+        .collect();
         self.groups.insert(
             group_id.clone(),
             Arc::new(SecurityGroup {

@@ -62,13 +62,13 @@ fn tags_of<'a>(state: &'a mut State, id: &str) -> ApiResult<&'a mut Vec<Tag>> {
         Some("security-group-rule") => state
             .groups
             .values_mut()
-            .find(|g| g.ingress.iter().chain(&g.egress).any(|r| r.id == id))
+            .find(|g| g.ingress.by_id(id).is_some() || g.egress.by_id(id).is_some())
             .and_then(|g| {
                 let g = std::sync::Arc::make_mut(g);
-                g.ingress
-                    .iter_mut()
-                    .chain(g.egress.iter_mut())
-                    .find(|r| r.id == id)
+                match g.ingress.by_id_mut(id) {
+                    Some(rule) => Some(rule),
+                    None => g.egress.by_id_mut(id),
+                }
             })
             .map(|r| &mut std::sync::Arc::make_mut(r).tags),
         Some("instance") => state.instances.get_mut(id).map(|i| &mut i.tags),

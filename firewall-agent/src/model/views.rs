@@ -35,7 +35,7 @@ pub fn security_group(state: &State, group: &SecurityGroup) -> groups::SecurityG
 }
 
 /// Rules grouped into one `IpPermission` per (protocol, from, to), in first-seen order.
-pub fn ip_permissions(state: &State, rules: &[std::sync::Arc<Rule>]) -> Vec<IpPermission> {
+pub fn ip_permissions(state: &State, rules: &super::RuleList) -> Vec<IpPermission> {
     let mut groups: Vec<(&Rule, Vec<&Rule>)> = Vec::new();
     // Where each (protocol, ports) is in `groups`: linear in the rules, not quadratic.
     let mut index: std::collections::HashMap<_, usize> = std::collections::HashMap::new();

@@ -285,7 +285,7 @@ impl Store for EtcdStore {
             return Err(StoreError::Conflict);
         }
         let expected = m.revisions.get(&scope_key).copied().unwrap_or(0);
-        let changes = records::changes(&m.positions, before, after)?;
+        let changes = records::changes(before, after)?;
         let operations: Vec<TxnOp> = changes
             .writes
             .iter()
@@ -324,7 +324,6 @@ impl Store for EtcdStore {
                 }
             }
         }
-        m.positions.commit(changes);
         m.states.insert(scope, after.clone());
         // At the mirror's revision: events before this save's may still be on their way.
         let revision = m.revision;

@@ -15,7 +15,6 @@ use super::{
     StoreError,
     etcd_cache::{CachedWrite, EtcdCache},
     patch::{self, RecordWrite},
-    records::Positions,
 };
 use crate::model::State;
 
@@ -31,7 +30,6 @@ pub(super) struct Mirror {
     /// watched): an older put of theirs still to come (the agent's own, on its way through
     /// the watch, or in a full read at an older revision) is not applied again.
     pub tombstones: HashMap<String, i64>,
-    pub positions: Positions,
     /// Every event up to it is applied: the watch resumes after it.
     pub revision: i64,
     /// The states the records make, by `<account>/<region>`.
@@ -165,10 +163,7 @@ impl Shared {
 
     /// Applies record writes to the states and marks what changed dirty; true when any did.
     fn patch(&self, m: &mut Mirror, writes: Vec<RecordWrite>, hosts_changed: bool) -> bool {
-        let Mirror {
-            states, positions, ..
-        } = &mut *m;
-        let mut changed = match patch::apply(states, positions, writes) {
+        let mut changed = match patch::apply(&mut m.states, writes) {
             Ok(changed) => changed,
             Err(e) => {
                 tracing::error!(error = %e, "a record in etcd is not readable; reading etcd again");
@@ -206,10 +201,7 @@ impl Shared {
                 None => writes.push((key, Some(value))),
             }
         }
-        let Mirror {
-            states, positions, ..
-        } = &mut *m;
-        patch::apply(states, positions, writes)?;
+        patch::apply(&mut m.states, writes)?;
         m.revision = revision;
         for state in m.states.values_mut() {
             // Which hosts are alive is not known until the watch catches up.

@@ -43,7 +43,7 @@ fn region_with_a_rule() -> (Vec<Event>, String) {
     let group = state.groups.keys().next().unwrap().clone();
     let rule = json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]});
     call_json(&mut state, &mut ids, "AuthorizeSecurityGroupIngress", rule).unwrap();
-    let changes = records::changes(&Positions::default(), None, &state).unwrap();
+    let changes = records::changes(None, &state).unwrap();
     let mut events = Vec::new();
     let mut rule_key = String::new();
     for write in changes.writes {
@@ -81,10 +81,7 @@ fn a_rule_this_agent_deleted_is_not_brought_back_by_its_older_put_from_the_watch
         let mut m = shared.mirror.lock().unwrap();
         m.revisions.remove(&rule_key);
         m.tombstones.insert(rule_key.clone(), 7);
-        let Mirror {
-            states, positions, ..
-        } = &mut *m;
-        patch::apply(states, positions, vec![(rule_key.clone(), None)]).unwrap();
+        patch::apply(&mut m.states, vec![(rule_key.clone(), None)]).unwrap();
     }
     assert_eq!(ingress_rules(&shared), 1);
     let mut changed = false;

@@ -4,10 +4,9 @@
 //!
 //! A batch is applied kind by kind: scopes' own records first (a new scope starts from its
 //! record), then groups, prefix lists, network interfaces and instances, then rules (their
-//! group exists by then). A rule is put in its group's direction by its position: appended when
-//! it comes after the last one (what authorize writes), otherwise placed, and the groups where
-//! a batch placed many rules are sorted once at its end. Everything not touched stays shared
-//! (`Arc`) with the state before the batch, so comparing the two afterwards skips it unread.
+//! group exists by then). A rule is put in its group's list of its direction at the position
+//! its record holds (O(log n), see [`crate::model::RuleList`]). Everything not touched stays
+//! shared with the state before the batch, so comparing the two afterwards skips it unread.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -16,9 +15,9 @@ use std::{
 
 use super::{
     StoreError,
-    records::{Positions, RuleRecord, header},
+    records::{RuleRecord, header},
 };
-use crate::model::{Rule, SecurityGroup, State};
+use crate::model::{SecurityGroup, State};
 
 /// One record's new value (`None`: deleted), by its key without the store's prefix.
 pub(super) type RecordWrite = (String, Option<String>);
@@ -44,12 +43,10 @@ fn split(key: &str) -> Option<(&str, String, &str)> {
     Some((kind, scope, parts.next().unwrap_or("")))
 }
 
-/// Applies `writes` to `states` (by `<account>/<region>`) and `positions`; the scopes they
-/// changed. A record that is not readable is an error, and then nothing of the batch may be
-/// assumed applied.
+/// Applies `writes` to `states` (by `<account>/<region>`); the scopes they changed. A record
+/// that is not readable is an error, and then nothing of the batch may be assumed applied.
 pub(super) fn apply(
     states: &mut BTreeMap<String, State>,
-    positions: &mut Positions,
     mut writes: Vec<RecordWrite>,
 ) -> Result<BTreeSet<String>, StoreError> {
     // A record written several times in the batch (a put and its delete in one watch
@@ -65,8 +62,6 @@ pub(super) fn apply(
     });
     writes.sort_by_key(|(key, value)| (rank(key), value.is_some()));
     let mut changed = BTreeSet::new();
-    // Group directions where a rule was placed out of order: sorted at the end.
-    let mut unsorted: BTreeSet<(String, String, bool)> = BTreeSet::new();
     for (key, value) in writes {
         let Some((kind, scope, tail)) = split(&key) else {
             continue;
@@ -85,9 +80,6 @@ pub(super) fn apply(
             continue;
         }
         let Some(state) = states.get_mut(&scope) else {
-            if kind == "r" && value.is_none() {
-                positions.of.remove(&key);
-            }
             // A record of a scope whose own record is not (yet) there: skipped, as a whole
             // read skips it.
             continue;
@@ -124,28 +116,10 @@ pub(super) fn apply(
                 let record = value
                     .map(|v| serde_json::from_str::<RuleRecord>(&v))
                     .transpose()?;
-                if let Some(egress) = put_rule(state, positions, &key, &group, record) {
-                    unsorted.insert((scope, group, egress));
-                }
+                put_rule(state, &key, &group, record);
             }
             _ => {}
         }
-    }
-    for (scope, group, egress) in unsorted {
-        let Some(group) = states
-            .get_mut(&scope)
-            .and_then(|s| s.groups.get_mut(&group))
-        else {
-            continue;
-        };
-        let group = Arc::make_mut(group);
-        let id = group.id.clone();
-        let rules = if egress {
-            &mut group.egress
-        } else {
-            &mut group.ingress
-        };
-        rules.sort_by_cached_key(|rule| position(positions, &scope, &id, rule));
     }
     for scope in &changed {
         if let Some(state) = states.get_mut(scope) {
@@ -187,80 +161,39 @@ fn put_group(state: &mut State, record: SecurityGroup) {
     }
 }
 
-/// A rule's position, by its record key (unknown: last).
-fn position(positions: &Positions, scope: &str, group: &str, rule: &Rule) -> u64 {
-    let key = format!("r/{scope}/{group}/{}", rule.id);
-    positions.of.get(&key).copied().unwrap_or(u64::MAX)
-}
-
-/// Where a rule sits in a direction.
-type Finder<'a> = dyn Fn(&Vec<Arc<Rule>>) -> Option<usize> + 'a;
-
-/// A rule record's put (`Some`) or delete in its group; the direction (egress?) when the rule
-/// was placed before others, so that direction needs sorting.
-fn put_rule(
-    state: &mut State,
-    positions: &mut Positions,
-    key: &str,
-    group_id: &str,
-    record: Option<RuleRecord>,
-) -> Option<bool> {
-    let scope = format!("{}/{}", state.account_id, state.region);
-    let old_position = match &record {
-        Some(record) => positions.of.insert(key.to_string(), record.pos),
-        None => positions.of.remove(key),
+/// A rule record's put (`Some`) or delete in its group.
+fn put_rule(state: &mut State, key: &str, group_id: &str, record: Option<RuleRecord>) {
+    let Some(group) = state.groups.get_mut(group_id) else {
+        return;
     };
-    if let Some(record) = &record {
-        positions.next = positions.next.max(record.pos);
-    }
-    let group = Arc::make_mut(state.groups.get_mut(group_id)?);
+    let group = Arc::make_mut(group);
     let rule_id = key.rsplit('/').next().unwrap_or("");
-    if let Some(old_position) = old_position {
-        // The rule as it was: found by its position (a direction is in position order, but
-        // for the rules this batch placed out of order, looked for one by one).
-        let placed = |rules: &Vec<Arc<Rule>>| {
-            let at = rules.partition_point(|r| {
-                r.id != rule_id && position(positions, &scope, group_id, r) < old_position
-            });
-            rules.get(at).is_some_and(|r| r.id == rule_id).then_some(at)
-        };
-        let scanned = |rules: &Vec<Arc<Rule>>| rules.iter().position(|r| r.id == rule_id);
-        let finders: [&Finder; 2] = [&placed, &scanned];
-        let found = finders.into_iter().find_map(|find| {
-            let ingress = find(&group.ingress).map(|at| (false, at));
-            ingress.or_else(|| find(&group.egress).map(|at| (true, at)))
-        });
-        if let Some((egress, at)) = found {
-            if egress {
-                group.egress.remove(at);
+    match record {
+        Some(record) => {
+            // Out of the other direction's list, should a record ever have moved.
+            let (list, other) = if record.egress {
+                (&mut group.egress, &mut group.ingress)
             } else {
-                group.ingress.remove(at);
-            }
+                (&mut group.ingress, &mut group.egress)
+            };
+            other.remove(rule_id);
+            list.put_at(record.pos, record.rule);
+        }
+        None => {
+            group.ingress.remove(rule_id);
+            group.egress.remove(rule_id);
         }
     }
-    let record = record?;
-    let rules = if record.egress {
-        &mut group.egress
-    } else {
-        &mut group.ingress
-    };
-    let in_order = rules
-        .last()
-        .is_none_or(|last| position(positions, &scope, group_id, last) < record.pos);
-    rules.push(record.rule);
-    (!in_order).then_some(record.egress)
 }
 
-/// Every scope's state from its records (a whole read: any key order), and the rules'
-/// positions.
+/// Every scope's state from its records (a whole read: any key order).
 pub(super) fn assemble(
     records: impl IntoIterator<Item = (String, String)>,
-) -> Result<(Vec<State>, Positions), StoreError> {
+) -> Result<Vec<State>, StoreError> {
     let mut states = BTreeMap::new();
-    let mut positions = Positions::default();
     let writes = records.into_iter().map(|(k, v)| (k, Some(v))).collect();
-    apply(&mut states, &mut positions, writes)?;
-    Ok((states.into_values().collect(), positions))
+    apply(&mut states, writes)?;
+    Ok(states.into_values().collect())
 }
 
 #[cfg(test)]

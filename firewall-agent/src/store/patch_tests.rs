@@ -9,7 +9,10 @@ use serde_json::json;
 use super::*;
 use crate::{
     api::catalogue::call_json,
-    model::testing::{Seeded, SeqIds},
+    model::{
+        Rule,
+        testing::{Seeded, SeqIds},
+    },
     store::{
         records::{self, Write},
         test_changes::{group_ids, random_change},
@@ -19,8 +22,6 @@ use crate::{
 /// An etcd stand-in: the records, and the writer's and follower's sides.
 struct Pair {
     records: BTreeMap<String, String>,
-    writer: Positions,
-    follower: Positions,
     followed: BTreeMap<String, State>,
 }
 
@@ -28,8 +29,6 @@ impl Pair {
     fn new() -> Pair {
         Pair {
             records: BTreeMap::new(),
-            writer: Positions::default(),
-            follower: Positions::default(),
             followed: BTreeMap::new(),
         }
     }
@@ -37,7 +36,7 @@ impl Pair {
     /// Saves `after` as the writer does and hands the writes to the follower; the scopes the
     /// follower says changed.
     fn save(&mut self, before: Option<&State>, after: &State) -> BTreeSet<String> {
-        let changes = records::changes(&self.writer, before, after).unwrap();
+        let changes = records::changes(before, after).unwrap();
         let mut writes = Vec::new();
         for write in &changes.writes {
             match write {
@@ -51,14 +50,13 @@ impl Pair {
                 }
             }
         }
-        self.writer.commit(changes);
-        apply(&mut self.followed, &mut self.follower, writes).unwrap()
+        apply(&mut self.followed, writes).unwrap()
     }
 
     /// What a whole read of the records gives (every record at once, in key order).
     fn assembled(&self) -> Vec<State> {
         let entries = self.records.iter().map(|(k, v)| (k.clone(), v.clone()));
-        assemble(entries).unwrap().0
+        assemble(entries).unwrap()
     }
 }
 
@@ -74,11 +72,13 @@ fn a_follower_of_the_writes_holds_the_writers_state_after_every_step() {
             let mut next = state.clone();
             random_change(&mut next, &mut ids, &mut rng, step);
             if step % 37 == 0 {
-                // A rule put before the others: the writer rewrites the direction whole.
+                // A rule changed in place (its description): the same position, a new record.
                 let group = group_ids(&next)[0].clone();
                 let group = Arc::make_mut(next.groups.get_mut(&group).unwrap());
-                if let Some(last) = group.ingress.pop() {
-                    group.ingress.insert(0, last);
+                if let Some(first) = group.ingress.first() {
+                    let mut changed = Rule::clone(first);
+                    changed.description = Some(format!("step {step}"));
+                    group.ingress.replace(Arc::new(changed));
                 }
             }
             pair.save(Some(&state), &next);
@@ -134,7 +134,7 @@ fn a_new_scope_arrives_whole_and_a_deleted_one_goes() {
     );
     assert_eq!(pair.followed["123456789012/eu-west-1"], other);
     let writes = vec![("s/123456789012/eu-west-1".to_string(), None)];
-    apply(&mut pair.followed, &mut pair.follower, writes).unwrap();
+    apply(&mut pair.followed, writes).unwrap();
     assert!(pair.followed.is_empty());
 }
 
@@ -148,7 +148,7 @@ fn a_record_put_and_deleted_in_one_batch_counts_with_its_last_write() {
     let mut next = state.clone();
     let rule = json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]});
     call_json(&mut next, &mut ids, "AuthorizeSecurityGroupIngress", rule).unwrap();
-    let changes = records::changes(&pair.writer, Some(&state), &next).unwrap();
+    let changes = records::changes(Some(&state), &next).unwrap();
     let put = changes
         .writes
         .iter()
@@ -159,13 +159,13 @@ fn a_record_put_and_deleted_in_one_batch_counts_with_its_last_write() {
         .unwrap();
     // As one watch response brings an authorize and its revoke.
     let batch = vec![(put.0.clone(), Some(put.1.clone())), (put.0.clone(), None)];
-    apply(&mut pair.followed, &mut pair.follower, batch).unwrap();
+    apply(&mut pair.followed, batch).unwrap();
     assert_eq!(
         pair.followed["000000000000/local"], state,
         "the rule stays revoked"
     );
     let batch = vec![(put.0.clone(), None), (put.0, Some(put.1))];
-    apply(&mut pair.followed, &mut pair.follower, batch).unwrap();
+    apply(&mut pair.followed, batch).unwrap();
     assert_eq!(
         pair.followed["000000000000/local"], next,
         "put again last: there"

@@ -11,15 +11,14 @@
 //! * `i/<account>/<region>/<instance>`, `n/<account>/<region>/<network interface>`,
 //!   `p/<account>/<region>/<prefix list>`; subnets are in the scope's own record.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Arc,
-};
+use std::{collections::BTreeMap, sync::Arc};
+
+use firewall_common::Direction;
 
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
-use crate::model::{Rule, SecurityGroup, State};
+use crate::model::{Rule, RuleDiff, RuleList, SecurityGroup, State};
 
 /// One write of a save.
 #[derive(Debug)]
@@ -36,32 +35,10 @@ pub(super) struct RuleRecord {
     pub rule: Arc<Rule>,
 }
 
-/// Where each stored rule sits in its group's order (by record key), and the next free position.
-/// Kept in memory: a save needs the positions of the rules it keeps.
-#[derive(Debug, Default)]
-pub(super) struct Positions {
-    pub of: HashMap<String, u64>,
-    pub next: u64,
-}
-
-/// The writes of one save and the positions they assign, applied once the transaction commits.
+/// The writes of one save.
 #[derive(Debug, Default)]
 pub(super) struct Changes {
     pub writes: Vec<Write>,
-    assigned: Vec<(String, u64)>,
-    forgotten: Vec<String>,
-    next: u64,
-}
-
-impl Positions {
-    /// Records that `changes` were committed.
-    pub fn commit(&mut self, changes: Changes) {
-        for key in changes.forgotten {
-            self.of.remove(&key);
-        }
-        self.of.extend(changes.assigned);
-        self.next = self.next.max(changes.next);
-    }
 }
 
 /// `<account>/<region>`, the part of a record key that names its scope.
@@ -96,8 +73,8 @@ pub(super) fn header(group: &SecurityGroup) -> SecurityGroup {
         name: group.name.clone(),
         description: group.description.clone(),
         vpc_id: group.vpc_id.clone(),
-        ingress: Vec::new(),
-        egress: Vec::new(),
+        ingress: RuleList::default(),
+        egress: RuleList::default(),
         tags: group.tags.clone(),
     }
 }
@@ -108,16 +85,9 @@ fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
 
 /// The writes that turn the stored `before` (`None`: nothing stored for this scope) into
 /// `after`. The scope's own record is always written.
-pub(super) fn changes(
-    positions: &Positions,
-    before: Option<&State>,
-    after: &State,
-) -> Result<Changes, StoreError> {
+pub(super) fn changes(before: Option<&State>, after: &State) -> Result<Changes, StoreError> {
     let scope = scope_of(after);
-    let mut changes = Changes {
-        next: positions.next,
-        ..Changes::default()
-    };
+    let mut changes = Changes::default();
     changes
         .writes
         .push(Write::Put(format!("s/{scope}"), json(&skeleton(after))?));
@@ -134,7 +104,7 @@ pub(super) fn changes(
                 .writes
                 .push(Write::Put(format!("g/{scope}/{id}"), json(&header(group))?));
         }
-        rule_changes(positions, &mut changes, &scope, old.map(|g| &**g), group)?;
+        rule_changes(&mut changes, &scope, old.map(|g| &**g), group)?;
     }
     for (id, group) in old_groups {
         if !after.groups.contains_key(id) {
@@ -143,8 +113,7 @@ pub(super) fn changes(
                 .push(Write::Delete(format!("g/{scope}/{id}")));
             for rule in group.ingress.iter().chain(&group.egress) {
                 let key = format!("r/{scope}/{id}/{}", rule.id);
-                changes.writes.push(Write::Delete(key.clone()));
-                changes.forgotten.push(key);
+                changes.writes.push(Write::Delete(key));
             }
         }
     }
@@ -194,97 +163,43 @@ fn resource_changes<T: Serialize + PartialEq>(
     Ok(())
 }
 
-/// The rule records of one group that changed, direction by direction. Kept rules keep their
-/// position; new ones get fresh (higher) positions, so appending writes only the new rules. The
-/// rules both versions have unchanged at the head and the tail of a direction are skipped
-/// unread, so a change costs what it changes, not the group's size. When the kept rules would
-/// no longer read back in order (a rule inserted before others), the direction is rewritten
-/// whole.
+/// The rule records of one group that changed, direction by direction: each record holds the
+/// rule's position in its list, so only the rules added, changed or revoked are written, and
+/// the parts of a list both versions share are skipped unread ([`RuleList::diff`]).
 fn rule_changes(
-    positions: &Positions,
     changes: &mut Changes,
     scope: &str,
     before: Option<&SecurityGroup>,
     after: &SecurityGroup,
 ) -> Result<(), StoreError> {
     let key = |rule: &Rule| format!("r/{scope}/{}/{}", after.id, rule.id);
-    for (egress, old, new) in [
-        (
-            false,
-            before.map_or(&[][..], |b| &b.ingress[..]),
-            &after.ingress[..],
-        ),
-        (
-            true,
-            before.map_or(&[][..], |b| &b.egress[..]),
-            &after.egress[..],
-        ),
-    ] {
-        let head = old.iter().zip(new).take_while(|(a, b)| a == b).count();
-        let (old_rest, new_rest) = (&old[head..], &new[head..]);
-        let tail = old_rest
-            .iter()
-            .rev()
-            .zip(new_rest.iter().rev())
-            .take_while(|(a, b)| a == b)
-            .count();
-        let old_mid = &old_rest[..old_rest.len() - tail];
-        let new_mid = &new_rest[..new_rest.len() - tail];
-        if old_mid.is_empty() && new_mid.is_empty() {
-            continue;
-        }
-        let stored: HashMap<&str, &Arc<Rule>> =
-            old_mid.iter().map(|r| (r.id.as_str(), r)).collect();
-        // In order when the kept rules' positions rise after the head's last one, and every
-        // new rule comes after all of them (fresh positions are the highest).
-        let mut last = head
-            .checked_sub(1)
-            .and_then(|i| positions.of.get(&key(&old[i])).copied());
-        let mut in_order = true;
-        for rule in new_mid {
-            match stored.get(rule.id.as_str()) {
-                Some(_) => {
-                    let pos = positions.of.get(&key(rule)).copied();
-                    in_order &= pos.is_some() && pos >= last;
-                    last = pos;
-                }
-                None => last = Some(u64::MAX),
-            }
-        }
-        in_order &= tail == 0 || last != Some(u64::MAX);
-        let (rewrite, old_rewrite) = if in_order {
-            (new_mid, old_mid)
-        } else {
-            (new, old)
-        };
-        let mut kept = std::collections::HashSet::new();
-        for rule in rewrite {
-            // Rewritten whole, every rule takes a fresh position.
-            let was = stored.get(rule.id.as_str()).copied().filter(|_| in_order);
-            let pos = match positions.of.get(&key(rule)) {
-                Some(pos) if was.is_some() => *pos,
-                _ => {
-                    changes.next += 1;
-                    changes.next
-                }
-            };
-            kept.insert(rule.id.as_str());
-            if was == Some(rule) {
-                continue;
-            }
+    for direction in Direction::ALL {
+        let old = before.map_or(RuleList::empty(), |b| b.rules(direction));
+        let new = after.rules(direction);
+        let mut put = |rule: &Arc<Rule>| -> Result<(), StoreError> {
             let record = RuleRecord {
-                pos,
-                egress,
+                pos: new.position_of(&rule.id).expect("a rule of the list"),
+                egress: direction == Direction::Outbound,
                 rule: rule.clone(),
             };
             changes.writes.push(Write::Put(key(rule), json(&record)?));
-            changes.assigned.push((key(rule), pos));
+            Ok(())
+        };
+        let mut gone = Vec::new();
+        // Only what the two versions do not share is visited.
+        for item in old.diff(new) {
+            match item {
+                RuleDiff::Added(rule) => put(rule)?,
+                RuleDiff::Changed { old, new } => {
+                    put(new)?;
+                    gone.push(old);
+                }
+                RuleDiff::Removed(rule) => gone.push(rule),
+            }
         }
-        for rule in old_rewrite {
-            if !kept.contains(rule.id.as_str()) {
-                let key = key(rule);
-                changes.writes.push(Write::Delete(key.clone()));
-                changes.forgotten.push(key);
+        for rule in gone {
+            if new.by_id(&rule.id).is_none() {
+                changes.writes.push(Write::Delete(key(rule)));
             }
         }
     }

@@ -7,13 +7,13 @@
 //! (`desired`, `desired/<account>/<region>`); the first load converts them to records and
 //! removes them, in one transaction.
 
-use std::{path::Path, sync::Mutex};
+use std::path::Path;
 
 use redb::{Database, Durability, ReadableTable as _, TableDefinition};
 
 use super::{
     Store, StoreError, patch,
-    records::{self, Positions, Write},
+    records::{self, Write},
 };
 use crate::{compiler::Ids, model::State};
 
@@ -32,7 +32,6 @@ pub(super) fn db<T, E: Into<redb::Error>>(result: Result<T, E>) -> Result<T, Sto
 
 pub struct RedbStore {
     db: Database,
-    positions: Mutex<Positions>,
 }
 
 impl Store for RedbStore {
@@ -52,21 +51,17 @@ impl Store for RedbStore {
             let (key, value) = db(entry)?;
             entries.push((key.value().to_string(), value.value().to_string()));
         }
-        let (states, positions) = patch::assemble(entries)?;
-        *self.positions.lock().expect("not poisoned") = positions;
-        Ok(states)
+        patch::assemble(entries)
     }
 
     fn save(&self, before: Option<&State>, after: &State) -> Result<(), StoreError> {
-        let mut positions = self.positions.lock().expect("not poisoned");
-        let changes = records::changes(&positions, before, after)?;
+        let changes = records::changes(before, after)?;
         let txn = db(self.db.begin_write())?;
         {
             let mut table = db(txn.open_table(RECORDS))?;
             write_all(&mut table, &changes.writes)?;
         }
         db(txn.commit())?;
-        positions.commit(changes);
         Ok(())
     }
 
@@ -117,7 +112,6 @@ impl RedbStore {
     pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
         Ok(RedbStore {
             db: db(Database::create(path))?,
-            positions: Mutex::default(),
         })
     }
 
@@ -149,23 +143,17 @@ impl RedbStore {
 
     /// Rewrites whole-state documents as records and removes them, in one transaction.
     fn migrate(&self, legacy: &[(String, State)]) -> Result<(), StoreError> {
-        let mut positions = self.positions.lock().expect("not poisoned");
         let txn = db(self.db.begin_write())?;
-        let mut all = Vec::new();
         {
             let mut table = db(txn.open_table(RECORDS))?;
             let mut old = db(txn.open_table(STATE_TABLE))?;
             for (key, state) in legacy {
-                let changes = records::changes(&positions, None, state)?;
+                let changes = records::changes(None, state)?;
                 write_all(&mut table, &changes.writes)?;
                 db(old.remove(key.as_str()))?;
-                all.push(changes);
             }
         }
         db(txn.commit())?;
-        for changes in all {
-            positions.commit(changes);
-        }
         tracing::info!(
             scopes = legacy.len(),
             "the stored state was converted to per-resource records"

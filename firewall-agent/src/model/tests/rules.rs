@@ -205,7 +205,12 @@ fn rule_descriptions_are_updated_by_id_or_by_matching_permission() {
         .to_string();
     f.ok("UpdateSecurityGroupRuleDescriptionsIngress", json!({"GroupId": web, "SecurityGroupRuleDescriptions": [{"SecurityGroupRuleId": id, "Description": "web"}]}));
     assert_eq!(
-        f.state.groups[&web].ingress[0].description.as_deref(),
+        f.state.groups[&web]
+            .ingress
+            .first()
+            .unwrap()
+            .description
+            .as_deref(),
         Some("web")
     );
     let described = json!({"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8", "Description": "http"}]});
@@ -214,7 +219,12 @@ fn rule_descriptions_are_updated_by_id_or_by_matching_permission() {
         json!({"GroupId": web, "IpPermissions": [described]}),
     );
     assert_eq!(
-        f.state.groups[&web].ingress[0].description.as_deref(),
+        f.state.groups[&web]
+            .ingress
+            .first()
+            .unwrap()
+            .description
+            .as_deref(),
         Some("http")
     );
     f.ok(
@@ -222,7 +232,8 @@ fn rule_descriptions_are_updated_by_id_or_by_matching_permission() {
         json!({"GroupId": web, "IpPermissions": [tcp(80, "10.0.0.0/8")]}),
     );
     assert_eq!(
-        f.state.groups[&web].ingress[0].description, None,
+        f.state.groups[&web].ingress.first().unwrap().description,
+        None,
         "omitted description removes it"
     );
     f.fails(

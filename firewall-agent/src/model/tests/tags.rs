@@ -13,7 +13,7 @@ fn tags_are_added_overwritten_filtered_and_removed_all_or_nothing() {
     let mut ids = SeqIds::default();
     let mut state = State::initial(&mut ids);
     let group = state.groups.keys().next().unwrap().clone();
-    let rule = state.groups[&group].ingress[0].id.clone();
+    let rule = state.groups[&group].ingress.first().unwrap().id.clone();
     let call = |state: &mut State, ids: &mut SeqIds, action: &str, req: Value| {
         dispatch(state, ids, action, req)
     };
