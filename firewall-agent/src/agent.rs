@@ -40,6 +40,9 @@ pub struct Agent {
     refuse_deleting_self_referenced: bool,
     /// `serve --run-user-data`: where the instances' user data and console output live.
     pub(crate) user_data_dir: Option<std::path::PathBuf>,
+    /// Notified when a change queued tracked flows to delete (a stopped or detached workload's):
+    /// the daemon deletes them on the agent's next turn, after the answer.
+    flows_queued: Arc<tokio::sync::Notify>,
 }
 
 impl Agent {
@@ -174,6 +177,7 @@ impl Agent {
             flow_logs: flowlogs::Config::default(),
             refuse_deleting_self_referenced: false,
             user_data_dir: None,
+            flows_queued: Default::default(),
         };
         if let Err(e) = agent.dataplane.apply(agent.compiler.desired()) {
             tracing::error!(error = %e, "some workloads could not be enforced at start");
@@ -209,7 +213,30 @@ impl Agent {
             self.ids_unsaved = true;
             self.dataplane.apply(self.compiler.desired())?;
         }
+        if self.dataplane.flows_queued() {
+            self.flows_queued.notify_one();
+        }
         Ok(())
+    }
+
+    /// What the daemon waits on to call [`Agent::flush_queued_flows`].
+    pub fn flows_queued(&self) -> Arc<tokio::sync::Notify> {
+        self.flows_queued.clone()
+    }
+
+    /// Deletes the tracked flows of the workloads the last changes stopped or detached (see
+    /// [`Dataplane::flush_queued_flows`]).
+    pub fn flush_queued_flows(&mut self) {
+        match self.dataplane.flush_queued_flows() {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(
+                flushed = n,
+                "tracked flows of stopped or detached workloads deleted"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "tracked flows of stopped or detached workloads could not be deleted")
+            }
+        }
     }
 
     /// Deletes the policies no workload has used for a whole tick (see
@@ -451,8 +478,10 @@ impl Agent {
 }
 
 impl Drop for Agent {
-    /// A stopping agent leaves its IDs saved: the next one then rewrites nothing.
+    /// A stopping agent leaves its IDs saved (the next one then rewrites nothing) and no
+    /// tracked flow of a stopped workload behind.
     fn drop(&mut self) {
+        self.flush_queued_flows();
         self.save_compiler_ids();
     }
 }

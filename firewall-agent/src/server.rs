@@ -130,6 +130,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     });
 
+    // A stopped or detached workload's tracked flows: deleted on the agent's next turn, once
+    // the change that queued them has answered.
+    let flows_queued = agent.lock().await.flows_queued();
+    let flush_agent = agent.clone();
+    tokio::spawn(async move {
+        loop {
+            flows_queued.notified().await;
+            flush_agent.lock().await.flush_queued_flows();
+        }
+    });
+
     if let Some(mut changes) = agent.lock().await.take_remote_changes() {
         // Other hosts' agents' changes, from the shared store's watch.
         let remote_agent = agent.clone();

@@ -362,3 +362,32 @@ fn idle_flows_expire_udp_streams_live_longer_and_the_agent_collects_them() {
         assert_eq!(h.dataplane.tracked_flows(), 1, "the stream is still live");
     });
 }
+
+#[test]
+fn a_stopped_workload_drops_at_once_and_its_flows_are_gone_before_it_starts_again() {
+    in_private_netns(|| {
+        let rule = json!([{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "192.0.2.0/24"}]}]);
+        let mut h = Harness::new(|s| vec![create_group(s, "web", rule)]);
+        assert_eq!(h.inbound(&tcp("192.0.2.9", 1234, WORKLOAD, 80, SYN)), PASS);
+        assert_eq!(h.dataplane.tracked_flows(), 1);
+        let instance = h.state.instances.keys().next().unwrap().clone();
+        h.change("StopInstances", json!({"InstanceIds": [instance]}));
+        assert_eq!(
+            h.inbound(&tcp("192.0.2.9", 1234, WORKLOAD, 80, ACK)),
+            DROP,
+            "a stopped workload has no traffic, tracked or not"
+        );
+        // Queued, not yet deleted: the change answered without walking the table.
+        assert!(h.dataplane.flows_queued());
+        assert_eq!(h.dataplane.tracked_flows(), 1);
+        h.change("StartInstances", json!({"InstanceIds": [instance]}));
+        assert!(!h.dataplane.flows_queued());
+        assert_eq!(
+            h.dataplane.tracked_flows(),
+            0,
+            "deleted before the workload enforced again"
+        );
+        h.change("StopInstances", json!({"InstanceIds": [instance]}));
+        assert_eq!(h.dataplane.flush_queued_flows().unwrap(), 0, "none left");
+    });
+}

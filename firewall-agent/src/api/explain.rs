@@ -205,10 +205,7 @@ pub fn explain(
             response.reason = "rule".into();
             let rule_id = dataplane.rule_of_slot(slot).unwrap_or_default();
             let found = state.groups.values().find_map(|group| {
-                let rule = group
-                    .rules(probe.direction)
-                    .iter()
-                    .find(|r| r.id == rule_id)?;
+                let rule = group.rules(probe.direction).by_id(&rule_id)?;
                 Some(views::security_group_rule(
                     state,
                     group,

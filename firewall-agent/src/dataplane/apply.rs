@@ -79,7 +79,8 @@ pub(super) trait Target {
     fn attach(&mut self, interface: &str, config: IfaceConfig) -> Result<()>;
     /// Detaches the programs from an interface; the ifindex it had, if attached.
     fn detach(&mut self, interface: &str) -> Option<u32>;
-    /// Deletes the tracked flows of one interface; returns how many.
+    /// Deletes the tracked flows of one interface, or queues them for
+    /// [`super::Dataplane::flush_queued_flows`] (the kernel's); returns how many were deleted.
     fn flush_interface(&mut self, index: u32) -> Result<usize>;
 }
 

@@ -36,6 +36,9 @@ pub struct KernelDataplane {
     restored: bool,
     /// Where what workloads send is judged (`serve --attach`).
     pub(super) mode: super::AttachMode,
+    /// The interfaces (ifindex) whose tracked flows wait to be deleted
+    /// ([`Dataplane::flush_queued_flows`]).
+    queued_flushes: std::collections::BTreeSet<u32>,
 }
 
 impl KernelDataplane {
@@ -61,6 +64,7 @@ impl KernelDataplane {
             pins: pins.clone(),
             restored,
             mode: options.attach,
+            queued_flushes: Default::default(),
         };
         if let Some(migration) = migration {
             // The previous layout's state, converted; then taken over like this layout's own.
@@ -113,20 +117,37 @@ impl KernelDataplane {
 
 impl Dataplane for KernelDataplane {
     fn apply(&mut self, desired: &Desired) -> Result<()> {
+        self.flush_queued_flows()?;
         apply::apply(self, desired)
     }
 
     fn apply_delta(&mut self, delta: &Delta) -> Result<()> {
+        self.flush_queued_flows()?;
         apply::apply_delta(self, delta)
     }
 
+    fn flows_queued(&self) -> bool {
+        !self.queued_flushes.is_empty()
+    }
+
+    fn flush_queued_flows(&mut self) -> Result<usize> {
+        if self.queued_flushes.is_empty() {
+            return Ok(0);
+        }
+        let queued = std::mem::take(&mut self.queued_flushes);
+        let doomed = move |key: &CtKey, _: &CtValue| queued.contains(&key.ifindex);
+        Ok(conntrack::flush(&mut self.maps.conntrack, doomed))
+    }
+
     fn flush_disallowed_flows(&mut self, desired: &Desired) -> Result<usize> {
+        self.flush_queued_flows()?;
         let attached = self.attached.iter().map(|(name, a)| (name, a.ifindex));
         let doomed = conntrack::disallowed(desired, attached);
         Ok(conntrack::flush(&mut self.maps.conntrack, doomed))
     }
 
     fn collect_expired_flows(&mut self) -> Result<usize> {
+        self.flush_queued_flows()?;
         let expired = conntrack::expired(self.timeouts, conntrack::monotonic_ns());
         Ok(conntrack::flush(&mut self.maps.conntrack, expired))
     }
@@ -395,7 +416,8 @@ impl Target for KernelDataplane {
     }
 
     fn flush_interface(&mut self, index: u32) -> Result<usize> {
-        let doomed = conntrack::on_interface(index);
-        Ok(conntrack::flush(&mut self.maps.conntrack, doomed))
+        // Deleted by the agent's next turn (see `Dataplane::flush_queued_flows`).
+        self.queued_flushes.insert(index);
+        Ok(0)
     }
 }

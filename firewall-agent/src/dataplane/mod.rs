@@ -68,6 +68,23 @@ pub trait Dataplane: Send {
     /// returns how many.
     fn collect_expired_flows(&mut self) -> Result<usize>;
 
+    /// Whether tracked flows of stopped or detached workloads wait to be deleted (see
+    /// [`Dataplane::flush_queued_flows`]).
+    fn flows_queued(&self) -> bool {
+        false
+    }
+
+    /// Deletes the tracked flows of the workloads a change stopped or detached. A change only
+    /// queues them: the interface drops all traffic (stopped) or meets no program (detached)
+    /// from the change on, so no packet reads those entries, and reading `CONNTRACK` through
+    /// (one `BPF_MAP_GET_NEXT_KEY` walks every bucket of a 2^18-bucket table even when it is
+    /// empty) is left to the agent's next turn, after the answer. Every change, flush and
+    /// collection deletes what is queued first, so a workload started again never finds its
+    /// old flows. Returns how many were deleted.
+    fn flush_queued_flows(&mut self) -> Result<usize> {
+        Ok(0)
+    }
+
     /// What the policy maps (`IFACES`, `PEERS`, `PORTS`) hold, read back now: for comparing with
     /// what the state compiles to. Rule slots are left empty.
     fn read_back(&self) -> Result<Desired>;

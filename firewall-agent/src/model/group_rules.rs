@@ -378,7 +378,7 @@ pub fn describe(
         let exists = state
             .groups
             .values()
-            .any(|g| g.ingress.iter().chain(&g.egress).any(|r| &r.id == id));
+            .any(|g| g.ingress.by_id(id).is_some() || g.egress.by_id(id).is_some());
         if !exists {
             return Err(lookup::rule_not_found(id));
         }
