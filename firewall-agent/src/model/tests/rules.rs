@@ -192,6 +192,54 @@ fn modify_security_group_rules_keeps_the_rule_id_and_the_peer_kind() {
 }
 
 #[test]
+fn two_rules_may_swap_in_one_modify_and_each_is_then_found_by_its_new_permission() {
+    let mut f = Fixture::new();
+    let web = f.group("web");
+    let out = f.ok(
+        "AuthorizeSecurityGroupIngress",
+        json!({"GroupId": web, "IpPermissions": [tcp(80, "10.0.0.0/8"), tcp(81, "10.0.0.0/8")]}),
+    );
+    let ids: Vec<String> = (0..2)
+        .map(|i| {
+            out["SecurityGroupRules"][i]["SecurityGroupRuleId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let to = |port: u16| json!({"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "CidrIpv4": "10.0.0.0/8"});
+    f.ok(
+        "ModifySecurityGroupRules",
+        json!({"GroupId": web, "SecurityGroupRules": [
+            {"SecurityGroupRuleId": ids[0], "SecurityGroupRule": to(81)},
+            {"SecurityGroupRuleId": ids[1], "SecurityGroupRule": to(80)}]}),
+    );
+    // The same two ports, not a duplicate; two rules to one port in one request are.
+    f.fails(
+        "ModifySecurityGroupRules",
+        json!({"GroupId": web, "SecurityGroupRules": [
+            {"SecurityGroupRuleId": ids[0], "SecurityGroupRule": to(82)},
+            {"SecurityGroupRuleId": ids[1], "SecurityGroupRule": to(82)}]}),
+        "InvalidPermission.Duplicate",
+    );
+    f.fails(
+        "AuthorizeSecurityGroupIngress",
+        json!({"GroupId": web, "IpPermissions": [tcp(80, "10.0.0.0/8")]}),
+        "InvalidPermission.Duplicate",
+    );
+    let revoked = f.ok(
+        "RevokeSecurityGroupIngress",
+        json!({"GroupId": web, "IpPermissions": [tcp(80, "10.0.0.0/8")]}),
+    );
+    assert_eq!(
+        revoked["RevokedSecurityGroupRules"][0]["SecurityGroupRuleId"],
+        json!(ids[1]),
+        "port 80 is the second rule now"
+    );
+    assert_eq!(f.state.groups[&web].ingress.len(), 1);
+}
+
+#[test]
 fn rule_descriptions_are_updated_by_id_or_by_matching_permission() {
     let mut f = Fixture::new();
     let web = f.group("web");
@@ -204,29 +252,21 @@ fn rule_descriptions_are_updated_by_id_or_by_matching_permission() {
         .unwrap()
         .to_string();
     f.ok("UpdateSecurityGroupRuleDescriptionsIngress", json!({"GroupId": web, "SecurityGroupRuleDescriptions": [{"SecurityGroupRuleId": id, "Description": "web"}]}));
-    assert_eq!(
+    let description = |f: &Fixture| {
         f.state.groups[&web]
             .ingress
             .first()
             .unwrap()
             .description
-            .as_deref(),
-        Some("web")
-    );
+            .clone()
+    };
+    assert_eq!(description(&f).as_deref(), Some("web"));
     let described = json!({"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8", "Description": "http"}]});
     f.ok(
         "UpdateSecurityGroupRuleDescriptionsIngress",
         json!({"GroupId": web, "IpPermissions": [described]}),
     );
-    assert_eq!(
-        f.state.groups[&web]
-            .ingress
-            .first()
-            .unwrap()
-            .description
-            .as_deref(),
-        Some("http")
-    );
+    assert_eq!(description(&f).as_deref(), Some("http"));
     f.ok(
         "UpdateSecurityGroupRuleDescriptionsIngress",
         json!({"GroupId": web, "IpPermissions": [tcp(80, "10.0.0.0/8")]}),
