@@ -2,6 +2,7 @@
 //! `performance.md`). Writes `target/bench/report.md`, `results.json` and PNG plots, and prints
 //! the summary table. Needs root; never part of the test suite.
 
+mod agent_memory;
 mod api;
 mod cni;
 mod common;
@@ -22,6 +23,10 @@ mod xdp;
 use std::path::PathBuf;
 
 use firewall_testkit::netns::in_private_netns;
+
+/// Counts live bytes for the agent-memory section (B8); the system allocator otherwise.
+#[global_allocator]
+static ALLOCATOR: agent_memory::Counting = agent_memory::Counting;
 
 fn main() -> anyhow::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -49,6 +54,10 @@ fn main() -> anyhow::Result<()> {
             flowlog::run(&mut report, quick);
             report
         });
+    }
+    if wanted("memory") {
+        eprintln!("bench: what the agent's structures keep per rule (B8)");
+        agent_memory::run(&mut report);
     }
     if wanted("update") {
         eprintln!("bench: update latency (B7)");
