@@ -148,14 +148,10 @@ pub fn check_rule_quota<'a>(
 /// No rule of `new` is the same rule as one of `existing` (already unique) or as an earlier one
 /// of `new`: one identity lookup per new rule, whatever the size of the group.
 pub fn check_unique_added(existing: &RuleList, new: &[Rule]) -> ApiResult<()> {
-    let mut seen = std::collections::HashSet::new();
-    for rule in new {
-        if existing.same_as(rule).is_some() || !seen.insert((rule.protocol, rule.ports, &rule.peer))
-        {
-            return Err(duplicate(rule));
-        }
+    if let Some(rule) = new.iter().find(|rule| existing.same_as(rule).is_some()) {
+        return Err(duplicate(rule));
     }
-    Ok(())
+    check_unique(new)
 }
 
 pub(super) fn duplicate(rule: &Rule) -> ApiError {
@@ -170,10 +166,10 @@ pub(super) fn duplicate(rule: &Rule) -> ApiError {
 
 /// No two rules of `rules` are the same rule; the later one of a pair is reported.
 pub fn check_unique<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> ApiResult<()> {
-    // Rule identity as `Rule::same_rule` has it, hashed: linear in the group, not quadratic.
+    // Rule identity, hashed: linear in the rules, not quadratic.
     let mut seen = std::collections::HashSet::new();
     for rule in rules {
-        if !seen.insert((rule.protocol, rule.ports, &rule.peer)) {
+        if !seen.insert(rule.identity()) {
             return Err(duplicate(rule));
         }
     }

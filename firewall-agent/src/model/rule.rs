@@ -113,10 +113,10 @@ impl Rule {
         egress.into_iter().collect()
     }
 
-    /// Two rules are the same rule when protocol, ports and peer match; the description and the
-    /// ID are not part of identity.
-    pub fn same_rule(&self, other: &Rule) -> bool {
-        self.protocol == other.protocol && self.ports == other.ports && self.peer == other.peer
+    /// What makes two rules of a group the same rule: protocol, ports and peer; the description
+    /// and the ID are not part of it.
+    pub fn identity(&self) -> (Protocol, Option<(i32, i32)>, &Peer) {
+        (self.protocol, self.ports, &self.peer)
     }
 
     /// The text AWS puts in `InvalidPermission.Duplicate` messages.

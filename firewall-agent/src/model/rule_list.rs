@@ -19,7 +19,8 @@ use super::rule::{Peer, Protocol, Rule};
 type Identity = (Protocol, Option<(i32, i32)>, Peer);
 
 fn identity(rule: &Rule) -> Identity {
-    (rule.protocol, rule.ports, rule.peer.clone())
+    let (protocol, ports, peer) = rule.identity();
+    (protocol, ports, peer.clone())
 }
 
 /// A rule's position in its list: positions rise in the order rules were added (a modified rule
@@ -80,11 +81,6 @@ impl RuleList {
         self.by_position.get_max().map(|(_, rule)| rule)
     }
 
-    /// The rules with their positions, in order.
-    pub fn positioned(&self) -> impl DoubleEndedIterator<Item = (Position, &Arc<Rule>)> {
-        self.by_position.iter().map(|(at, rule)| (*at, rule))
-    }
-
     /// The rule with ID `id`.
     pub fn by_id(&self, id: &str) -> Option<&Arc<Rule>> {
         self.by_position.get(self.by_id.get(id)?)
@@ -102,7 +98,7 @@ impl RuleList {
         self.by_id.get(id).copied()
     }
 
-    /// The rule of this list that is the same rule as `rule` (see [`Rule::same_rule`]).
+    /// The rule of this list that is the same rule as `rule` (see [`Rule::identity`]).
     pub fn same_as(&self, rule: &Rule) -> Option<&Arc<Rule>> {
         self.by_position.get(self.by_identity.get(&identity(rule))?)
     }

@@ -137,18 +137,29 @@ fn revoke_by_permission_must_match_exactly_outside_the_default_vpc_semantics() {
     );
 }
 
-#[test]
-fn modify_security_group_rules_keeps_the_rule_id_and_the_peer_kind() {
-    let mut f = Fixture::new();
+/// A group `web` with two inbound rules, tcp/80 and tcp/81 from 10.0.0.0/8; their IDs in order.
+fn web_with_tcp_80_and_81(f: &mut Fixture) -> (String, Vec<String>) {
     let web = f.group("web");
     let out = f.ok(
         "AuthorizeSecurityGroupIngress",
         json!({"GroupId": web, "IpPermissions": [tcp(80, "10.0.0.0/8"), tcp(81, "10.0.0.0/8")]}),
     );
-    let id = out["SecurityGroupRules"][0]["SecurityGroupRuleId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let ids = (0..2)
+        .map(|i| {
+            out["SecurityGroupRules"][i]["SecurityGroupRuleId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    (web, ids)
+}
+
+#[test]
+fn modify_security_group_rules_keeps_the_rule_id_and_the_peer_kind() {
+    let mut f = Fixture::new();
+    let (web, ids) = web_with_tcp_80_and_81(&mut f);
+    let id = ids[0].clone();
     let modify = |rule: Value| json!({"GroupId": web, "SecurityGroupRules": [{"SecurityGroupRuleId": id, "SecurityGroupRule": rule}]});
     assert_eq!(f.ok("ModifySecurityGroupRules", modify(json!({"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "CidrIpv4": "192.168.0.0/16", "Description": "dns"}))), json!({"Return": true}));
     let rule = f.state.groups[&web]
@@ -194,19 +205,7 @@ fn modify_security_group_rules_keeps_the_rule_id_and_the_peer_kind() {
 #[test]
 fn two_rules_may_swap_in_one_modify_and_each_is_then_found_by_its_new_permission() {
     let mut f = Fixture::new();
-    let web = f.group("web");
-    let out = f.ok(
-        "AuthorizeSecurityGroupIngress",
-        json!({"GroupId": web, "IpPermissions": [tcp(80, "10.0.0.0/8"), tcp(81, "10.0.0.0/8")]}),
-    );
-    let ids: Vec<String> = (0..2)
-        .map(|i| {
-            out["SecurityGroupRules"][i]["SecurityGroupRuleId"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let (web, ids) = web_with_tcp_80_and_81(&mut f);
     let to = |port: u16| json!({"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "CidrIpv4": "10.0.0.0/8"});
     f.ok(
         "ModifySecurityGroupRules",
