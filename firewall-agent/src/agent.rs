@@ -439,7 +439,7 @@ impl Agent {
     /// reads alone.
     pub fn scrape(&self) -> anyhow::Result<Scrape> {
         Ok(Scrape {
-            counters: self.dataplane.counters()?,
+            counters: self.dataplane.raw_counters()?,
             states: self.states.values().cloned().collect(),
             tracked_flows: self.dataplane.tracked_flows() as u64,
             flow_log_lost: self.dataplane.flow_log_lost(),
@@ -581,13 +581,18 @@ mod view;
 #[path = "agent_remote.rs"]
 mod remote;
 
+#[path = "agent_read.rs"]
+mod read;
+pub use read::{Prepared, Read, answer};
+
 #[cfg(test)]
 #[path = "agent_tests.rs"]
 mod tests;
 
-/// The data plane's counters and the states, as read for one scrape.
+/// The data plane's counters and the states, as read for one scrape under the agent's lock:
+/// the hits still by slot, the states sharing their groups (both taken in O(1) per group).
 pub struct Scrape {
-    counters: crate::dataplane::Counters,
+    counters: crate::dataplane::RawCounters,
     states: Vec<State>,
     tracked_flows: u64,
     flow_log_lost: u64,
@@ -595,7 +600,8 @@ pub struct Scrape {
 }
 
 impl Scrape {
-    /// The counters named: each rule's group, each interface's network interface.
+    /// The counters named (each rule's hits by its ID, each rule's group, each interface's
+    /// network interface), off the agent's lock.
     pub fn snapshot(self) -> Snapshot {
         let rule_groups = (self.states.iter())
             .flat_map(|state| state.groups.values())
@@ -609,7 +615,7 @@ impl Scrape {
             .map(|(eni, _)| (eni.host_interface.clone(), eni.id.clone()))
             .collect();
         Snapshot {
-            counters: self.counters,
+            counters: self.counters.named(),
             rule_groups,
             interface_ids,
             tracked_flows: self.tracked_flows,

@@ -455,3 +455,69 @@ fn at_most_four_idle_policies_are_kept() {
         "grows until then: {peers:?}"
     );
 }
+
+/// The rules of `group` a describe-security-groups lists, as (from port, CIDR).
+fn described_ports(answer: &Value, group: &str) -> Vec<u64> {
+    let groups = answer["SecurityGroups"].as_array().expect("SecurityGroups");
+    let group = groups.iter().find(|g| g["GroupId"] == group).expect(group);
+    let permissions = group["IpPermissions"].as_array().expect("IpPermissions");
+    permissions
+        .iter()
+        .filter_map(|p| p["FromPort"].as_u64())
+        .collect()
+}
+
+#[test]
+fn a_read_sees_every_change_answered_before_it_and_none_made_after_its_snapshot() {
+    let dir = TempDir::new("read-snapshot");
+    let mut agent = agent(&dir, dataplane());
+    let group = web(&mut agent);
+    let describe = |action: &str| {
+        json::decode(action, None, None, json!({}).to_string().as_bytes()).expect("call")
+    };
+    let super::Prepared::Read(read) = agent.prepare(describe("DescribeSecurityGroups")) else {
+        panic!("a describe is a read of a snapshot");
+    };
+    // Made while the read's answer is still to be built: the lock is free.
+    ok(
+        &mut agent,
+        "AuthorizeSecurityGroupIngress",
+        json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]}),
+    );
+    assert_eq!(described_ports(&read.run().expect("read"), &group), [80]);
+    let super::Prepared::Read(after) = agent.prepare(describe("DescribeSecurityGroups")) else {
+        panic!("a describe is a read of a snapshot");
+    };
+    assert_eq!(
+        described_ports(&after.run().expect("read"), &group),
+        [80, 443]
+    );
+}
+
+#[test]
+fn changes_dry_runs_and_data_plane_actions_are_answered_under_the_lock() {
+    let dir = TempDir::new("read-prepared");
+    let mut agent = agent(&dir, dataplane());
+    let group = web(&mut agent);
+    let under_lock = |agent: &mut Agent, action: &str, body: Value| {
+        let call = json::decode(action, None, None, body.to_string().as_bytes()).expect("call");
+        match agent.prepare(call) {
+            super::Prepared::Answered(answer) => answer,
+            super::Prepared::Read(_) => panic!("{action} went off the lock"),
+        }
+    };
+    let revoke = json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]});
+    let dry = json!({"DryRun": true, "GroupIds": [group]});
+    assert_eq!(
+        under_lock(&mut agent, "DescribeSecurityGroups", dry)
+            .expect_err("dry run")
+            .code,
+        "DryRunOperation"
+    );
+    under_lock(&mut agent, "GetDataplaneStatistics", json!({})).expect("statistics");
+    under_lock(&mut agent, "RevokeSecurityGroupIngress", revoke).expect("revoke");
+    assert_eq!(
+        described_ports(&ok(&mut agent, "DescribeSecurityGroups", json!({})), &group),
+        Vec::<u64>::new()
+    );
+}

@@ -61,7 +61,10 @@ async fn call(
         Ok(call) => {
             let action = call.action.name;
             let call = call.received_at(arrival);
-            counted(Some(action), Reply(agent.lock().await.handle(call)))
+            counted(
+                Some(action),
+                Reply(crate::agent::answer(&agent, call).await),
+            )
         }
         Err(e) => counted(None, Reply(Err(e))),
     }

@@ -348,6 +348,42 @@ pub fn run(report: &mut Report, quick: bool) {
         for (name, samples) in names.iter().zip(&samples) {
             rows(report, &format!("socket: {name}"), rules, samples);
         }
+        // The same add while describe-security-groups of every rule runs back to back beside
+        // it: a read takes its snapshot under the agent's lock and builds its answer after.
+        let describing = AtomicBool::new(true);
+        let (beside_describes, describes) = std::thread::scope(|s| {
+            let describer = s.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                let mut describes = 0;
+                while describing.load(Ordering::Relaxed) {
+                    self::call(&rt, &socket, &scope, "DescribeSecurityGroups", json!({}));
+                    describes += 1;
+                }
+                describes
+            });
+            let mut samples = Vec::new();
+            for _ in 0..trials {
+                std::thread::sleep(Duration::from_millis(20));
+                samples.push(timed(|| {
+                    call("AuthorizeSecurityGroupIngress", rule(&groups[0]));
+                }));
+                call("RevokeSecurityGroupIngress", rule(&groups[0]));
+            }
+            describing.store(false, Ordering::Relaxed);
+            (samples, describer.join().expect("the describer"))
+        });
+        report.note(format!(
+            "B11 at {rules} rules: {describes} describe-security-groups of every rule ran back to back beside the {trials} timed adds of the describe row."
+        ));
+        rows(
+            report,
+            "socket: add rule with describe-security-groups (every rule) running beside it",
+            rules,
+            &beside_describes,
+        );
         // nftables doing the same changes on the same ruleset (ours, exported), in this run.
         let ruleset = call("ExportNftables", json!({"Format": "nftables"}));
         let ruleset = ruleset["Ruleset"].as_str().expect("Ruleset");

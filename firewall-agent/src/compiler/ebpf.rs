@@ -43,8 +43,12 @@ pub struct Desired {
     pub peers: BTreeMap<LpmKey<PeerKey>, PeerValue>,
     pub ports: BTreeMap<LpmKey<PortKey>, PortValue>,
     /// Hit-counter slot of every rule (`RULE_HITS` index → `sgr-` ID).
-    pub rule_slots: BTreeMap<u32, String>,
+    pub rule_slots: RuleSlots,
 }
+
+/// `RULE_HITS` index → `sgr-` ID: a persistent map, so that a scrape takes it whole in O(1)
+/// under the agent's lock and names the counters after, while changes edit it in O(log n).
+pub type RuleSlots = imbl::OrdMap<u32, String>;
 
 /// One allowed (protocol, port range) item as `PORTS` matches it; `proto: None` is protocol
 /// `-1`, ICMP uses `type << 8 | code` as the port. Serialized inside [`Ids`] (field names kept).
@@ -113,14 +117,16 @@ pub(super) fn part_key(policy_id: u32, direction: Direction, target: &str, len: 
 }
 
 /// Stable IDs for policies, port sets and rule counter slots across compilations. Persisted
-/// by the agent, so that after a restart the same state compiles to the same entries.
+/// by the agent, so that after a restart the same state compiles to the same entries. The maps
+/// are persistent: the agent's tick copies them in O(1) under its lock and saves the copy
+/// without it.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "IdsSnapshot", into = "IdsSnapshot")]
 pub struct Ids {
-    policies: BTreeMap<Vec<String>, u32>,
-    port_sets: BTreeMap<Vec<SetItem>, u32>,
-    part_sets: BTreeMap<PartKey, u32>,
-    rule_slots: BTreeMap<String, u32>,
+    policies: imbl::OrdMap<Vec<String>, u32>,
+    port_sets: imbl::OrdMap<Vec<SetItem>, u32>,
+    part_sets: imbl::OrdMap<PartKey, u32>,
+    rule_slots: imbl::OrdMap<String, u32>,
     free_slots: Vec<u32>,
     next_policy: u32,
     next_port_set: u32,
@@ -180,7 +186,7 @@ impl Ids {
     }
 
     /// Which rule each counter slot counts for.
-    pub fn slot_map(&self) -> BTreeMap<u32, String> {
+    pub fn slot_map(&self) -> RuleSlots {
         self.rule_slots
             .iter()
             .filter(|(_, slot)| **slot != NO_RULE_SLOT)
@@ -271,18 +277,30 @@ impl Ids {
         port_sets: &BTreeSet<u32>,
         rules: &BTreeSet<&str>,
     ) {
-        self.policies.retain(|_, id| policies.contains(id));
-        self.port_sets.retain(|_, id| port_sets.contains(id));
-        self.part_sets.retain(|_, id| port_sets.contains(id));
+        retain(&mut self.policies, |_, id| policies.contains(id));
+        retain(&mut self.port_sets, |_, id| port_sets.contains(id));
+        retain(&mut self.part_sets, |_, id| port_sets.contains(id));
         let freed: Vec<u32> = self
             .rule_slots
             .iter()
             .filter(|(rule, slot)| !rules.contains(rule.as_str()) && **slot != NO_RULE_SLOT)
             .map(|(_, slot)| *slot)
             .collect();
-        self.rule_slots
-            .retain(|rule, _| rules.contains(rule.as_str()));
+        retain(&mut self.rule_slots, |rule, _| {
+            rules.contains(rule.as_str())
+        });
         self.free_slots.splice(0..0, freed);
+    }
+}
+
+/// Keeps the entries of `map` that `keep` takes (`OrdMap` has no `retain`).
+fn retain<K: Ord + Clone, V: Clone>(map: &mut imbl::OrdMap<K, V>, keep: impl Fn(&K, &V) -> bool) {
+    let gone: Vec<K> = (map.iter())
+        .filter(|(key, value)| !keep(key, value))
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in gone {
+        map.remove(&key);
     }
 }
 

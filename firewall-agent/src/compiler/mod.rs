@@ -17,7 +17,7 @@ pub mod resolve;
 #[cfg(test)]
 mod tests;
 
-pub use ebpf::{Desired, Ids, LpmKey, compile, range_to_prefixes};
+pub use ebpf::{Desired, Ids, LpmKey, RuleSlots, compile, range_to_prefixes};
 pub use evaluate::{PolicyLookup, evaluate};
 pub use incremental::Incremental;
 pub use prefixes::Delta;

@@ -96,7 +96,7 @@ pub(super) fn apply(target: &mut impl Target, desired: &Desired) -> Result<()> {
     let fresh: Vec<u32> = desired
         .rule_slots
         .iter()
-        .filter(|(slot, rule)| current.rule_slots.get(slot) != Some(rule))
+        .filter(|(slot, rule)| current.rule_slots.get(*slot) != Some(rule))
         .map(|(slot, _)| *slot)
         .collect();
     if !fresh.is_empty() {

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use aya::maps::{MapData, PerCpuArray};
 use firewall_common::{DropReason, IfaceCounters, PassReason};
 
+use crate::compiler::RuleSlots;
+
 use super::{
     Result,
     maps::{self, Maps, map_err},
@@ -23,6 +25,41 @@ pub struct Counters {
     pub rule_hits: BTreeMap<String, u64>,
     /// The drops and passes of each attached interface, by name.
     pub interfaces: BTreeMap<String, InterfaceCounters>,
+}
+
+/// The counters as the kernel holds them, summed over CPUs: the rules' hits by slot, with the
+/// rule of each slot at the time of the read (a persistent map, taken whole in O(1)). Naming the
+/// hits ([`RawCounters::named`], 100k string keys at 100k rules) is left to the reader, off the
+/// agent's lock.
+#[derive(Debug, Default, Clone)]
+pub struct RawCounters {
+    pub drops: BTreeMap<&'static str, u64>,
+    pub passes: BTreeMap<&'static str, u64>,
+    /// By slot: the first slots of `RULE_HITS`, up to the highest `slots` names.
+    pub hits: Vec<u64>,
+    pub slots: RuleSlots,
+    pub interfaces: BTreeMap<String, InterfaceCounters>,
+}
+
+impl RawCounters {
+    /// Each rule's hits by its ID.
+    pub fn named(self) -> Counters {
+        let rule_hits = (self.slots.iter())
+            // A slot past what the array holds has counted nothing.
+            .map(|(slot, rule)| {
+                (
+                    rule.clone(),
+                    self.hits.get(*slot as usize).copied().unwrap_or(0),
+                )
+            })
+            .collect();
+        Counters {
+            drops: self.drops,
+            passes: self.passes,
+            rule_hits,
+            interfaces: self.interfaces,
+        }
+    }
 }
 
 /// One interface's drops and passes, by reason name.
@@ -68,23 +105,19 @@ pub(super) enum Counter {
 /// Every counter, each read by `read`, the rules' hits by `read_hits` (the first `len` slots at
 /// once); `rule_slots` names the rule of each hit-counter slot.
 pub(super) fn collect(
-    rule_slots: &BTreeMap<u32, String>,
+    rule_slots: &RuleSlots,
     mut read: impl FnMut(Counter) -> Result<u64>,
     read_hits: impl FnOnce(u32) -> Result<Vec<u64>>,
-) -> Result<Counters> {
-    let mut counters = Counters::default();
+) -> Result<RawCounters> {
+    let mut counters = RawCounters::default();
     for reason in DropReason::ALL {
         counters
             .drops
             .insert(reason.name(), read(Counter::Drop(reason))?);
     }
-    let len = rule_slots.last_key_value().map_or(0, |(slot, _)| slot + 1);
-    let hits = read_hits(len)?;
-    for (slot, rule) in rule_slots {
-        // A slot past what the array holds has counted nothing.
-        let count = hits.get(*slot as usize).copied().unwrap_or(0);
-        counters.rule_hits.insert(rule.clone(), count);
-    }
+    let len = rule_slots.get_max().map_or(0, |(slot, _)| slot + 1);
+    counters.hits = read_hits(len)?;
+    counters.slots = rule_slots.clone();
     for reason in PassReason::ALL {
         counters
             .passes

@@ -12,7 +12,7 @@ use firewall_common::{
 };
 
 use super::{
-    Answer, Counters, Dataplane, DataplaneError, Probe, Result, TrackedFlow,
+    Answer, Dataplane, DataplaneError, Probe, RawCounters, Result, TrackedFlow,
     apply::{self, Target},
     attach::Attachment,
     batch, conntrack, counters,
@@ -21,7 +21,7 @@ use super::{
     maps::{self, Maps, map_err},
     readback,
 };
-use crate::compiler::{Delta, Desired, LpmKey};
+use crate::compiler::{Delta, Desired, LpmKey, RuleSlots};
 
 pub struct KernelDataplane {
     pub(super) ebpf: Ebpf,
@@ -212,7 +212,7 @@ impl Dataplane for KernelDataplane {
         super::attach::ifindex(name).is_ok()
     }
 
-    fn counters(&self) -> Result<Counters> {
+    fn raw_counters(&self) -> Result<RawCounters> {
         let mut all = counters::collect(
             &self.current.rule_slots,
             |counter| counters::read(&self.maps, counter),
@@ -231,7 +231,7 @@ impl Dataplane for KernelDataplane {
         apply::highest_ids(&self.current)
     }
 
-    fn assume_rule_slots(&mut self, slots: BTreeMap<u32, String>) {
+    fn assume_rule_slots(&mut self, slots: RuleSlots) {
         self.current.rule_slots = slots;
     }
 

@@ -13,12 +13,12 @@ use firewall_common::{
 };
 
 use super::{
-    Answer, Counters, Dataplane, Probe, Result, TrackedFlow,
+    Answer, Dataplane, Probe, RawCounters, Result, TrackedFlow,
     apply::{self, Target},
     attach::checked_ifindex,
     conntrack, counters, lookup, readback,
 };
-use crate::compiler::{Delta, Desired, LpmKey};
+use crate::compiler::{Delta, Desired, LpmKey, RuleSlots};
 
 #[derive(Debug, Clone)]
 pub struct MemoryDataplane {
@@ -186,11 +186,11 @@ impl Dataplane for MemoryDataplane {
             policies: self.policies.clone(),
             peers: self.peers.clone(),
             ports: self.ports.clone(),
-            rule_slots: BTreeMap::new(),
+            rule_slots: RuleSlots::new(),
         })
     }
 
-    fn counters(&self) -> Result<Counters> {
+    fn raw_counters(&self) -> Result<RawCounters> {
         counters::collect(
             &self.current.rule_slots,
             |_| Ok(0),
@@ -202,7 +202,7 @@ impl Dataplane for MemoryDataplane {
         false
     }
 
-    fn assume_rule_slots(&mut self, slots: BTreeMap<u32, String>) {
+    fn assume_rule_slots(&mut self, slots: RuleSlots) {
         self.current.rule_slots = slots;
     }
 

@@ -10,13 +10,13 @@
 //! (tcx / clsact / XDP), `apply` (the diff), `readback` (the maps read back and compared),
 //! `conntrack`, `counters`.
 
-use std::{collections::BTreeMap, io, path::PathBuf};
+use std::{io, path::PathBuf};
 
 use aya::{maps::MapError, programs::ProgramError};
 
 use firewall_common::{CtKey, CtValue};
 
-use crate::compiler::{Delta, Desired};
+use crate::compiler::{Delta, Desired, RuleSlots};
 
 mod apply;
 mod attach;
@@ -37,7 +37,7 @@ mod readback;
 
 pub use attach::{AttachMode, ifindex};
 pub use bpffs::{leave_private_mount_namespace, pin_dir};
-pub use counters::{Counters, InterfaceCounters};
+pub use counters::{Counters, InterfaceCounters, RawCounters};
 pub use kernel::KernelDataplane;
 pub use load::{EBPF_OBJECT, LoadOptions};
 pub use lookup::{Answer, Probe, TrackedFlow};
@@ -110,8 +110,14 @@ pub trait Dataplane: Send {
     /// network namespace): a workload can only be enforced on an interface that exists.
     fn has_interface(&self, name: &str) -> bool;
 
-    /// Drop, pass and rule-hit counters summed over CPUs.
-    fn counters(&self) -> Result<Counters>;
+    /// Drop, pass and rule-hit counters summed over CPUs, the hits still by slot (with the
+    /// slots' rules, taken in O(1)): what a scrape reads under the agent's lock.
+    fn raw_counters(&self) -> Result<RawCounters>;
+
+    /// Drop, pass and rule-hit counters summed over CPUs, each rule's hits by its ID.
+    fn counters(&self) -> Result<Counters> {
+        Ok(self.raw_counters()?.named())
+    }
 
     /// Whether this data plane took over maps and links pinned by a previous agent.
     fn restored(&self) -> bool;
@@ -121,7 +127,7 @@ pub trait Dataplane: Send {
 
     /// Tells the data plane which rule each hit-counter slot already counts for (after a
     /// restart), so those counters are kept rather than reset.
-    fn assume_rule_slots(&mut self, slots: BTreeMap<u32, String>);
+    fn assume_rule_slots(&mut self, slots: RuleSlots);
 
     /// The kernel's flow-log event ring buffer, once (for the flow-log writer); `None` after, or
     /// without a kernel.

@@ -129,7 +129,7 @@ pub async fn call(
         Ok(call) => {
             let name = call.action.name;
             let call = call.received_at(arrival);
-            (Some(name), console.agent.lock().await.handle(call))
+            (Some(name), crate::agent::answer(&console.agent, call).await)
         }
         Err(e) => (None, Err(e)),
     };

@@ -203,6 +203,6 @@ async fn run(
         .from_the_network()?
         .received_at(arrival);
     let action = call.action.name;
-    let members = endpoint.agent.lock().await.handle(call)?;
+    let members = crate::agent::answer(&endpoint.agent, call).await?;
     Ok((action, members))
 }
