@@ -441,7 +441,7 @@ impl Agent {
         Ok(Scrape {
             counters: self.dataplane.raw_counters()?,
             states: self.states.values().cloned().collect(),
-            tracked_flows: self.dataplane.tracked_flows() as u64,
+            tracked_flows: self.dataplane.flow_counter(),
             flow_log_lost: self.dataplane.flow_log_lost(),
             conntrack_capacity: u64::from(self.dataplane.conntrack_capacity()),
         })
@@ -594,7 +594,8 @@ mod tests;
 pub struct Scrape {
     counters: crate::dataplane::RawCounters,
     states: Vec<State>,
-    tracked_flows: u64,
+    /// Counted after the agent is let go (a walk of `CONNTRACK`).
+    tracked_flows: crate::dataplane::FlowCounter,
     flow_log_lost: u64,
     conntrack_capacity: u64,
 }
@@ -618,7 +619,7 @@ impl Scrape {
             counters: self.counters.named(),
             rule_groups,
             interface_ids,
-            tracked_flows: self.tracked_flows,
+            tracked_flows: (self.tracked_flows)() as u64,
             flow_log_lost: self.flow_log_lost,
             conntrack_capacity: self.conntrack_capacity,
         }

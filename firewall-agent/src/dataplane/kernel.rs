@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, os::fd::AsFd as _, path::PathBuf};
 
 use aya::{
     Ebpf,
-    maps::{IterableMap as _, PerCpuValues, lpm_trie::Key},
+    maps::{HashMap, IterableMap as _, Map, MapData, MapError, PerCpuValues, lpm_trie::Key},
     programs::{SchedClassifier, Xdp},
 };
 use firewall_common::{
@@ -198,6 +198,23 @@ impl Dataplane for KernelDataplane {
 
     fn tracked_flows(&self) -> usize {
         self.maps.conntrack.keys().count()
+    }
+
+    /// Walks a second handle of `CONNTRACK` (its fd duplicated); counted under the caller's
+    /// lock only when the fd could not be duplicated.
+    fn flow_counter(&self) -> super::FlowCounter {
+        let handle = (self.maps.conntrack.map().fd().as_fd().try_clone_to_owned())
+            .map_err(MapError::from)
+            .and_then(MapData::from_fd)
+            .and_then(|data| HashMap::<MapData, CtKey, CtValue>::try_from(Map::HashMap(data)));
+        match handle {
+            Ok(conntrack) => Box::new(move || conntrack.keys().count()),
+            Err(e) => {
+                tracing::debug!(error = %e, "CONNTRACK's fd could not be duplicated");
+                let flows = self.tracked_flows();
+                Box::new(move || flows)
+            }
+        }
     }
 
     fn conntrack_capacity(&self) -> u32 {

@@ -38,6 +38,9 @@ mod readback;
 pub use attach::{AttachMode, ifindex};
 pub use bpffs::{leave_private_mount_namespace, pin_dir};
 pub use counters::{Counters, InterfaceCounters, RawCounters};
+
+/// [`Dataplane::flow_counter`]'s count, to run later on any thread.
+pub type FlowCounter = Box<dyn FnOnce() -> usize + Send>;
 pub use kernel::KernelDataplane;
 pub use load::{EBPF_OBJECT, LoadOptions};
 pub use lookup::{Answer, Probe, TrackedFlow};
@@ -102,6 +105,14 @@ pub trait Dataplane: Send {
 
     /// Number of conntrack entries.
     fn tracked_flows(&self) -> usize;
+
+    /// Counts the conntrack entries when called, from any thread. Counting walks the table
+    /// (one `BPF_MAP_GET_NEXT_KEY` per entry, and every bucket), so a scrape runs it after
+    /// letting the agent go.
+    fn flow_counter(&self) -> FlowCounter {
+        let flows = self.tracked_flows();
+        Box::new(move || flows)
+    }
 
     /// How many entries the conntrack table holds at most.
     fn conntrack_capacity(&self) -> u32;
