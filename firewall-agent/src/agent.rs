@@ -3,19 +3,17 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
-use anyhow::Context as _;
-use firewall_common::CtTimeouts;
 use serde_json::Value;
 
 use crate::{
     api::{ApiError, ApiResult, Call, Handler, Scope, explain, types::ours::ChangePreview},
     compiler::{self, Ids, Incremental},
-    dataplane::{self, Dataplane, KernelDataplane},
+    dataplane::{self, Dataplane},
     flowlogs,
     metrics::{Metrics, Snapshot, Stage},
     model::{Quotas, RandomIds, State, preview},
-    store::{EtcdStore, RedbStore, Store, StoreError},
-    workloads::{self, IpLauncher, Launcher, NoLauncher, register::Allowed},
+    store::{Store, StoreError},
+    workloads::{self, Launcher},
 };
 
 /// Everything one request may touch, behind one lock: requests apply one at a time.
@@ -46,61 +44,6 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Opens the store under `--state-dir`, loads (or takes over) the kernel data plane and
-    /// enforces the stored state.
-    pub fn start(args: &ServeArgs) -> anyhow::Result<Agent> {
-        std::fs::create_dir_all(&args.state_dir)
-            .with_context(|| format!("creating {}", args.state_dir.display()))?;
-        let flow_logs = flowlogs::Config::from_args(args)?;
-        let pins =
-            dataplane::pin_dir(&args.bpffs, args.netns_pins).context("choosing where to pin")?;
-        let redb = args.state_dir.join("state.redb");
-        let store: Box<dyn Store> = if args.etcd_endpoints.is_empty() {
-            Box::new(RedbStore::open(&redb).context("opening the store")?)
-        } else {
-            Box::new(
-                EtcdStore::open(&remote::etcd_options(args), &redb)
-                    .context("connecting to etcd")?,
-            )
-        };
-        let timeouts = CtTimeouts {
-            tcp_established: args.tcp_established_timeout,
-            ..CtTimeouts::AWS_DEFAULT
-        };
-        let dataplane = KernelDataplane::load(&dataplane::LoadOptions {
-            timeouts,
-            pins: Some(pins),
-            conntrack_capacity: args.conntrack_capacity,
-            attach: args.attach,
-        })
-        .context("loading the data plane")?;
-        let quotas = Quotas {
-            rules_per_group: args.rules_per_group,
-            groups_per_instance: args.groups_per_instance,
-            vpcs_per_region: args.vpcs_per_region,
-            local_instances: args.max_local_instances,
-            interfaces_per_region: args.interfaces_per_region,
-        };
-        let allowed = Allowed::new(&args.allow_interfaces).map_err(anyhow::Error::msg)?;
-        let user_data_dir = args.run_user_data.then(|| args.state_dir.join("user-data"));
-        Agent::with_launcher(
-            store,
-            Box::new(dataplane),
-            quotas,
-            Box::new(IpLauncher::new(
-                args.host_routes,
-                allowed,
-                user_data_dir.clone(),
-            )),
-        )
-        .map(|agent| agent.with_flow_logs(flow_logs))
-        .map(|mut agent| {
-            agent.refuse_deleting_self_referenced = args.refuse_deleting_self_referenced_groups;
-            agent.user_data_dir = user_data_dir;
-            agent
-        })
-    }
-
     /// The agent with flow-log files under `config.dir` and its quota (the default:
     /// [`flowlogs::Config::default`]).
     pub fn with_flow_logs(mut self, config: flowlogs::Config) -> Agent {
@@ -111,79 +54,6 @@ impl Agent {
     /// Where flow-log files go, and the quota.
     pub fn flow_log_config(&self) -> &flowlogs::Config {
         &self.flow_logs
-    }
-
-    /// The agent on `store` and `dataplane`: the stored states (or, at first start, the local
-    /// region's) with `quotas`, enforced; it launches no local instances.
-    pub fn new(
-        store: Box<dyn Store>,
-        dataplane: Box<dyn Dataplane>,
-        quotas: Quotas,
-    ) -> anyhow::Result<Agent> {
-        Agent::with_launcher(store, dataplane, quotas, Box::new(NoLauncher))
-    }
-
-    /// [`Agent::new`] with local instances built by `launcher`; those of the stored state are
-    /// made to exist again (kept as they are when they do).
-    pub fn with_launcher(
-        store: Box<dyn Store>,
-        mut dataplane: Box<dyn Dataplane>,
-        quotas: Quotas,
-        mut launcher: Box<dyn Launcher>,
-    ) -> anyhow::Result<Agent> {
-        let mut states: BTreeMap<Scope, State> = store
-            .load()
-            .context("reading the store")?
-            .into_iter()
-            .map(|state| (state.scope(), state))
-            .collect();
-        if states.is_empty() {
-            states = first_state(store.as_ref())?;
-        }
-        for state in states.values_mut() {
-            // Configuration of this agent, not shared: set on every state it holds.
-            state.quotas = quotas;
-        }
-        let compiler_ids = if dataplane.restored() {
-            // Same state, same IDs: the first apply after a restart then changes nothing.
-            let mut ids = store
-                .load_dataplane_ids()
-                .context("reading the store")?
-                .unwrap_or_default();
-            ids.skip_past(dataplane.highest_ids());
-            dataplane.assume_rule_slots(ids.slot_map());
-            ids
-        } else {
-            Ids::default()
-        };
-        for plan in states
-            .values()
-            .flat_map(|state| workloads::to_launch(None, state))
-        {
-            if let Err(e) = launcher.ensure(&plan) {
-                tracing::error!(instance = %plan.instance_id, error = %e, "local instance could not be rebuilt");
-            }
-        }
-        let compiler = Incremental::new(&states, compiler_ids);
-        let mut agent = Agent {
-            states,
-            quotas,
-            store: store.into(),
-            dataplane,
-            compiler,
-            ids_unsaved: true,
-            metrics: Arc::default(),
-            launcher,
-            flow_logs: flowlogs::Config::default(),
-            refuse_deleting_self_referenced: false,
-            user_data_dir: None,
-            flows_queued: Default::default(),
-        };
-        if let Err(e) = agent.dataplane.apply(agent.compiler.desired()) {
-            tracing::error!(error = %e, "some workloads could not be enforced at start");
-        }
-        agent.save_compiler_ids();
-        Ok(agent)
     }
 
     /// Recompiles what the change of `scope` from `before` touched and writes it to the kernel.
@@ -486,34 +356,6 @@ impl Drop for Agent {
     }
 }
 
-/// The local region's state at the first start on an empty store: made and saved; when another
-/// agent made it at the same moment (a shared store), the winner's, as the store now holds it.
-fn first_state(store: &dyn Store) -> anyhow::Result<BTreeMap<Scope, State>> {
-    let state = State::initial(&mut RandomIds);
-    match store.save(None, &state) {
-        Ok(()) => Ok(BTreeMap::from([(state.scope(), state)])),
-        Err(StoreError::Conflict) => {
-            store
-                .refresh()
-                .context("reading the state another agent made")?;
-            let states: BTreeMap<Scope, State> = store
-                .take_remote_states()
-                .into_iter()
-                .map(|state| (state.scope(), state))
-                .collect();
-            anyhow::ensure!(
-                !states.is_empty(),
-                "another agent made the state at the same time, and it could not be read"
-            );
-            tracing::info!(
-                "another agent made the region's defaults at the same time: using theirs"
-            );
-            Ok(states)
-        }
-        Err(e) => Err(e).context("saving the state"),
-    }
-}
-
 fn store_failed(e: StoreError) -> ApiError {
     match e {
         StoreError::Unavailable(_) | StoreError::Conflict => {
@@ -583,6 +425,9 @@ mod remote;
 
 #[path = "agent_read.rs"]
 mod read;
+
+#[path = "agent_start.rs"]
+mod start;
 pub use read::{Prepared, Read, answer};
 
 #[cfg(test)]

@@ -92,6 +92,37 @@ fn options(aws: &Aws) -> Vec<String> {
 }
 
 /// One change's samples as p50 and p99 rows.
+/// The steps of the agent's last start with their times, from its log (`agent_start.rs`: the
+/// store read and the data plane loaded side by side, then compiled and written).
+fn start_steps(log: &str) -> String {
+    // Without the terminal's colours.
+    let mut plain = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| *c == 'm');
+        } else {
+            plain.push(c);
+        }
+    }
+    let steps = [
+        "read the store",
+        "loaded the data plane",
+        "read the data plane's IDs",
+        "compiled the state",
+        "wrote the difference to the maps",
+        "started",
+    ];
+    let found: Vec<String> = (steps.iter())
+        .filter_map(|step| {
+            let line = (plain.lines().rev()).find(|l| l.contains(step) && l.contains("took="))?;
+            let took = line.split("took=").nth(1)?.split_whitespace().next()?;
+            Some(format!("{step} {took}"))
+        })
+        .collect();
+    found.join(", ")
+}
+
 fn rows(report: &mut Report, what: &str, rules: usize, samples: &[f64]) {
     for (label, p, target) in [("p50", 50.0, "≤ 1 ms"), ("p99", 99.0, "≤ 5 ms")] {
         report.row(
@@ -480,6 +511,10 @@ pub fn run(report: &mut Report, quick: bool) {
         };
         read("DescribeVpcs");
         let start = t0.elapsed();
+        report.note(format!(
+            "B11 at {rules} rules, the restart's steps as the agent logs them: {}.",
+            start_steps(&agent.log())
+        ));
         report.row(
             "B11 e2e",
             format!("agent restart at {rules} rules (to the first answer)"),
