@@ -9,6 +9,7 @@ use std::{
     collections::BTreeMap,
     net::Ipv4Addr,
     sync::atomic::{AtomicIsize, Ordering},
+    time::Instant,
 };
 
 use firewall_agent::{
@@ -76,7 +77,14 @@ pub fn run(report: &mut Report) {
             .map(|g| g.ingress.len() + g.egress.len())
             .sum();
         let states = BTreeMap::from([(state.scope(), state.clone())]);
+        let started = Instant::now();
         let (compiler, compiler_bytes) = kept(|| Incremental::new(&states, Ids::default()));
+        let first_compile = started.elapsed();
+        // A restart's: the same state with the IDs the first compile assigned.
+        let saved = compiler.ids().clone();
+        let started = Instant::now();
+        drop(Incremental::new(&states, saved));
+        let restart_compile = started.elapsed();
         let (copy, copy_bytes) = kept(|| compiler.desired().clone());
         let dir = std::env::temp_dir().join(format!("fw-bench-memory-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -87,11 +95,13 @@ pub fn run(report: &mut Report) {
             store.save(None, &state).expect("save");
         }
         let file = std::fs::metadata(&path).map_or(0, |m| m.len()) as f64;
+        let started = Instant::now();
         let ((store, loaded), read_bytes) = kept(|| {
             let store = RedbStore::open(&path).expect("open");
             let loaded = store.load().expect("load");
             (store, loaded)
         });
+        let read = started.elapsed();
         // What the read keeps beside the states it returns (what dropping them frees): redb's
         // page cache.
         let before_drop = live();
@@ -125,6 +135,23 @@ pub fn run(report: &mut Report) {
             "MiB",
             None,
         );
+        for (what, took) in [
+            ("the whole compile of a first start", first_compile),
+            (
+                "the whole compile of a restart (saved IDs)",
+                restart_compile,
+            ),
+            ("the store read and decoded (redb)", read),
+        ] {
+            report.row(
+                "B8 agent start",
+                format!("{what} at {rules} rules, in process"),
+                "–",
+                took.as_secs_f64() * 1e3,
+                "ms",
+                None,
+            );
+        }
         drop((store, copy, compiler, states, state));
         let _ = std::fs::remove_dir_all(&dir);
     }

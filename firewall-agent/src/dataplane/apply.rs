@@ -8,7 +8,9 @@
 //!
 //! The order lives here once, over a [`Target`]: the kernel maps or their in-memory stand-in.
 
-use std::collections::BTreeMap;
+use std::{cmp::Ordering, collections::BTreeMap};
+
+use imbl::ordmap::DiffItem;
 
 use firewall_common::{
     IFACE_ENFORCING, IfaceConfig, PeerKey, PeerValue, PolicyValue, PortKey, PortValue,
@@ -87,17 +89,15 @@ pub(super) trait Target {
 /// Writes `desired` into `target` (see the module documentation for the order).
 pub(super) fn apply(target: &mut impl Target, desired: &Desired) -> Result<()> {
     let current = target.current();
-    let ports: Vec<_> = changed(&desired.ports, &current.ports);
-    let peers: Vec<_> = changed(&desired.peers, &current.peers);
-    let stale_peers: Vec<_> = stale(&current.peers, &desired.peers);
-    let stale_ports: Vec<_> = stale(&current.ports, &desired.ports);
+    let (ports, stale_ports) = differences(&desired.ports, &current.ports);
+    let (peers, stale_peers) = differences(&desired.peers, &current.peers);
     // A slot starts counting from zero for the rule it is (re)assigned to, before any entry
     // attributes hits to it.
-    let fresh: Vec<u32> = desired
-        .rule_slots
-        .iter()
-        .filter(|(slot, rule)| current.rule_slots.get(*slot) != Some(rule))
-        .map(|(slot, _)| *slot)
+    let fresh: Vec<u32> = (current.rule_slots.diff(&desired.rule_slots))
+        .filter_map(|item| match item {
+            DiffItem::Add(slot, _) | DiffItem::Update { new: (slot, _), .. } => Some(*slot),
+            DiffItem::Remove(..) => None,
+        })
         .collect();
     if !fresh.is_empty() {
         target.clear_rule_hits(&fresh)?;
@@ -196,6 +196,47 @@ fn changed<K: Ord + Copy, V: PartialEq + Copy>(
         .filter(|(k, v)| current.get(k) != Some(v))
         .map(|(k, v)| (*k, *v))
         .collect()
+}
+
+/// What `desired` has that `current` lacks or holds differently, and the keys of `current` that
+/// `desired` no longer has: one walk of both in key order, no lookups (at a restart both hold
+/// every entry: 370k at 100k rules).
+fn differences<K: Ord + Copy, V: PartialEq + Copy>(
+    desired: &BTreeMap<K, V>,
+    current: &BTreeMap<K, V>,
+) -> (Vec<(K, V)>, Vec<K>) {
+    let (mut changed, mut stale) = (Vec::new(), Vec::new());
+    let (mut desired, mut current) = (desired.iter().peekable(), current.iter().peekable());
+    loop {
+        match (desired.peek(), current.peek()) {
+            (Some((dk, dv)), Some((ck, cv))) => match dk.cmp(ck) {
+                Ordering::Less => {
+                    changed.push((**dk, **dv));
+                    desired.next();
+                }
+                Ordering::Greater => {
+                    stale.push(**ck);
+                    current.next();
+                }
+                Ordering::Equal => {
+                    if dv != cv {
+                        changed.push((**dk, **dv));
+                    }
+                    desired.next();
+                    current.next();
+                }
+            },
+            (Some((dk, dv)), None) => {
+                changed.push((**dk, **dv));
+                desired.next();
+            }
+            (None, Some((ck, _))) => {
+                stale.push(**ck);
+                current.next();
+            }
+            (None, None) => return (changed, stale),
+        }
+    }
 }
 
 /// The keys of `current` that `desired` no longer has.
