@@ -109,6 +109,11 @@ pub struct ClientTls {
 }
 
 impl Etcd {
+    /// etcd's process ID (`ip netns exec` execs it in its own process), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Starts etcd in `ns` (a [`Hosts::fabric`]) on `ip` and waits until it answers.
     pub fn start(ns: &Netns, ip: &str) -> Etcd {
         Self::launch(ns, ip, false)

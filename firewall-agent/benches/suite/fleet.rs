@@ -130,6 +130,28 @@ fn first_answers(
     answered
 }
 
+/// The CPU time process `pid` has had, every thread's (`schedstat`: nanoseconds on a CPU), in ms.
+fn cpu_ms(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    let nanos: f64 = (tasks.filter_map(Result::ok))
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<f64>().ok())
+        .sum();
+    nanos / 1e6
+}
+
+impl Fleet {
+    /// CPU time so far: every agent's together, and etcd's, in ms.
+    fn cpu(&self) -> (f64, f64) {
+        let agents = (self.agents.iter().flatten())
+            .map(|a| cpu_ms(a.pid()))
+            .sum();
+        (agents, self.etcd.pid().map_or(0.0, cpu_ms))
+    }
+}
+
 /// etcd's metrics that count what a change costs.
 fn etcd_counters(fabric: &Netns, etcd: &Etcd) -> BTreeMap<&'static str, f64> {
     let url = etcd.url();
@@ -312,6 +334,7 @@ pub fn run(report: &mut Report, quick: bool) {
 
     // Rule changes, until the last host's server answers.
     let before = etcd_counters(&fleet.hosts.fabric, &fleet.etcd);
+    let cpu_before = fleet.cpu();
     let mut rule_last = Vec::new();
     let mut rule_first = Vec::new();
     let mut rule_answer = Vec::new();
@@ -326,6 +349,7 @@ pub fn run(report: &mut Report, quick: bool) {
         std::thread::sleep(Duration::from_millis(300));
     }
     let after = etcd_counters(&fleet.hosts.fabric, &fleet.etcd);
+    let cpu_after = fleet.cpu();
     // The probe's own floor: the rule in place, a fresh socket, until every server answers.
     fleet.ok(0, "AuthorizeSecurityGroupIngress", rule.clone());
     std::thread::sleep(Duration::from_millis(300));
@@ -527,6 +551,30 @@ pub fn run(report: &mut Report, quick: bool) {
         per_change("sent") / n as f64,
         "B",
     );
+    // CPU over the rule changes' trials (their probes and pauses included, so each agent's idle
+    // work too): on one machine the hosts share its CPUs, so the last host waits for the sum.
+    let cpu_per_change = |(all, etcd): (f64, f64)| {
+        (
+            (all - cpu_before.0) / changes,
+            (etcd - cpu_before.1) / changes,
+        )
+    };
+    let (agents_cpu, etcd_cpu) = cpu_per_change(cpu_after);
+    row(
+        report,
+        format!("CPU per change, each agent (mean of {n}, idle work included)"),
+        "–",
+        agents_cpu / n as f64,
+        "ms",
+    );
+    row(
+        report,
+        format!("CPU per change, all {n} agents together"),
+        "–",
+        agents_cpu,
+        "ms",
+    );
+    row(report, "CPU per change, etcd".into(), "–", etcd_cpu, "ms");
     row(
         report,
         format!("etcd requests per second, {n} agents idle"),
