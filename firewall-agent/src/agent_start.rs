@@ -179,16 +179,17 @@ impl Agent {
 
 /// The stored states by scope; at the first start on an empty store, the local region's.
 fn read_states(store: &dyn Store) -> anyhow::Result<BTreeMap<Scope, State>> {
-    let states: BTreeMap<Scope, State> = store
-        .load()
-        .context("reading the store")?
-        .into_iter()
-        .map(|state| (state.scope(), state))
-        .collect();
+    let states = by_scope(store.load().context("reading the store")?);
     if states.is_empty() {
         return first_state(store);
     }
     Ok(states)
+}
+
+fn by_scope(states: Vec<State>) -> BTreeMap<Scope, State> {
+    (states.into_iter())
+        .map(|state| (state.scope(), state))
+        .collect()
 }
 
 /// The local region's state at the first start on an empty store: made and saved; when another
@@ -201,11 +202,7 @@ fn first_state(store: &dyn Store) -> anyhow::Result<BTreeMap<Scope, State>> {
             store
                 .refresh()
                 .context("reading the state another agent made")?;
-            let states: BTreeMap<Scope, State> = store
-                .take_remote_states()
-                .into_iter()
-                .map(|state| (state.scope(), state))
-                .collect();
+            let states = by_scope(store.take_remote_states());
             anyhow::ensure!(
                 !states.is_empty(),
                 "another agent made the state at the same time, and it could not be read"

@@ -8,7 +8,7 @@
 //!
 //! The order lives here once, over a [`Target`]: the kernel maps or their in-memory stand-in.
 
-use std::{cmp::Ordering, collections::BTreeMap};
+use std::collections::BTreeMap;
 
 use imbl::ordmap::DiffItem;
 
@@ -16,7 +16,10 @@ use firewall_common::{
     IFACE_ENFORCING, IfaceConfig, PeerKey, PeerValue, PolicyValue, PortKey, PortValue,
 };
 
-use super::Result;
+use super::{
+    Result,
+    compare::{Difference, compare},
+};
 use crate::compiler::{Delta, Desired, LpmKey};
 
 /// An `IFACES` slot no workload uses.
@@ -158,7 +161,8 @@ fn write_in_order(
     );
     target.write_ports(ports)?;
     target.write_peers(peers)?;
-    for (id, value) in changed(policies, &target.current().policies) {
+    let (new_policies, stale_policies) = differences(policies, &target.current().policies);
+    for (id, value) in new_policies {
         target.write_policy(id, &value)?;
         target.current().policies.insert(id, value);
     }
@@ -174,7 +178,7 @@ fn write_in_order(
             release(target, &name)?;
         }
     }
-    for id in stale(&target.current().policies, policies) {
+    for id in stale_policies {
         target.delete_policy(id)?;
         target.current().policies.remove(&id);
     }
@@ -186,66 +190,20 @@ fn write_in_order(
     }
 }
 
-/// The entries of `desired` that `current` lacks or holds with another value.
-fn changed<K: Ord + Copy, V: PartialEq + Copy>(
-    desired: &BTreeMap<K, V>,
-    current: &BTreeMap<K, V>,
-) -> Vec<(K, V)> {
-    desired
-        .iter()
-        .filter(|(k, v)| current.get(k) != Some(v))
-        .map(|(k, v)| (*k, *v))
-        .collect()
-}
-
 /// What `desired` has that `current` lacks or holds differently, and the keys of `current` that
-/// `desired` no longer has: one walk of both in key order, no lookups (at a restart both hold
-/// every entry: 370k at 100k rules).
+/// `desired` no longer has.
 fn differences<K: Ord + Copy, V: PartialEq + Copy>(
     desired: &BTreeMap<K, V>,
     current: &BTreeMap<K, V>,
 ) -> (Vec<(K, V)>, Vec<K>) {
-    let (mut changed, mut stale) = (Vec::new(), Vec::new());
-    let (mut desired, mut current) = (desired.iter().peekable(), current.iter().peekable());
-    loop {
-        match (desired.peek(), current.peek()) {
-            (Some((dk, dv)), Some((ck, cv))) => match dk.cmp(ck) {
-                Ordering::Less => {
-                    changed.push((**dk, **dv));
-                    desired.next();
-                }
-                Ordering::Greater => {
-                    stale.push(**ck);
-                    current.next();
-                }
-                Ordering::Equal => {
-                    if dv != cv {
-                        changed.push((**dk, **dv));
-                    }
-                    desired.next();
-                    current.next();
-                }
-            },
-            (Some((dk, dv)), None) => {
-                changed.push((**dk, **dv));
-                desired.next();
-            }
-            (None, Some((ck, _))) => {
-                stale.push(**ck);
-                current.next();
-            }
-            (None, None) => return (changed, stale),
+    let (mut write, mut delete) = (Vec::new(), Vec::new());
+    compare(desired, current, |difference| match difference {
+        Difference::Missing(key, value) | Difference::Changed(key, value, _) => {
+            write.push((*key, *value));
         }
-    }
-}
-
-/// The keys of `current` that `desired` no longer has.
-fn stale<K: Ord + Copy, V>(current: &BTreeMap<K, V>, desired: &BTreeMap<K, V>) -> Vec<K> {
-    current
-        .keys()
-        .filter(|k| !desired.contains_key(k))
-        .copied()
-        .collect()
+        Difference::Extra(key, _) => delete.push(*key),
+    });
+    (write, delete)
 }
 
 /// Makes one interface enforce `config`: attaches it, or rewrites its `IFACES` slot.

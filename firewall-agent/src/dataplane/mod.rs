@@ -22,6 +22,7 @@ mod apply;
 mod attach;
 mod batch;
 mod bpffs;
+mod compare;
 mod conntrack;
 mod counters;
 mod kernel;
@@ -38,9 +39,6 @@ mod readback;
 pub use attach::{AttachMode, ifindex};
 pub use bpffs::{leave_private_mount_namespace, pin_dir};
 pub use counters::{Counters, InterfaceCounters, RawCounters};
-
-/// [`Dataplane::flow_counter`]'s count, to run later on any thread.
-pub type FlowCounter = Box<dyn FnOnce() -> usize + Send>;
 pub use kernel::KernelDataplane;
 pub use load::{EBPF_OBJECT, LoadOptions};
 pub use lookup::{Answer, Probe, TrackedFlow};
@@ -49,6 +47,9 @@ pub use memory::MemoryDataplane;
 #[cfg(test)]
 pub(crate) use memory::tests::inbound_tcp;
 pub use readback::differences;
+
+/// [`Dataplane::flow_counter`]'s count, to run later on any thread.
+pub type FlowCounter = Box<dyn FnOnce() -> usize + Send>;
 
 /// What the agent needs of the data plane.
 pub trait Dataplane: Send {

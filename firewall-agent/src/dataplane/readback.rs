@@ -8,6 +8,7 @@ use firewall_common::{IFACE_MANAGED, IfaceConfig};
 
 use super::{
     Result, batch,
+    compare::{Difference, compare},
     maps::{self, Maps},
 };
 use crate::compiler::Desired;
@@ -81,20 +82,15 @@ fn diff<K: Ord + Debug, V: PartialEq + Debug>(
     held: &BTreeMap<K, V>,
     out: &mut Vec<String>,
 ) {
-    for (key, want) in expected {
-        match held.get(key) {
-            None => out.push(format!("{map} {key:?}: missing, expected {want:?}")),
-            Some(got) if got != want => {
-                out.push(format!("{map} {key:?}: holds {got:?}, expected {want:?}"))
+    compare(expected, held, |difference| {
+        out.push(match difference {
+            Difference::Missing(key, want) => format!("{map} {key:?}: missing, expected {want:?}"),
+            Difference::Changed(key, want, got) => {
+                format!("{map} {key:?}: holds {got:?}, expected {want:?}")
             }
-            Some(_) => {}
-        }
-    }
-    for (key, got) in held {
-        if !expected.contains_key(key) {
-            out.push(format!("{map} {key:?}: unexpected {got:?}"));
-        }
-    }
+            Difference::Extra(key, got) => format!("{map} {key:?}: unexpected {got:?}"),
+        })
+    });
 }
 
 #[cfg(test)]
