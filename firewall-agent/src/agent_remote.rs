@@ -2,7 +2,11 @@
 //! changes applied, the instances this host owns, and the etcd options from `serve`'s.
 
 use super::{Agent, ServeArgs};
-use crate::{model::State, store::EtcdOptions, workloads};
+use crate::{
+    model::{State, TableExt},
+    store::EtcdOptions,
+    workloads,
+};
 
 /// The code of a change the shared store could not take (etcd unreachable, or a race lost to
 /// another agent): EC2's answer when it cannot serve a request now (503).
@@ -47,11 +51,10 @@ impl Agent {
 
 /// Instances a change registered belong to `host`, the host of this agent.
 pub(super) fn owned_by(host: &str, state: &mut State) {
-    for instance in state.instances.values_mut() {
-        if instance.host.is_none() {
-            instance.host = Some(host.to_string());
-        }
-    }
+    state.instances.edit_where(
+        |instance| instance.host.is_none(),
+        |instance| instance.host = Some(host.to_string()),
+    );
 }
 
 /// This host's name (`/proc/sys/kernel/hostname`).

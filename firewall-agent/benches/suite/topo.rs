@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use firewall_agent::model::State;
+use firewall_agent::model::{State, TableExt as _};
 use firewall_testkit::{
     model::{call, create_group},
     shell::ns_sh,
@@ -50,13 +50,11 @@ pub fn state(topo: &Topology, rules: usize, extra: serde_json::Value) -> State {
     let client = create_group(&mut state, "client", json!([]));
     let last = specs.len() - 1;
     for (n, w) in topo.workloads.iter().enumerate() {
-        if n != last
-            && let Some(eni) = state
-                .network_interfaces
-                .values_mut()
-                .find(|i| i.private_ip == w.ip)
-        {
-            eni.group_ids = vec![client.clone()];
+        if n != last {
+            state.network_interfaces.edit_where(
+                |i| i.private_ip == w.ip,
+                |eni| eni.group_ids = vec![client.clone()],
+            );
         }
     }
     state

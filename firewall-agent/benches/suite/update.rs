@@ -19,7 +19,7 @@ use firewall_agent::{
     api::catalogue::call_json as dispatch,
     compiler::{Ids, Incremental},
     dataplane::{Dataplane as _, DataplaneError, KernelDataplane, LoadOptions, programs},
-    model::{RandomIds, State},
+    model::{RandomIds, State, TableExt as _},
 };
 use firewall_testkit::{frame::ACK, netns::Netns, shell::ns_sh};
 use serde_json::json;
@@ -461,10 +461,13 @@ fn slab_and_percpu_bytes() -> u64 {
 fn nft_update(state: &State, trials: usize) -> (f64, f64, u64) {
     // The same state, but with the workload on a device nft can name.
     let mut state = state.clone();
-    for eni in state.network_interfaces.values_mut() {
-        let id = eni.instance_id().unwrap_or(&eni.id).to_string();
-        eni.host_interface = format!("v{}", &id[id.len() - 4..]);
-    }
+    state.network_interfaces.edit_where(
+        |_| true,
+        |eni| {
+            let id = eni.instance_id().unwrap_or(&eni.id).to_string();
+            eni.host_interface = format!("v{}", &id[id.len() - 4..]);
+        },
+    );
     let ruleset = firewall_agent::nft::render(&state, firewall_agent::nft::Layout::Sets);
     let nft = nft_same_change(&ruleset, trials);
     let both: Vec<f64> = nft.add.iter().chain(&nft.delete).copied().collect();

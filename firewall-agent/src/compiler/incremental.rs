@@ -28,6 +28,7 @@ use std::{
 use firewall_common::{
     Direction, IFACE_ENFORCING, IFACE_FLOW_LOG, IFACE_MANAGED, IfaceConfig, NO_RULE_SLOT, layout,
 };
+use imbl::ordmap::DiffItem;
 use ipnet::IpNet;
 
 use super::{
@@ -508,39 +509,31 @@ fn diff_rules<'a>(old: &'a RuleList, new: &'a RuleList) -> (Vec<&'a Rule>, Vec<&
 
 /// Referenced groups whose running members' addresses changed, and prefix lists whose entries
 /// changed: (ID, prefixes gone, prefixes come), counted (two members may share an address).
-fn expansion_changes(before: &State, after: &State) -> Vec<(String, Vec<IpNet>, Vec<IpNet>)> {
+fn expansion_changes<'a>(
+    before: &'a State,
+    after: &'a State,
+) -> Vec<(String, Vec<IpNet>, Vec<IpNet>)> {
     let mut targets: BTreeSet<Peer> = BTreeSet::new();
     // An interface's membership follows its groups, addresses and attachment, and its
     // instance's state: every group of an interface or instance that changed is a target.
-    let ids: BTreeSet<&String> = before
-        .instances
-        .keys()
-        .chain(after.instances.keys())
-        .collect();
-    for id in ids {
-        let (old, new) = (before.instances.get(id), after.instances.get(id));
-        if old == new {
-            continue;
-        }
+    // Only what the two versions do not share is visited ([`imbl::OrdMap::diff`]).
+    for item in before.instances.diff(&after.instances) {
+        let id = match item {
+            DiffItem::Add(id, _) | DiffItem::Remove(id, _) => id,
+            DiffItem::Update { new: (id, _), .. } => id,
+        };
         for state in [before, after] {
             for eni in state.interfaces_of(id) {
                 targets.extend(eni.group_ids.iter().cloned().map(Peer::Group));
             }
         }
     }
-    let enis: BTreeSet<&String> = before
-        .network_interfaces
-        .keys()
-        .chain(after.network_interfaces.keys())
-        .collect();
-    for id in enis {
-        let (old, new) = (
-            before.network_interfaces.get(id),
-            after.network_interfaces.get(id),
-        );
-        if old == new {
-            continue;
-        }
+    for item in before.network_interfaces.diff(&after.network_interfaces) {
+        let (old, new) = match item {
+            DiffItem::Add(_, new) => (None, Some(new)),
+            DiffItem::Remove(_, old) => (Some(old), None),
+            DiffItem::Update { old, new } => (Some(old.1), Some(new.1)),
+        };
         for eni in old.into_iter().chain(new) {
             targets.extend(eni.group_ids.iter().cloned().map(Peer::Group));
         }
@@ -551,7 +544,7 @@ fn expansion_changes(before: &State, after: &State) -> Vec<(String, Vec<IpNet>, 
         .chain(after.prefix_lists.keys())
         .collect();
     for id in lists {
-        let entries = |state: &State| state.prefix_lists.get(id).map(|l| l.entries().to_vec());
+        let entries = |state: &'a State| state.prefix_lists.get(id).map(|l| l.entries());
         if entries(before) != entries(after) {
             targets.insert(Peer::PrefixList(id.clone()));
         }

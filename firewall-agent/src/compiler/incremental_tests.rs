@@ -550,7 +550,7 @@ fn a_new_set_of_groups_costs_one_policies_entry_whatever_the_size_of_its_groups(
     let chains: Vec<u32> = delta.policies[&both].iter().collect();
     assert_eq!(chains.len(), 2, "two chains: {chains:?}");
     // A group no workload had: its own chain only (its one outbound rule, per family).
-    let instance = steps.state().instances.keys().last().unwrap().clone();
+    let instance = steps.state().instances.keys().next_back().unwrap().clone();
     let delta = steps.call(
         "ModifyInstanceAttribute",
         json!({"InstanceId": instance, "Groups": [web, db]}),

@@ -58,7 +58,7 @@ pub use rule::{Peer, Protocol, Rule};
 pub use rule_list::{RuleDiff, RuleList};
 pub use state::{
     AddressFamily, Attachment, Entry, FlowLog, Instance, InstanceState, LaunchTemplate,
-    NetworkInterface, PrefixList, Quotas, SecurityGroup, State, Subnet, Vpc,
+    NetworkInterface, PrefixList, Quotas, SecurityGroup, State, Subnet, Table, TableExt, Vpc,
 };
 pub use tagging::Tag;
 

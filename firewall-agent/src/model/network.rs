@@ -10,7 +10,7 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    state::{Instance, InstanceState, State},
+    state::{Instance, InstanceState, State, TableExt},
     tagging::Tag,
 };
 

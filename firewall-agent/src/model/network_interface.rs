@@ -488,16 +488,18 @@ pub fn detach(state: &mut State, req: DetachNetworkInterfaceRequest) -> ApiResul
     let id = req
         .attachment_id
         .ok_or_else(|| ApiError::missing("AttachmentId"))?;
-    let eni = state
+    let eni_id = state
         .network_interfaces
-        .values_mut()
-        .find(|eni| eni.attachment.as_ref().is_some_and(|a| a.id == id))
+        .iter()
+        .find(|(_, eni)| eni.attachment.as_ref().is_some_and(|a| a.id == id))
+        .map(|(eni_id, _)| eni_id.clone())
         .ok_or_else(|| {
             ApiError::new(
                 "InvalidAttachmentID.NotFound",
                 format!("The attachment ID '{id}' does not exist"),
             )
         })?;
+    let eni = state.network_interfaces.get_mut(&eni_id).expect("found");
     if eni.attachment.as_ref().is_some_and(|a| a.device_index == 0) {
         return Err(ApiError::new(
             "OperationNotPermitted",

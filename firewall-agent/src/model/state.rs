@@ -302,6 +302,45 @@ pub struct LegacyInterface {
     pub group_ids: Vec<String>,
 }
 
+/// Objects by ID in a persistent ordered map (`imbl`): cloned in O(1), versions compared by
+/// `diff` in O(what differs), serialized as a JSON object like a `BTreeMap`.
+pub type Table<V> = imbl::OrdMap<String, V>;
+
+/// What `BTreeMap` has and `imbl`'s maps lack: edits in place that copy only the paths to the
+/// entries they touch.
+pub trait TableExt<V> {
+    /// Keeps the entries `keep` accepts.
+    fn retain(&mut self, keep: impl FnMut(&String, &V) -> bool);
+    /// Edits every value `wants` picks; the others are neither copied nor touched.
+    fn edit_where(&mut self, wants: impl FnMut(&V) -> bool, edit: impl FnMut(&mut V));
+}
+
+impl<V: Clone> TableExt<V> for Table<V> {
+    fn retain(&mut self, mut keep: impl FnMut(&String, &V) -> bool) {
+        let gone: Vec<String> = self
+            .iter()
+            .filter(|(k, v)| !keep(k, v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in gone {
+            self.remove(&key);
+        }
+    }
+
+    fn edit_where(&mut self, mut wants: impl FnMut(&V) -> bool, mut edit: impl FnMut(&mut V)) {
+        let picked: Vec<String> = self
+            .iter()
+            .filter(|(_, v)| wants(v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in picked {
+            if let Some(value) = self.get_mut(&key) {
+                edit(value);
+            }
+        }
+    }
+}
+
 /// The whole desired state. Maps are ordered so every describe is deterministic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
@@ -314,13 +353,15 @@ pub struct State {
     pub vpcs: BTreeMap<String, Vpc>,
     /// Shared with the copies a change is validated on: a change clones only the groups it edits.
     pub groups: BTreeMap<String, Arc<SecurityGroup>>,
-    pub instances: BTreeMap<String, Instance>,
+    /// A persistent map: a copy of the state (the mirror's to the agent, a read's snapshot)
+    /// shares it in O(1), and a change copies O(log n) nodes.
+    pub instances: Table<Instance>,
     /// Stored with the scope's own record (few per VPC).
     #[serde(default)]
     pub subnets: BTreeMap<String, Subnet>,
     /// Stored one record each, like instances.
     #[serde(default)]
-    pub network_interfaces: BTreeMap<String, NetworkInterface>,
+    pub network_interfaces: Table<NetworkInterface>,
     #[serde(default)]
     pub prefix_lists: BTreeMap<String, PrefixList>,
     #[serde(default)]
@@ -352,9 +393,9 @@ impl State {
             quotas: Quotas::default(),
             vpcs: BTreeMap::new(),
             groups: BTreeMap::new(),
-            instances: BTreeMap::new(),
+            instances: Table::new(),
             subnets: BTreeMap::new(),
-            network_interfaces: BTreeMap::new(),
+            network_interfaces: Table::new(),
             prefix_lists: BTreeMap::new(),
             launch_templates: BTreeMap::new(),
             flow_logs: BTreeMap::new(),

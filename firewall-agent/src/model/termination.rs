@@ -11,7 +11,7 @@ use super::{
     instance::change_states,
     instance_attributes,
     network::NetworkInterface,
-    state::{Instance, InstanceState, State},
+    state::{Instance, InstanceState, State, TableExt},
 };
 use crate::api::{
     ApiResult,
@@ -53,11 +53,9 @@ pub fn terminate(
     state
         .network_interfaces
         .retain(|_, eni| ended(eni) != Some(true));
-    for eni in state.network_interfaces.values_mut() {
-        if ended(eni) == Some(false) {
-            eni.attachment = None;
-        }
-    }
+    state
+        .network_interfaces
+        .edit_where(|eni| ended(eni) == Some(false), |eni| eni.attachment = None);
     Ok(TerminateInstancesResponse {
         terminating_instances: changes,
     })

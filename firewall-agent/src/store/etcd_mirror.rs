@@ -16,7 +16,7 @@ use super::{
     etcd_cache::{CachedWrite, EtcdCache},
     patch::{self, RecordWrite},
 };
-use crate::model::State;
+use crate::model::{Instance, State, TableExt};
 
 /// One watched or read record: key (without the prefix), value (`None`: deleted), mod
 /// revision.
@@ -59,15 +59,20 @@ impl Shared {
     /// Marks the instances other hosts own, and those whose host is gone (with `live_hosts`
     /// unknown, none is marked gone); true when a mark changed.
     pub fn mark(&self, live_hosts: Option<&BTreeSet<String>>, state: &mut State) -> bool {
-        let mut changed = false;
-        for instance in state.instances.values_mut() {
+        let marks = |instance: &Instance| {
             let host = instance.host.as_deref();
             let remote = host.is_some_and(|h| h != self.host_id);
             let lost = host.is_some_and(|h| live_hosts.is_some_and(|live| !live.contains(h)));
-            changed |= instance.remote != remote || instance.host_lost != lost;
-            instance.remote = remote;
-            instance.host_lost = lost;
-        }
+            (remote, lost)
+        };
+        let mut changed = false;
+        state.instances.edit_where(
+            |instance| marks(instance) != (instance.remote, instance.host_lost),
+            |instance| {
+                (instance.remote, instance.host_lost) = marks(instance);
+                changed = true;
+            },
+        );
         changed
     }
 

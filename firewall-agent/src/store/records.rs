@@ -15,10 +15,11 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use firewall_common::Direction;
 
+use imbl::ordmap::DiffItem;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
-use crate::model::{Rule, RuleDiff, RuleList, SecurityGroup, State};
+use crate::model::{Rule, RuleDiff, RuleList, SecurityGroup, State, Table};
 
 /// One write of a save.
 #[derive(Debug)]
@@ -55,9 +56,9 @@ fn skeleton(state: &State) -> State {
         quotas: Default::default(),
         vpcs: state.vpcs.clone(),
         groups: BTreeMap::new(),
-        instances: BTreeMap::new(),
+        instances: Table::new(),
         subnets: state.subnets.clone(),
-        network_interfaces: BTreeMap::new(),
+        network_interfaces: Table::new(),
         prefix_lists: BTreeMap::new(),
         launch_templates: state.launch_templates.clone(),
         flow_logs: state.flow_logs.clone(),
@@ -117,15 +118,15 @@ pub(super) fn changes(before: Option<&State>, after: &State) -> Result<Changes, 
             }
         }
     }
-    let empty = BTreeMap::new();
-    resource_changes(
+    let empty = Table::new();
+    table_changes(
         &mut changes,
         &format!("i/{scope}"),
         before.map_or(&empty, |b| &b.instances),
         &after.instances,
     )?;
-    let empty = BTreeMap::new();
-    resource_changes(
+    let empty = Table::new();
+    table_changes(
         &mut changes,
         &format!("n/{scope}"),
         before.map_or(&empty, |b| &b.network_interfaces),
@@ -158,6 +159,28 @@ fn resource_changes<T: Serialize + PartialEq>(
     for id in before.keys() {
         if !after.contains_key(id) {
             changes.writes.push(Write::Delete(format!("{prefix}/{id}")));
+        }
+    }
+    Ok(())
+}
+
+/// Puts and deletes of one kind of resource held in a [`Table`]: the parts both versions
+/// share are skipped unread, so a change of one object costs O(log n).
+fn table_changes<T: Serialize + PartialEq + Clone>(
+    changes: &mut Changes,
+    prefix: &str,
+    before: &Table<T>,
+    after: &Table<T>,
+) -> Result<(), StoreError> {
+    for item in before.diff(after) {
+        match item {
+            DiffItem::Add(id, value)
+            | DiffItem::Update {
+                new: (id, value), ..
+            } => changes
+                .writes
+                .push(Write::Put(format!("{prefix}/{id}"), json(value)?)),
+            DiffItem::Remove(id, _) => changes.writes.push(Write::Delete(format!("{prefix}/{id}"))),
         }
     }
     Ok(())
