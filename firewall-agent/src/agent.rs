@@ -29,6 +29,8 @@ pub struct Agent {
     compiler: Incremental,
     /// The compiler's IDs changed since they were last saved.
     ids_unsaved: bool,
+    /// The IDs as saved last: a save writes what changed since.
+    ids_saver: Arc<IdsSaver>,
     metrics: Arc<Metrics>,
     /// Builds and removes local instances' namespaces.
     launcher: Box<dyn Launcher>,
@@ -127,16 +129,16 @@ impl Agent {
         self.store.close();
     }
 
-    /// The compiler's IDs to save, if they changed since the last save, and the store to save
-    /// them in: the tick serializes and writes them without holding the agent (their size grows
-    /// with the rules; older IDs after a crash only cost rewriting entries at start). A change
-    /// meanwhile marks them unsaved again for the next tick.
-    pub fn ids_to_save(&mut self) -> Option<(Arc<dyn Store>, Ids)> {
+    /// A copy of the compiler's IDs to save, if they changed since the last save: the tick
+    /// writes the records that changed without holding the agent (older IDs after a crash
+    /// only cost rewriting entries at start). A change meanwhile marks them unsaved again for
+    /// the next tick.
+    pub fn ids_to_save(&mut self) -> Option<IdsCopy> {
         if !self.ids_unsaved {
             return None;
         }
         self.ids_unsaved = false;
-        Some((self.store.clone(), self.compiler.ids().clone()))
+        Some(self.ids_saver.copy(self.store.clone(), self.compiler.ids()))
     }
 
     /// A save of [`Agent::ids_to_save`]'s IDs failed: the next tick tries again.
@@ -149,7 +151,8 @@ impl Agent {
         if !self.ids_unsaved {
             return;
         }
-        match self.store.save_dataplane_ids(self.compiler.ids()) {
+        let copy = self.ids_saver.copy(self.store.clone(), self.compiler.ids());
+        match copy.save() {
             Ok(()) => self.ids_unsaved = false,
             Err(e) => {
                 tracing::warn!(error = %e, "could not save the data-plane IDs; a restart will rewrite the maps");
@@ -425,6 +428,10 @@ mod remote;
 
 #[path = "agent_read.rs"]
 mod read;
+
+#[path = "agent_ids.rs"]
+mod ids;
+pub use ids::{IdsCopy, IdsSaver};
 
 #[path = "agent_start.rs"]
 mod start;

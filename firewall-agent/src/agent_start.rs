@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, sync::Arc, time::Instant};
 use anyhow::Context as _;
 use firewall_common::CtTimeouts;
 
-use super::{Agent, ServeArgs, remote};
+use super::{Agent, IdsSaver, ServeArgs, remote};
 use crate::{
     api::Scope,
     compiler::{Ids, Incremental},
@@ -159,6 +159,7 @@ impl Agent {
             dataplane,
             compiler,
             ids_unsaved,
+            ids_saver: IdsSaver::new(stored_ids),
             metrics: Arc::default(),
             launcher,
             flow_logs: flowlogs::Config::default(),

@@ -110,21 +110,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
         loop {
             tick.tick().await;
-            let ids = {
+            let copy = {
                 let mut agent = gc_agent.lock().await;
                 agent.collect_expired_flows();
                 agent.collect_idle_policies();
                 agent.ids_to_save()
             };
-            if let Some((store, ids)) = ids {
-                // Serialized and written off the agent's lock: changes go on meanwhile.
-                let failed =
-                    match tokio::task::spawn_blocking(move || store.save_dataplane_ids(&ids)).await
-                    {
-                        Ok(Ok(())) => None,
-                        Ok(Err(e)) => Some(e.to_string()),
-                        Err(e) => Some(e.to_string()),
-                    };
+            if let Some(copy) = copy {
+                // Written off the agent's lock: changes go on meanwhile.
+                let failed = match tokio::task::spawn_blocking(move || copy.save()).await {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(e) => Some(e.to_string()),
+                };
                 if let Some(error) = failed {
                     tracing::warn!(%error, "could not save the data-plane IDs; a restart will rewrite the maps");
                     gc_agent.lock().await.ids_not_saved();

@@ -123,14 +123,14 @@ pub(super) fn part_key(policy_id: u32, direction: Direction, target: &str, len: 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "IdsSnapshot", into = "IdsSnapshot")]
 pub struct Ids {
-    policies: imbl::OrdMap<Vec<String>, u32>,
-    port_sets: imbl::OrdMap<Vec<SetItem>, u32>,
-    part_sets: imbl::OrdMap<PartKey, u32>,
-    rule_slots: imbl::OrdMap<String, u32>,
-    free_slots: Vec<u32>,
-    next_policy: u32,
-    next_port_set: u32,
-    next_slot: u32,
+    pub(super) policies: imbl::OrdMap<Vec<String>, u32>,
+    pub(super) port_sets: imbl::OrdMap<Vec<SetItem>, u32>,
+    pub(super) part_sets: imbl::OrdMap<PartKey, u32>,
+    pub(super) rule_slots: imbl::OrdMap<String, u32>,
+    pub(super) free_slots: Vec<u32>,
+    pub(super) next_policy: u32,
+    pub(super) next_port_set: u32,
+    pub(super) next_slot: u32,
 }
 
 /// [`Ids`] with its maps as lists of pairs (JSON object keys must be strings).

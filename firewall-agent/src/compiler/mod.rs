@@ -10,6 +10,7 @@
 
 pub mod ebpf;
 mod evaluate;
+mod ids_records;
 mod incremental;
 pub mod nft;
 mod prefixes;
@@ -19,5 +20,6 @@ mod tests;
 
 pub use ebpf::{Desired, Ids, LpmKey, RuleSlots, compile, range_to_prefixes};
 pub use evaluate::{PolicyLookup, evaluate};
+pub use ids_records::IdRecord;
 pub use incremental::Incremental;
 pub use prefixes::Delta;

@@ -337,8 +337,8 @@ impl Store for EtcdStore {
         self.shared.cache.load_dataplane_ids()
     }
 
-    fn save_dataplane_ids(&self, ids: &Ids) -> Result<(), StoreError> {
-        self.shared.cache.save_dataplane_ids(ids)
+    fn save_dataplane_ids(&self, before: Option<&Ids>, after: &Ids) -> Result<(), StoreError> {
+        self.shared.cache.save_dataplane_ids(before, after)
     }
 
     fn host_id(&self) -> Option<&str> {

@@ -123,7 +123,7 @@ impl EtcdCache {
         self.store.load_dataplane_ids()
     }
 
-    pub fn save_dataplane_ids(&self, ids: &Ids) -> Result<(), StoreError> {
-        self.store.save_dataplane_ids(ids)
+    pub fn save_dataplane_ids(&self, before: Option<&Ids>, after: &Ids) -> Result<(), StoreError> {
+        self.store.save_dataplane_ids(before, after)
     }
 }

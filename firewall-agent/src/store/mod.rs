@@ -12,6 +12,8 @@ mod redb;
 #[cfg(test)]
 mod test_changes;
 
+#[cfg(test)]
+pub(crate) use self::redb::tests::TempDb;
 pub use self::{
     etcd::{EtcdOptions, EtcdStore},
     redb::RedbStore,
@@ -45,8 +47,9 @@ pub trait Store: Send + Sync {
     fn save(&self, before: Option<&State>, after: &State) -> Result<(), StoreError>;
     /// The compiler's ID assignment matching what the kernel maps hold (for a takeover).
     fn load_dataplane_ids(&self) -> Result<Option<Ids>, StoreError>;
-    /// Saves the IDs; they may become durable only with the next state save.
-    fn save_dataplane_ids(&self, ids: &Ids) -> Result<(), StoreError>;
+    /// Saves the IDs `after`, writing only what differs from `before`, the version saved last
+    /// (`None`: none, or not known); they may become durable only with the next state save.
+    fn save_dataplane_ids(&self, before: Option<&Ids>, after: &Ids) -> Result<(), StoreError>;
     /// With a store shared by several hosts: the host this agent registers instances for.
     fn host_id(&self) -> Option<&str> {
         None

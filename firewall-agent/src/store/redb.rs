@@ -19,11 +19,14 @@ use crate::{compiler::Ids, model::State};
 
 /// Per-resource records (`records.rs`).
 pub(super) const RECORDS: TableDefinition<&str, &str> = TableDefinition::new("records");
-/// The earlier whole-state documents, and the data-plane IDs.
+/// The earlier whole-state documents, and the data-plane IDs as one document.
 const STATE_TABLE: TableDefinition<&str, &str> = TableDefinition::new("state");
 const DESIRED_KEY: &str = "desired";
-/// The compiler's ID assignment matching what the kernel maps hold.
+/// Where earlier versions saved the compiler's IDs whole, in `state`.
 const DATAPLANE_IDS_KEY: &str = "dataplane-ids";
+/// The compiler's ID assignment matching what the kernel maps hold, one record per ID
+/// (`compiler/ids_records.rs`): a save writes what changed since the last.
+const IDS_TABLE: TableDefinition<&str, &str> = TableDefinition::new("dataplane-ids");
 
 /// redb has one error type per operation; they all convert into `redb::Error`.
 pub(super) fn db<T, E: Into<redb::Error>>(result: Result<T, E>) -> Result<T, StoreError> {
@@ -67,6 +70,20 @@ impl Store for RedbStore {
 
     fn load_dataplane_ids(&self) -> Result<Option<Ids>, StoreError> {
         let txn = db(self.db.begin_read())?;
+        match txn.open_table(IDS_TABLE) {
+            Ok(table) if db(table.first())?.is_some() => {
+                let mut records = Vec::new();
+                for entry in db(table.iter())? {
+                    let (key, value) = db(entry)?;
+                    records.push((key.value().to_string(), value.value().to_string()));
+                }
+                let records = records.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                return Ok(Some(Ids::from_records(records)?));
+            }
+            Ok(_) | Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(StoreError::Database(Box::new(e.into()))),
+        }
+        // Saved by an earlier version, as one document.
         let table = match txn.open_table(STATE_TABLE) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
@@ -78,15 +95,24 @@ impl Store for RedbStore {
         }
     }
 
-    /// Not fsync'd: the IDs become durable with the next state save. A crash may leave older
-    /// IDs, which only costs rewriting the entries they no longer match at the next start.
-    fn save_dataplane_ids(&self, ids: &Ids) -> Result<(), StoreError> {
-        let json = serde_json::to_string(ids)?;
+    /// Writes the records that differ from `before`'s; with no `before`, or none saved as
+    /// records yet, replaces whatever was saved with every record.
+    fn save_dataplane_ids(&self, before: Option<&Ids>, after: &Ids) -> Result<(), StoreError> {
         let mut txn = db(self.db.begin_write())?;
         txn.set_durability(Durability::None);
         {
-            let mut table = db(txn.open_table(STATE_TABLE))?;
-            db(table.insert(DATAPLANE_IDS_KEY, json.as_str()))?;
+            let mut table = db(txn.open_table(IDS_TABLE))?;
+            let whole = before.is_none() || db(table.first())?.is_none();
+            if whole {
+                db(table.retain(|_, _| false))?;
+                db(db(txn.open_table(STATE_TABLE))?.remove(DATAPLANE_IDS_KEY))?;
+            }
+            for (key, value) in after.records_since(if whole { None } else { before }) {
+                match value {
+                    Some(value) => db(table.insert(key.as_str(), value.as_str()))?,
+                    None => db(table.remove(key.as_str()))?,
+                };
+            }
         }
         db(txn.commit())?;
         Ok(())
@@ -169,7 +195,7 @@ impl RedbStore {
 
 #[cfg(test)]
 #[path = "redb_tests.rs"]
-mod tests;
+pub(super) mod tests;
 
 #[cfg(test)]
 #[path = "upgrade_tests.rs"]

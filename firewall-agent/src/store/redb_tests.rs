@@ -15,17 +15,17 @@ use crate::{
 };
 
 /// A database file in a directory removed on drop.
-struct TempDb(std::path::PathBuf);
+pub(crate) struct TempDb(std::path::PathBuf);
 
 impl TempDb {
-    fn new(name: &str) -> TempDb {
+    pub(crate) fn new(name: &str) -> TempDb {
         let dir = std::env::temp_dir().join(format!("fw-store-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDb(dir)
     }
 
-    fn path(&self) -> std::path::PathBuf {
+    pub(crate) fn path(&self) -> std::path::PathBuf {
         self.0.join("state.redb")
     }
 }
