@@ -319,7 +319,9 @@ pub fn run(report: &mut Report, quick: bool) {
     let client_cidr = format!("{}/32", client_w.ip);
     let rule = json!({"GroupId": web, "IpPermissions": [{"IpProtocol": "udp", "FromPort": RULE_PORT,
         "ToPort": RULE_PORT, "IpRanges": [{"CidrIp": client_cidr}]}]});
-    std::thread::sleep(Duration::from_secs(2));
+    // Past every agent's next 10 s tick, which saves the IDs the load and the launches gave out
+    // (a one-time write of every new record): the timed changes then meet only their own work.
+    std::thread::sleep(Duration::from_secs(11));
 
     // A fresh socket of `from`, until every target answered (at most 10 s).
     let probe = |from: &firewall_testkit::topology::Workload, targets: &[SocketAddr], t0| {

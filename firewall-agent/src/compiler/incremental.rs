@@ -20,10 +20,7 @@
 //! rewritten (see [`super::prefixes`]). The whole compile ([`super::compile`]) stays the
 //! reference: with the same [`Ids`], it gives exactly [`Incremental::desired`].
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    sync::Arc,
-};
+use std::collections::{BTreeMap, BTreeSet};
 
 use firewall_common::{
     Direction, IFACE_ENFORCING, IFACE_FLOW_LOG, IFACE_MANAGED, IfaceConfig, NO_RULE_SLOT, layout,
@@ -38,7 +35,7 @@ use super::{
 };
 use crate::{
     api::Scope,
-    model::{InstanceState, Peer, Rule, RuleDiff, RuleList, State},
+    model::{InstanceState, Peer, Rule, RuleDiff, RuleList, SecurityGroup, State},
 };
 
 /// Idle chains kept at most (the oldest beyond are deleted by the change that idles one more):
@@ -453,37 +450,39 @@ fn same_enforcement(a: &Rule, b: &Rule) -> bool {
 }
 
 /// The rules `before` has and `after` has not (or has otherwise), and those `after` adds (or
-/// changes). Groups still shared between the two versions are skipped unread.
+/// changes). Groups still shared between the two versions are skipped unread ([`crate::model::Table`]'s
+/// diff).
 fn rule_changes<'a>(
     before: Option<&'a State>,
     after: &'a State,
 ) -> (Vec<RuleChange<'a>>, Vec<RuleChange<'a>>) {
     let (mut removed, mut added) = (Vec::new(), Vec::new());
-    let old_groups = before.map(|b| &b.groups);
-    let ids: BTreeSet<&'a String> = old_groups
-        .into_iter()
-        .flat_map(|g| g.keys())
-        .chain(after.groups.keys())
-        .collect();
-    for id in ids {
-        let old = old_groups.and_then(|g| g.get(id));
-        let new = after.groups.get(id);
-        if let (Some(old), Some(new)) = (old, new)
-            && Arc::ptr_eq(old, new)
-        {
-            continue;
+    let mut visit =
+        |id: &'a String, old: Option<&'a SecurityGroup>, new: Option<&'a SecurityGroup>| {
+            for direction in Direction::ALL {
+                let old_rules = old.map_or(RuleList::empty(), |g| g.rules(direction));
+                let new_rules = new.map_or(RuleList::empty(), |g| g.rules(direction));
+                let (gone, came) = diff_rules(old_rules, new_rules);
+                let change = |rule| RuleChange {
+                    group: id.as_str(),
+                    direction,
+                    rule,
+                };
+                removed.extend(gone.into_iter().map(change));
+                added.extend(came.into_iter().map(change));
+            }
+        };
+    let Some(before) = before else {
+        for (id, group) in &after.groups {
+            visit(id, None, Some(group));
         }
-        for direction in Direction::ALL {
-            let old_rules = old.map_or(RuleList::empty(), |g| g.rules(direction));
-            let new_rules = new.map_or(RuleList::empty(), |g| g.rules(direction));
-            let (gone, came) = diff_rules(old_rules, new_rules);
-            let change = |rule| RuleChange {
-                group: id.as_str(),
-                direction,
-                rule,
-            };
-            removed.extend(gone.into_iter().map(change));
-            added.extend(came.into_iter().map(change));
+        return (removed, added);
+    };
+    for item in before.groups.diff(&after.groups) {
+        match item {
+            DiffItem::Add(id, new) => visit(id, None, Some(new)),
+            DiffItem::Remove(id, old) => visit(id, Some(old), None),
+            DiffItem::Update { old, new } => visit(new.0, Some(old.1), Some(new.1)),
         }
     }
     (removed, added)

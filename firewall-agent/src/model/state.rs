@@ -351,8 +351,9 @@ pub struct State {
     /// other's.
     pub quotas: Quotas,
     pub vpcs: BTreeMap<String, Vpc>,
-    /// Shared with the copies a change is validated on: a change clones only the groups it edits.
-    pub groups: BTreeMap<String, Arc<SecurityGroup>>,
+    /// Shared with the copies a change is validated on: a change clones only the groups it
+    /// edits, and a copy of the state shares the map itself ([`Table`]).
+    pub groups: Table<Arc<SecurityGroup>>,
     /// A persistent map: a copy of the state (the mirror's to the agent, a read's snapshot)
     /// shares it in O(1), and a change copies O(log n) nodes.
     pub instances: Table<Instance>,
@@ -392,7 +393,7 @@ impl State {
             region: region.into(),
             quotas: Quotas::default(),
             vpcs: BTreeMap::new(),
-            groups: BTreeMap::new(),
+            groups: Table::new(),
             instances: Table::new(),
             subnets: BTreeMap::new(),
             network_interfaces: Table::new(),

@@ -59,10 +59,10 @@ fn tags_of<'a>(state: &'a mut State, id: &str) -> ApiResult<&'a mut Vec<Tag>> {
             .get_mut(id)
             .map(|g| &mut std::sync::Arc::make_mut(g).tags),
         // Only the group holding the rule is copied (the others stay shared).
-        Some("security-group-rule") => state
-            .groups
-            .values_mut()
-            .find(|g| g.ingress.by_id(id).is_some() || g.egress.by_id(id).is_some())
+        Some("security-group-rule") => (state.groups.iter())
+            .find(|(_, g)| g.ingress.by_id(id).is_some() || g.egress.by_id(id).is_some())
+            .map(|(group_id, _)| group_id.clone())
+            .and_then(|group_id| state.groups.get_mut(&group_id))
             .and_then(|g| {
                 let g = std::sync::Arc::make_mut(g);
                 match g.ingress.by_id_mut(id) {

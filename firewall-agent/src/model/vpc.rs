@@ -209,7 +209,7 @@ pub fn delete(state: &mut State, req: DeleteVpcRequest) -> ApiResult<EmptyRespon
             format!("The vpc '{id}' has dependencies and cannot be deleted."),
         ));
     }
-    state.groups.retain(|_, g| g.vpc_id != id);
+    super::TableExt::retain(&mut state.groups, |_, g| g.vpc_id != id);
     state.vpcs.remove(&id);
     Ok(EmptyResponse {})
 }

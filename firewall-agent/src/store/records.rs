@@ -55,7 +55,7 @@ fn skeleton(state: &State) -> State {
         // Each agent's own configuration, not shared.
         quotas: Default::default(),
         vpcs: state.vpcs.clone(),
-        groups: BTreeMap::new(),
+        groups: Table::new(),
         instances: Table::new(),
         subnets: state.subnets.clone(),
         network_interfaces: Table::new(),
@@ -92,31 +92,33 @@ pub(super) fn changes(before: Option<&State>, after: &State) -> Result<Changes, 
     changes
         .writes
         .push(Write::Put(format!("s/{scope}"), json(&skeleton(after))?));
-    let empty = BTreeMap::new();
+    let empty = Table::new();
     let old_groups = before.map_or(&empty, |b| &b.groups);
-    for (id, group) in &after.groups {
-        let old = old_groups.get(id);
-        if old.is_some_and(|old| Arc::ptr_eq(old, group)) {
-            // Shared with the stored version: unchanged.
-            continue;
-        }
+    // The groups both versions share (the map's nodes, or the group itself) are skipped unread.
+    for item in old_groups.diff(&after.groups) {
+        let (id, old, group) = match item {
+            DiffItem::Add(id, group) => (id, None, group),
+            DiffItem::Update { old, new } if !Arc::ptr_eq(old.1, new.1) => {
+                (new.0, Some(old.1), new.1)
+            }
+            DiffItem::Update { .. } => continue,
+            DiffItem::Remove(id, group) => {
+                changes
+                    .writes
+                    .push(Write::Delete(format!("g/{scope}/{id}")));
+                for rule in group.ingress.iter().chain(&group.egress) {
+                    let key = format!("r/{scope}/{id}/{}", rule.id);
+                    changes.writes.push(Write::Delete(key));
+                }
+                continue;
+            }
+        };
         if old.is_none_or(|old| header(old) != header(group)) {
             changes
                 .writes
                 .push(Write::Put(format!("g/{scope}/{id}"), json(&header(group))?));
         }
         rule_changes(&mut changes, &scope, old.map(|g| &**g), group)?;
-    }
-    for (id, group) in old_groups {
-        if !after.groups.contains_key(id) {
-            changes
-                .writes
-                .push(Write::Delete(format!("g/{scope}/{id}")));
-            for rule in group.ingress.iter().chain(&group.egress) {
-                let key = format!("r/{scope}/{id}/{}", rule.id);
-                changes.writes.push(Write::Delete(key));
-            }
-        }
     }
     let empty = Table::new();
     table_changes(

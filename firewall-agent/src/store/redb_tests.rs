@@ -141,3 +141,35 @@ fn a_whole_state_document_of_an_earlier_version_is_converted_at_the_first_load()
     let store = RedbStore::open(&db.path()).unwrap();
     assert_eq!(store.load().unwrap(), vec![state, other]);
 }
+
+#[test]
+fn ids_saved_whole_by_an_earlier_version_read_back_and_are_replaced_by_records_at_the_next_save() {
+    let db = TempDb::new("legacy-ids");
+    let records = [("r/sgr-1", "0"), ("r/sgr-2", "1"), ("p/[\"sg-1\"]", "3")];
+    let ids = Ids::from_records(records).unwrap();
+    {
+        let database = Database::create(db.path()).unwrap();
+        let txn = database.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(STATE_TABLE).unwrap();
+            let doc = serde_json::to_string(&ids).unwrap();
+            table.insert(DATAPLANE_IDS_KEY, doc.as_str()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = RedbStore::open(&db.path()).unwrap();
+    let read = store.load_dataplane_ids().unwrap().expect("the document");
+    assert_eq!(read, ids);
+    // The agent's base is what it read; the store has no records yet, so it writes them all.
+    let more = Ids::from_records(records.into_iter().chain([("r/sgr-3", "2")])).unwrap();
+    store.save_dataplane_ids(Some(&read), &more).unwrap();
+    drop(store);
+    let store = RedbStore::open(&db.path()).unwrap();
+    assert_eq!(store.load_dataplane_ids().unwrap(), Some(more));
+    let txn = store.db.begin_read().unwrap();
+    let old = txn.open_table(STATE_TABLE).unwrap();
+    assert!(
+        old.get(DATAPLANE_IDS_KEY).unwrap().is_none(),
+        "document removed"
+    );
+}
