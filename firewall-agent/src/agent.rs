@@ -216,6 +216,14 @@ impl Agent {
                     Ok(response)
                 };
             }
+            Handler::Deferred(run) => {
+                let later = run(self, &call.scope, call.request)?;
+                return if call.dry_run {
+                    Err(dry_run_succeeded())
+                } else {
+                    later()
+                };
+            }
             Handler::State(run) => run,
         };
         let current = self.state(&call.scope)?;

@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use crate::{
-    api::{ApiError, ApiResult, Call, Handler},
+    api::{ApiError, ApiResult, Call, Handler, catalogue::LaterAnswer},
     model::{IdSource, RandomIds, State},
 };
 
@@ -20,6 +20,8 @@ pub enum Prepared {
     Answered(ApiResult<Value>),
     /// A read, still to run on its snapshot.
     Read(Box<Read>),
+    /// A data-plane read, its answer still to build from what was read.
+    Later(LaterAnswer),
 }
 
 /// A read of the desired state with the snapshot it reads.
@@ -41,8 +43,17 @@ impl Agent {
     /// for the first time is created first (stored, as on any call), and a read whose region
     /// could not be created goes the change path, which retries a race lost to another agent.
     pub fn prepare(&mut self, call: Call) -> Prepared {
-        let Handler::State(run) = call.action.handler else {
-            return Prepared::Answered(self.handle(call));
+        let run = match call.action.handler {
+            Handler::State(run) => run,
+            Handler::Deferred(read) if !call.dry_run => {
+                return match read(self, &call.scope, call.request) {
+                    Ok(later) => Prepared::Later(later),
+                    Err(e) => Prepared::Answered(Err(e)),
+                };
+            }
+            Handler::Deferred(_) | Handler::Dataplane(_) => {
+                return Prepared::Answered(self.handle(call));
+            }
         };
         if call.action.mutates || call.dry_run {
             return Prepared::Answered(self.handle(call));
@@ -65,6 +76,9 @@ pub async fn answer(agent: &tokio::sync::Mutex<Agent>, call: Call) -> ApiResult<
     match prepared {
         Prepared::Answered(answer) => answer,
         Prepared::Read(read) => tokio::task::spawn_blocking(move || read.run())
+            .await
+            .unwrap_or_else(|e| Err(ApiError::internal(format!("The read failed: {e}")))),
+        Prepared::Later(later) => tokio::task::spawn_blocking(later)
             .await
             .unwrap_or_else(|e| Err(ApiError::internal(format!("The read failed: {e}")))),
     }

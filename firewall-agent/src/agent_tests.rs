@@ -495,7 +495,7 @@ fn a_read_sees_every_change_answered_before_it_and_none_made_after_its_snapshot(
 }
 
 #[test]
-fn changes_dry_runs_and_data_plane_actions_are_answered_under_the_lock() {
+fn changes_dry_runs_and_data_plane_checks_are_answered_under_the_lock() {
     let dir = TempDir::new("read-prepared");
     let mut agent = agent(&dir, dataplane());
     let group = web(&mut agent);
@@ -503,7 +503,9 @@ fn changes_dry_runs_and_data_plane_actions_are_answered_under_the_lock() {
         let call = json::decode(action, None, None, body.to_string().as_bytes()).expect("call");
         match agent.prepare(call) {
             super::Prepared::Answered(answer) => answer,
-            super::Prepared::Read(_) => panic!("{action} went off the lock"),
+            super::Prepared::Read(_) | super::Prepared::Later(_) => {
+                panic!("{action} went off the lock")
+            }
         }
     };
     let revoke = json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]});
@@ -514,10 +516,38 @@ fn changes_dry_runs_and_data_plane_actions_are_answered_under_the_lock() {
             .code,
         "DryRunOperation"
     );
-    under_lock(&mut agent, "GetDataplaneStatistics", json!({})).expect("statistics");
+    let dry = json!({"DryRun": true});
+    assert_eq!(
+        under_lock(&mut agent, "GetDataplaneStatistics", dry)
+            .expect_err("dry run")
+            .code,
+        "DryRunOperation"
+    );
+    under_lock(&mut agent, "VerifyDataplane", json!({})).expect("verify");
     under_lock(&mut agent, "RevokeSecurityGroupIngress", revoke).expect("revoke");
     assert_eq!(
         described_ports(&ok(&mut agent, "DescribeSecurityGroups", json!({})), &group),
         Vec::<u64>::new()
     );
+}
+
+#[test]
+fn statistics_read_the_counters_under_the_lock_and_name_them_after_it() {
+    let dir = TempDir::new("statistics-later");
+    let mut agent = agent(&dir, dataplane());
+    let group = web(&mut agent);
+    let call = json::decode("GetDataplaneStatistics", None, None, b"{}").expect("call");
+    let super::Prepared::Later(later) = agent.prepare(call) else {
+        panic!("statistics are named off the lock");
+    };
+    // A rule added after the read is not in its answer; the rule before it is.
+    ok(
+        &mut agent,
+        "AuthorizeSecurityGroupIngress",
+        json!({"GroupId": group, "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]}),
+    );
+    let rules = |stats: &Value| stats["RuleHits"].as_object().expect("RuleHits").len();
+    let read = later().expect("statistics");
+    let now = ok(&mut agent, "GetDataplaneStatistics", json!({}));
+    assert_eq!(rules(&now), rules(&read) + 1, "{read}\n{now}");
 }

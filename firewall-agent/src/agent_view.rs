@@ -4,7 +4,9 @@
 
 use crate::{
     api::{
-        ApiError, ApiResult, DataplaneView, Scope, explain,
+        ApiError, ApiResult, DataplaneView, Scope,
+        catalogue::Later,
+        explain,
         types::{
             instance_details::{GetConsoleOutputRequest, GetConsoleOutputResponse},
             ours::{
@@ -58,21 +60,27 @@ impl DataplaneView for Agent {
         })
     }
 
-    fn statistics(&self) -> ApiResult<DataplaneStatistics> {
-        let counters = self
+    /// Under the lock: the counters by slot (batched reads) and the slots' rules (O(1)).
+    fn statistics(&self) -> ApiResult<Later<DataplaneStatistics>> {
+        let raw = self
             .dataplane
-            .counters()
+            .raw_counters()
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        let named = |m: std::collections::BTreeMap<&'static str, u64>| {
-            m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-        };
-        Ok(DataplaneStatistics {
-            drops: named(counters.drops),
-            passes: named(counters.passes),
-            rule_hits: counters.rule_hits,
-            tracked_flows: self.dataplane.tracked_flows() as u64,
-            flow_log_lost_records: self.dataplane.flow_log_lost(),
-        })
+        let tracked_flows = self.dataplane.flow_counter();
+        let flow_log_lost_records = self.dataplane.flow_log_lost();
+        Ok(Box::new(move || {
+            let counters = raw.named();
+            let named = |m: std::collections::BTreeMap<&'static str, u64>| {
+                m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+            };
+            DataplaneStatistics {
+                drops: named(counters.drops),
+                passes: named(counters.passes),
+                rule_hits: counters.rule_hits,
+                tracked_flows: tracked_flows() as u64,
+                flow_log_lost_records,
+            }
+        }))
     }
 
     fn explain(

@@ -42,9 +42,18 @@ pub trait StateOperation: Operation {
     ) -> ApiResult<Self::Response>;
 }
 
+/// What is left of a read once the agent's lock is released: the answer built from what was read
+/// under it.
+pub type Later<T> = Box<dyn FnOnce() -> T + Send>;
+
+/// A deferred action's answer, once built.
+pub type LaterAnswer = Later<ApiResult<Value>>;
+
 /// What the agent's data-plane actions read.
 pub trait DataplaneView {
-    fn statistics(&self) -> ApiResult<DataplaneStatistics>;
+    /// The counters, read at once; naming every rule's hits and counting the tracked flows
+    /// (a walk of `CONNTRACK`) are left for later.
+    fn statistics(&self) -> ApiResult<Later<DataplaneStatistics>>;
     fn verify(&self) -> ApiResult<DataplaneVerification>;
     fn explain(
         &self,
@@ -57,6 +66,16 @@ pub trait DataplaneView {
         scope: &Scope,
         request: GetConsoleOutputRequest,
     ) -> ApiResult<GetConsoleOutputResponse>;
+}
+
+/// An action the data plane answers in two steps: a read under the agent's lock, then the answer
+/// built from it without the lock.
+pub trait DeferredOperation: Operation {
+    fn handle(
+        dataplane: &dyn DataplaneView,
+        scope: &Scope,
+        request: Self::Request,
+    ) -> ApiResult<Later<Self::Response>>;
 }
 
 /// An action the data plane answers.
@@ -75,6 +94,8 @@ pub enum Handler {
     State(fn(&mut State, &mut dyn IdSource, Value) -> ApiResult<Value>),
     /// On the data plane (in the call's account and region).
     Dataplane(fn(&dyn DataplaneView, &Scope, Value) -> ApiResult<Value>),
+    /// On the data plane, the answer built after the lock is released ([`DeferredOperation`]).
+    Deferred(fn(&dyn DataplaneView, &Scope, Value) -> ApiResult<LaterAnswer>),
 }
 
 /// The AWS service an action belongs to: it decides the protocol version and the answer's
@@ -121,6 +142,15 @@ fn on_state<O: StateOperation>(
         state.forget_terminated(&ids.now());
     }
     encode(response)
+}
+
+fn on_deferred<O: DeferredOperation<Response: 'static>>(
+    dataplane: &dyn DataplaneView,
+    scope: &Scope,
+    request: Value,
+) -> ApiResult<LaterAnswer> {
+    let later = O::handle(dataplane, scope, decode(request)?)?;
+    Ok(Box::new(move || encode(later())))
 }
 
 fn on_dataplane<O: DataplaneOperation>(
@@ -191,10 +221,24 @@ macro_rules! catalogue {
             }
         }
     };
+    (@handler deferred $name:ident $handler:expr) => {
+        impl DeferredOperation for $name {
+            fn handle(
+                dataplane: &dyn DataplaneView,
+                scope: &Scope,
+                request: Self::Request,
+            ) -> ApiResult<Later<Self::Response>> {
+                let handler: fn(&dyn DataplaneView, &Scope, Self::Request)
+                    -> ApiResult<Later<Self::Response>> = $handler;
+                handler(dataplane, scope, request)
+            }
+        }
+    };
     (@service) => { Service::Ec2 };
     (@service $service:ident) => { Service::$service };
     (@entry state $name:ident) => { Handler::State(on_state::<$name>) };
     (@entry dataplane $name:ident) => { Handler::Dataplane(on_dataplane::<$name>) };
+    (@entry deferred $name:ident) => { Handler::Deferred(on_deferred::<$name>) };
 }
 
 catalogue! {
@@ -390,7 +434,7 @@ catalogue! {
     }
     /// Ours: drops and passes by reason, hits per rule, tracked flows.
     GetDataplaneStatistics(EmptyRequest) -> DataplaneStatistics {
-        mutates: false, flush_flows: false, dataplane: |d, _, _| d.statistics()
+        mutates: false, flush_flows: false, deferred: |d, _, _| d.statistics()
     }
     /// Ours: the kernel's policy maps read back and compared with what the state compiles to.
     VerifyDataplane(EmptyRequest) -> DataplaneVerification {
@@ -420,7 +464,7 @@ pub fn call_json(
 ) -> ApiResult<Value> {
     match find(action)?.handler {
         Handler::State(run) => run(state, ids, request),
-        Handler::Dataplane(_) => Err(ApiError::new(
+        Handler::Dataplane(_) | Handler::Deferred(_) => Err(ApiError::new(
             "InvalidAction",
             format!("The action {action} needs the agent's data plane."),
         )),
